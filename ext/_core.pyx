@@ -1,0 +1,461 @@
+# cython: language_level=3, freethreading_compatible=True
+"""Compiled kernels of ringhash: key hashing and ring search.
+
+Private: import from :mod:`ringhash`, never from here. Shapes, dtypes and
+argument values are validated in Python (``ringhash._keys``, ``ringhash.ring``);
+these kernels trust what they are given except for the per-key encoding rule,
+which must run per element and so lives here.
+
+Every numeric loop releases the GIL. A ``RingTable`` is immutable after
+construction, so any number of threads may search one table at once.
+"""
+
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memset
+
+import numpy as np
+
+cdef extern from "Python.h":
+    const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
+    bint PyUnicode_Check(object o)
+    bint PyBytes_Check(object o)
+    bint PyByteArray_Check(object o)
+    bint PyLong_Check(object o)
+    bint PyBool_Check(object o)
+    bint PyMemoryView_Check(object o)
+
+cdef extern from "rh_hash.h" nogil:
+    uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
+    uint32_t rh_hash_bytes(int algo, const void *data, size_t len, uint32_t seed)
+    uint32_t rh_hash_u64(int algo, uint64_t x, uint32_t seed)
+    void rh_crc32_init()
+    ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
+    int rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
+                       uint32_t count, uint32_t *out)
+    enum:
+        RH_MURMUR3
+        RH_CRC32
+
+rh_crc32_init()
+
+MURMUR3 = RH_MURMUR3
+CRC32 = RH_CRC32
+
+cdef object _np_integer = np.integer
+cdef object _KEY_TYPES = (
+    "str, bytes, bytearray, a contiguous memoryview or an int"
+)
+
+
+# ---------------------------------------------------------------- one key
+
+cdef int _int_bits(object k, uint64_t *out) except -1:
+    """The 8-byte little-endian encoding of an int key, as a uint64."""
+    if k < 0:
+        try:
+            out[0] = <uint64_t>PyLong_AsLongLong(k)
+        except OverflowError:
+            raise OverflowError(
+                f"int key {k} is out of range: int keys must lie in [-2**63, 2**64)"
+            ) from None
+    else:
+        try:
+            out[0] = PyLong_AsUnsignedLongLong(k)
+        except OverflowError:
+            raise OverflowError(
+                f"int key {k} is out of range: int keys must lie in [-2**63, 2**64)"
+            ) from None
+    return 0
+
+
+cdef int _hash_key(object k, int algo, uint32_t seed, uint32_t *out) except -1:
+    """Hash one key by the encoding rule (see ringhash._keys)."""
+    cdef Py_ssize_t size
+    cdef const char *data
+    cdef uint64_t bits
+    cdef Py_buffer view
+    if PyUnicode_Check(k):
+        data = PyUnicode_AsUTF8AndSize(k, &size)
+        out[0] = rh_hash_bytes(algo, data, <size_t>size, seed)
+    elif PyBytes_Check(k):
+        out[0] = rh_hash_bytes(algo, PyBytes_AS_STRING(k), <size_t>PyBytes_GET_SIZE(k), seed)
+    elif PyBool_Check(k):
+        raise TypeError(
+            f"bool is not a valid key (expected {_KEY_TYPES}); "
+            "convert it explicitly, e.g. int(flag)"
+        )
+    elif PyLong_Check(k):
+        _int_bits(k, &bits)
+        out[0] = rh_hash_u64(algo, bits, seed)
+    elif PyByteArray_Check(k) or PyMemoryView_Check(k):
+        try:
+            PyObject_GetBuffer(k, &view, PyBUF_SIMPLE)
+        except BufferError:
+            raise TypeError(
+                "memoryview key must be C-contiguous; copy it with bytes(view) first"
+            ) from None
+        try:
+            out[0] = rh_hash_bytes(algo, view.buf, <size_t>view.len, seed)
+        finally:
+            PyBuffer_Release(&view)
+    elif isinstance(k, _np_integer):
+        _int_bits(int(k), &bits)
+        out[0] = rh_hash_u64(algo, bits, seed)
+    else:
+        raise TypeError(f"unsupported key type {type(k).__name__!r}: expected {_KEY_TYPES}")
+    return 0
+
+
+def hash_key(object key, int algo, uint32_t seed):
+    """Hash one key; returns an int in [0, 2**32)."""
+    cdef uint32_t h
+    _hash_key(key, algo, seed, &h)
+    return h
+
+
+cdef object _reraise_at(Py_ssize_t i, BaseException e):
+    """Re-raise a per-key error with the key's position in the batch."""
+    if isinstance(e, UnicodeEncodeError):
+        return ValueError(f"keys[{i}]: str is not encodable as UTF-8 ({e.reason})")
+    return type(e)(f"keys[{i}]: {e}")
+
+
+def hash_objects(object seq, int algo, uint32_t seed):
+    """Hash a list or tuple of keys (mixed types allowed) into a uint32 array."""
+    cdef Py_ssize_t i = 0, n = len(seq)
+    out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef uint32_t h
+    for item in seq:
+        if i >= n:
+            raise RuntimeError("the key sequence changed size while it was hashed")
+        try:
+            _hash_key(item, algo, seed, &h)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise _reraise_at(i, e) from None
+        o[i] = h
+        i += 1
+    if i != n:
+        raise RuntimeError("the key sequence changed size while it was hashed")
+    return out
+
+
+# ---------------------------------------------------------------- batches
+
+def hash_u64(const uint64_t[::1] keys, int algo, uint32_t seed):
+    """Hash int keys given as their 64-bit two's complement bits."""
+    cdef Py_ssize_t i, n = keys.shape[0]
+    out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    with nogil:
+        for i in range(n):
+            o[i] = rh_hash_u64(algo, keys[i], seed)
+    return out
+
+
+def hash_fixed_bytes(const uint8_t[::1] raw, Py_ssize_t itemsize, int algo, uint32_t seed):
+    """Hash the items of a numpy ``S`` array (trailing NULs stripped, as numpy does)."""
+    cdef Py_ssize_t i, length, n = raw.shape[0] // itemsize if itemsize else 0
+    cdef const uint8_t *item
+    out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    with nogil:
+        for i in range(n):
+            item = &raw[i * itemsize]
+            length = itemsize
+            while length > 0 and item[length - 1] == 0:
+                length -= 1
+            o[i] = rh_hash_bytes(algo, item, <size_t>length, seed)
+    return out
+
+
+def hash_ucs4(const uint32_t[::1] raw, Py_ssize_t nchars, int algo, uint32_t seed):
+    """Hash the items of a numpy ``U`` array as UTF-8 (trailing NULs stripped)."""
+    cdef Py_ssize_t i, length, bad = -1, n = raw.shape[0] // nchars if nchars else 0
+    cdef ptrdiff_t nbytes
+    cdef const uint32_t *item
+    out = np.empty(n, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef unsigned char *buf = <unsigned char *>malloc(4 * nchars + 1)
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        with nogil:
+            for i in range(n):
+                item = &raw[i * nchars]
+                length = nchars
+                while length > 0 and item[length - 1] == 0:
+                    length -= 1
+                nbytes = rh_ucs4_to_utf8(item, <size_t>length, buf)
+                if nbytes < 0:
+                    bad = i
+                    break
+                o[i] = rh_hash_bytes(algo, buf, <size_t>nbytes, seed)
+    finally:
+        free(buf)
+    if bad >= 0:
+        raise ValueError(
+            f"keys[{bad}]: str is not encodable as UTF-8 (surrogate or invalid code point)"
+        )
+    return out
+
+
+def node_points(bytes name, uint32_t count, int algo, uint32_t seed):
+    """The ring points of one node: H(name + b"#" + decimal(i)) for i < count."""
+    out = np.empty(count, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef const char *data = PyBytes_AS_STRING(name)
+    cdef size_t length = <size_t>PyBytes_GET_SIZE(name)
+    cdef int rc = 0
+    if count:
+        with nogil:
+            rc = rh_node_points(algo, seed, data, length, count, &o[0])
+    if rc != 0:
+        raise MemoryError()
+    return out
+
+
+# ---------------------------------------------------------------- the ring
+
+cdef inline Py_ssize_t _find(const uint32_t *pts, const uint32_t *idx, int shift,
+                             Py_ssize_t n, uint32_t h) noexcept nogil:
+    """Position of the first point >= h, wrapping past the end to 0.
+
+    idx[b] is the position of the first point >= b << shift, so the answer
+    lies in [idx[b], idx[b + 1]] for b = h >> shift; buckets hold about one
+    point each, so this is usually one or two comparisons.
+    """
+    cdef uint32_t b = h >> shift
+    cdef Py_ssize_t lo = idx[b], hi = idx[b + 1], mid
+    while hi - lo > 8:
+        mid = (lo + hi) >> 1
+        if pts[mid] < h:
+            lo = mid + 1
+        else:
+            hi = mid
+    while lo < hi and pts[lo] < h:
+        lo += 1
+    return 0 if lo == n else lo
+
+
+cdef inline Py_ssize_t _find_key(RingTable t, uint32_t h) noexcept nogil:
+    if t.strict:
+        # First point strictly greater than h: the first point >= h + 1,
+        # and nothing is greater than 2**32 - 1 so that wraps to 0.
+        if h == 0xFFFFFFFFu:
+            return 0
+        h += 1
+    return _find(t._p, t._i, t.shift, t.n, h)
+
+
+cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize_t want,
+                      uint32_t *stamp, uint32_t gen, int32_t *out) noexcept nogil:
+    """Distinct owners met walking clockwise from pos, at most want of them."""
+    cdef Py_ssize_t got = 0, step
+    cdef int32_t o
+    for step in range(n):
+        o = own[pos]
+        if stamp[o] != gen:
+            stamp[o] = gen
+            out[got] = o
+            got += 1
+            if got == want:
+                break
+        pos += 1
+        if pos == n:
+            pos = 0
+    return got
+
+
+def index_bits(Py_ssize_t npoints):
+    """Bits of the bucket index for a ring of npoints: 2**bits >= npoints, in [1, 24]."""
+    cdef int bits = 1
+    while bits < 24 and (<Py_ssize_t>1 << bits) < npoints:
+        bits += 1
+    return bits
+
+
+cdef class RingTable:
+    """A built ring: sorted points, their owners and a bucket index.
+
+    ``points`` (uint32) must be sorted and ``owners`` (int32) must hold values
+    in [0, nnodes) with every node present; the caller guarantees both.
+    Immutable, so safe to share between threads without locking.
+    """
+
+    cdef readonly object points
+    cdef readonly object owners
+    cdef readonly object index
+    cdef readonly int algo
+    cdef readonly uint32_t seed
+    cdef readonly bint strict
+    cdef readonly Py_ssize_t nnodes
+    cdef readonly int shift
+    cdef const uint32_t[::1] _pts
+    cdef const int32_t[::1] _own
+    cdef const uint32_t[::1] _idx
+    cdef const uint32_t *_p
+    cdef const uint32_t *_i
+    cdef const int32_t *_o
+    cdef Py_ssize_t n
+
+    def __cinit__(self, points, owners, Py_ssize_t nnodes, int algo, uint32_t seed,
+                  bint strict=False):
+        self.points = points
+        self.owners = owners
+        self._pts = points
+        self._own = owners
+        self.n = self._pts.shape[0]
+        if self.n == 0 or self._own.shape[0] != self.n:
+            raise ValueError("a RingTable needs one owner per point and at least one point")
+        self.nnodes = nnodes
+        self.algo = algo
+        self.seed = seed
+        self.strict = strict
+        cdef int bits = index_bits(self.n)
+        self.shift = 32 - bits
+        cdef Py_ssize_t nb = <Py_ssize_t>1 << bits, b, j = 0
+        index = np.empty(nb + 1, dtype=np.uint32)
+        cdef uint32_t[::1] ix = index
+        cdef uint64_t start
+        with nogil:
+            for b in range(nb):
+                start = <uint64_t>b << self.shift
+                while j < self.n and self._pts[j] < start:
+                    j += 1
+                ix[b] = <uint32_t>j
+            ix[nb] = <uint32_t>self.n
+        index.flags.writeable = False
+        self.index = index
+        self._idx = index
+        self._p = &self._pts[0]
+        self._o = &self._own[0]
+        self._i = &self._idx[0]
+
+    @property
+    def nbytes(self):
+        """Bytes held by points, owners and index."""
+        return self.points.nbytes + self.owners.nbytes + self.index.nbytes
+
+    def owner_of_key(self, key):
+        """Owner (node position) of one key."""
+        cdef uint32_t h
+        _hash_key(key, self.algo, self.seed, &h)
+        return self._o[_find_key(self, h)]
+
+    def owner_of_hash(self, uint32_t h):
+        return self._o[_find_key(self, h)]
+
+    def position_of_hash(self, uint32_t h):
+        """Ring position (index into points) that a hash maps to."""
+        return _find_key(self, h)
+
+    def search(self, const uint32_t[::1] hashes):
+        """Owners of a batch of key hashes, as int32."""
+        cdef Py_ssize_t i, m = hashes.shape[0]
+        out = np.empty(m, dtype=np.int32)
+        cdef int32_t[::1] o = out
+        with nogil:
+            for i in range(m):
+                o[i] = self._o[_find_key(self, hashes[i])]
+        return out
+
+    def lookup_u64(self, const uint64_t[::1] keys):
+        """Owners of int keys given as 64-bit two's complement bits (hash and search fused)."""
+        cdef Py_ssize_t i, m = keys.shape[0]
+        out = np.empty(m, dtype=np.int32)
+        cdef int32_t[::1] o = out
+        cdef int algo = self.algo
+        cdef uint32_t seed = self.seed
+        with nogil:
+            for i in range(m):
+                o[i] = self._o[_find_key(self, rh_hash_u64(algo, keys[i], seed))]
+        return out
+
+    def replicas(self, const uint32_t[::1] hashes, Py_ssize_t want):
+        """Up to ``want`` distinct owners per hash, clockwise; shape (len(hashes), want).
+
+        ``want`` must not exceed ``nnodes`` (every node owns a point, so each
+        row is then always full).
+        """
+        if want < 1 or want > self.nnodes:
+            raise ValueError("want must lie in [1, nnodes]")
+        cdef Py_ssize_t i, m = hashes.shape[0]
+        out = np.empty((m, want), dtype=np.int32)
+        cdef int32_t[:, ::1] o = out
+        cdef uint32_t *stamp = <uint32_t *>malloc(self.nnodes * sizeof(uint32_t))
+        cdef uint32_t gen = 0
+        if stamp == NULL:
+            raise MemoryError()
+        memset(stamp, 0, self.nnodes * sizeof(uint32_t))
+        try:
+            with nogil:
+                for i in range(m):
+                    gen += 1
+                    if gen == 0:  # wrapped after 2**32 keys: forget old stamps
+                        memset(stamp, 0, self.nnodes * sizeof(uint32_t))
+                        gen = 1
+                    _walk(self._o, self.n, _find_key(self, hashes[i]), want, stamp, gen,
+                          &o[i, 0])
+        finally:
+            free(stamp)
+        return out
+
+
+# ---------------------------------------------------------------- membership
+
+def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
+               const uint32_t[::1] new_pts, int32_t rank):
+    """Insert a node's sorted points into a ring in one pass.
+
+    The new node takes owner id ``rank``; existing owners >= rank move up by
+    one. Equal points stay ordered by owner id, i.e. by node name.
+    """
+    cdef Py_ssize_t n = pts.shape[0], m = new_pts.shape[0], i = 0, j = 0, k = 0
+    out_p = np.empty(n + m, dtype=np.uint32)
+    out_o = np.empty(n + m, dtype=np.int32)
+    cdef uint32_t[::1] op = out_p
+    cdef int32_t[::1] oo = out_o
+    cdef int32_t o
+    with nogil:
+        while i < n:
+            o = own[i] + (own[i] >= rank)
+            if j < m and (new_pts[j] < pts[i] or (new_pts[j] == pts[i] and rank < o)):
+                op[k] = new_pts[j]
+                oo[k] = rank
+                j += 1
+            else:
+                op[k] = pts[i]
+                oo[k] = o
+                i += 1
+            k += 1
+        while j < m:
+            op[k] = new_pts[j]
+            oo[k] = rank
+            j += 1
+            k += 1
+    return out_p, out_o
+
+
+def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, int32_t rank):
+    """Remove owner ``rank``'s points in one pass; owners above it move down by one."""
+    cdef Py_ssize_t n = pts.shape[0], i, k = 0
+    cdef Py_ssize_t m = 0
+    with nogil:
+        for i in range(n):
+            m += own[i] != rank
+    out_p = np.empty(m, dtype=np.uint32)
+    out_o = np.empty(m, dtype=np.int32)
+    cdef uint32_t[::1] op = out_p
+    cdef int32_t[::1] oo = out_o
+    with nogil:
+        for i in range(n):
+            if own[i] != rank:
+                op[k] = pts[i]
+                oo[k] = own[i] - (own[i] > rank)
+                k += 1
+    return out_p, out_o

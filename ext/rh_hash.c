@@ -1,0 +1,179 @@
+#include "rh_hash.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* Byte-assembled loads: portable across endianness and alignment, and
+ * compiled to one plain load on little-endian targets. */
+static inline uint32_t load_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+static inline uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+
+static inline uint32_t fmix32(uint32_t h)
+{
+    h ^= h >> 16;
+    h *= 0x85ebca6bu;
+    h ^= h >> 13;
+    h *= 0xc2b2ae35u;
+    h ^= h >> 16;
+    return h;
+}
+
+#define MUR_C1 0xcc9e2d51u
+#define MUR_C2 0x1b873593u
+
+static inline uint32_t mur_block(uint32_t h, uint32_t k)
+{
+    k *= MUR_C1;
+    k = rotl32(k, 15);
+    k *= MUR_C2;
+    h ^= k;
+    h = rotl32(h, 13);
+    return h * 5 + 0xe6546b64u;
+}
+
+uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    size_t nblocks = len / 4;
+    uint32_t h = seed;
+    for (size_t i = 0; i < nblocks; i++)
+        h = mur_block(h, load_le32(p + 4 * i));
+
+    const unsigned char *tail = p + 4 * nblocks;
+    uint32_t k = 0;
+    switch (len & 3) {
+    case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
+    case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
+    case 1:
+        k ^= tail[0];
+        k *= MUR_C1;
+        k = rotl32(k, 15);
+        k *= MUR_C2;
+        h ^= k;
+    }
+    h ^= (uint32_t)len;
+    return fmix32(h);
+}
+
+uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
+{
+    uint32_t h = mur_block(seed, (uint32_t)x);
+    h = mur_block(h, (uint32_t)(x >> 32));
+    return fmix32(h ^ 8u);
+}
+
+/* Slicing-by-8 CRC-32. The tables are filled once at module import (under
+ * the GIL, before any kernel can run) and are read-only afterwards. */
+static uint32_t crc_table[8][256];
+static int crc_ready = 0;
+
+void rh_crc32_init(void)
+{
+    if (crc_ready)
+        return;
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int j = 0; j < 8; j++)
+            c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+        crc_table[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+        for (int t = 1; t < 8; t++)
+            crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
+    crc_ready = 1;
+}
+
+static inline uint32_t crc_step8(uint32_t c, const unsigned char *p)
+{
+    uint32_t lo = load_le32(p) ^ c;
+    uint32_t hi = load_le32(p + 4);
+    return crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
+           crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^
+           crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
+           crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
+}
+
+uint32_t rh_crc32(const void *data, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    uint32_t c = 0xFFFFFFFFu;
+    while (len >= 8) {
+        c = crc_step8(c, p);
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return c ^ 0xFFFFFFFFu;
+}
+
+uint32_t rh_crc32_u64(uint64_t x)
+{
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(x >> (8 * i));
+    return crc_step8(0xFFFFFFFFu, b) ^ 0xFFFFFFFFu;
+}
+
+ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
+{
+    unsigned char *o = out;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t c = cps[i];
+        if (c < 0x80) {
+            *o++ = (unsigned char)c;
+        } else if (c < 0x800) {
+            *o++ = (unsigned char)(0xC0 | (c >> 6));
+            *o++ = (unsigned char)(0x80 | (c & 0x3F));
+        } else if (c < 0x10000) {
+            if (c >= 0xD800 && c <= 0xDFFF)
+                return -1;
+            *o++ = (unsigned char)(0xE0 | (c >> 12));
+            *o++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            *o++ = (unsigned char)(0x80 | (c & 0x3F));
+        } else if (c <= 0x10FFFF) {
+            *o++ = (unsigned char)(0xF0 | (c >> 18));
+            *o++ = (unsigned char)(0x80 | ((c >> 12) & 0x3F));
+            *o++ = (unsigned char)(0x80 | ((c >> 6) & 0x3F));
+            *o++ = (unsigned char)(0x80 | (c & 0x3F));
+        } else {
+            return -1;
+        }
+    }
+    return o - out;
+}
+
+int rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
+                   uint32_t count, uint32_t *out)
+{
+    /* name + '#' + up to 10 decimal digits; small names stay on the stack. */
+    unsigned char stackbuf[256];
+    unsigned char *buf = stackbuf;
+    if (name_len + 12 > sizeof stackbuf) {
+        buf = (unsigned char *)malloc(name_len + 12);
+        if (buf == NULL)
+            return -1;
+    }
+    memcpy(buf, name, name_len);
+    buf[name_len] = '#';
+    unsigned char *digits = buf + name_len + 1;
+    for (uint32_t i = 0; i < count; i++) {
+        char tmp[10];
+        int nd = 0;
+        uint32_t v = i;
+        do {
+            tmp[nd++] = (char)('0' + v % 10);
+            v /= 10;
+        } while (v);
+        for (int d = 0; d < nd; d++)
+            digits[d] = (unsigned char)tmp[nd - 1 - d];
+        out[i] = rh_hash_bytes(algo, buf, name_len + 1 + (size_t)nd, seed);
+    }
+    if (buf != stackbuf)
+        free(buf);
+    return 0;
+}

@@ -1,0 +1,516 @@
+"""The consistent-hashing ring: immutable snapshots and the mutable ``HashRing``.
+
+The ring (the contract; ``docs`` and the tests pin it bit for bit):
+
+- A node is a non-empty ``str`` with a finite weight > 0. It gets
+  ``count = max(1, floor(vnodes * weight + 0.5))`` points; point ``i`` is
+  ``H(utf8(name) + b"#" + ascii(decimal(i)))`` where ``H`` is seeded
+  MurmurHash3 x86_32 or CRC-32/IEEE.
+- Points live in one sorted ``uint32`` array with a parallel owner array,
+  ordered by ``(point, utf8(name))``; the order nodes were added in never
+  matters.
+- A key with hash ``h`` belongs to the first point ``>= h``, wrapping past the
+  last point to the first.
+- ``nodes`` is sorted by UTF-8 bytes; batch results are indices into it.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+import numbers
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
+from typing import Any, Union
+
+import numpy as np
+
+from . import _core
+from ._keys import check_algorithm, check_seed, hash_batch, int_bits
+from .errors import EmptyRingError
+
+__all__ = ["MAX_POINTS", "HashRing", "RingSnapshot"]
+
+#: Most points a ring may hold in total (and so any one node). Beyond it the
+#: ring, its owners and its index would pass ~200 MB; add() and friends raise
+#: ValueError instead.
+MAX_POINTS = 1 << 24
+
+NodesArg = Union[Iterable[str], Mapping[str, float]]
+
+
+def _utf8(name: str) -> bytes:
+    return name.encode("utf-8")
+
+
+def _check_node(node: object) -> str:
+    if not isinstance(node, str):
+        raise TypeError(f"node names must be str, not {type(node).__name__}")
+    if not node:
+        raise ValueError("node names must be non-empty")
+    try:
+        node.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"node name {node!r} is not encodable as UTF-8 ({e.reason})") from None
+    return str(node)
+
+
+def _check_weight(weight: object) -> float:
+    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real):
+        raise TypeError(f"weight must be a real number, not {type(weight).__name__}")
+    w = float(weight)
+    if not math.isfinite(w) or w <= 0:
+        raise ValueError(f"weight must be finite and > 0, got {weight!r}")
+    return w
+
+
+def _check_vnodes(vnodes: object) -> int:
+    if isinstance(vnodes, bool) or not isinstance(vnodes, (int, np.integer)):
+        raise TypeError(f"vnodes must be an int, not {type(vnodes).__name__}")
+    if not 1 <= vnodes <= MAX_POINTS:
+        raise ValueError(f"vnodes must lie in [1, {MAX_POINTS}], got {vnodes}")
+    return int(vnodes)
+
+
+def _check_count(n: object) -> int:
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)):
+        raise TypeError(f"n must be an int, not {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return int(n)
+
+
+def point_count(vnodes: int, weight: float) -> int:
+    """Points of a node: ``max(1, floor(vnodes * weight + 0.5))``."""
+    return max(1, math.floor(vnodes * weight + 0.5))
+
+
+def _parse_nodes(nodes: object) -> dict[str, float]:
+    if isinstance(nodes, (str, bytes)):
+        raise TypeError(
+            "nodes must be an iterable of names or a mapping of name -> weight, "
+            f"not a single {type(nodes).__name__}"
+        )
+    weights: dict[str, float] = {}
+    if isinstance(nodes, Mapping):
+        items: Iterable[tuple[object, object]] = nodes.items()
+    elif isinstance(nodes, Iterable):
+        items = ((name, 1.0) for name in nodes)
+    else:
+        raise TypeError(f"nodes must be an iterable or a mapping, not {type(nodes).__name__}")
+    for name, weight in items:
+        name = _check_node(name)
+        if name in weights:
+            raise ValueError(f"duplicate node {name!r}")
+        weights[name] = _check_weight(weight)
+    return weights
+
+
+def _check_total(counts: Iterable[int]) -> None:
+    total = sum(counts)
+    if total > MAX_POINTS:
+        raise ValueError(
+            f"the ring would hold {total} points; at most MAX_POINTS = {MAX_POINTS} are allowed "
+            "(lower vnodes or the weights)"
+        )
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
+
+
+def _check_hashes(hashes: object) -> np.ndarray:
+    """Pre-hashed keys as a native uint32 array; no implicit casts."""
+    if isinstance(hashes, np.ndarray):
+        if hashes.dtype != np.uint32:
+            raise TypeError(
+                f"hashes must be a uint32 array, got dtype {hashes.dtype} (hash_keys() returns one)"
+            )
+        return np.ascontiguousarray(hashes, dtype=np.dtype(np.uint32).newbyteorder("="))
+    if not isinstance(hashes, (list, tuple)):
+        raise TypeError(f"hashes must be a uint32 array or a list of ints, not {type(hashes).__name__}")
+    for h in hashes:
+        if isinstance(h, bool) or not isinstance(h, (int, np.integer)):
+            raise TypeError(f"hashes must be ints, not {type(h).__name__}")
+        if not 0 <= h < 2**32:
+            raise ValueError(f"hashes must lie in [0, 2**32), got {h}")
+    return np.array(hashes, dtype=np.uint32)
+
+
+class RingSnapshot:
+    """An immutable, fully built ring.
+
+    Safe to share between any number of threads without locking: nothing in
+    it ever changes. ``HashRing`` swaps in a new snapshot on every membership
+    change, so a snapshot taken with :meth:`HashRing.snapshot` keeps answering
+    for the membership it was taken at.
+
+    Examples
+    --------
+    >>> snap = HashRing(["a", "b", "c"]).snapshot()
+    >>> snap.get("user:42") in snap
+    True
+    >>> snap.lookup(["x", "y"]).dtype
+    dtype('int32')
+    """
+
+    __slots__ = ("_nodes", "_weights", "_vnodes", "_hash", "_seed", "_algo", "_table", "_names")
+
+    def __init__(self, weights: dict[str, float], vnodes: int, hash: str, seed: int,
+                 points: np.ndarray, owners: np.ndarray) -> None:
+        # Private: build one with HashRing(...).snapshot(). weights must be keyed
+        # in UTF-8 order and points/owners built from them by the ring rule.
+        self._weights = MappingProxyType(weights)
+        self._nodes = tuple(weights)
+        self._names = np.array(self._nodes, dtype=object)
+        self._vnodes = vnodes
+        self._hash = hash
+        self._seed = seed
+        self._algo = check_algorithm(hash)
+        self._table = (
+            _core.RingTable(_readonly(points), _readonly(owners), len(self._nodes), self._algo, seed)
+            if len(points) else None
+        )
+
+    # ------------------------------------------------------------ building
+
+    @classmethod
+    def _build(cls, weights: dict[str, float], vnodes: int, hash: str, seed: int) -> RingSnapshot:
+        algo = check_algorithm(hash)
+        names = sorted(weights, key=_utf8)
+        counts = [point_count(vnodes, weights[name]) for name in names]
+        _check_total(counts)
+        ordered = {name: weights[name] for name in names}
+        if not names:
+            empty = np.empty(0, dtype=np.uint32)
+            return cls(ordered, vnodes, hash, seed, empty, empty.view(np.int32))
+        points = np.concatenate(
+            [_core.node_points(_utf8(name), c, algo, seed) for name, c in zip(names, counts)]
+        )
+        owners = np.repeat(np.arange(len(names), dtype=np.uint64), counts)
+        # Sort by (point, owner id); owner ids are ranks in UTF-8 order.
+        combined = (points.astype(np.uint64) << np.uint64(32)) | owners
+        combined.sort()
+        return cls(
+            ordered, vnodes, hash, seed,
+            (combined >> np.uint64(32)).astype(np.uint32),
+            (combined & np.uint64(0xFFFFFFFF)).astype(np.int32),
+        )
+
+    def _rank(self, name: str) -> int:
+        return bisect.bisect_left(self._nodes, _utf8(name), key=_utf8)
+
+    def _with_node(self, name: str, weight: float) -> RingSnapshot:
+        """A new snapshot with ``name`` added: its points merged in, nothing re-hashed."""
+        count = point_count(self._vnodes, weight)
+        _check_total([len(self.points), count])
+        rank = self._rank(name)
+        new = _core.node_points(_utf8(name), count, self._algo, self._seed)
+        new.sort()
+        points, owners = _core.merge_node(self.points, self.owners, new, rank)
+        weights = dict(self._weights)
+        weights[name] = weight
+        ordered = {n: weights[n] for n in (*self._nodes[:rank], name, *self._nodes[rank:])}
+        return RingSnapshot(ordered, self._vnodes, self._hash, self._seed, points, owners)
+
+    def _without_node(self, name: str) -> RingSnapshot:
+        rank = self._rank(name)
+        points, owners = _core.drop_node(self.points, self.owners, rank)
+        ordered = {n: w for n, w in self._weights.items() if n != name}
+        return RingSnapshot(ordered, self._vnodes, self._hash, self._seed, points, owners)
+
+    def _with_weight(self, name: str, weight: float) -> RingSnapshot:
+        if point_count(self._vnodes, weight) == point_count(self._vnodes, self._weights[name]):
+            weights = dict(self._weights)
+            weights[name] = weight
+            return RingSnapshot(weights, self._vnodes, self._hash, self._seed,
+                                self.points, self.owners)
+        return self._without_node(name)._with_node(name, weight)
+
+    # ------------------------------------------------------------ properties
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        """Node names sorted by their UTF-8 bytes; batch results index into this."""
+        return self._nodes
+
+    @property
+    def weights(self) -> Mapping[str, float]:
+        """A read-only mapping of node name to weight."""
+        return self._weights
+
+    @property
+    def vnodes(self) -> int:
+        return self._vnodes
+
+    @property
+    def hash(self) -> str:
+        return self._hash
+
+    @property
+    def seed(self) -> int:
+        return self._seed
+
+    @property
+    def points(self) -> np.ndarray:
+        """The sorted ring points (read-only uint32)."""
+        return self._table.points if self._table is not None else _EMPTY_POINTS
+
+    @property
+    def owners(self) -> np.ndarray:
+        """The owner (index into ``nodes``) of each point (read-only int32)."""
+        return self._table.owners if self._table is not None else _EMPTY_OWNERS
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the built ring: points, owners and the search index."""
+        return self._table.nbytes if self._table is not None else 0
+
+    def __len__(self) -> int:
+        return len(self._nodes)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._weights
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._nodes)
+
+    def _config(self) -> tuple[Any, ...]:
+        return (self._hash, self._seed, self._vnodes, self._weights)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RingSnapshot):
+            return NotImplemented
+        return self._config() == other._config()
+
+    def __hash__(self) -> int:
+        return hash((self._hash, self._seed, self._vnodes, frozenset(self._weights.items())))
+
+    def __repr__(self) -> str:
+        return _describe(type(self).__name__, self)
+
+    # ------------------------------------------------------------ lookups
+
+    def _require(self) -> Any:
+        table = self._table
+        if table is None:
+            raise EmptyRingError("the ring has no nodes")
+        return table
+
+    def get(self, key: object) -> str:
+        """The node that owns ``key``.
+
+        Examples
+        --------
+        >>> HashRing(["a", "b", "c"]).get("user:42")
+        'a'
+        """
+        return self._nodes[self._require().owner_of_key(key)]
+
+    def get_nodes(self, key: object, n: int) -> list[str]:
+        """The first ``n`` distinct nodes clockwise from ``key`` (its preference list).
+
+        At most ``len(ring)`` nodes are returned; the first is ``get(key)``.
+        """
+        table = self._require()
+        want = min(_check_count(n), len(self._nodes))
+        h = np.array([_core.hash_key(key, self._algo, self._seed)], dtype=np.uint32)
+        return [self._nodes[i] for i in table.replicas(h, want)[0]]
+
+    def hash_keys(self, keys: object) -> np.ndarray:
+        """The ring hash of each key in a batch (uint32, the batch's shape)."""
+        return hash_batch(keys, self._algo, self._seed)
+
+    def lookup(self, keys: object) -> np.ndarray:
+        """Owner of each key in a batch, as int32 indices into ``nodes`` (the batch's shape)."""
+        table = self._require()
+        if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
+            return table.lookup_u64(int_bits(keys)).reshape(keys.shape)
+        hashes = hash_batch(keys, self._algo, self._seed)
+        return table.search(hashes.reshape(-1)).reshape(hashes.shape)
+
+    def lookup_hashes(self, hashes: object) -> np.ndarray:
+        """Owner of each pre-computed key hash (uint32 array or list of ints)."""
+        table = self._require()
+        arr = _check_hashes(hashes)
+        return table.search(arr.reshape(-1)).reshape(arr.shape)
+
+    def get_many(self, keys: object) -> list[str]:
+        """Owner names of a batch of keys, flattened in C order."""
+        return self._names[self.lookup(keys).reshape(-1)].tolist()
+
+    def lookup_nodes(self, keys: object, n: int) -> np.ndarray:
+        """The first ``n`` distinct owners of each key (int32, shape ``batch + (min(n, len),)``)."""
+        table = self._require()
+        want = min(_check_count(n), len(self._nodes))
+        hashes = hash_batch(keys, self._algo, self._seed)
+        return table.replicas(hashes.reshape(-1), want).reshape(hashes.shape + (want,))
+
+
+_EMPTY_POINTS = _readonly(np.empty(0, dtype=np.uint32))
+_EMPTY_OWNERS = _readonly(np.empty(0, dtype=np.int32))
+
+
+def _describe(kind: str, snap: RingSnapshot) -> str:
+    names = list(snap.nodes[:5]) + (["..."] if len(snap) > 5 else [])
+    shown = ", ".join(n if n == "..." else repr(n) for n in names)
+    seed = f", seed={snap.seed}" if snap.seed else ""
+    return (f"{kind}([{shown}], nodes={len(snap)}, points={len(snap.points)}, "
+            f"vnodes={snap.vnodes}, hash={snap.hash!r}{seed})")
+
+
+class HashRing:
+    """A consistent-hashing ring of named, weighted nodes.
+
+    Parameters
+    ----------
+    nodes : iterable of str or mapping of str to float
+        Node names (weight 1.0 each) or a mapping of name to weight.
+    vnodes : int
+        Points per unit of weight (a node gets ``max(1, floor(vnodes * weight + 0.5))``).
+    hash : {"murmur3", "crc32"}
+        The hash for points and keys. murmur3 (the default) spreads similar
+        node names evenly; crc32 does not, and exists for compatibility.
+    seed : int
+        MurmurHash3 seed in [0, 2**32); crc32 takes none (must be 0).
+
+    Notes
+    -----
+    Thread safety: every method may be called from any number of threads.
+    Lookups read the current immutable snapshot without locking, so they never
+    see a half-built ring; membership changes are serialized by a lock and
+    swap in a new snapshot atomically.
+
+    Examples
+    --------
+    >>> ring = HashRing(["cache-a", "cache-b", "cache-c"])
+    >>> ring.get("user:42")
+    'cache-b'
+    >>> ring.get_nodes("user:42", 2)
+    ['cache-b', 'cache-c']
+    """
+
+    __slots__ = ("_snap", "_lock", "__weakref__")
+
+    def __init__(self, nodes: NodesArg = (), *, vnodes: int = 160, hash: str = "murmur3",
+                 seed: int = 0) -> None:
+        vnodes = _check_vnodes(vnodes)
+        check_algorithm(hash)
+        seed = check_seed(seed, hash)
+        self._lock = threading.Lock()
+        self._snap = RingSnapshot._build(_parse_nodes(nodes), vnodes, hash, seed)
+
+    # ------------------------------------------------------------ membership
+
+    def add(self, node: str, weight: float = 1.0) -> None:
+        """Add a node; ValueError if it is already in the ring."""
+        name = _check_node(node)
+        w = _check_weight(weight)
+        with self._lock:
+            snap = self._snap
+            if name in snap:
+                raise ValueError(f"node {name!r} is already in the ring")
+            self._snap = snap._with_node(name, w)
+
+    def remove(self, node: str) -> None:
+        """Remove a node; KeyError if it is not in the ring."""
+        with self._lock:
+            snap = self._snap
+            if node not in snap:
+                raise KeyError(node)
+            self._snap = snap._without_node(node)
+
+    def set_weight(self, node: str, weight: float) -> None:
+        """Change a node's weight; KeyError if it is not in the ring."""
+        w = _check_weight(weight)
+        with self._lock:
+            snap = self._snap
+            if node not in snap:
+                raise KeyError(node)
+            self._snap = snap._with_weight(node, w)
+
+    def snapshot(self) -> RingSnapshot:
+        """The current immutable ring state (cheap: no copy is made)."""
+        return self._snap
+
+    # ------------------------------------------------------------ state
+
+    @property
+    def nodes(self) -> tuple[str, ...]:
+        return self._snap.nodes
+
+    @property
+    def weights(self) -> Mapping[str, float]:
+        return self._snap.weights
+
+    @property
+    def vnodes(self) -> int:
+        return self._snap.vnodes
+
+    @property
+    def hash(self) -> str:
+        return self._snap.hash
+
+    @property
+    def seed(self) -> int:
+        return self._snap.seed
+
+    @property
+    def points(self) -> np.ndarray:
+        return self._snap.points
+
+    @property
+    def owners(self) -> np.ndarray:
+        return self._snap.owners
+
+    def __len__(self) -> int:
+        return len(self._snap)
+
+    def __contains__(self, node: object) -> bool:
+        return node in self._snap
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._snap)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HashRing):
+            return NotImplemented
+        return self._snap == other._snap
+
+    __hash__ = None  # type: ignore[assignment]  # mutable
+
+    def __repr__(self) -> str:
+        return _describe(type(self).__name__, self._snap)
+
+    # ------------------------------------------------------------ lookups
+    # Each reads self._snap once, so one call never mixes two memberships.
+
+    def get(self, key: object) -> str:
+        """See :meth:`RingSnapshot.get`."""
+        return self._snap.get(key)
+
+    def get_nodes(self, key: object, n: int) -> list[str]:
+        """See :meth:`RingSnapshot.get_nodes`."""
+        return self._snap.get_nodes(key, n)
+
+    def hash_keys(self, keys: object) -> np.ndarray:
+        """See :meth:`RingSnapshot.hash_keys`."""
+        return self._snap.hash_keys(keys)
+
+    def lookup(self, keys: object) -> np.ndarray:
+        """See :meth:`RingSnapshot.lookup`."""
+        return self._snap.lookup(keys)
+
+    def lookup_hashes(self, hashes: object) -> np.ndarray:
+        """See :meth:`RingSnapshot.lookup_hashes`."""
+        return self._snap.lookup_hashes(hashes)
+
+    def get_many(self, keys: object) -> list[str]:
+        """See :meth:`RingSnapshot.get_many`."""
+        return self._snap.get_many(keys)
+
+    def lookup_nodes(self, keys: object, n: int) -> np.ndarray:
+        """See :meth:`RingSnapshot.lookup_nodes`."""
+        return self._snap.lookup_nodes(keys, n)

@@ -1,0 +1,37 @@
+"""Build the compiled core, ``ringhash._core``, from ``ext/``.
+
+Set RINGHASH_DEBUG=1 to build with bounds checks and wraparound on, for
+debugging a kernel; release builds turn them off.
+"""
+
+import os
+
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+
+debug = os.environ.get("RINGHASH_DEBUG", "") not in ("", "0")
+
+directives = {
+    "language_level": 3,
+    "boundscheck": debug,
+    "wraparound": debug,
+    "initializedcheck": debug,
+    "cdivision": True,
+    "embedsignature": True,
+}
+
+extra_compile_args = []
+if os.name != "nt":
+    extra_compile_args = ["-O3", "-std=c99"] + (["-UNDEBUG", "-O0", "-g"] if debug else [])
+
+extensions = [
+    Extension(
+        "ringhash._core",
+        sources=["ext/_core.pyx", "ext/rh_hash.c"],
+        include_dirs=["ext"],
+        depends=["ext/rh_hash.h"],
+        extra_compile_args=extra_compile_args,
+    )
+]
+
+setup(ext_modules=cythonize(extensions, compiler_directives=directives))

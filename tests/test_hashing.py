@@ -1,0 +1,142 @@
+"""Known answers: ringhash's hashes equal mmh3 and zlib on every key and batch form."""
+
+import random
+import zlib
+
+import mmh3
+import numpy as np
+import pytest
+
+import ringhash
+from ringhash import _reference
+
+rng = random.Random(20261126)
+
+
+def encoded(key):
+    return _reference.encode_key(key)
+
+
+def mmh(b, seed=0):
+    return mmh3.hash(b, seed, signed=False)
+
+
+RANDOM_BYTES = [rng.randbytes(n) for n in list(range(0, 40)) + [rng.randrange(40, 600) for _ in range(60)]]
+SEEDS = [0, 1, 42, 0x9747B28C, 2**32 - 1] + [rng.randrange(2**32) for _ in range(5)]
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_murmur3_bytes_match_mmh3(seed):
+    for b in RANDOM_BYTES:
+        assert ringhash.murmur3_32(b, seed) == mmh(b, seed)
+    assert ringhash.murmur3_32(RANDOM_BYTES, seed).tolist() == [mmh(b, seed) for b in RANDOM_BYTES]
+
+
+def test_crc32_bytes_match_zlib():
+    for b in RANDOM_BYTES:
+        assert ringhash.crc32(b) == zlib.crc32(b)
+    assert ringhash.crc32(RANDOM_BYTES).tolist() == [zlib.crc32(b) for b in RANDOM_BYTES]
+
+
+def test_reference_hashes_match_mmh3_and_zlib():
+    # The oracle itself is checked against the independent implementations.
+    for b in RANDOM_BYTES[:50]:
+        assert _reference.murmur3_32(b, 7) == mmh(b, 7)
+        assert _reference.crc32(b) == zlib.crc32(b)
+
+
+@pytest.mark.parametrize("hash_fn, expect", [
+    (ringhash.murmur3_32, lambda b: mmh(b)),
+    (ringhash.crc32, zlib.crc32),
+])
+def test_scalar_key_types(hash_fn, expect):
+    keys = ["", "user:42", "naïve ☃ 日本 🎉", b"\x00\xff", bytearray(b"abc"),
+            memoryview(b"memory"), memoryview(np.arange(6, dtype=np.int32)),
+            0, 1, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**63,
+            np.int8(-5), np.uint16(65535), np.int64(-(2**63)), np.uint64(2**64 - 1),
+            np.str_("numpy str"), np.bytes_(b"numpy bytes")]
+    for key in keys:
+        got = hash_fn(key)
+        assert isinstance(got, int)
+        assert got == expect(encoded(key)), key
+
+
+def test_int_encoding_is_8_bytes_little_endian():
+    assert ringhash.murmur3_32(1) == mmh(b"\x01" + b"\x00" * 7)
+    assert ringhash.murmur3_32(-1) == mmh(b"\xff" * 8)
+    assert ringhash.murmur3_32(2**64 - 1) == ringhash.murmur3_32(-1)
+    # An int key is not its decimal string.
+    assert ringhash.murmur3_32(12345) != ringhash.murmur3_32("12345")
+
+
+STR_KEYS = ["", "a", "user:1", "ключ", "键值对", "emoji 🎉🎉", "tail\x00", "x" * 100]
+
+
+@pytest.mark.parametrize("seed", [0, 12345])
+def test_every_batch_form(seed):
+    expect = [mmh(s.encode(), seed) for s in STR_KEYS]
+    h = lambda keys: ringhash.murmur3_32(keys, seed)  # noqa: E731
+    assert h(STR_KEYS).tolist() == expect
+    assert h(tuple(STR_KEYS)).tolist() == expect
+    assert h(np.array(STR_KEYS[:-2] + ["x" * 100])).dtype == np.uint32
+    # 'U' arrays strip trailing NULs (numpy does too), so compare to numpy's items.
+    u = np.array(STR_KEYS)
+    assert h(u).tolist() == [mmh(str(s).encode(), seed) for s in u]
+    assert h(u.astype(">U200")).tolist() == h(u).tolist()
+    assert h(np.array(STR_KEYS, dtype=object)).tolist() == expect
+    b = [s.encode() for s in STR_KEYS]
+    s_arr = np.array(b)
+    assert h(s_arr).tolist() == [mmh(bytes(x), seed) for x in s_arr]
+    assert h(np.array([b"a\x00b", b"a\x00\x00", b""])).tolist() == [
+        mmh(b"a\x00b", seed), mmh(b"a", seed), mmh(b"", seed)]
+
+
+@pytest.mark.parametrize("dtype", ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8",
+                                   ">i2", ">i8", ">u4", ">u8"])
+def test_integer_arrays_hash_by_value(dtype):
+    info = np.iinfo(np.dtype(dtype))
+    values = sorted({info.min, info.max, 0, 1, info.min // 2, info.max // 3})
+    arr = np.array(values, dtype=dtype)
+    expect = [mmh(encoded(v), 9) for v in values]
+    assert ringhash.murmur3_32(arr, 9).tolist() == expect
+    assert ringhash.crc32(arr).tolist() == [zlib.crc32(encoded(v)) for v in values]
+
+
+def test_shapes_and_strides_are_kept():
+    arr = np.arange(24, dtype=np.int64).reshape(2, 3, 4)
+    out = ringhash.murmur3_32(arr)
+    assert out.shape == (2, 3, 4) and out.dtype == np.uint32
+    assert out.ravel().tolist() == [mmh(encoded(int(v))) for v in arr.ravel()]
+    strided = arr[:, ::2, ::-1]
+    assert ringhash.murmur3_32(strided).tolist() == [
+        [[mmh(encoded(int(v))) for v in row] for row in plane] for plane in strided]
+    s2 = np.array([["ab", "c"], ["dé", ""]])
+    assert ringhash.murmur3_32(s2).shape == (2, 2)
+    zero_d = ringhash.murmur3_32(np.array(5))
+    assert zero_d.shape == () and int(zero_d) == ringhash.murmur3_32(5)
+    assert ringhash.murmur3_32([]).shape == (0,)
+    assert ringhash.murmur3_32(np.array([], dtype=np.uint64)).shape == (0,)
+
+
+def test_mixed_list_and_random_known_answers():
+    keys = []
+    for _ in range(2000):
+        kind = rng.randrange(4)
+        if kind == 0:
+            keys.append("".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0xD800),
+                                                rng.randrange(0xE000, 0x110000)]))
+                                for _ in range(rng.randrange(0, 30))))
+        elif kind == 1:
+            keys.append(rng.randbytes(rng.randrange(0, 30)))
+        elif kind == 2:
+            keys.append(rng.randrange(-(2**63), 2**64))
+        else:
+            keys.append(bytearray(rng.randbytes(rng.randrange(0, 9))))
+    seed = rng.randrange(2**32)
+    assert ringhash.murmur3_32(keys, seed).tolist() == [mmh(encoded(k), seed) for k in keys]
+    assert ringhash.crc32(keys).tolist() == [zlib.crc32(encoded(k)) for k in keys]
+    strs = [k for k in keys if isinstance(k, str)]
+    assert ringhash.murmur3_32(np.array(strs, dtype=object), seed).tolist() == [
+        mmh(s.encode(), seed) for s in strs]
+    assert ringhash.murmur3_32(np.array(strs), seed).tolist() == [
+        mmh(s.rstrip("\x00").encode(), seed) for s in strs]

@@ -305,7 +305,7 @@ class RingSnapshot:
         Examples
         --------
         >>> HashRing(["a", "b", "c"]).get("user:42")
-        'a'
+        'c'
         """
         return self._nodes[self._require().owner_of_key(key)]
 
@@ -387,9 +387,9 @@ class HashRing:
     --------
     >>> ring = HashRing(["cache-a", "cache-b", "cache-c"])
     >>> ring.get("user:42")
-    'cache-b'
+    'cache-c'
     >>> ring.get_nodes("user:42", 2)
-    ['cache-b', 'cache-c']
+    ['cache-c', 'cache-b']
     """
 
     __slots__ = ("_snap", "_lock", "__weakref__")

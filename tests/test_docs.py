@@ -1,0 +1,25 @@
+"""The examples in docstrings and in the README run and give what they show."""
+
+import doctest
+import pathlib
+
+import pytest
+
+import ringhash
+import ringhash.hashing
+import ringhash.ring
+
+README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
+
+
+@pytest.mark.parametrize("module", [ringhash.hashing, ringhash.ring], ids=lambda m: m.__name__)
+def test_docstring_examples(module):
+    result = doctest.testmod(module, extraglobs={"HashRing": ringhash.HashRing}, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 0
+    assert result.failed == 0
+
+
+def test_readme_examples():
+    result = doctest.testfile(str(README), module_relative=False, optionflags=doctest.ELLIPSIS)
+    assert result.attempted > 5
+    assert result.failed == 0

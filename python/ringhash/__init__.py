@@ -10,12 +10,32 @@ except ImportError as _error:  # pragma: no cover - exercised by a subprocess te
 from ._version import __version__
 from .errors import EmptyRingError
 from .hashing import crc32, murmur3_32
+from .locks import (
+    DeadlockError,
+    Lease,
+    LeaseGroup,
+    LeaseLost,
+    LockBackendError,
+    LockError,
+    LockStats,
+    LockTable,
+    LockTimeout,
+)
 from .ring import MAX_POINTS, HashRing, RingSnapshot
 
 __all__ = [
     "MAX_POINTS",
+    "DeadlockError",
     "EmptyRingError",
     "HashRing",
+    "Lease",
+    "LeaseGroup",
+    "LeaseLost",
+    "LockBackendError",
+    "LockError",
+    "LockStats",
+    "LockTable",
+    "LockTimeout",
     "RingSnapshot",
     "__version__",
     "crc32",

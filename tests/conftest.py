@@ -14,3 +14,21 @@ if os.environ.get("RINGHASH_EXPECT_INSTALLED"):
     import ringhash
 
     assert "site-packages" in ringhash.__file__, f"ringhash imported from {ringhash.__file__}"
+
+
+# ---------------------------------------------------------------- lock backends
+# The lock-table conformance tests run unchanged against every backend listed
+# here; a backend fixture yields a factory `make(default_ttl=None)`.
+import pytest  # noqa: E402
+
+LOCK_BACKENDS = ["memory"]
+
+
+@pytest.fixture(params=LOCK_BACKENDS)
+def make_table(request):
+    if request.param == "memory":
+        from ringhash import LockTable
+
+        yield lambda **kw: LockTable(**kw)
+    else:  # pragma: no cover - backends added by their own modules
+        yield request.getfixturevalue(f"make_{request.param}_table")

@@ -643,8 +643,18 @@ class LockTable:
             t = threading.Thread(target=_reap, args=(weakref.ref(self), self._reaper_wake),
                                  name="ringhash-lock-reaper", daemon=True)
             t.start()
+            weakref.finalize(self, self._reaper_wake.set)  # end the thread with the table
         else:
             self._reaper_wake.set()
+
+    def _reap_due(self) -> float | None:
+        """Expire what is due; seconds until the next expiry (None: nothing scheduled)."""
+        with self._lock:
+            lost = self._expire_due()
+            heap = self._expiries
+            delay = None if not heap else max(0.0, heap[0][0] - self._clock())
+        self._notify_lost(lost)
+        return delay
 
     def expire(self) -> int:
         """Process every expiry due on the clock now and wake waiters; returns how many expired.
@@ -927,22 +937,18 @@ def _release_quietly(leases: Iterable[Lease]) -> None:
 
 
 def _reap(ref: weakref.ref[LockTable], wake: threading.Event) -> None:
-    """Background expiry for tables on the real clock: on_lost and hand-off at expiry time."""
+    """Background expiry for tables on the real clock: on_lost and hand-off at expiry time.
+
+    Holds the table only through a weak reference between rounds, so a table
+    that is no longer used is collected and this thread ends.
+    """
     while True:
         table = ref()
         if table is None or table._reaper_wake is not wake:  # collected, or forked away
             return
-        with table._lock:
-            heap = table._expiries
-            delay = None if not heap else max(0.0, heap[0][0] - table._clock())
-        lost: list[Lease] = []
-        if delay == 0.0:
-            with table._lock:
-                lost = table._expire_due()
-            table._notify_lost(lost)
-            del table
-            continue
+        delay = table._reap_due()
         del table
-        # Wake at least once a minute to notice a collected table.
-        wake.wait(60.0 if delay is None else min(delay, 60.0))
-        wake.clear()
+        if delay is None or delay > 0:
+            # Wake at least once a minute to notice a collected table.
+            wake.wait(60.0 if delay is None else min(delay, 60.0))
+            wake.clear()

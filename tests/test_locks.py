@@ -1,0 +1,299 @@
+"""Lock-table conformance: the same tests for every backend (see conftest.LOCK_BACKENDS)."""
+
+import threading
+import time
+
+import pytest
+
+from ringhash import DeadlockError, Lease, LeaseGroup, LeaseLost, LockError, LockTimeout
+
+
+def wait_until(pred, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not pred():
+        if time.monotonic() > end:
+            raise AssertionError("condition not reached")
+        time.sleep(0.001)
+
+
+def in_thread(fn, *args, **kwargs):
+    """Run fn in a thread; returns (thread, box) where box gets 'result' or 'error'."""
+    box = {}
+
+    def run():
+        try:
+            box["result"] = fn(*args, **kwargs)
+        except BaseException as e:  # noqa: BLE001 - reported to the test
+            box["error"] = e
+
+    t = threading.Thread(target=run, daemon=True)
+    t.start()
+    return t, box
+
+
+def test_acquire_release_and_lease_fields(make_table):
+    table = make_table()
+    lease = table.acquire("orders:42", ttl=30, owner="me")
+    assert isinstance(lease, Lease)
+    assert (lease.name, lease.mode, lease.owner) == ("orders:42", "exclusive", "me")
+    assert lease.valid and 0 < lease.remaining() <= 30 and lease.expires_at is not None
+    assert [x.token for x in table.holders("orders:42")] == [lease.token]
+    lease.release()
+    assert not lease.valid
+    assert table.holders("orders:42") == ()
+    with pytest.raises(LeaseLost):
+        lease.release()
+    with pytest.raises(LeaseLost):
+        lease.extend(5)
+
+
+def test_tokens_strictly_increase_per_name(make_table):
+    table = make_table()
+    tokens = []
+    for _ in range(20):
+        with table.lock("res") as lease:
+            tokens.append(lease.token)
+    with table.lock("other"):
+        pass
+    with table.lock("res") as lease:
+        tokens.append(lease.token)
+    assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
+    assert all(isinstance(t, int) for t in tokens)
+
+
+def test_shared_holders_and_exclusive(make_table):
+    table = make_table()
+    a = table.acquire("r", mode="shared", owner="a")
+    b = table.acquire("r", mode="shared", owner="b")
+    assert {x.owner for x in table.holders("r")} == {"a", "b"}
+    assert table.try_acquire("r", owner="c") is None
+    with pytest.raises(LockTimeout):
+        table.acquire("r", owner="c", timeout=0)
+    with pytest.raises(TimeoutError):
+        table.acquire("r", owner="c", timeout=0.05)
+    a.release()
+    b.release()
+    c = table.acquire("r", owner="c", timeout=0)
+    assert table.try_acquire("r", mode="shared", owner="d") is None
+    c.release()
+
+
+def test_timeout_waits_then_raises(make_table):
+    table = make_table()
+    held = table.acquire("t", owner="holder")
+    start = time.monotonic()
+    with pytest.raises(LockTimeout):
+        table.acquire("t", owner="other", timeout=0.2)
+    assert time.monotonic() - start >= 0.19
+    assert table.waiting("t") == ()
+    held.release()
+    assert table.stats().timeouts >= 1
+
+
+def test_blocked_acquire_gets_the_lock_on_release(make_table):
+    table = make_table()
+    held = table.acquire("b", owner="holder")
+    t, box = in_thread(table.acquire, "b", owner="waiter", timeout=10)
+    wait_until(lambda: len(table.waiting("b")) == 1)
+    assert table.waiting("b")[0].owner == "waiter"
+    held.release()
+    t.join(10)
+    assert box["result"].owner == "waiter" and box["result"].token > held.token
+    box["result"].release()
+
+
+def test_fifo_order_of_waiters(make_table):
+    table = make_table()
+    held = table.acquire("q", owner="holder")
+    order = []
+    threads = []
+    for i in range(5):
+        mode = "shared" if i % 2 else "exclusive"
+
+        def work(i=i, mode=mode):
+            lease = table.acquire("q", mode=mode, owner=f"w{i}", timeout=10)
+            order.append(i)
+            time.sleep(0.01)
+            lease.release()
+
+        threads.append(in_thread(work)[0])
+        wait_until(lambda i=i: len(table.waiting("q")) == i + 1)
+    assert [w.owner for w in table.waiting("q")] == [f"w{i}" for i in range(5)]
+    held.release()
+    for t in threads:
+        t.join(10)
+    # Shared and exclusive requests alternate, so each is granted only after the one before it.
+    assert order == [0, 1, 2, 3, 4]
+
+
+def test_readers_do_not_starve_a_writer(make_table):
+    table = make_table()
+    reader = table.acquire("w", mode="shared", owner="r1")
+    t, box = in_thread(table.acquire, "w", owner="writer", timeout=10)
+    wait_until(lambda: len(table.waiting("w")) == 1)
+    # A new reader is compatible with the holder but must queue behind the writer.
+    assert table.try_acquire("w", mode="shared", owner="r2") is None
+    reader.release()
+    t.join(10)
+    assert box["result"].owner == "writer"
+    box["result"].release()
+
+
+def test_ttl_expiry_passes_the_lock_on(make_table):
+    table = make_table()
+    lost = threading.Event()
+    old = table.acquire("e", ttl=0.3, owner="slow", on_lost=lambda lease: lost.set())
+    # Nobody touches the table: on_lost must still fire at expiry.
+    assert lost.wait(10)
+    assert not old.valid and old.remaining() == 0.0
+    new = table.acquire("e", owner="fast", timeout=0)
+    assert new.token > old.token
+    with pytest.raises(LeaseLost):
+        old.release()
+    with pytest.raises(LeaseLost):
+        old.extend(10)
+    assert table.holders("e")[0].token == new.token
+    new.release()
+
+
+def test_waiter_gets_lock_at_expiry_time(make_table):
+    table = make_table()
+    old = table.acquire("x", ttl=0.3, owner="stuck")
+    lease = table.acquire("x", owner="next", timeout=10)  # would time out if expiry went unnoticed
+    assert lease.token > old.token and not old.valid
+    lease.release()
+
+
+def test_extend_keeps_the_lease(make_table):
+    table = make_table()
+    lease = table.acquire("k", ttl=0.3, owner="a")
+    for _ in range(4):
+        time.sleep(0.1)
+        lease.extend(0.3)
+    assert lease.valid
+    assert table.try_acquire("k", owner="b") is None
+    lease.release()
+
+
+def test_default_ttl(make_table):
+    table = make_table(default_ttl=30)
+    lease = table.acquire("d")
+    assert lease.expires_at is not None and lease.remaining() > 25
+    lease.release()
+
+
+def test_release_from_another_thread(make_table):
+    table = make_table()
+    lease = table.acquire("m")
+    t, box = in_thread(lease.release)
+    t.join(10)
+    assert "error" not in box and not lease.valid
+
+
+def test_deadlock_on_self_and_on_cycle(make_table):
+    table = make_table()
+    a = table.acquire("A", owner="o1")
+    with pytest.raises(DeadlockError):
+        table.acquire("A", owner="o1", timeout=5)
+    s = table.acquire("S", mode="shared", owner="o1")
+    with pytest.raises(DeadlockError):  # upgrade while holding shared
+        table.acquire("S", owner="o1", timeout=5)
+    b = table.acquire("B", owner="o2")
+    t, box = in_thread(table.acquire, "A", owner="o2", timeout=10)  # o2 waits for o1
+    wait_until(lambda: len(table.waiting("A")) == 1)
+    with pytest.raises(DeadlockError):
+        table.acquire("B", owner="o1", timeout=10)  # o1 -> o2 -> o1
+    assert table.stats().deadlocks == 3
+    assert table.waiting("B") == ()
+    a.release()
+    t.join(10)
+    box["result"].release()
+    b.release()
+    s.release()
+
+
+def test_acquire_many_is_all_or_nothing(make_table):
+    table = make_table()
+    blocker = table.acquire("m3", owner="other")
+    with pytest.raises(LockTimeout):
+        table.acquire_many(["m1", "m2", "m3"], timeout=0.1, owner="me")
+    assert table.holders("m1") == () and table.holders("m2") == ()
+    blocker.release()
+    group = table.acquire_many(["m3", "m1", "m2"], ttl=30, owner="me")
+    assert isinstance(group, LeaseGroup)
+    assert [lease.name for lease in group] == ["m1", "m2", "m3"] and group.valid and len(group) == 3
+    assert group["m2"].name == "m2"
+    with group:
+        pass
+    assert not group.valid and table.holders("m1") == ()
+
+
+def test_acquire_many_opposite_orders_never_deadlock(make_table):
+    table = make_table()
+    done = []
+
+    def work(names, me):
+        for _ in range(50):
+            with table.acquire_many(names, owner=me, timeout=20):
+                pass
+        done.append(me)
+
+    t1, b1 = in_thread(work, ["x", "y", "z"], "one")
+    t2, b2 = in_thread(work, ["z", "y", "x"], "two")
+    t1.join(60)
+    t2.join(60)
+    assert "error" not in b1 and "error" not in b2
+    assert sorted(done) == ["one", "two"]
+
+
+def test_with_block_releases_and_reports_lost_lease(make_table):
+    table = make_table()
+    with table.lock("c") as lease:
+        assert lease.valid
+    assert not lease.valid
+    with pytest.raises(RuntimeError):
+        with table.lock("c"):
+            raise RuntimeError("boom")
+    assert table.holders("c") == ()
+    with pytest.raises(LeaseLost):
+        with table.lock("c", ttl=0.1):
+            time.sleep(0.3)  # the lease expires inside the block
+
+
+def test_stats_count(make_table):
+    table = make_table()
+    with table.lock("s1"):
+        assert table.stats().holders == 1
+    table.try_acquire("s1")
+    st = table.stats()
+    assert st.grants == 2 and st.releases == 1 and st.holders == 1 and st.waiters == 0
+
+
+@pytest.mark.parametrize("kwargs, exc", [
+    ({"name": ""}, ValueError), ({"name": 5}, TypeError), ({"name": None}, TypeError),
+    ({"mode": "read"}, ValueError), ({"mode": None}, TypeError),
+    ({"ttl": -1}, ValueError), ({"ttl": float("nan")}, ValueError), ({"ttl": 0}, ValueError),
+    ({"ttl": float("inf")}, ValueError), ({"ttl": "1"}, TypeError), ({"ttl": True}, TypeError),
+    ({"timeout": -1}, ValueError), ({"timeout": float("nan")}, ValueError), ({"timeout": "1"}, TypeError),
+    ({"owner": ["unhashable"]}, TypeError), ({"on_lost": 5}, TypeError),
+])
+def test_bad_arguments(make_table, kwargs, exc):
+    table = make_table()
+    args = {"name": "ok", **kwargs}
+    name = args.pop("name")
+    with pytest.raises(exc):
+        table.acquire(name, **args)
+    assert table.stats().grants == 0
+
+
+@pytest.mark.parametrize("names, exc", [("abc", TypeError), (["a", "a"], ValueError), ([], ValueError),
+                                        (["a", ""], ValueError), ([1], TypeError)])
+def test_bad_acquire_many(make_table, names, exc):
+    with pytest.raises(exc):
+        make_table().acquire_many(names)
+
+
+def test_error_hierarchy():
+    for e in (LockTimeout, LeaseLost, DeadlockError):
+        assert issubclass(e, LockError)
+    assert issubclass(LockTimeout, TimeoutError)

@@ -14,6 +14,7 @@ class Hold:
     name: str
     mode: str
     token: int
+    requested: float  # taken before acquire was called (before the true grant)
     start: float  # taken after acquire returned (inside the true hold)
     end: float  # taken before release was called, or the lease's expiry if it was lost
     counted: bool  # whether the critical section's counter update counts
@@ -27,7 +28,7 @@ def check_history(holds: list[Hold]) -> dict[str, int]:
     """
     by_name: dict[str, list[Hold]] = {}
     for h in holds:
-        assert h.end >= h.start, h
+        assert h.end >= h.start >= h.requested, h
         by_name.setdefault(h.name, []).append(h)
     for name, hs in by_name.items():
         hs.sort(key=lambda h: h.start)
@@ -36,10 +37,11 @@ def check_history(holds: list[Hold]) -> dict[str, int]:
         # Sweep: every hold overlapping an exclusive one is a violation.
         for i, a in enumerate(hs):
             for b in hs[i + 1:]:
-                if b.start >= a.end:
-                    # a ended before b began: a was granted first, so its token is smaller.
-                    assert a.token < b.token, f"{name}: token order {a} then {b}"
-                    continue
-                if a.mode == "exclusive" or b.mode == "exclusive":
+                if b.start < a.end and (a.mode == "exclusive" or b.mode == "exclusive"):
                     raise AssertionError(f"{name}: overlapping holds {a} and {b}")
+        # a released before b was even requested: a was granted first, so its token is smaller.
+        for a in hs:
+            for b in hs:
+                if a.end < b.requested:
+                    assert a.token < b.token, f"{name}: token order {a} then {b}"
     return {name: len(hs) for name, hs in by_name.items()}

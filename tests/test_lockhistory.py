@@ -6,7 +6,14 @@ from lockhistory import Hold, check_history
 
 
 def h(mode, token, start, end, name="n"):
-    return Hold(name, mode, token, start, end, True)
+    return Hold(name, mode, token, start, start, end, True)
+
+
+def test_tokens_of_overlapping_requests_may_come_in_any_order():
+    # b asked before a ended, so b may have been granted first (shared holders).
+    a = Hold("n", "shared", 5, 0, 1, 2, False)
+    b = Hold("n", "shared", 4, 1.5, 3, 4, False)
+    check_history([a, b])
 
 
 def test_accepts_a_valid_history():

@@ -1,0 +1,166 @@
+"""History-checking stress test: threads and asyncio tasks hammer a few names.
+
+Every hold is recorded and checked afterwards: no overlapping exclusive holds,
+no shared/exclusive overlap, tokens increasing in grant order, and a counter
+updated only under exclusive holds equals the number of those holds.
+"""
+
+import asyncio
+import random
+import threading
+import time
+
+import pytest
+
+from lockhistory import Hold, check_history
+from ringhash import LeaseLost, LockTimeout
+
+NAMES = ["n0", "n1", "n2"]
+THREADS = 8
+TASKS = 8
+ROUNDS = 150
+
+
+class Recorder:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.holds = []
+        self.counter = dict.fromkeys(NAMES, 0)
+        self.counted = dict.fromkeys(NAMES, 0)
+        self.timeouts = 0
+
+    def add(self, hold):
+        with self.lock:
+            self.holds.append(hold)
+            if hold.counted:
+                self.counted[hold.name] += 1
+
+
+def pick(rng):
+    name = rng.choice(NAMES)
+    mode = rng.choice(["exclusive", "exclusive", "shared"])
+    # Long TTLs (or none) never expire inside a critical section: those holds
+    # update the counter. Short ones may expire while held: they only read.
+    ttl = rng.choice([None, 30.0, 30.0, 0.01])
+    timeout = rng.choice([None, None, 0, 0.002, 0.05])
+    return name, mode, ttl, timeout
+
+
+def finish(rec, lease, requested, start, counted):
+    end = time.monotonic()
+    try:
+        lease.release()
+    except LeaseLost:
+        end = lease.expires_at  # the hold ended when the lease expired
+        counted = False
+    rec.add(Hold(lease.name, lease.mode, lease.token, requested, start, end, counted))
+
+
+def thread_worker(table, rec, seed):
+    rng = random.Random(seed)
+    for i in range(ROUNDS):
+        if i % 25 == 0:
+            requested = time.monotonic()
+            try:
+                group = table.acquire_many(["n0", "n2"], ttl=30.0, timeout=1.0)
+            except LockTimeout:
+                with rec.lock:
+                    rec.timeouts += 1
+                continue
+            start = time.monotonic()
+            for lease in group:
+                finish(rec, lease, requested, start, False)
+            continue
+        name, mode, ttl, timeout = pick(rng)
+        requested = time.monotonic()
+        try:
+            lease = table.acquire(name, mode=mode, ttl=ttl, timeout=timeout)
+        except LockTimeout:
+            with rec.lock:
+                rec.timeouts += 1
+            continue
+        start = time.monotonic()
+        counted = mode == "exclusive" and ttl != 0.01
+        if counted:
+            v = rec.counter[name]
+            time.sleep(0)  # invite a racing writer, if the lock let one in
+            rec.counter[name] = v + 1
+        elif rng.random() < 0.2:
+            time.sleep(0.015)  # sometimes outlive a short TTL
+        finish(rec, lease, requested, start, counted)
+
+
+async def task_worker(table, rec, seed):
+    rng = random.Random(seed)
+    for _ in range(ROUNDS):
+        name, mode, ttl, timeout = pick(rng)
+        requested = time.monotonic()
+        try:
+            lease = await table.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout)
+        except LockTimeout:
+            with rec.lock:
+                rec.timeouts += 1
+            continue
+        start = time.monotonic()
+        counted = mode == "exclusive" and ttl != 0.01
+        if counted:
+            v = rec.counter[name]
+            await asyncio.sleep(0)
+            rec.counter[name] = v + 1
+        finish(rec, lease, requested, start, counted)
+
+
+def test_history_of_threads_and_tasks(make_table):
+    table = make_table()
+    rec = Recorder()
+    errors = []
+
+    def guard(fn, *args):
+        try:
+            fn(*args)
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    async def tasks():
+        await asyncio.gather(*(task_worker(table, rec, 1000 + i) for i in range(TASKS)))
+
+    threads = [threading.Thread(target=guard, args=(thread_worker, table, rec, i)) for i in range(THREADS)]
+    threads.append(threading.Thread(target=guard, args=(asyncio.run, tasks())))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(300)
+    assert not any(t.is_alive() for t in threads), "a worker hung"
+    assert not errors, errors
+
+    per_name = check_history(rec.holds)
+    assert sum(per_name.values()) == len(rec.holds) > THREADS * ROUNDS // 2
+    assert rec.counter == rec.counted, (rec.counter, rec.counted)
+    assert any(h.mode == "shared" for h in rec.holds) and any(h.mode == "exclusive" for h in rec.holds)
+    st = table.stats()
+    assert st.grants == len(rec.holds)
+    assert st.holders == 0 and st.waiters == 0
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_tokens_increase_per_name_under_contention(make_table, seed):
+    table = make_table()
+    seen = {n: [] for n in NAMES}
+    lock = threading.Lock()
+
+    def work(i):
+        rng = random.Random(seed * 100 + i)
+        for _ in range(100):
+            name = rng.choice(NAMES)
+            with table.lock(name, timeout=30) as lease:
+                with lock:
+                    seen[name].append(lease.token)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    # Exclusive holds are sequential: appended in grant order, so tokens must be sorted.
+    for name, tokens in seen.items():
+        assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens), name

@@ -30,6 +30,7 @@ cdef extern from "Python.h":
 
 cdef extern from "rh_hash.h" nogil:
     uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
+    uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
     uint32_t rh_hash_bytes(int algo, const void *data, size_t len, uint32_t seed)
     uint32_t rh_hash_u64(int algo, uint64_t x, uint32_t seed)
     void rh_crc32_init()
@@ -39,6 +40,7 @@ cdef extern from "rh_hash.h" nogil:
     enum:
         RH_MURMUR3
         RH_CRC32
+    const uint32_t SENTINEL "RH_SENTINEL"
 
 rh_crc32_init()
 
@@ -117,8 +119,25 @@ def hash_key(object key, int algo, uint32_t seed):
     return h
 
 
-cdef object _reraise_at(Py_ssize_t i, BaseException e):
-    """Re-raise a per-key error with the key's position in the batch."""
+ctypedef fused _seq_t:
+    list
+    tuple
+
+
+cdef int _hash_seq(_seq_t seq, int algo, uint32_t seed, uint32_t *out,
+                   Py_ssize_t *at) except -1:
+    """Hash every key of a list or tuple into out; *at tracks the key in hand."""
+    cdef Py_ssize_t i, n = len(seq)
+    for i in range(n):
+        at[0] = i
+        if i >= len(seq):  # a key's __index__/__lt__ may run code that shrinks a list
+            raise RuntimeError("the key list changed size while it was hashed")
+        _hash_key(seq[i], algo, seed, &out[i])
+    return 0
+
+
+cdef object _seq_error(Py_ssize_t i, BaseException e):
+    """The same error, naming the key's position in the batch."""
     if isinstance(e, UnicodeEncodeError):
         return ValueError(f"keys[{i}]: str is not encodable as UTF-8 ({e.reason})")
     return type(e)(f"keys[{i}]: {e}")
@@ -126,21 +145,18 @@ cdef object _reraise_at(Py_ssize_t i, BaseException e):
 
 def hash_objects(object seq, int algo, uint32_t seed):
     """Hash a list or tuple of keys (mixed types allowed) into a uint32 array."""
-    cdef Py_ssize_t i = 0, n = len(seq)
+    cdef Py_ssize_t at = 0, n = len(seq)
     out = np.empty(n, dtype=np.uint32)
     cdef uint32_t[::1] o = out
-    cdef uint32_t h
-    for item in seq:
-        if i >= n:
-            raise RuntimeError("the key sequence changed size while it was hashed")
-        try:
-            _hash_key(item, algo, seed, &h)
-        except (TypeError, ValueError, OverflowError) as e:
-            raise _reraise_at(i, e) from None
-        o[i] = h
-        i += 1
-    if i != n:
-        raise RuntimeError("the key sequence changed size while it was hashed")
+    if n == 0:
+        return out
+    try:
+        if type(seq) is list:
+            _hash_seq[list](<list>seq, algo, seed, &o[0], &at)
+        else:
+            _hash_seq[tuple](<tuple>seq, algo, seed, &o[0], &at)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise _seq_error(at, e) from None
     return out
 
 
@@ -220,17 +236,23 @@ def node_points(bytes name, uint32_t count, int algo, uint32_t seed):
 
 
 # ---------------------------------------------------------------- the ring
+#
+# A built ring is two arrays padded to n + 1 entries: points[n] = 0xFFFFFFFF
+# (no hash is greater) and owners[n] = owners[0], so "past the last point, to
+# the first point" costs no branch: position n answers with the first owner.
+# The bucket index has 2**bits + 1 entries; idx[b] is the position of the first
+# point >= b << shift (shift = 32 - bits), and idx[2**bits] = n.
 
 cdef inline Py_ssize_t _find(const uint32_t *pts, const uint32_t *idx, int shift,
-                             Py_ssize_t n, uint32_t h) noexcept nogil:
-    """Position of the first point >= h, wrapping past the end to 0.
-
-    idx[b] is the position of the first point >= b << shift, so the answer
-    lies in [idx[b], idx[b + 1]] for b = h >> shift; buckets hold about one
-    point each, so this is usually one or two comparisons.
-    """
+                             uint32_t h) noexcept nogil:
+    """Position in [0, n] of the first point >= h (n: past the last point)."""
     cdef uint32_t b = h >> shift
     cdef Py_ssize_t lo = idx[b], hi = idx[b + 1], mid
+    if hi - lo <= 1:
+        # At most one point in h's bucket, the common case: one branch-free
+        # comparison. pts[lo] exists even for an empty bucket (it is a later
+        # bucket's first point, or the sentinel) and is then > h.
+        return lo + (pts[lo] < h)
     while hi - lo > 8:
         mid = (lo + hi) >> 1
         if pts[mid] < h:
@@ -239,17 +261,17 @@ cdef inline Py_ssize_t _find(const uint32_t *pts, const uint32_t *idx, int shift
             hi = mid
     while lo < hi and pts[lo] < h:
         lo += 1
-    return 0 if lo == n else lo
+    return lo
 
 
-cdef inline Py_ssize_t _find_key(RingTable t, uint32_t h) noexcept nogil:
+cdef inline Py_ssize_t _find_in(RingTable t, uint32_t h) noexcept nogil:
     if t.strict:
-        # First point strictly greater than h: the first point >= h + 1,
-        # and nothing is greater than 2**32 - 1 so that wraps to 0.
-        if h == 0xFFFFFFFFu:
-            return 0
+        # The first point strictly greater than h is the first point >= h + 1;
+        # nothing is greater than 2**32 - 1, so that one wraps.
+        if h == SENTINEL:
+            return t.n
         h += 1
-    return _find(t._p, t._i, t.shift, t.n, h)
+    return _find(t._p, t._i, t.shift, h)
 
 
 cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize_t want,
@@ -257,6 +279,8 @@ cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize
     """Distinct owners met walking clockwise from pos, at most want of them."""
     cdef Py_ssize_t got = 0, step
     cdef int32_t o
+    if pos == n:
+        pos = 0
     for step in range(n):
         o = own[pos]
         if stamp[o] != gen:
@@ -272,29 +296,47 @@ cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize
 
 
 def index_bits(Py_ssize_t npoints):
-    """Bits of the bucket index for a ring of npoints: 2**bits >= npoints, in [1, 24]."""
+    """Bits of the bucket index: the smallest with 2**bits >= 2 * npoints, in [1, 25].
+
+    So 2 to 4 buckets per point: about 90% of keys land in a bucket holding at
+    most one point and are answered with one comparison. The index costs 8 to
+    16 bytes per point, at most twice the ring itself (points + owners).
+    """
     cdef int bits = 1
-    while bits < 24 and (<Py_ssize_t>1 << bits) < npoints:
+    while bits < 25 and (<Py_ssize_t>1 << bits) < 2 * npoints:
         bits += 1
     return bits
 
 
-cdef class RingTable:
-    """A built ring: sorted points, their owners and a bucket index.
+def pad_ring(points, owners):
+    """Padded copies (n + 1 entries, with the sentinel) of a ring's points and owners."""
+    cdef Py_ssize_t n = len(points)
+    pp = np.empty(n + 1, dtype=np.uint32)
+    op = np.empty(n + 1, dtype=np.int32)
+    pp[:n] = points
+    op[:n] = owners
+    pp[n] = SENTINEL
+    op[n] = op[0] if n else 0
+    return pp, op
 
-    ``points`` (uint32) must be sorted and ``owners`` (int32) must hold values
-    in [0, nnodes) with every node present; the caller guarantees both.
-    Immutable, so safe to share between threads without locking.
+
+cdef class RingTable:
+    """A built ring: padded sorted points, their owners, a bucket index and node names.
+
+    The caller guarantees that ``points[:n]`` is sorted and that owners hold
+    values in [0, len(nodes)) with every node present. Immutable, so any
+    number of threads may search one table at once without locking.
     """
 
     cdef readonly object points
     cdef readonly object owners
     cdef readonly object index
+    cdef readonly tuple nodes
     cdef readonly int algo
     cdef readonly uint32_t seed
     cdef readonly bint strict
-    cdef readonly Py_ssize_t nnodes
     cdef readonly int shift
+    cdef object _pp, _op
     cdef const uint32_t[::1] _pts
     cdef const int32_t[::1] _own
     cdef const uint32_t[::1] _idx
@@ -303,56 +345,63 @@ cdef class RingTable:
     cdef const int32_t *_o
     cdef Py_ssize_t n
 
-    def __cinit__(self, points, owners, Py_ssize_t nnodes, int algo, uint32_t seed,
+    def __cinit__(self, padded_points, padded_owners, tuple nodes, int algo, uint32_t seed,
                   bint strict=False):
-        self.points = points
-        self.owners = owners
-        self._pts = points
-        self._own = owners
-        self.n = self._pts.shape[0]
-        if self.n == 0 or self._own.shape[0] != self.n:
-            raise ValueError("a RingTable needs one owner per point and at least one point")
-        self.nnodes = nnodes
+        self._pts = padded_points
+        self._own = padded_owners
+        cdef Py_ssize_t n = self._pts.shape[0] - 1
+        if n < 1 or self._own.shape[0] != n + 1:
+            raise ValueError("a RingTable needs n >= 1 points and n owners, padded to n + 1")
+        if self._pts[n] != SENTINEL or self._own[n] != self._own[0]:
+            raise ValueError("the ring arrays are not padded (see pad_ring)")
+        self.n = n
+        self._pp = padded_points
+        self._op = padded_owners
+        self.points = padded_points[:n]
+        self.owners = padded_owners[:n]
+        self.nodes = nodes
         self.algo = algo
         self.seed = seed
         self.strict = strict
-        cdef int bits = index_bits(self.n)
+        cdef int bits = index_bits(n)
         self.shift = 32 - bits
-        cdef Py_ssize_t nb = <Py_ssize_t>1 << bits, b, j = 0
+        cdef Py_ssize_t nb = <Py_ssize_t>1 << bits
         index = np.empty(nb + 1, dtype=np.uint32)
         cdef uint32_t[::1] ix = index
-        cdef uint64_t start
-        with nogil:
-            for b in range(nb):
-                start = <uint64_t>b << self.shift
-                while j < self.n and self._pts[j] < start:
-                    j += 1
-                ix[b] = <uint32_t>j
-            ix[nb] = <uint32_t>self.n
+        self._p = &self._pts[0]
+        self._o = &self._own[0]
+        _build_index(self._p, n, self.shift, nb, &ix[0])
         index.flags.writeable = False
         self.index = index
         self._idx = index
-        self._p = &self._pts[0]
-        self._o = &self._own[0]
         self._i = &self._idx[0]
 
     @property
-    def nbytes(self):
-        """Bytes held by points, owners and index."""
-        return self.points.nbytes + self.owners.nbytes + self.index.nbytes
+    def padded(self):
+        """The padded (points, owners) arrays this table was built from."""
+        return self._pp, self._op
 
-    def owner_of_key(self, key):
-        """Owner (node position) of one key."""
+    @property
+    def nbytes(self):
+        """Bytes held by the padded points and owners and the index."""
+        return self._pp.nbytes + self._op.nbytes + self.index.nbytes
+
+    def get(self, key):
+        """The name of the node that owns one key."""
         cdef uint32_t h
         _hash_key(key, self.algo, self.seed, &h)
-        return self._o[_find_key(self, h)]
+        return self.nodes[self._o[_find_in(self, h)]]
 
-    def owner_of_hash(self, uint32_t h):
-        return self._o[_find_key(self, h)]
+    def owner_of_key(self, key):
+        """Owner (index into nodes) of one key."""
+        cdef uint32_t h
+        _hash_key(key, self.algo, self.seed, &h)
+        return self._o[_find_in(self, h)]
 
     def position_of_hash(self, uint32_t h):
-        """Ring position (index into points) that a hash maps to."""
-        return _find_key(self, h)
+        """Ring position (index into points) that a hash maps to, in [0, n)."""
+        cdef Py_ssize_t pos = _find_in(self, h)
+        return 0 if pos == self.n else pos
 
     def search(self, const uint32_t[::1] hashes):
         """Owners of a batch of key hashes, as int32."""
@@ -361,7 +410,7 @@ cdef class RingTable:
         cdef int32_t[::1] o = out
         with nogil:
             for i in range(m):
-                o[i] = self._o[_find_key(self, hashes[i])]
+                o[i] = self._o[_find_in(self, hashes[i])]
         return out
 
     def lookup_u64(self, const uint64_t[::1] keys):
@@ -371,53 +420,153 @@ cdef class RingTable:
         cdef int32_t[::1] o = out
         cdef int algo = self.algo
         cdef uint32_t seed = self.seed
+        cdef const uint32_t *pts = self._p
+        cdef const uint32_t *idx = self._i
+        cdef const int32_t *own = self._o
+        cdef int shift = self.shift
         with nogil:
-            for i in range(m):
-                o[i] = self._o[_find_key(self, rh_hash_u64(algo, keys[i], seed))]
+            if self.strict:
+                for i in range(m):
+                    o[i] = own[_find_in(self, rh_hash_u64(algo, keys[i], seed))]
+            elif algo == RH_MURMUR3:
+                for i in range(m):
+                    o[i] = own[_find(pts, idx, shift, rh_murmur3_u64(keys[i], seed))]
+            else:
+                for i in range(m):
+                    o[i] = own[_find(pts, idx, shift, rh_hash_u64(algo, keys[i], seed))]
+        return out
+
+    def lookup_objects(self, object seq):
+        """Owners of a list or tuple of keys (hash and search fused, one pass)."""
+        cdef Py_ssize_t at = 0, n = len(seq)
+        out = np.empty(n, dtype=np.int32)
+        if n == 0:
+            return out
+        cdef int32_t[::1] o = out
+        try:
+            if type(seq) is list:
+                _lookup_seq[list](self, <list>seq, &o[0], &at)
+            else:
+                _lookup_seq[tuple](self, <tuple>seq, &o[0], &at)
+        except (TypeError, ValueError, OverflowError) as e:
+            raise _seq_error(at, e) from None
         return out
 
     def replicas(self, const uint32_t[::1] hashes, Py_ssize_t want):
         """Up to ``want`` distinct owners per hash, clockwise; shape (len(hashes), want).
 
-        ``want`` must not exceed ``nnodes`` (every node owns a point, so each
-        row is then always full).
+        ``want`` must not exceed the number of nodes (every node owns a point,
+        so each row is then full).
         """
-        if want < 1 or want > self.nnodes:
-            raise ValueError("want must lie in [1, nnodes]")
+        cdef Py_ssize_t nnodes = len(self.nodes)
+        if want < 1 or want > nnodes:
+            raise ValueError("want must lie in [1, number of nodes]")
         cdef Py_ssize_t i, m = hashes.shape[0]
         out = np.empty((m, want), dtype=np.int32)
+        if m == 0:
+            return out
         cdef int32_t[:, ::1] o = out
-        cdef uint32_t *stamp = <uint32_t *>malloc(self.nnodes * sizeof(uint32_t))
+        cdef uint32_t *stamp = <uint32_t *>malloc(nnodes * sizeof(uint32_t))
         cdef uint32_t gen = 0
         if stamp == NULL:
             raise MemoryError()
-        memset(stamp, 0, self.nnodes * sizeof(uint32_t))
+        memset(stamp, 0, nnodes * sizeof(uint32_t))
         try:
             with nogil:
                 for i in range(m):
                     gen += 1
                     if gen == 0:  # wrapped after 2**32 keys: forget old stamps
-                        memset(stamp, 0, self.nnodes * sizeof(uint32_t))
+                        memset(stamp, 0, nnodes * sizeof(uint32_t))
                         gen = 1
-                    _walk(self._o, self.n, _find_key(self, hashes[i]), want, stamp, gen,
-                          &o[i, 0])
+                    _walk(self._o, self.n, _find_in(self, hashes[i]), want, stamp, gen, &o[i, 0])
         finally:
             free(stamp)
         return out
 
 
-# ---------------------------------------------------------------- membership
+cdef void _build_index(const uint32_t *pts, Py_ssize_t n, int shift, Py_ssize_t nb,
+                       uint32_t *ix) noexcept nogil:
+    cdef Py_ssize_t b, j = 0
+    for b in range(nb):
+        while j < n and (pts[j] >> shift) < <uint32_t>b:
+            j += 1
+        ix[b] = <uint32_t>j
+    ix[nb] = <uint32_t>n
+
+
+cdef int _lookup_seq(RingTable t, _seq_t seq, int32_t *out, Py_ssize_t *at) except -1:
+    cdef Py_ssize_t i, n = len(seq)
+    cdef uint32_t h
+    for i in range(n):
+        at[0] = i
+        if i >= len(seq):
+            raise RuntimeError("the key list changed size while it was hashed")
+        _hash_key(seq[i], t.algo, t.seed, &h)
+        out[i] = t._o[_find_in(t, h)]
+    return 0
+
+
+# ---------------------------------------------------------------- building and membership
+
+def build_ring(list names, const int64_t[::1] counts, int algo, uint32_t seed):
+    """Every node's points, sorted by (point, owner), as padded arrays.
+
+    ``names`` are UTF-8 bytes in owner order (owner id = position), so sorting
+    by owner id breaks ties by name.
+    """
+    cdef Py_ssize_t r, k = 0, total = 0, nn = len(names)
+    for r in range(nn):
+        total += counts[r]
+    raw = np.empty(total, dtype=np.uint32)
+    cdef uint32_t[::1] rw = raw
+    cdef bytes name
+    cdef int rc
+    for r in range(nn):
+        name = names[r]
+        if counts[r]:
+            rc = rh_node_points(algo, seed, PyBytes_AS_STRING(name), <size_t>PyBytes_GET_SIZE(name),
+                                <uint32_t>counts[r], &rw[k])
+            if rc != 0:
+                raise MemoryError()
+        k += counts[r]
+    combined = np.empty(total, dtype=np.uint64)
+    cdef uint64_t[::1] c = combined
+    k = 0
+    with nogil:
+        for r in range(nn):
+            for _ in range(counts[r]):
+                c[k] = (<uint64_t>rw[k] << 32) | <uint64_t>r
+                k += 1
+    combined.sort()  # numpy's SIMD sort; ties were made impossible by the owner bits
+    return _split(combined)
+
+
+cdef tuple _split(const uint64_t[::1] c):
+    cdef Py_ssize_t i, n = c.shape[0]
+    pp = np.empty(n + 1, dtype=np.uint32)
+    op = np.empty(n + 1, dtype=np.int32)
+    cdef uint32_t[::1] p = pp
+    cdef int32_t[::1] o = op
+    with nogil:
+        for i in range(n):
+            p[i] = <uint32_t>(c[i] >> 32)
+            o[i] = <int32_t>(c[i] & 0xFFFFFFFFu)
+        p[n] = SENTINEL
+        o[n] = o[0] if n else 0
+    return pp, op
+
 
 def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
                const uint32_t[::1] new_pts, int32_t rank):
-    """Insert a node's sorted points into a ring in one pass.
+    """Insert a node's sorted points into a ring in one pass; padded output.
 
-    The new node takes owner id ``rank``; existing owners >= rank move up by
-    one. Equal points stay ordered by owner id, i.e. by node name.
+    ``pts``/``own`` are the unpadded ring. The new node takes owner id ``rank``;
+    existing owners >= rank move up by one. Equal points stay ordered by owner
+    id, i.e. by node name.
     """
     cdef Py_ssize_t n = pts.shape[0], m = new_pts.shape[0], i = 0, j = 0, k = 0
-    out_p = np.empty(n + m, dtype=np.uint32)
-    out_o = np.empty(n + m, dtype=np.int32)
+    out_p = np.empty(n + m + 1, dtype=np.uint32)
+    out_o = np.empty(n + m + 1, dtype=np.int32)
     cdef uint32_t[::1] op = out_p
     cdef int32_t[::1] oo = out_o
     cdef int32_t o
@@ -438,18 +587,20 @@ def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
             oo[k] = rank
             j += 1
             k += 1
+        op[k] = SENTINEL
+        oo[k] = oo[0] if k else 0
     return out_p, out_o
 
 
 def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, int32_t rank):
-    """Remove owner ``rank``'s points in one pass; owners above it move down by one."""
+    """Remove owner ``rank``'s points in one pass (owners above it move down); padded output."""
     cdef Py_ssize_t n = pts.shape[0], i, k = 0
     cdef Py_ssize_t m = 0
     with nogil:
         for i in range(n):
             m += own[i] != rank
-    out_p = np.empty(m, dtype=np.uint32)
-    out_o = np.empty(m, dtype=np.int32)
+    out_p = np.empty(m + 1, dtype=np.uint32)
+    out_o = np.empty(m + 1, dtype=np.int32)
     cdef uint32_t[::1] op = out_p
     cdef int32_t[::1] oo = out_o
     with nogil:
@@ -458,4 +609,6 @@ def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, int32_t rank):
                 op[k] = pts[i]
                 oo[k] = own[i] - (own[i] > rank)
                 k += 1
+        op[k] = SENTINEL
+        oo[k] = oo[0] if k else 0
     return out_p, out_o

@@ -25,6 +25,9 @@ void rh_crc32_init(void);
 uint32_t rh_crc32(const void *data, size_t len);
 uint32_t rh_crc32_u64(uint64_t x);
 
+/* The padding point after a ring's last point: no hash is greater. */
+#define RH_SENTINEL 0xFFFFFFFFu
+
 /* Algorithm ids shared with the Cython layer. */
 enum { RH_MURMUR3 = 0, RH_CRC32 = 1 };
 

@@ -159,9 +159,10 @@ class RingSnapshot:
     __slots__ = ("_nodes", "_weights", "_vnodes", "_hash", "_seed", "_algo", "_table", "_names")
 
     def __init__(self, weights: dict[str, float], vnodes: int, hash: str, seed: int,
-                 points: np.ndarray, owners: np.ndarray) -> None:
+                 padded: tuple[np.ndarray, np.ndarray] | None) -> None:
         # Private: build one with HashRing(...).snapshot(). weights must be keyed
-        # in UTF-8 order and points/owners built from them by the ring rule.
+        # in UTF-8 order and ``padded`` (points, owners) built from them by the
+        # ring rule (see _core.pad_ring), or None for an empty ring.
         self._weights = MappingProxyType(weights)
         self._nodes = tuple(weights)
         self._names = np.array(self._nodes, dtype=object)
@@ -169,10 +170,11 @@ class RingSnapshot:
         self._hash = hash
         self._seed = seed
         self._algo = check_algorithm(hash)
-        self._table = (
-            _core.RingTable(_readonly(points), _readonly(owners), len(self._nodes), self._algo, seed)
-            if len(points) else None
-        )
+        if padded is None or len(padded[0]) <= 1:
+            self._table: Any = _EMPTY_TABLE
+        else:
+            points, owners = (_readonly(a) for a in padded)
+            self._table = _core.RingTable(points, owners, self._nodes, self._algo, seed)
 
     # ------------------------------------------------------------ building
 
@@ -184,20 +186,10 @@ class RingSnapshot:
         _check_total(counts)
         ordered = {name: weights[name] for name in names}
         if not names:
-            empty = np.empty(0, dtype=np.uint32)
-            return cls(ordered, vnodes, hash, seed, empty, empty.view(np.int32))
-        points = np.concatenate(
-            [_core.node_points(_utf8(name), c, algo, seed) for name, c in zip(names, counts)]
-        )
-        owners = np.repeat(np.arange(len(names), dtype=np.uint64), counts)
-        # Sort by (point, owner id); owner ids are ranks in UTF-8 order.
-        combined = (points.astype(np.uint64) << np.uint64(32)) | owners
-        combined.sort()
-        return cls(
-            ordered, vnodes, hash, seed,
-            (combined >> np.uint64(32)).astype(np.uint32),
-            (combined & np.uint64(0xFFFFFFFF)).astype(np.int32),
-        )
+            return cls(ordered, vnodes, hash, seed, None)
+        padded = _core.build_ring([_utf8(n) for n in names], np.array(counts, dtype=np.int64),
+                                  algo, seed)
+        return cls(ordered, vnodes, hash, seed, padded)
 
     def _rank(self, name: str) -> int:
         return bisect.bisect_left(self._nodes, _utf8(name), key=_utf8)
@@ -209,24 +201,24 @@ class RingSnapshot:
         rank = self._rank(name)
         new = _core.node_points(_utf8(name), count, self._algo, self._seed)
         new.sort()
-        points, owners = _core.merge_node(self.points, self.owners, new, rank)
+        padded = _core.merge_node(self.points, self.owners, new, rank)
         weights = dict(self._weights)
         weights[name] = weight
         ordered = {n: weights[n] for n in (*self._nodes[:rank], name, *self._nodes[rank:])}
-        return RingSnapshot(ordered, self._vnodes, self._hash, self._seed, points, owners)
+        return RingSnapshot(ordered, self._vnodes, self._hash, self._seed, padded)
 
     def _without_node(self, name: str) -> RingSnapshot:
         rank = self._rank(name)
-        points, owners = _core.drop_node(self.points, self.owners, rank)
+        padded = _core.drop_node(self.points, self.owners, rank)
         ordered = {n: w for n, w in self._weights.items() if n != name}
-        return RingSnapshot(ordered, self._vnodes, self._hash, self._seed, points, owners)
+        return RingSnapshot(ordered, self._vnodes, self._hash, self._seed, padded)
 
     def _with_weight(self, name: str, weight: float) -> RingSnapshot:
         if point_count(self._vnodes, weight) == point_count(self._vnodes, self._weights[name]):
             weights = dict(self._weights)
             weights[name] = weight
             return RingSnapshot(weights, self._vnodes, self._hash, self._seed,
-                                self.points, self.owners)
+                                self._table.padded)
         return self._without_node(name)._with_node(name, weight)
 
     # ------------------------------------------------------------ properties
@@ -256,17 +248,17 @@ class RingSnapshot:
     @property
     def points(self) -> np.ndarray:
         """The sorted ring points (read-only uint32)."""
-        return self._table.points if self._table is not None else _EMPTY_POINTS
+        return self._table.points
 
     @property
     def owners(self) -> np.ndarray:
         """The owner (index into ``nodes``) of each point (read-only int32)."""
-        return self._table.owners if self._table is not None else _EMPTY_OWNERS
+        return self._table.owners
 
     @property
     def nbytes(self) -> int:
         """Bytes of the built ring: points, owners and the search index."""
-        return self._table.nbytes if self._table is not None else 0
+        return self._table.nbytes
 
     def __len__(self) -> int:
         return len(self._nodes)
@@ -295,7 +287,7 @@ class RingSnapshot:
 
     def _require(self) -> Any:
         table = self._table
-        if table is None:
+        if table is _EMPTY_TABLE:
             raise EmptyRingError("the ring has no nodes")
         return table
 
@@ -307,7 +299,7 @@ class RingSnapshot:
         >>> HashRing(["a", "b", "c"]).get("user:42")
         'c'
         """
-        return self._nodes[self._require().owner_of_key(key)]
+        return self._table.get(key)
 
     def get_nodes(self, key: object, n: int) -> list[str]:
         """The first ``n`` distinct nodes clockwise from ``key`` (its preference list).
@@ -328,6 +320,8 @@ class RingSnapshot:
         table = self._require()
         if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
             return table.lookup_u64(int_bits(keys)).reshape(keys.shape)
+        if isinstance(keys, (list, tuple)):
+            return table.lookup_objects(keys)
         hashes = hash_batch(keys, self._algo, self._seed)
         return table.search(hashes.reshape(-1)).reshape(hashes.shape)
 
@@ -349,8 +343,18 @@ class RingSnapshot:
         return table.replicas(hashes.reshape(-1), want).reshape(hashes.shape + (want,))
 
 
-_EMPTY_POINTS = _readonly(np.empty(0, dtype=np.uint32))
-_EMPTY_OWNERS = _readonly(np.empty(0, dtype=np.int32))
+class _EmptyTable:
+    """Stands in for the RingTable of a ring with no nodes."""
+
+    points = _readonly(np.empty(0, dtype=np.uint32))
+    owners = _readonly(np.empty(0, dtype=np.int32))
+    nbytes = 0
+
+    def get(self, key: object) -> str:
+        raise EmptyRingError("the ring has no nodes")
+
+
+_EMPTY_TABLE = _EmptyTable()
 
 
 def _describe(kind: str, snap: RingSnapshot) -> str:
@@ -489,7 +493,7 @@ class HashRing:
 
     def get(self, key: object) -> str:
         """See :meth:`RingSnapshot.get`."""
-        return self._snap.get(key)
+        return self._snap._table.get(key)
 
     def get_nodes(self, key: object, n: int) -> list[str]:
         """See :meth:`RingSnapshot.get_nodes`."""

@@ -10,38 +10,13 @@ static inline uint32_t load_le32(const unsigned char *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
-static inline uint32_t rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
-
-static inline uint32_t fmix32(uint32_t h)
-{
-    h ^= h >> 16;
-    h *= 0x85ebca6bu;
-    h ^= h >> 13;
-    h *= 0xc2b2ae35u;
-    h ^= h >> 16;
-    return h;
-}
-
-#define MUR_C1 0xcc9e2d51u
-#define MUR_C2 0x1b873593u
-
-static inline uint32_t mur_block(uint32_t h, uint32_t k)
-{
-    k *= MUR_C1;
-    k = rotl32(k, 15);
-    k *= MUR_C2;
-    h ^= k;
-    h = rotl32(h, 13);
-    return h * 5 + 0xe6546b64u;
-}
-
 uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
 {
     const unsigned char *p = (const unsigned char *)data;
     size_t nblocks = len / 4;
     uint32_t h = seed;
     for (size_t i = 0; i < nblocks; i++)
-        h = mur_block(h, load_le32(p + 4 * i));
+        h = rh_mur_block(h, load_le32(p + 4 * i));
 
     const unsigned char *tail = p + 4 * nblocks;
     uint32_t k = 0;
@@ -50,20 +25,13 @@ uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
     case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
     case 1:
         k ^= tail[0];
-        k *= MUR_C1;
-        k = rotl32(k, 15);
-        k *= MUR_C2;
+        k *= 0xcc9e2d51u;
+        k = rh_rotl32(k, 15);
+        k *= 0x1b873593u;
         h ^= k;
     }
     h ^= (uint32_t)len;
-    return fmix32(h);
-}
-
-uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
-{
-    uint32_t h = mur_block(seed, (uint32_t)x);
-    h = mur_block(h, (uint32_t)(x >> 32));
-    return fmix32(h ^ 8u);
+    return rh_fmix32(h);
 }
 
 /* Slicing-by-8 CRC-32. The tables are filled once at module import (under
@@ -71,7 +39,7 @@ uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
 static uint32_t crc_table[8][256];
 static int crc_ready = 0;
 
-void rh_crc32_init(void)
+static void crc32_init(void)
 {
     if (crc_ready)
         return;
@@ -176,4 +144,49 @@ int rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
     if (buf != stackbuf)
         free(buf);
     return 0;
+}
+
+/* Batch hashing of int keys. The default build of this loop stays scalar:
+ * SSE2 has no 32-bit vector multiply and its emulation is slower than scalar
+ * code. Where the compiler can target AVX2 per function, a second build is
+ * chosen at run time on CPUs that have it. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-tree-vectorize")))
+#endif
+static void murmur_block_scalar(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = rh_murmur3_u64(keys[i], seed);
+}
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define RH_HAVE_AVX2_BUILD 1
+__attribute__((target("avx2")))
+static void murmur_block_avx2(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = rh_murmur3_u64(keys[i], seed);
+}
+#endif
+
+static int use_avx2 = 0;
+
+void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
+{
+#ifdef RH_HAVE_AVX2_BUILD
+    if (use_avx2) {
+        murmur_block_avx2(keys, n, seed, out);
+        return;
+    }
+#endif
+    murmur_block_scalar(keys, n, seed, out);
+}
+
+void rh_init(void)
+{
+    crc32_init();
+#ifdef RH_HAVE_AVX2_BUILD
+    __builtin_cpu_init();
+    use_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+#endif
 }

@@ -35,6 +35,7 @@ cdef extern from "rh_hash.h" nogil:
     uint32_t rh_hash_u64(int algo, uint64_t x, uint32_t seed)
     uint32_t rh_crc32_u64(uint64_t x)
     void rh_init()
+    const char *rh_simd()
     void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
     ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
     int rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
@@ -45,6 +46,9 @@ cdef extern from "rh_hash.h" nogil:
     const uint32_t SENTINEL "RH_SENTINEL"
 
 rh_init()
+
+#: Which build of the int-key hashing loop runs here: "avx2" or "scalar".
+SIMD = rh_simd().decode("ascii")
 
 MURMUR3 = RH_MURMUR3
 CRC32 = RH_CRC32

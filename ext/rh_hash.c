@@ -187,6 +187,12 @@ void rh_init(void)
     crc32_init();
 #ifdef RH_HAVE_AVX2_BUILD
     __builtin_cpu_init();
-    use_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+    /* RINGHASH_NO_AVX2=1 forces the portable loop (the tests check both). */
+    use_avx2 = __builtin_cpu_supports("avx2") && getenv("RINGHASH_NO_AVX2") == NULL;
 #endif
+}
+
+const char *rh_simd(void)
+{
+    return use_avx2 ? "avx2" : "scalar";
 }

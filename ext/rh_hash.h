@@ -52,6 +52,9 @@ static inline uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
  * AVX2 build of the loop at run time when the CPU has it (about 3x faster). */
 void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out);
 
+/* Which build of the batch hashing loop is in use: "avx2" or "scalar". */
+const char *rh_simd(void);
+
 /* One-time set-up (CRC tables, CPU feature check); call once before anything else. */
 void rh_init(void);
 

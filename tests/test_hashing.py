@@ -140,3 +140,22 @@ def test_mixed_list_and_random_known_answers():
         mmh(s.encode(), seed) for s in strs]
     assert ringhash.murmur3_32(np.array(strs), seed).tolist() == [
         mmh(s.rstrip("\x00").encode(), seed) for s in strs]
+
+
+def test_portable_and_simd_int_loops_agree():
+    """The int-key batch loop has an AVX2 build chosen at run time; the portable one must agree."""
+    import subprocess
+    import sys
+
+    code = ("import numpy as np, ringhash, ringhash._core as c;"
+            "a = np.arange(-5000, 5000, dtype=np.int64) * 7919;"
+            "print(c.SIMD, int(ringhash.murmur3_32(a, 17).astype(np.uint64).sum()),"
+            " ringhash.murmur3_32(a, 17)[:3].tolist())")
+    env = dict(__import__("os").environ, RINGHASH_NO_AVX2="1")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    simd, total, head = out.stdout.split(" ", 2)
+    assert simd == "scalar"
+    a = np.arange(-5000, 5000, dtype=np.int64) * 7919
+    expect = [mmh(encoded(int(v)), 17) for v in a]
+    assert int(total) == sum(expect)
+    assert ringhash.murmur3_32(a, 17).tolist() == expect  # this process: AVX2 where available

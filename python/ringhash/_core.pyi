@@ -3,6 +3,7 @@
 import numpy as np
 import numpy.typing as npt
 
+SIMD: str
 MURMUR3: int
 CRC32: int
 

@@ -29,7 +29,7 @@ extensions = [
         "ringhash._core",
         sources=["ext/_core.pyx", "ext/rh_hash.c"],
         include_dirs=["ext"],
-        depends=["ext/rh_hash.h"],
+        depends=["ext/rh_hash.h", "ext/rh_ring.h"],
         extra_compile_args=extra_compile_args,
     )
 ]

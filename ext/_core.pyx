@@ -28,6 +28,9 @@ cdef extern from "Python.h":
     bint PyBool_Check(object o)
     bint PyMemoryView_Check(object o)
 
+cdef extern from "rh_ring.h" nogil:
+    void rh_add_run(uint32_t *out, const uint32_t *inp, size_t n, uint32_t add)
+
 cdef extern from "rh_hash.h" nogil:
     uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
     uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
@@ -38,8 +41,8 @@ cdef extern from "rh_hash.h" nogil:
     const char *rh_simd()
     void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
     ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
-    int rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
-                       uint32_t count, uint32_t *out)
+    void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
+                        uint32_t count, uint32_t *out)
     enum:
         RH_MURMUR3
         RH_CRC32
@@ -237,12 +240,9 @@ def node_points(bytes name, uint32_t count, int algo, uint32_t seed):
     cdef uint32_t[::1] o = out
     cdef const char *data = PyBytes_AS_STRING(name)
     cdef size_t length = <size_t>PyBytes_GET_SIZE(name)
-    cdef int rc = 0
     if count:
         with nogil:
-            rc = rh_node_points(algo, seed, data, length, count, &o[0])
-    if rc != 0:
-        raise MemoryError()
+            rh_node_points(algo, seed, data, length, count, &o[0])
     return out
 
 
@@ -361,7 +361,9 @@ cdef class RingTable:
     cdef Py_ssize_t n
 
     def __cinit__(self, padded_points, padded_owners, tuple nodes, int algo, uint32_t seed,
-                  bint strict=False):
+                  bint strict=False, index=None):
+        # ``index``: a bucket index already made for these points (patch_index),
+        # else it is built here.
         self._pts = padded_points
         self._own = padded_owners
         cdef Py_ssize_t n = self._pts.shape[0] - 1
@@ -381,11 +383,15 @@ cdef class RingTable:
         cdef int bits = index_bits(n)
         self.shift = 32 - bits
         cdef Py_ssize_t nb = <Py_ssize_t>1 << bits
-        index = np.empty(nb + 1, dtype=np.uint32)
-        cdef uint32_t[::1] ix = index
         self._p = &self._pts[0]
         self._o = &self._own[0]
-        _build_index(self._p, n, self.shift, nb, &ix[0])
+        cdef uint32_t[::1] ix
+        if index is None:
+            index = np.empty(nb + 1, dtype=np.uint32)
+            ix = index
+            _build_index(self._p, n, self.shift, nb, &ix[0])
+        elif len(index) != nb + 1 or index[nb] != n:
+            raise ValueError("the index does not fit these points")
         index.flags.writeable = False
         self.index = index
         self._idx = index
@@ -520,12 +526,19 @@ cdef void _search_block(RingTable t, const uint32_t *hashes, Py_ssize_t m,
 
 cdef void _build_index(const uint32_t *pts, Py_ssize_t n, int shift, Py_ssize_t nb,
                        uint32_t *ix) noexcept nogil:
-    cdef Py_ssize_t b, j = 0
-    for b in range(nb):
-        while j < n and (pts[j] >> shift) < <uint32_t>b:
-            j += 1
-        ix[b] = <uint32_t>j
-    ix[nb] = <uint32_t>n
+    """ix[b] = number of points in buckets < b = position of the first point >= b << shift.
+
+    A histogram and a prefix sum: no data-dependent branches, so it runs at
+    memory speed whatever the distribution of points.
+    """
+    cdef Py_ssize_t b, i
+    cdef uint32_t acc = 0
+    memset(ix, 0, (nb + 1) * sizeof(uint32_t))
+    for i in range(n):
+        ix[(pts[i] >> shift) + 1] += 1
+    for b in range(1, nb + 1):
+        acc += ix[b]
+        ix[b] = acc
 
 
 cdef int _lookup_seq(RingTable t, _seq_t seq, int32_t *out, Py_ssize_t *at) except -1:
@@ -554,14 +567,11 @@ def build_ring(list names, const int64_t[::1] counts, int algo, uint32_t seed):
     raw = np.empty(total, dtype=np.uint32)
     cdef uint32_t[::1] rw = raw
     cdef bytes name
-    cdef int rc
     for r in range(nn):
         name = names[r]
         if counts[r]:
-            rc = rh_node_points(algo, seed, PyBytes_AS_STRING(name), <size_t>PyBytes_GET_SIZE(name),
-                                <uint32_t>counts[r], &rw[k])
-            if rc != 0:
-                raise MemoryError()
+            rh_node_points(algo, seed, PyBytes_AS_STRING(name), <size_t>PyBytes_GET_SIZE(name),
+                           <uint32_t>counts[r], &rw[k])
         k += counts[r]
     combined = np.empty(total, dtype=np.uint64)
     cdef uint64_t[::1] c = combined
@@ -592,57 +602,113 @@ cdef tuple _split(const uint64_t[::1] c):
 
 def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
                const uint32_t[::1] new_pts, int32_t rank):
-    """Insert a node's sorted points into a ring in one pass; padded output.
+    """Insert a node's sorted points into a ring; padded output.
 
     ``pts``/``own`` are the unpadded ring. The new node takes owner id ``rank``;
     existing owners >= rank move up by one. Equal points stay ordered by owner
-    id, i.e. by node name.
+    id, i.e. by node name. Works in runs between insertion points (found by
+    binary search), so the copying loops have no data-dependent branches.
     """
-    cdef Py_ssize_t n = pts.shape[0], m = new_pts.shape[0], i = 0, j = 0, k = 0
+    cdef Py_ssize_t n = pts.shape[0], m = new_pts.shape[0], i = 0, j, k = 0, e, lo, hi, mid, r
     out_p = np.empty(n + m + 1, dtype=np.uint32)
     out_o = np.empty(n + m + 1, dtype=np.int32)
     cdef uint32_t[::1] op = out_p
     cdef int32_t[::1] oo = out_o
-    cdef int32_t o
+    cdef uint32_t v
     with nogil:
-        while i < n:
-            o = own[i] + (own[i] >= rank)
-            if j < m and (new_pts[j] < pts[i] or (new_pts[j] == pts[i] and rank < o)):
+        for j in range(m + 1):
+            if j < m:
+                # End of the run of old entries that sort before new_pts[j].
+                v = new_pts[j]
+                lo = i
+                hi = n
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if pts[mid] < v or (pts[mid] == v and own[mid] < rank):
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                e = lo
+            else:
+                e = n
+            for r in range(e - i):
+                op[k + r] = pts[i + r]
+                oo[k + r] = own[i + r] + (own[i + r] >= rank)
+            k += e - i
+            i = e
+            if j < m:
                 op[k] = new_pts[j]
                 oo[k] = rank
-                j += 1
-            else:
-                op[k] = pts[i]
-                oo[k] = o
-                i += 1
-            k += 1
-        while j < m:
-            op[k] = new_pts[j]
-            oo[k] = rank
-            j += 1
-            k += 1
+                k += 1
         op[k] = SENTINEL
         oo[k] = oo[0] if k else 0
     return out_p, out_o
 
 
-def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, int32_t rank):
-    """Remove owner ``rank``'s points in one pass (owners above it move down); padded output."""
-    cdef Py_ssize_t n = pts.shape[0], i, k = 0
-    cdef Py_ssize_t m = 0
+def patch_index(const uint32_t[::1] old, int shift, const uint32_t[::1] delta, int sign):
+    """The bucket index after adding (sign=+1) or removing (sign=-1) sorted points.
+
+    ix[b] counts the points in buckets below b, so a point in bucket c adds
+    one to every ix[b] with b > c: a copy of the old index plus a constant per
+    run of buckets. Equal to a fresh build over the new points.
+    """
+    cdef Py_ssize_t nb1 = old.shape[0], m = delta.shape[0], k, b, b0 = 0, b1
+    out = np.empty(nb1, dtype=np.uint32)
+    cdef uint32_t[::1] o = out
+    cdef uint32_t add
     with nogil:
-        for i in range(n):
-            m += own[i] != rank
-    out_p = np.empty(m + 1, dtype=np.uint32)
-    out_o = np.empty(m + 1, dtype=np.int32)
+        for k in range(m + 1):
+            b1 = (delta[k] >> shift) + 1 if k < m else nb1
+            add = <uint32_t>(sign * k)
+            if b1 > b0:
+                rh_add_run(&o[b0], &old[b0], <size_t>(b1 - b0), add)
+                b0 = b1
+    return out
+
+
+def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, const uint32_t[::1] gone,
+              int32_t rank):
+    """Remove owner ``rank``'s points (``gone``, sorted) in runs; owners above it move down.
+
+    Padded output. Each removed entry is found by binary search on
+    (point, owner), and the runs between them are copied branch-free.
+    """
+    cdef Py_ssize_t n = pts.shape[0], m = gone.shape[0], i = 0, j, k = 0, e, lo, hi, mid, r
+    out_p = np.empty(n - m + 1, dtype=np.uint32)
+    out_o = np.empty(n - m + 1, dtype=np.int32)
     cdef uint32_t[::1] op = out_p
     cdef int32_t[::1] oo = out_o
+    cdef uint32_t v
+    cdef bint ok = True
     with nogil:
-        for i in range(n):
-            if own[i] != rank:
-                op[k] = pts[i]
-                oo[k] = own[i] - (own[i] > rank)
-                k += 1
-        op[k] = SENTINEL
-        oo[k] = oo[0] if k else 0
+        for j in range(m + 1):
+            if j < m:
+                v = gone[j]
+                lo = i
+                hi = n
+                while lo < hi:
+                    mid = (lo + hi) >> 1
+                    if pts[mid] < v or (pts[mid] == v and own[mid] < rank):
+                        lo = mid + 1
+                    else:
+                        hi = mid
+                e = lo
+                if e >= n or pts[e] != v or own[e] != rank:
+                    ok = False
+                    break
+            else:
+                e = n
+            if k + (e - i) > n - m:
+                ok = False
+                break
+            for r in range(e - i):
+                op[k + r] = pts[i + r]
+                oo[k + r] = own[i + r] - (own[i + r] > rank)
+            k += e - i
+            i = e + 1
+        if ok:
+            op[k] = SENTINEL
+            oo[k] = oo[0] if k else 0
+    if not ok:
+        raise ValueError("drop_node: the ring does not hold the given points for that owner")
     return out_p, out_o

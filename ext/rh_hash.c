@@ -10,28 +10,11 @@ static inline uint32_t load_le32(const unsigned char *p)
     return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
 }
 
+static uint32_t murmur3_finish(uint32_t h, const unsigned char *p, size_t len, size_t total);
+
 uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
 {
-    const unsigned char *p = (const unsigned char *)data;
-    size_t nblocks = len / 4;
-    uint32_t h = seed;
-    for (size_t i = 0; i < nblocks; i++)
-        h = rh_mur_block(h, load_le32(p + 4 * i));
-
-    const unsigned char *tail = p + 4 * nblocks;
-    uint32_t k = 0;
-    switch (len & 3) {
-    case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
-    case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
-    case 1:
-        k ^= tail[0];
-        k *= 0xcc9e2d51u;
-        k = rh_rotl32(k, 15);
-        k *= 0x1b873593u;
-        h ^= k;
-    }
-    h ^= (uint32_t)len;
-    return rh_fmix32(h);
+    return murmur3_finish(seed, (const unsigned char *)data, len, len);
 }
 
 /* Slicing-by-8 CRC-32. The tables are filled once at module import (under
@@ -65,18 +48,11 @@ static inline uint32_t crc_step8(uint32_t c, const unsigned char *p)
            crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
 }
 
+static uint32_t crc32_update(uint32_t c, const unsigned char *p, size_t len);
+
 uint32_t rh_crc32(const void *data, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)data;
-    uint32_t c = 0xFFFFFFFFu;
-    while (len >= 8) {
-        c = crc_step8(c, p);
-        p += 8;
-        len -= 8;
-    }
-    while (len--)
-        c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
-    return c ^ 0xFFFFFFFFu;
+    return crc32_update(0xFFFFFFFFu, (const unsigned char *)data, len) ^ 0xFFFFFFFFu;
 }
 
 uint32_t rh_crc32_u64(uint64_t x)
@@ -115,20 +91,60 @@ ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
     return o - out;
 }
 
-int rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
-                   uint32_t count, uint32_t *out)
+/* Continue a murmur3 x86_32 state over a buffer whose full 4-byte blocks
+ * start at p; finish with the total length. Used to hash many strings that
+ * share a prefix: the prefix's blocks are mixed in once. */
+static uint32_t murmur3_finish(uint32_t h, const unsigned char *p, size_t len, size_t total)
 {
-    /* name + '#' + up to 10 decimal digits; small names stay on the stack. */
-    unsigned char stackbuf[256];
-    unsigned char *buf = stackbuf;
-    if (name_len + 12 > sizeof stackbuf) {
-        buf = (unsigned char *)malloc(name_len + 12);
-        if (buf == NULL)
-            return -1;
+    size_t nblocks = len / 4;
+    for (size_t i = 0; i < nblocks; i++)
+        h = rh_mur_block(h, load_le32(p + 4 * i));
+    const unsigned char *tail = p + 4 * nblocks;
+    uint32_t k = 0;
+    switch (len & 3) {
+    case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
+    case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
+    case 1:
+        k ^= tail[0];
+        k *= 0xcc9e2d51u;
+        k = rh_rotl32(k, 15);
+        k *= 0x1b873593u;
+        h ^= k;
     }
-    memcpy(buf, name, name_len);
-    buf[name_len] = '#';
-    unsigned char *digits = buf + name_len + 1;
+    h ^= (uint32_t)total;
+    return rh_fmix32(h);
+}
+
+static uint32_t crc32_update(uint32_t c, const unsigned char *p, size_t len)
+{
+    while (len >= 8) {
+        c = crc_step8(c, p);
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        c = crc_table[0][(c ^ *p++) & 0xFF] ^ (c >> 8);
+    return c;
+}
+
+void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
+                    uint32_t count, uint32_t *out)
+{
+    /* Every point string is name + "#" + decimal(i): hash the shared prefix
+     * once (murmur3: its whole 4-byte blocks; crc32: all of it), then only
+     * the few bytes that differ per point. */
+    const unsigned char *nm = (const unsigned char *)name;
+    size_t head = algo == RH_CRC32 ? name_len : name_len & ~(size_t)3;
+    uint32_t state = algo == RH_CRC32 ? crc32_update(0xFFFFFFFFu, nm, head) : seed;
+    if (algo != RH_CRC32)
+        for (size_t i = 0; i < head / 4; i++)
+            state = rh_mur_block(state, load_le32(nm + 4 * i));
+
+    unsigned char buf[3 + 1 + 10]; /* name's last < 4 bytes + '#' + up to 10 digits */
+    size_t rest = name_len - head; /* 0 for crc32 */
+    memcpy(buf, nm + head, rest);
+    buf[rest] = '#';
+    unsigned char *digits = buf + rest + 1;
     for (uint32_t i = 0; i < count; i++) {
         char tmp[10];
         int nd = 0;
@@ -139,11 +155,10 @@ int rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
         } while (v);
         for (int d = 0; d < nd; d++)
             digits[d] = (unsigned char)tmp[nd - 1 - d];
-        out[i] = rh_hash_bytes(algo, buf, name_len + 1 + (size_t)nd, seed);
+        size_t len = rest + 1 + (size_t)nd;
+        out[i] = algo == RH_CRC32 ? crc32_update(state, buf, len) ^ 0xFFFFFFFFu
+                                  : murmur3_finish(state, buf, len, name_len + 1 + (size_t)nd);
     }
-    if (buf != stackbuf)
-        free(buf);
-    return 0;
 }
 
 /* Batch hashing of int keys. The default build of this loop stays scalar:

@@ -83,10 +83,9 @@ static inline uint32_t rh_hash_u64(int algo, uint64_t x, uint32_t seed)
  * code point is a surrogate or above U+10FFFF (not encodable, as in Python). */
 ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out);
 
-/* Points of one node: out[i] = H(name + "#" + decimal(i)) for 0 <= i < count.
- * Returns 0, or -1 if a scratch buffer for a very long name could not be allocated. */
-int rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
-                   uint32_t count, uint32_t *out);
+/* Points of one node: out[i] = H(name + "#" + decimal(i)) for 0 <= i < count. */
+void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
+                    uint32_t count, uint32_t *out);
 
 #ifdef __cplusplus
 }

@@ -5,7 +5,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from ringhash import HashRing
+from ringhash import HashRing, _core
 from ringhash._reference import ReferenceRing
 
 # Surrogates are not UTF-8 encodable (and are rejected), so leave them out here.
@@ -119,6 +119,14 @@ class RingMachine(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(sorted(self.model)))
         self.ring.set_weight(name, weight)
         self.model[name] = weight
+
+    @invariant()
+    def index_equals_a_fresh_build(self):
+        # Membership changes patch the bucket index; it must equal a full build.
+        table = self.ring.snapshot()._table
+        if self.model:
+            fresh = _core.RingTable(*table.padded, table.nodes, table.algo, table.seed)
+            assert np.array_equal(table.index, fresh.index)
 
     @invariant()
     def matches_reference(self):

@@ -17,8 +17,11 @@ def index_bits(npoints: int) -> int: ...
 def merge_node(
     pts: npt.NDArray[np.uint32], own: npt.NDArray[np.int32], new_pts: npt.NDArray[np.uint32], rank: int
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]: ...
+def patch_index(
+    old: npt.NDArray[np.uint32], shift: int, delta: npt.NDArray[np.uint32], sign: int
+) -> npt.NDArray[np.uint32]: ...
 def drop_node(
-    pts: npt.NDArray[np.uint32], own: npt.NDArray[np.int32], rank: int
+    pts: npt.NDArray[np.uint32], own: npt.NDArray[np.int32], gone: npt.NDArray[np.uint32], rank: int
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]: ...
 
 def pad_ring(
@@ -45,6 +48,7 @@ class RingTable:
         algo: int,
         seed: int,
         strict: bool = False,
+        index: npt.NDArray[np.uint32] | None = None,
     ) -> None: ...
     @property
     def padded(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]: ...

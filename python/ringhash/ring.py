@@ -45,6 +45,8 @@ def _utf8(name: str) -> bytes:
 
 
 def _check_node(node: object) -> str:
+    if type(node) is str and node and node.isascii():
+        return node  # the common case, cheaply
     if not isinstance(node, str):
         raise TypeError(f"node names must be str, not {type(node).__name__}")
     if not node:
@@ -57,9 +59,14 @@ def _check_node(node: object) -> str:
 
 
 def _check_weight(weight: object) -> float:
+    if type(weight) is float and 0 < weight < math.inf:  # the common case, cheaply
+        return weight
     if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, numbers.Real):
         raise TypeError(f"weight must be a real number, not {type(weight).__name__}")
-    w = float(weight)
+    try:
+        w = float(weight)
+    except OverflowError:  # an int beyond float range
+        w = math.inf
     if not math.isfinite(w) or w <= 0:
         raise ValueError(f"weight must be finite and > 0, got {weight!r}")
     return w
@@ -158,14 +165,16 @@ class RingSnapshot:
 
     __slots__ = ("_nodes", "_weights", "_vnodes", "_hash", "_seed", "_algo", "_table", "_names")
 
-    def __init__(self, weights: dict[str, float], vnodes: int, hash: str, seed: int,
-                 padded: tuple[np.ndarray, np.ndarray] | None) -> None:
-        # Private: build one with HashRing(...).snapshot(). weights must be keyed
-        # in UTF-8 order and ``padded`` (points, owners) built from them by the
-        # ring rule (see _core.pad_ring), or None for an empty ring.
+    def __init__(self, nodes: tuple[str, ...], weights: dict[str, float], vnodes: int, hash: str,
+                 seed: int, padded: tuple[np.ndarray, np.ndarray] | None,
+                 index: np.ndarray | None = None) -> None:
+        # Private: build one with HashRing(...).snapshot(). ``nodes`` are the
+        # keys of ``weights`` in UTF-8 order and ``padded`` (points, owners) is
+        # built from them by the ring rule (see _core.pad_ring), or None for an
+        # empty ring.
         self._weights = MappingProxyType(weights)
-        self._nodes = tuple(weights)
-        self._names = np.array(self._nodes, dtype=object)
+        self._nodes = nodes
+        self._names: np.ndarray | None = None  # nodes as an object array, made on first use
         self._vnodes = vnodes
         self._hash = hash
         self._seed = seed
@@ -174,22 +183,22 @@ class RingSnapshot:
             self._table: Any = _EMPTY_TABLE
         else:
             points, owners = (_readonly(a) for a in padded)
-            self._table = _core.RingTable(points, owners, self._nodes, self._algo, seed)
+            self._table = _core.RingTable(points, owners, self._nodes, self._algo, seed,
+                                          index=index)
 
     # ------------------------------------------------------------ building
 
     @classmethod
     def _build(cls, weights: dict[str, float], vnodes: int, hash: str, seed: int) -> RingSnapshot:
         algo = check_algorithm(hash)
-        names = sorted(weights, key=_utf8)
+        names = tuple(sorted(weights, key=_utf8))
         counts = [point_count(vnodes, weights[name]) for name in names]
         _check_total(counts)
-        ordered = {name: weights[name] for name in names}
         if not names:
-            return cls(ordered, vnodes, hash, seed, None)
+            return cls(names, weights, vnodes, hash, seed, None)
         padded = _core.build_ring([_utf8(n) for n in names], np.array(counts, dtype=np.int64),
                                   algo, seed)
-        return cls(ordered, vnodes, hash, seed, padded)
+        return cls(names, weights, vnodes, hash, seed, padded)
 
     def _rank(self, name: str) -> int:
         return bisect.bisect_left(self._nodes, _utf8(name), key=_utf8)
@@ -202,23 +211,34 @@ class RingSnapshot:
         new = _core.node_points(_utf8(name), count, self._algo, self._seed)
         new.sort()
         padded = _core.merge_node(self.points, self.owners, new, rank)
-        weights = dict(self._weights)
-        weights[name] = weight
-        ordered = {n: weights[n] for n in (*self._nodes[:rank], name, *self._nodes[rank:])}
-        return RingSnapshot(ordered, self._vnodes, self._hash, self._seed, padded)
+        nodes = self._nodes[:rank] + (name,) + self._nodes[rank:]
+        return RingSnapshot(nodes, {**self._weights, name: weight}, self._vnodes, self._hash,
+                            self._seed, padded, self._patched_index(len(padded[0]) - 1, new, 1))
+
+    def _patched_index(self, npoints: int, delta: np.ndarray, sign: int) -> np.ndarray | None:
+        """The bucket index after a membership change, patched rather than rebuilt
+        when its size stays the same (None: let RingTable build it)."""
+        table = self._table
+        if table is _EMPTY_TABLE or npoints == 0 or _core.index_bits(npoints) != 32 - table.shift:
+            return None
+        return _core.patch_index(table.index, table.shift, delta, sign)
 
     def _without_node(self, name: str) -> RingSnapshot:
         rank = self._rank(name)
-        padded = _core.drop_node(self.points, self.owners, rank)
-        ordered = {n: w for n, w in self._weights.items() if n != name}
-        return RingSnapshot(ordered, self._vnodes, self._hash, self._seed, padded)
+        gone = _core.node_points(_utf8(name), point_count(self._vnodes, self._weights[name]),
+                                 self._algo, self._seed)
+        gone.sort()
+        padded = _core.drop_node(self.points, self.owners, gone, rank)
+        weights = dict(self._weights)
+        del weights[name]
+        return RingSnapshot(self._nodes[:rank] + self._nodes[rank + 1:], weights, self._vnodes,
+                            self._hash, self._seed, padded,
+                            self._patched_index(len(padded[0]) - 1, gone, -1))
 
     def _with_weight(self, name: str, weight: float) -> RingSnapshot:
         if point_count(self._vnodes, weight) == point_count(self._vnodes, self._weights[name]):
-            weights = dict(self._weights)
-            weights[name] = weight
-            return RingSnapshot(weights, self._vnodes, self._hash, self._seed,
-                                self._table.padded)
+            return RingSnapshot(self._nodes, {**self._weights, name: weight}, self._vnodes,
+                                self._hash, self._seed, self._table.padded, self._table.index)
         return self._without_node(name)._with_node(name, weight)
 
     # ------------------------------------------------------------ properties
@@ -230,7 +250,7 @@ class RingSnapshot:
 
     @property
     def weights(self) -> Mapping[str, float]:
-        """A read-only mapping of node name to weight."""
+        """A read-only mapping of node name to weight (use ``nodes`` for the ring's order)."""
         return self._weights
 
     @property
@@ -333,7 +353,10 @@ class RingSnapshot:
 
     def get_many(self, keys: object) -> list[str]:
         """Owner names of a batch of keys, flattened in C order."""
-        return self._names[self.lookup(keys).reshape(-1)].tolist()
+        names = self._names
+        if names is None:
+            names = self._names = np.array(self._nodes, dtype=object)
+        return names[self.lookup(keys).reshape(-1)].tolist()
 
     def lookup_nodes(self, keys: object, n: int) -> np.ndarray:
         """The first ``n`` distinct owners of each key (int32, shape ``batch + (min(n, len),)``)."""

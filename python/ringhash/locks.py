@@ -161,28 +161,7 @@ def _current_task() -> Hashable:
 # ---------------------------------------------------------------- shared types
 
 class _Backend(Protocol):
-    def _release(self, lease: Lease) -> None:
-        lost: list[Lease] = []
-        try:
-            with self._lock:
-                if self._expiries:
-                    lost = self._expire_due()
-                state = self._names.get(lease.name)
-                if state is None or state.holders.get(lease.token) is not lease:
-                    raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
-                del state.holders[lease.token]
-                self._holders -= 1
-                if lease.expires_at is not None:
-                    self._ttl_holders -= 1
-                self._n_releases += 1
-                if state.queue:
-                    self._grant_waiters(lease.name, state)
-                elif not state.holders:
-                    del self._names[lease.name]
-        finally:
-            if lost:
-                self._notify_lost(lost)
-
+    def _release(self, lease: Lease) -> None: ...
     def _extend(self, lease: Lease, ttl: float) -> None: ...
     def _is_valid(self, lease: Lease) -> bool: ...
     def _now(self) -> float: ...
@@ -221,7 +200,9 @@ class Lease:
 
     def extend(self, ttl: float) -> None:
         """Make the lease expire ``ttl`` seconds from now; LeaseLost if it no longer holds."""
-        self._backend._extend(self, check_ttl(ttl) or _no_ttl())
+        if ttl is None:
+            raise ValueError("extend() needs a ttl in seconds")
+        self._backend._extend(self, check_ttl(ttl))  # type: ignore[arg-type]
 
     def release(self) -> None:
         """Release the lock; LeaseLost if the lease no longer holds it.
@@ -240,10 +221,6 @@ class Lease:
     def __repr__(self) -> str:
         exp = "" if self.expires_at is None else f", expires_at={self.expires_at:.3f}"
         return f"Lease({self.name!r}, mode={self.mode!r}, token={self.token}, owner={self.owner!r}{exp})"
-
-
-def _no_ttl() -> float:
-    raise ValueError("extend() needs a ttl in seconds")
 
 
 def _release_on_exit(lease: Lease | LeaseGroup, et: type[BaseException] | None) -> None:
@@ -363,32 +340,33 @@ class _LockContext:
 # ---------------------------------------------------------------- in-process table
 
 class _Waiter:
-    __slots__ = ("name", "mode", "owner", "ttl", "on_lost", "since", "lease", "event", "loop", "future")
+    __slots__ = ("name", "mode", "owner", "ttl", "on_lost", "since", "lease", "gate", "loop", "future")
 
     def __init__(self, name: str, mode: str, owner: Hashable, ttl: float | None,
                  on_lost: Callable[[Lease], object] | None, since: float) -> None:
         self.name, self.mode, self.owner, self.ttl = name, mode, owner, ttl
         self.on_lost, self.since = on_lost, since
         self.lease: Lease | None = None
-        self.event: threading.Event | None = None
+        # Sync waiters block on a gate: a lock held until the table wakes them.
+        self.gate: Any = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.future: asyncio.Future[None] | None = None
 
 
-class _Name:
-    """State of one name: its holders (token -> lease) and its FIFO of waiters."""
+class _Name(dict):  # type: ignore[type-arg]
+    """State of one name: its holders (the dict: token -> lease) and its FIFO of waiters.
 
-    __slots__ = ("holders", "queue")
+    A dict subclass so that making one on the uncontended path costs no more
+    than a dict; most names never see a waiter, so ``queue`` starts as the
+    class's empty tuple and a deque is made on the first one.
+    """
 
-    def __init__(self) -> None:
-        self.holders: dict[int, Lease] = {}
-        # Most names never see a waiter: the deque is made on the first one.
-        self.queue: collections.deque[_Waiter] | tuple[()] = ()
+    queue: collections.deque[_Waiter] | tuple[()] = ()
 
     def compatible(self, mode: str) -> bool:
-        if not self.holders:
+        if not self:
             return True
-        return mode == SHARED and next(iter(self.holders.values())).mode == SHARED
+        return mode == SHARED and next(iter(self.values())).mode == SHARED
 
 
 _tables: weakref.WeakSet[LockTable] = weakref.WeakSet()
@@ -404,12 +382,16 @@ if hasattr(os, "register_at_fork"):
 
 
 def _sync_waiter(w: _Waiter) -> None:
-    w.event = threading.Event()
+    w.gate = threading.Lock()
+    w.gate.acquire()
 
 
 def _wake(w: _Waiter) -> None:
-    if w.event is not None:
-        w.event.set()
+    if w.gate is not None:
+        try:
+            w.gate.release()  # open the gate
+        except RuntimeError:
+            pass  # already open: the waiter has not looked yet
     elif w.loop is not None and w.future is not None:
         fut = w.future
         w.loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
@@ -485,19 +467,26 @@ class LockTable:
         return ok
 
     def _release(self, lease: Lease) -> None:
-        with self._lock:
-            lost = self._expire_due()
-            state = self._names.get(lease.name)
-            if state is None or state.holders.get(lease.token) is not lease:
-                err: LeaseLost | None = LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
-            else:
-                err = None
-                self._drop_holder(state, lease)
+        lost: list[Lease] = []
+        try:
+            with self._lock:
+                if self._expiries:
+                    lost = self._expire_due()
+                state = self._names.get(lease.name)
+                if state is None or state.get(lease.token) is not lease:
+                    raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
+                del state[lease.token]
+                self._holders -= 1
+                if lease.expires_at is not None:
+                    self._ttl_holders -= 1
                 self._n_releases += 1
-                self._grant_waiters(lease.name, state)
-        self._notify_lost(lost)
-        if err is not None:
-            raise err
+                if state.queue:
+                    self._grant_waiters(lease.name, state)
+                elif not state:
+                    del self._names[lease.name]
+        finally:
+            if lost:
+                self._notify_lost(lost)
 
     def _extend(self, lease: Lease, ttl: float) -> None:
         with self._lock:
@@ -518,7 +507,7 @@ class LockTable:
                on_lost: Callable[[Lease], object] | None) -> Lease:
         expires_at = None if ttl is None else self._clock() + ttl
         lease = Lease(self, name, mode, next(self._tokens), owner, expires_at, on_lost)
-        state.holders[lease.token] = lease
+        state[lease.token] = lease
         self._holders += 1
         self._n_grants += 1
         if expires_at is not None:
@@ -541,16 +530,16 @@ class LockTable:
 
     def _holds(self, lease: Lease) -> bool:
         state = self._names.get(lease.name)
-        return state is not None and state.holders.get(lease.token) is lease
+        return state is not None and state.get(lease.token) is lease
 
     def _drop_holder(self, state: _Name, lease: Lease) -> None:
-        del state.holders[lease.token]
+        del state[lease.token]
         self._holders -= 1
         if lease.expires_at is not None:
             self._ttl_holders -= 1
 
     def _drop_if_idle(self, name: str, state: _Name) -> None:
-        if not state.holders and not state.queue:
+        if not state and not state.queue:
             del self._names[name]
 
     def _grant_waiters(self, name: str, state: _Name) -> None:
@@ -604,7 +593,7 @@ class LockTable:
     def _blockers(self, w: _Waiter) -> set[Hashable]:
         """Owners that ``w`` waits for: the name's holders and the requests queued ahead of it."""
         state = self._names[w.name]
-        owners = {lease.owner for lease in state.holders.values()}
+        owners = {lease.owner for lease in state.values()}
         for ahead in state.queue:
             if ahead is w:
                 break
@@ -730,12 +719,12 @@ class LockTable:
                 wait = None if deadline is None else deadline - now
                 # Wake at the earliest expiry among the holders too, so a lock
                 # freed by expiry is taken at that time even without the reaper.
-                for lease in state.holders.values():
+                for lease in state.values():
                     if lease.expires_at is not None:
                         until = max(0.0, lease.expires_at - now)
                         wait = until if wait is None else min(wait, until)
-                if w.event is not None:
-                    w.event.clear()
+                if w.gate is not None:
+                    w.gate.acquire(False)  # close the gate again if a wake-up opened it
                 elif w.future is not None and w.future.done():
                     w.future = w.loop.create_future()  # type: ignore[union-attr]
                 return None, wait
@@ -752,7 +741,7 @@ class LockTable:
                     self._unqueue(state, w)
                     self._grant_waiters(w.name, state)
                 return
-            if state is not None and state.holders.get(lease.token) is lease:
+            if state is not None and state.get(lease.token) is lease:
                 self._drop_holder(state, lease)
                 self._n_releases += 1
                 self._grant_waiters(w.name, state)
@@ -801,8 +790,9 @@ class LockTable:
                 lease, wait = self._settle(w, deadline)
                 if lease is not None:
                     return lease
-                assert w.event is not None
-                w.event.wait(wait)
+                assert w.gate is not None
+                if w.gate.acquire(timeout=-1 if wait is None else wait):
+                    w.gate.release()  # leave it open for _settle to see and close
         except BaseException as e:
             if not isinstance(e, LockTimeout):  # e.g. KeyboardInterrupt while waiting
                 self._abandon(w)
@@ -892,7 +882,7 @@ class LockTable:
         with self._lock:
             lost = self._expire_due()
             state = self._names.get(name)
-            held = tuple(state.holders.values()) if state else ()
+            held = () if state is None else tuple(state.values())
         self._notify_lost(lost)
         return held
 
@@ -901,7 +891,9 @@ class LockTable:
         check_name(name)
         with self._lock:
             state = self._names.get(name)
-            return tuple(WaitingRequest(w.owner, w.mode, w.since) for w in state.queue) if state else ()
+            if state is None:
+                return ()
+            return tuple(WaitingRequest(w.owner, w.mode, w.since) for w in state.queue)
 
     def stats(self) -> LockStats:
         with self._lock:

@@ -1,0 +1,103 @@
+"""Lock-table benchmarks: uncontended acquire+release and contended hand-off
+latency, next to threading.Lock and filelock measured in the same run."""
+
+import threading
+import time
+
+import pytest
+from conftest import SMOKE, record
+
+import ringhash
+
+try:
+    import filelock
+except ImportError:  # pragma: no cover
+    filelock = None
+
+PAIRS = 1_000 if SMOKE else 20_000
+HANDOFFS = 20 if SMOKE else 200
+
+
+KINDS = ["ringhash LockTable", "threading.Lock", "filelock.FileLock"]
+
+
+def _lock_maker(kind, tmp_path):
+    """A function giving an (acquire, release) pair on one shared lock, to call once per thread."""
+    if kind == "ringhash LockTable":
+        table = ringhash.LockTable()
+        return lambda: (lambda: table.acquire("orders:42"), lambda lease: lease.release())
+    if kind == "threading.Lock":
+        plain = threading.Lock()
+        return lambda: (plain.acquire, lambda _: plain.release())
+    if filelock is None:
+        pytest.skip("filelock is not installed")
+    path = str(tmp_path / "bench.lock")
+
+    def per_thread():
+        # One FileLock object per thread: the same object is reentrant, and
+        # two threads sharing it would never wait for each other.
+        fl = filelock.FileLock(path, thread_local=False)
+        return (fl.acquire, lambda _: fl.release())
+
+    return per_thread
+
+
+@pytest.mark.benchmark(group="lock-uncontended")
+@pytest.mark.parametrize("kind", KINDS)
+def test_uncontended_pair(benchmark, tmp_path, kind):
+    acquire, release = _lock_maker(kind, tmp_path)()
+
+    def pairs():
+        for _ in range(PAIRS):
+            release(acquire())
+
+    record(benchmark, kind, PAIRS)
+    benchmark(pairs)
+
+
+def _handoff_latency(make):
+    """Mean ns from one thread's release to the waiting thread's acquire returning.
+
+    The releaser sleeps briefly before each release so the other thread is
+    surely blocked in acquire: every measured release is a hand-off.
+    """
+    stamp = [0]
+    lat = []
+    turn = threading.Semaphore(0)
+
+    def waiter():
+        acquire, release = make()
+        for _ in range(HANDOFFS):
+            turn.release()  # "I am about to block"
+            held = acquire()
+            lat.append(time.perf_counter_ns() - stamp[0])
+            release(held)
+
+    acquire, release = make()
+    held = acquire()
+    t = threading.Thread(target=waiter)
+    t.start()
+    for i in range(HANDOFFS):
+        turn.acquire()
+        time.sleep(0.0005)
+        stamp[0] = time.perf_counter_ns()
+        release(held)
+        while len(lat) < i + 1:
+            time.sleep(0)
+        held = acquire()
+    release(held)
+    t.join()
+    return sum(lat) / len(lat)
+
+
+@pytest.mark.benchmark(group="lock-handoff")
+@pytest.mark.parametrize("kind", KINDS)
+def test_handoff(benchmark, tmp_path, kind):
+    make = _lock_maker(kind, tmp_path)
+    result = {}
+
+    def run():
+        result["ns"] = _handoff_latency(make)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    record(benchmark, kind, 1, handoff_ns=result["ns"])

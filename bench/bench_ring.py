@@ -1,0 +1,252 @@
+"""Ring benchmarks: ringhash and its peers, measured in the same run.
+
+Groups: lookup-uint64, lookup-str, get-single, build, membership, threads.
+Every benchmark records its peer and keys per call; bench/compare.py turns a
+run into the ns-per-key table with ratios to ringhash.
+"""
+
+import threading
+
+import numpy as np
+import pytest
+from conftest import BATCH, RING_SIZES, SINGLE, SLOW_BATCH, record
+from peers import (
+    FASTRING_REASON,
+    BisectRing,
+    NumpyBaseline,
+    fastring,
+    fastring_ring,
+    jump,
+    node_names,
+    uhashring,
+    uhashring_ring,
+)
+
+import ringhash
+
+needs_fastring = pytest.mark.skipif(fastring is None, reason=FASTRING_REASON)
+needs_uhashring = pytest.mark.skipif(uhashring is None, reason="uhashring is not installed")
+needs_jump = pytest.mark.skipif(jump is None, reason="jump-consistent-hash is not installed")
+
+sizes = pytest.mark.parametrize("nodes", RING_SIZES)
+
+
+# ------------------------------------------------------------------ lookup-uint64
+
+@pytest.mark.benchmark(group="lookup-uint64")
+@sizes
+@pytest.mark.parametrize("dtype", ["uint64", "int64", "uint32", "S16"])
+def test_ringhash_lookup_array(benchmark, u64_keys, nodes, dtype):
+    ring = ringhash.HashRing(node_names(nodes))
+    if dtype == "S16":
+        keys = np.char.zfill(u64_keys.astype("U20"), 16).astype("S16")  # 16-byte digit strings
+    else:
+        keys = u64_keys.astype(dtype)
+    record(benchmark, "ringhash" if dtype == "uint64" else f"ringhash ({dtype})", len(keys), nodes=nodes)
+    out = benchmark(ring.lookup, keys)
+    assert out.shape == keys.shape
+
+
+@pytest.mark.benchmark(group="lookup-uint64")
+@sizes
+def test_numpy_lookup_uint64(benchmark, u64_keys, nodes):
+    ring = NumpyBaseline(node_names(nodes))
+    record(benchmark, "numpy baseline", len(u64_keys), nodes=nodes)
+    benchmark(ring.lookup_u64, u64_keys)
+
+
+@needs_jump
+@pytest.mark.benchmark(group="lookup-uint64")
+@sizes
+def test_jump_uint64(benchmark, u64_keys, nodes):
+    keys = u64_keys[:SLOW_BATCH].tolist()
+    record(benchmark, "jump-consistent-hash (per key)", len(keys), nodes=nodes)
+    benchmark(lambda: [jump.hash(k, nodes) for k in keys])
+
+
+# ------------------------------------------------------------------ lookup-str
+
+@pytest.mark.benchmark(group="lookup-str")
+@sizes
+@pytest.mark.parametrize("alphabet", ["ascii", "non-ascii"])
+def test_ringhash_lookup_str(benchmark, str_keys, nonascii_keys, nodes, alphabet):
+    ring = ringhash.HashRing(node_names(nodes))
+    keys = str_keys if alphabet == "ascii" else nonascii_keys
+    record(benchmark, "ringhash" if alphabet == "ascii" else "ringhash (non-ASCII)", len(keys), nodes=nodes)
+    benchmark(ring.lookup, keys)
+
+
+@pytest.mark.benchmark(group="lookup-str")
+@sizes
+def test_numpy_lookup_str(benchmark, str_keys, nodes):
+    ring = NumpyBaseline(node_names(nodes))
+    record(benchmark, "numpy baseline", len(str_keys), nodes=nodes)
+    benchmark(ring.lookup_str, str_keys)
+
+
+@needs_fastring
+@pytest.mark.benchmark(group="lookup-str")
+@sizes
+def test_fastring_batch(benchmark, str_keys, nodes):
+    ring = fastring_ring(node_names(nodes))
+    record(benchmark, "fastring get_node_batch", len(str_keys), nodes=nodes)
+    benchmark(ring.get_node_batch, str_keys)
+
+
+@pytest.mark.benchmark(group="lookup-str")
+@sizes
+def test_bisect_str(benchmark, str_keys, nodes):
+    ring = BisectRing(node_names(nodes))
+    keys = str_keys[:SLOW_BATCH]
+    record(benchmark, "mmh3 + bisect", len(keys), nodes=nodes)
+    benchmark(lambda: [ring.get(k) for k in keys])
+
+
+@needs_uhashring
+@pytest.mark.benchmark(group="lookup-str")
+@sizes
+def test_uhashring_str(benchmark, str_keys, nodes):
+    ring = uhashring_ring(node_names(nodes))
+    keys = str_keys[:SLOW_BATCH]
+    record(benchmark, "uhashring get_node", len(keys), nodes=nodes)
+    benchmark(lambda: [ring.get_node(k) for k in keys])
+
+
+# ------------------------------------------------------------------ get-single
+# One key per call, as a request router does; a loop of SINGLE calls per round.
+
+@pytest.mark.benchmark(group="get-single")
+def test_ringhash_get(benchmark, str_keys):
+    ring = ringhash.HashRing(node_names(100))
+    keys, get = str_keys[:SINGLE], ring.get
+    record(benchmark, "ringhash", len(keys), nodes=100)
+    benchmark(lambda: [get(k) for k in keys])
+
+
+@needs_fastring
+@pytest.mark.benchmark(group="get-single")
+def test_fastring_get(benchmark, str_keys):
+    ring = fastring_ring(node_names(100))
+    keys, get = str_keys[:SINGLE], ring.get_node
+    record(benchmark, "fastring get_node", len(keys), nodes=100)
+    benchmark(lambda: [get(k) for k in keys])
+
+
+@needs_uhashring
+@pytest.mark.benchmark(group="get-single")
+def test_uhashring_get(benchmark, str_keys):
+    ring = uhashring_ring(node_names(100))
+    keys, get = str_keys[:SINGLE], ring.get_node
+    record(benchmark, "uhashring get_node", len(keys), nodes=100)
+    benchmark(lambda: [get(k) for k in keys])
+
+
+@pytest.mark.benchmark(group="get-single")
+def test_bisect_get(benchmark, str_keys):
+    ring = BisectRing(node_names(100))
+    keys, get = str_keys[:SINGLE], ring.get
+    record(benchmark, "mmh3 + bisect", len(keys), nodes=100)
+    benchmark(lambda: [get(k) for k in keys])
+
+
+# ------------------------------------------------------------------ build (1,000 nodes x 160)
+
+@pytest.mark.benchmark(group="build")
+def test_ringhash_build(benchmark):
+    names = node_names(1000)
+    record(benchmark, "ringhash", 1, nodes=1000)
+    ring = benchmark(ringhash.HashRing, names)
+    assert len(ring.points) == 160_000
+
+
+@pytest.mark.benchmark(group="build")
+def test_numpy_build(benchmark):
+    names = node_names(1000)
+    record(benchmark, "numpy baseline", 1, nodes=1000)
+    benchmark(NumpyBaseline, names)
+
+
+@needs_uhashring
+@pytest.mark.benchmark(group="build")
+def test_uhashring_build(benchmark):
+    names = node_names(1000)
+    record(benchmark, "uhashring", 1, nodes=1000)
+    benchmark.pedantic(uhashring_ring, args=(names,), rounds=3, iterations=1)
+
+
+@needs_fastring
+@pytest.mark.benchmark(group="build")
+def test_fastring_build(benchmark):
+    names = node_names(1000)
+    record(benchmark, "fastring", 1, nodes=1000)
+    benchmark.pedantic(fastring_ring, args=(names,), rounds=3, iterations=1)
+
+
+# ------------------------------------------------------------------ membership (1,000-node ring)
+
+@pytest.mark.benchmark(group="membership")
+def test_ringhash_add_remove(benchmark):
+    ring = ringhash.HashRing(node_names(1000))
+
+    def add_remove():
+        ring.add("node-new")
+        ring.remove("node-new")
+
+    record(benchmark, "ringhash add+remove", 2, nodes=1000)
+    benchmark(add_remove)
+
+
+@pytest.mark.benchmark(group="membership")
+def test_ringhash_rebuild(benchmark):
+    names = node_names(1000)
+    record(benchmark, "ringhash rebuild", 1, nodes=1000)
+    benchmark(ringhash.HashRing, names + ["node-new"])
+
+
+@needs_uhashring
+@pytest.mark.benchmark(group="membership")
+def test_uhashring_add_remove(benchmark):
+    ring = uhashring_ring(node_names(1000))
+
+    def add_remove():
+        ring.add_node("node-new")
+        ring.remove_node("node-new")
+
+    record(benchmark, "uhashring add+remove", 2, nodes=1000)
+    benchmark.pedantic(add_remove, rounds=3, iterations=1)
+
+
+@needs_fastring
+@pytest.mark.benchmark(group="membership")
+def test_fastring_add_remove(benchmark):
+    ring = fastring_ring(node_names(1000))
+
+    def add_remove():
+        ring.add_node("node-new")
+        ring.remove_node("node-new")
+
+    record(benchmark, "fastring add+remove", 2, nodes=1000)
+    benchmark(add_remove)
+
+
+# ------------------------------------------------------------------ threads (GIL released)
+
+@pytest.mark.benchmark(group="threads")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ringhash_two_batches(benchmark, u64_keys, threads):
+    """Two 1M-key batches: one after the other in one thread, or one per thread at once."""
+    ring = ringhash.HashRing(node_names(100))
+
+    def serial():
+        ring.lookup(u64_keys)
+        ring.lookup(u64_keys)
+
+    def parallel():
+        ts = [threading.Thread(target=ring.lookup, args=(u64_keys,)) for _ in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+
+    record(benchmark, f"ringhash, {threads} thread{'s' if threads > 1 else ''}", 2 * BATCH, nodes=100)
+    benchmark(serial if threads == 1 else parallel)

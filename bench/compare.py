@@ -1,0 +1,139 @@
+"""Run the benchmark suite and print (and write) the comparison table.
+
+    python bench/compare.py                 # full run, writes bench/RESULTS.md
+    python bench/compare.py -k lookup       # extra arguments go to pytest
+
+Every figure comes from one pytest-benchmark run on this machine: ringhash and
+its peers side by side, as time per key (the best round: the least disturbed by
+other load on a shared machine) and as the
+ratio of each peer's time to ringhash's in the same scenario.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+ORDER = ["lookup-uint64", "lookup-str", "get-single", "build", "membership", "threads",
+         "lock-uncontended", "lock-handoff"]
+TITLES = {
+    "lookup-uint64": "Batch lookup, 1M int keys (numpy array)",
+    "lookup-str": "Batch lookup, 1M 16-character str keys (list)",
+    "get-single": "One key per call (100 nodes)",
+    "build": "Building a 1,000-node x 160-point ring",
+    "membership": "Adding + removing one node on a 1,000-node ring",
+    "threads": "Two 1M-key batches: one thread vs two threads (GIL released)",
+    "lock-uncontended": "Uncontended acquire + release",
+    "lock-handoff": "Contended hand-off: release in one thread to acquire in another",
+}
+
+
+# The ringhash row each scenario's ratios are taken against.
+BASELINES = {"ringhash", "ringhash LockTable", "ringhash, 1 thread", "ringhash add+remove"}
+UNITS = {"build": "per ring", "membership": "per operation", "lock-uncontended": "per pair",
+         "lock-handoff": "per hand-off"}
+
+
+def run_suite(pytest_args: list[str]) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "bench.json"
+        cmd = [sys.executable, "-m", "pytest", str(HERE), "--benchmark-only", "-q",
+               "-p", "no:cacheprovider", f"--benchmark-json={out}", *pytest_args]
+        print("$", " ".join(cmd), file=sys.stderr)
+        subprocess.run(cmd, check=True, cwd=HERE.parent)
+        return json.loads(out.read_text())
+
+
+def fmt_time(ns: float) -> str:
+    if ns >= 1e6:
+        return f"{ns / 1e6:,.2f} ms"
+    if ns >= 1e4:
+        return f"{ns / 1e3:,.1f} µs"
+    return f"{ns:,.1f} ns"
+
+
+def rows_for(group: str, benches: list[dict]) -> list[str]:
+    by_nodes: dict[object, list[dict]] = defaultdict(list)
+    for b in benches:
+        by_nodes[b["extra_info"].get("nodes", "")].append(b)
+    lines = []
+    for nodes in sorted(by_nodes, key=str):
+        entries = []
+        for b in by_nodes[nodes]:
+            info = b["extra_info"]
+            if group == "lock-handoff":
+                per = info["handoff_ns"]
+            else:
+                per = b["stats"]["min"] * 1e9 / info["keys"]
+            entries.append((info["peer"], per))
+        base = next((per for peer, per in entries if peer in BASELINES), None)
+        unit = UNITS.get(group, "per key")
+        for peer, per in sorted(entries, key=lambda e: e[1]):
+            if base is None:
+                ratio = ""
+            elif group == "threads":
+                ratio = f"{base / per:.2f}x the one-thread throughput"
+            else:
+                ratio = f"{per / base:.1f}x"
+            lines.append(f"| {nodes} | {peer} | {fmt_time(per)} {unit} | {ratio} |")
+    return lines
+
+
+def machine(data: dict) -> str:
+    import numpy
+
+    import ringhash
+    import ringhash._core as core
+
+    info = data.get("machine_info", {})
+    cpu = info.get("cpu", {}).get("brand_raw") or platform.processor() or platform.machine()
+    ring = ringhash.HashRing([f"node-{i}" for i in range(100)]).snapshot()
+    per_point = ring.nbytes / len(ring.points)
+    return (f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
+            f"CPython {platform.python_version()}; numpy {numpy.__version__}; "
+            f"ringhash {ringhash.__version__} (int hashing loop: {core.SIMD}); "
+            f"ring memory {per_point:.1f} bytes per point including the index "
+            f"(100 nodes x 160 points: {ring.nbytes / 1024:.0f} KiB)")
+
+
+def render(data: dict) -> str:
+    groups: dict[str, list[dict]] = defaultdict(list)
+    for b in data["benchmarks"]:
+        groups[b["group"]].append(b)
+    out = [f"Machine: {machine(data)}", "",
+           "Reproduce: `pip install '.[bench]' && python bench/compare.py`", "",
+           "The ratio column is each implementation's time divided by ringhash's in the same",
+           "scenario and run (how many times slower it is); for ringhash variants it is the",
+           "cost relative to the plain ringhash row.", ""]
+    for group in ORDER + sorted(set(groups) - set(ORDER)):
+        if group not in groups:
+            continue
+        out += [f"### {TITLES.get(group, group)}", "", "| nodes | implementation | time | ratio |",
+                "| --- | --- | --- | --- |", *rows_for(group, groups[group]), ""]
+    return "\n".join(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-o", "--output", default=str(HERE / "RESULTS.md"), help="Markdown file to write")
+    parser.add_argument("--json", help="render an existing pytest-benchmark JSON file instead of running")
+    args, pytest_args = parser.parse_known_args()
+    data = json.loads(Path(args.json).read_text()) if args.json else run_suite(pytest_args)
+    text = render(data)
+    print(text)
+    Path(args.output).write_text("# Benchmark results\n\n" + text + "\n", encoding="utf-8")
+    print(f"\nwritten to {args.output}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -43,9 +43,11 @@ cdef extern from "rh_hash.h" nogil:
     ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
     void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
                         uint32_t count, uint32_t *out)
+    void rh_md5(const void *data, size_t len, unsigned char *digest)
     enum:
         RH_MURMUR3
         RH_CRC32
+        RH_MD5
     const uint32_t SENTINEL "RH_SENTINEL"
 
 rh_init()
@@ -55,6 +57,7 @@ SIMD = rh_simd().decode("ascii")
 
 MURMUR3 = RH_MURMUR3
 CRC32 = RH_CRC32
+MD5 = RH_MD5
 
 cdef object _np_integer = np.integer
 cdef object _KEY_TYPES = (
@@ -183,7 +186,7 @@ def hash_u64(const uint64_t[::1] keys, int algo, uint32_t seed):
             rh_murmur3_u64_block(&keys[0], <size_t>n, seed, &o[0])
         else:
             for i in range(n):
-                o[i] = rh_crc32_u64(keys[i])
+                o[i] = rh_hash_u64(algo, keys[i], seed)
     return out
 
 
@@ -236,6 +239,8 @@ def hash_ucs4(const uint32_t[::1] raw, Py_ssize_t nchars, int algo, uint32_t see
 
 def node_points(bytes name, uint32_t count, int algo, uint32_t seed):
     """The ring points of one node: H(name + b"#" + decimal(i)) for i < count."""
+    if algo != RH_MURMUR3 and algo != RH_CRC32:
+        raise ValueError("ring points are hashed with murmur3 or crc32")
     out = np.empty(count, dtype=np.uint32)
     cdef uint32_t[::1] o = out
     cdef const char *data = PyBytes_AS_STRING(name)
@@ -480,8 +485,9 @@ cdef class RingTable:
     def replicas(self, const uint32_t[::1] hashes, Py_ssize_t want):
         """Up to ``want`` distinct owners per hash, clockwise; shape (len(hashes), want).
 
-        ``want`` must not exceed the number of nodes (every node owns a point,
-        so each row is then full).
+        ``want`` must not exceed the number of nodes. Rows are full when every
+        node owns a point (always, for the default ring); otherwise they end
+        in -1 entries.
         """
         cdef Py_ssize_t nnodes = len(self.nodes)
         if want < 1 or want > nnodes:
@@ -493,6 +499,7 @@ cdef class RingTable:
         cdef int32_t[:, ::1] o = out
         cdef uint32_t *stamp = <uint32_t *>malloc(nnodes * sizeof(uint32_t))
         cdef uint32_t gen = 0
+        cdef Py_ssize_t got
         if stamp == NULL:
             raise MemoryError()
         memset(stamp, 0, nnodes * sizeof(uint32_t))
@@ -503,7 +510,11 @@ cdef class RingTable:
                     if gen == 0:  # wrapped after 2**32 keys: forget old stamps
                         memset(stamp, 0, nnodes * sizeof(uint32_t))
                         gen = 1
-                    _walk(self._o, self.n, _find_in(self, hashes[i]), want, stamp, gen, &o[i, 0])
+                    got = _walk(self._o, self.n, _find_in(self, hashes[i]), want, stamp, gen,
+                                &o[i, 0])
+                    while got < want:  # only where a node owns no point (some presets)
+                        o[i, got] = -1
+                        got += 1
         finally:
             free(stamp)
         return out
@@ -558,10 +569,14 @@ cdef int _lookup_seq(RingTable t, _seq_t seq, int32_t *out, Py_ssize_t *at) exce
 def build_ring(list names, const int64_t[::1] counts, int algo, uint32_t seed):
     """Every node's points, sorted by (point, owner), as padded arrays.
 
+    ``algo`` is MURMUR3 or CRC32.
+
     ``names`` are UTF-8 bytes in owner order (owner id = position), so sorting
     by owner id breaks ties by name.
     """
     cdef Py_ssize_t r, k = 0, total = 0, nn = len(names)
+    if algo != RH_MURMUR3 and algo != RH_CRC32:
+        raise ValueError("ring points are hashed with murmur3 or crc32")
     for r in range(nn):
         total += counts[r]
     raw = np.empty(total, dtype=np.uint32)
@@ -712,3 +727,31 @@ def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, const uint32_t[::
     if not ok:
         raise ValueError("drop_node: the ring does not hold the given points for that owner")
     return out_p, out_o
+
+
+# ---------------------------------------------------------------- presets
+
+def ketama_points(bytes addr, Py_ssize_t digests):
+    """libketama's points of one server: md5(addr + "-" + k) for k < digests, each
+    digest giving 4 points (bytes 4h..4h+3, little-endian)."""
+    out = np.empty(4 * digests, dtype=np.uint32)
+    if digests == 0:
+        return out
+    cdef uint32_t[::1] o = out
+    cdef unsigned char d[16]
+    cdef Py_ssize_t k, h
+    cdef bytes text
+    for k in range(digests):
+        text = addr + b"-" + str(k).encode("ascii")
+        rh_md5(PyBytes_AS_STRING(text), <size_t>PyBytes_GET_SIZE(text), d)
+        for h in range(4):
+            o[4 * k + h] = (<uint32_t>d[4 * h] | (<uint32_t>d[4 * h + 1] << 8) |
+                            (<uint32_t>d[4 * h + 2] << 16) | (<uint32_t>d[4 * h + 3] << 24))
+    return out
+
+
+def md5(bytes data):
+    """The MD5 digest (16 bytes); exposed so the tests can check it against hashlib."""
+    cdef unsigned char d[16]
+    rh_md5(PyBytes_AS_STRING(data), <size_t>PyBytes_GET_SIZE(data), d)
+    return bytes(d[:16])

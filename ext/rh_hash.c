@@ -211,3 +211,87 @@ const char *rh_simd(void)
 {
     return use_avx2 ? "avx2" : "scalar";
 }
+
+/* MD5 (RFC 1321), only as libketama uses it: the first 4 bytes of the digest,
+ * little-endian, as a key's hash, and whole digests for its points. */
+static const uint32_t md5_k[64] = {
+    0xd76aa478, 0xe8c7b756, 0x242070db, 0xc1bdceee, 0xf57c0faf, 0x4787c62a, 0xa8304613, 0xfd469501,
+    0x698098d8, 0x8b44f7af, 0xffff5bb1, 0x895cd7be, 0x6b901122, 0xfd987193, 0xa679438e, 0x49b40821,
+    0xf61e2562, 0xc040b340, 0x265e5a51, 0xe9b6c7aa, 0xd62f105d, 0x02441453, 0xd8a1e681, 0xe7d3fbc8,
+    0x21e1cde6, 0xc33707d6, 0xf4d50d87, 0x455a14ed, 0xa9e3e905, 0xfcefa3f8, 0x676f02d9, 0x8d2a4c8a,
+    0xfffa3942, 0x8771f681, 0x6d9d6122, 0xfde5380c, 0xa4beea44, 0x4bdecfa9, 0xf6bb4b60, 0xbebfbc70,
+    0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
+    0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
+    0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
+static const unsigned char md5_r[64] = {
+    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+    5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
+    4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+    6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+
+static void md5_block(uint32_t st[4], const unsigned char *blk)
+{
+    uint32_t m[16];
+    for (int i = 0; i < 16; i++)
+        m[i] = load_le32(blk + 4 * i);
+    uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
+    for (int i = 0; i < 64; i++) {
+        uint32_t f;
+        int g;
+        if (i < 16) {
+            f = (b & c) | (~b & d);
+            g = i;
+        } else if (i < 32) {
+            f = (d & b) | (~d & c);
+            g = (5 * i + 1) & 15;
+        } else if (i < 48) {
+            f = b ^ c ^ d;
+            g = (3 * i + 5) & 15;
+        } else {
+            f = c ^ (b | ~d);
+            g = (7 * i) & 15;
+        }
+        uint32_t tmp = d;
+        d = c;
+        c = b;
+        b = b + rh_rotl32(a + f + md5_k[i] + m[g], md5_r[i]);
+        a = tmp;
+    }
+    st[0] += a;
+    st[1] += b;
+    st[2] += c;
+    st[3] += d;
+}
+
+void rh_md5(const void *data, size_t len, unsigned char digest[16])
+{
+    const unsigned char *p = (const unsigned char *)data;
+    uint32_t st[4] = {0x67452301u, 0xefcdab89u, 0x98badcfeu, 0x10325476u};
+    size_t n = len;
+    while (n >= 64) {
+        md5_block(st, p);
+        p += 64;
+        n -= 64;
+    }
+    unsigned char tail[128];
+    memcpy(tail, p, n);
+    tail[n] = 0x80;
+    size_t padded = n + 1 + 8 <= 64 ? 64 : 128;
+    memset(tail + n + 1, 0, padded - n - 1 - 8);
+    uint64_t bits = (uint64_t)len * 8;
+    for (int i = 0; i < 8; i++)
+        tail[padded - 8 + i] = (unsigned char)(bits >> (8 * i));
+    md5_block(st, tail);
+    if (padded == 128)
+        md5_block(st, tail + 64);
+    for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++)
+            digest[4 * i + j] = (unsigned char)(st[i] >> (8 * j));
+}
+
+uint32_t rh_md5_32(const void *data, size_t len)
+{
+    unsigned char d[16];
+    rh_md5(data, len, d);
+    return load_le32(d);
+}

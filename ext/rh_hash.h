@@ -65,17 +65,30 @@ uint32_t rh_crc32_u64(uint64_t x);
 /* The padding point after a ring's last point: no hash is greater. */
 #define RH_SENTINEL 0xFFFFFFFFu
 
+/* MD5 (for the ketama preset): the digest, and its first 4 bytes little-endian. */
+void rh_md5(const void *data, size_t len, unsigned char digest[16]);
+uint32_t rh_md5_32(const void *data, size_t len);
+
 /* Algorithm ids shared with the Cython layer. */
-enum { RH_MURMUR3 = 0, RH_CRC32 = 1 };
+enum { RH_MURMUR3 = 0, RH_CRC32 = 1, RH_MD5 = 2 };
 
 static inline uint32_t rh_hash_bytes(int algo, const void *data, size_t len, uint32_t seed)
 {
-    return algo == RH_CRC32 ? rh_crc32(data, len) : rh_murmur3_32(data, len, seed);
+    switch (algo) {
+    case RH_CRC32: return rh_crc32(data, len);
+    case RH_MD5: return rh_md5_32(data, len);
+    default: return rh_murmur3_32(data, len, seed);
+    }
 }
 
 static inline uint32_t rh_hash_u64(int algo, uint64_t x, uint32_t seed)
 {
-    return algo == RH_CRC32 ? rh_crc32_u64(x) : rh_murmur3_u64(x, seed);
+    if (algo == RH_MURMUR3)
+        return rh_murmur3_u64(x, seed);
+    unsigned char b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(x >> (8 * i));
+    return rh_hash_bytes(algo, b, 8, seed);
 }
 
 /* Encode one Unicode code point array (UCS4, trailing NULs already stripped)
@@ -83,7 +96,8 @@ static inline uint32_t rh_hash_u64(int algo, uint64_t x, uint32_t seed)
  * code point is a surrogate or above U+10FFFF (not encodable, as in Python). */
 ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out);
 
-/* Points of one node: out[i] = H(name + "#" + decimal(i)) for 0 <= i < count. */
+/* Points of one node: out[i] = H(name + "#" + decimal(i)) for 0 <= i < count.
+ * algo is RH_MURMUR3 or RH_CRC32 (the ring hashes; MD5 is for ketama keys only). */
 void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
                     uint32_t count, uint32_t *out);
 

@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core
+from . import _core, presets
 from ._keys import check_algorithm, check_seed, hash_batch, int_bits
 from .errors import EmptyRingError
 
@@ -114,6 +114,15 @@ def _parse_nodes(nodes: object) -> dict[str, float]:
     return weights
 
 
+def _unique_names(nodes: Iterable[str]) -> tuple[str, ...]:
+    if isinstance(nodes, (str, bytes)):
+        raise TypeError(f"nodes must be an iterable of names, not a single {type(nodes).__name__}")
+    names = tuple(_check_node(n) for n in nodes)
+    if len(set(names)) != len(names):
+        raise ValueError("a node is named twice")
+    return names
+
+
 def _check_total(counts: Iterable[int]) -> None:
     total = sum(counts)
     if total > MAX_POINTS:
@@ -163,11 +172,12 @@ class RingSnapshot:
     dtype('int32')
     """
 
-    __slots__ = ("_nodes", "_weights", "_vnodes", "_hash", "_seed", "_algo", "_table", "_names")
+    __slots__ = ("_nodes", "_weights", "_vnodes", "_hash", "_seed", "_algo", "_table", "_names",
+                 "_preset")
 
     def __init__(self, nodes: tuple[str, ...], weights: dict[str, float], vnodes: int, hash: str,
                  seed: int, padded: tuple[np.ndarray, np.ndarray] | None,
-                 index: np.ndarray | None = None) -> None:
+                 index: np.ndarray | None = None, preset: Any = None) -> None:
         # Private: build one with HashRing(...).snapshot(). ``nodes`` are the
         # keys of ``weights`` in UTF-8 order and ``padded`` (points, owners) is
         # built from them by the ring rule (see _core.pad_ring), or None for an
@@ -178,13 +188,14 @@ class RingSnapshot:
         self._vnodes = vnodes
         self._hash = hash
         self._seed = seed
-        self._algo = check_algorithm(hash)
+        self._preset = preset
+        self._algo = check_algorithm(hash) if preset is None else preset.algo
         if padded is None or len(padded[0]) <= 1:
             self._table: Any = _EMPTY_TABLE
         else:
             points, owners = (_readonly(a) for a in padded)
             self._table = _core.RingTable(points, owners, self._nodes, self._algo, seed,
-                                          index=index)
+                                          preset is not None and preset.strict, index=index)
 
     # ------------------------------------------------------------ building
 
@@ -199,6 +210,26 @@ class RingSnapshot:
         padded = _core.build_ring([_utf8(n) for n in names], np.array(counts, dtype=np.int64),
                                   algo, seed)
         return cls(names, weights, vnodes, hash, seed, padded)
+
+    @classmethod
+    def _from_preset(cls, state: Any) -> RingSnapshot:
+        nodes, padded = state.build()
+        return cls(nodes, state.weights, state.vnodes, state.hash, 0, padded, preset=state)
+
+    def _added(self, name: str, weight: object) -> RingSnapshot:
+        if self._preset is not None:
+            return self._from_preset(self._preset.added(name, weight))
+        return self._with_node(name, _check_weight(weight))
+
+    def _removed(self, name: str) -> RingSnapshot:
+        if self._preset is not None:
+            return self._from_preset(self._preset.removed(name))
+        return self._without_node(name)
+
+    def _reweighted(self, name: str, weight: object) -> RingSnapshot:
+        if self._preset is not None:
+            return self._from_preset(self._preset.reweighted(name, weight))
+        return self._with_weight(name, _check_weight(weight))
 
     def _rank(self, name: str) -> int:
         return bisect.bisect_left(self._nodes, _utf8(name), key=_utf8)
@@ -289,8 +320,13 @@ class RingSnapshot:
     def __iter__(self) -> Iterator[str]:
         return iter(self._nodes)
 
+    @property
+    def preset(self) -> str | None:
+        """The implementation this ring reproduces ("ketama", "groupcache", "stathat"), or None."""
+        return None if self._preset is None else self._preset.name
+
     def _config(self) -> tuple[Any, ...]:
-        return (self._hash, self._seed, self._vnodes, self._weights)
+        return (self._hash, self._seed, self._vnodes, self._weights, self._preset)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RingSnapshot):
@@ -298,7 +334,8 @@ class RingSnapshot:
         return self._config() == other._config()
 
     def __hash__(self) -> int:
-        return hash((self._hash, self._seed, self._vnodes, frozenset(self._weights.items())))
+        return hash((self._hash, self._seed, self._vnodes, frozenset(self._weights.items()),
+                     self._preset))
 
     def __repr__(self) -> str:
         return _describe(type(self).__name__, self)
@@ -329,7 +366,7 @@ class RingSnapshot:
         table = self._require()
         want = min(_check_count(n), len(self._nodes))
         h = np.array([_core.hash_key(key, self._algo, self._seed)], dtype=np.uint32)
-        return [self._nodes[i] for i in table.replicas(h, want)[0]]
+        return [self._nodes[i] for i in table.replicas(h, want)[0] if i >= 0]
 
     def hash_keys(self, keys: object) -> np.ndarray:
         """The ring hash of each key in a batch (uint32, the batch's shape)."""
@@ -359,7 +396,11 @@ class RingSnapshot:
         return names[self.lookup(keys).reshape(-1)].tolist()
 
     def lookup_nodes(self, keys: object, n: int) -> np.ndarray:
-        """The first ``n`` distinct owners of each key (int32, shape ``batch + (min(n, len),)``)."""
+        """The first ``n`` distinct owners of each key (int32, shape ``batch + (min(n, len),)``).
+
+        For the stathat preset, a node that lost every point to collisions owns
+        no key, and rows that cannot be filled end in -1.
+        """
         table = self._require()
         want = min(_check_count(n), len(self._nodes))
         hashes = hash_batch(keys, self._algo, self._seed)
@@ -431,15 +472,64 @@ class HashRing:
 
     # ------------------------------------------------------------ membership
 
+    @classmethod
+    def _of(cls, snap: RingSnapshot) -> HashRing:
+        ring = cls.__new__(cls)
+        ring._lock = threading.Lock()
+        ring._snap = snap
+        return ring
+
+    # ------------------------------------------------------------ presets
+
+    @classmethod
+    def ketama(cls, servers: Mapping[str, int] | Iterable[tuple[str, int]]) -> HashRing:
+        """A ring identical to libketama's continuum for ``servers`` ("host:port" -> int weight).
+
+        The order of ``servers`` is the order of libketama's server file. See
+        :mod:`ringhash.presets` for the exact rules.
+        """
+        items = list(servers.items()) if isinstance(servers, Mapping) else list(servers)
+        seen: set[str] = set()
+        checked = []
+        for addr, weight in items:
+            addr = _check_node(addr)
+            if addr in seen:
+                raise ValueError(f"duplicate server {addr!r}")
+            seen.add(addr)
+            checked.append((addr, presets.check_int_weight(weight)))
+        return cls._of(RingSnapshot._from_preset(presets.KetamaState(tuple(checked))))
+
+    @classmethod
+    def groupcache(cls, nodes: Iterable[str] = (), replicas: int = 50) -> HashRing:
+        """A ring identical to golang/groupcache's ``consistenthash.New(replicas, nil)``
+        after ``Add(nodes...)`` (crc32, no separator in point strings)."""
+        return cls._of(RingSnapshot._from_preset(
+            presets.GroupcacheState(presets.check_replicas(replicas), _unique_names(nodes))))
+
+    @classmethod
+    def stathat(cls, nodes: Iterable[str] = (), replicas: int = 20) -> HashRing:
+        """A ring identical to stathat.com/c/consistent with ``NumberOfReplicas = replicas``
+        after ``Add(n)`` for each node in order (first point strictly greater than the key)."""
+        state = presets.StathatState(presets.check_replicas(replicas), (), (), ())
+        for name in _unique_names(nodes):
+            state = state.added(name, 1.0)
+        return cls._of(RingSnapshot._from_preset(state))
+
+    @property
+    def preset(self) -> str | None:
+        """See :attr:`RingSnapshot.preset`."""
+        return self._snap.preset
+
+    # ------------------------------------------------------------ membership
+
     def add(self, node: str, weight: float = 1.0) -> None:
         """Add a node; ValueError if it is already in the ring."""
         name = _check_node(node)
-        w = _check_weight(weight)
         with self._lock:
             snap = self._snap
             if name in snap:
                 raise ValueError(f"node {name!r} is already in the ring")
-            self._snap = snap._with_node(name, w)
+            self._snap = snap._added(name, weight)
 
     def remove(self, node: str) -> None:
         """Remove a node; KeyError if it is not in the ring."""
@@ -447,16 +537,15 @@ class HashRing:
             snap = self._snap
             if node not in snap:
                 raise KeyError(node)
-            self._snap = snap._without_node(node)
+            self._snap = snap._removed(node)
 
     def set_weight(self, node: str, weight: float) -> None:
         """Change a node's weight; KeyError if it is not in the ring."""
-        w = _check_weight(weight)
         with self._lock:
             snap = self._snap
             if node not in snap:
                 raise KeyError(node)
-            self._snap = snap._with_weight(node, w)
+            self._snap = snap._reweighted(node, weight)
 
     def snapshot(self) -> RingSnapshot:
         """The current immutable ring state (cheap: no copy is made)."""

@@ -1,0 +1,260 @@
+"""Rings that reproduce established implementations bit for bit.
+
+Each preset is an immutable state that knows the original's rules for
+building the ring and for membership changes; the built ring goes through
+the same compiled lookup paths as the default ring. Keys are encoded by the
+ringhash rule (``str`` -> UTF-8; an ``int`` key is 8 bytes little-endian,
+*not* its decimal string: pass ``str(n)`` to match a Go or C client that
+routes the decimal text).
+
+- ``ketama``: libketama (RJ/ketama, ``ketama_create_continuum`` and
+  ``ketama_get_server``). Server ``s`` of ``N`` with weight ``w`` of total
+  ``T`` gets ``floorf(pct * 40.0 * (float)N)`` MD5 digests with
+  ``pct = (float)w / (float)T`` (C float/double arithmetic reproduced
+  exactly); digest ``k`` is ``md5(f"{addr}-{k}")`` and gives 4 points (bytes
+  ``4h..4h+3`` little-endian). A key hashes to the first 4 bytes of its MD5,
+  little-endian, and belongs to the first point ``>=`` its hash, wrapping.
+  Any membership change re-derives every server's share, as libketama does.
+- ``groupcache``: golang/groupcache ``consistenthash``. Point ``i`` of a node
+  is ``crc32(decimal(i) + name)``; keys use crc32; first point ``>=`` hash,
+  wrapping; on a collision the node added last owns the point (Go map
+  overwrite). groupcache has no Remove: ``remove`` rebuilds the ring from the
+  remaining nodes in their order, as a groupcache user would with a new Map.
+- ``stathat``: stathat.com/c/consistent. The same point strings and crc32,
+  but a key belongs to the first point strictly ``>`` its hash; collisions
+  overwrite (last added wins) and removing a node deletes the circle entries
+  at its point hashes, even ones another node had overwritten, as the Go code
+  does. ``get_nodes`` follows ``GetN``. A node whose every point was deleted
+  that way owns no key (it can then appear in no replica list either).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _core
+
+__all__ = ["GroupcacheState", "KetamaState", "StathatState"]
+
+
+def _rank_of(names: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, int]]:
+    nodes = tuple(sorted(names, key=lambda n: n.encode("utf-8")))
+    return nodes, {n: i for i, n in enumerate(nodes)}
+
+
+def _pad_sorted(points: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    if not len(points):
+        return None
+    order = np.lexsort((owners, points))
+    return _core.pad_ring(points[order], owners[order].astype(np.int32))
+
+
+def ketama_digests(weight: int, total: int, nservers: int) -> int:
+    """libketama: ``ks = floorf(pct * 40.0 * (float)numservers)``, ``pct = (float)w / (float)T``.
+
+    ``pct`` is a C float; ``pct * 40.0 * (float)N`` is computed in double and
+    converted to float for ``floorf``.
+    """
+    pct = np.float32(np.float32(weight) / np.float32(total))
+    product = float(pct) * 40.0 * float(np.float32(nservers))
+    return math.floor(np.float32(product))
+
+
+@dataclass(frozen=True)
+class KetamaState:
+    """Servers in server-file order, each with its integer weight."""
+
+    servers: tuple[tuple[str, int], ...]
+
+    name = "ketama"
+    algo = _core.MD5
+    strict = False
+    hash = "md5"
+    vnodes = 160  # 40 digests x 4 points for an equal share
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {addr: w for addr, w in self.servers}
+
+    def build(self) -> tuple[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None]:
+        nodes, rank = _rank_of(tuple(a for a, _ in self.servers))
+        total = sum(w for _, w in self.servers)
+        pts, own = [], []
+        for addr, w in self.servers:
+            p = _core.ketama_points(addr.encode("utf-8"), ketama_digests(w, total, len(self.servers)))
+            pts.append(p)
+            own.append(np.full(len(p), rank[addr], dtype=np.int32))
+        if not pts:
+            return nodes, None
+        return nodes, _pad_sorted(np.concatenate(pts), np.concatenate(own))
+
+    def added(self, name: str, weight: Any) -> KetamaState:
+        return KetamaState(self.servers + ((name, check_int_weight(weight)),))
+
+    def removed(self, name: str) -> KetamaState:
+        return KetamaState(tuple(s for s in self.servers if s[0] != name))
+
+    def reweighted(self, name: str, weight: Any) -> KetamaState:
+        w = check_int_weight(weight)
+        return KetamaState(tuple((a, w if a == name else old) for a, old in self.servers))
+
+    def describe(self) -> dict[str, Any]:
+        return {"servers": [[a, w] for a, w in self.servers]}
+
+
+def check_int_weight(weight: object) -> int:
+    if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, np.integer)):
+        raise TypeError(f"ketama weights are ints, not {type(weight).__name__}")
+    if weight <= 0:
+        raise ValueError(f"ketama weights must be > 0, got {weight}")
+    return int(weight)
+
+
+def _go_points(name: str, replicas: int) -> np.ndarray:
+    """crc32(decimal(i) + name) for i < replicas (groupcache and stathat)."""
+    raw = name.encode("utf-8")
+    return _core.hash_objects([str(i).encode("ascii") + raw for i in range(replicas)], _core.CRC32, 0)
+
+
+def check_replicas(replicas: object) -> int:
+    if isinstance(replicas, bool) or not isinstance(replicas, (int, np.integer)):
+        raise TypeError(f"replicas must be an int, not {type(replicas).__name__}")
+    if not 1 <= replicas <= 1 << 20:
+        raise ValueError(f"replicas must lie in [1, 2**20], got {replicas}")
+    return int(replicas)
+
+
+class _Unweighted:
+    """groupcache and stathat nodes have no weights."""
+
+    name: str
+
+    def reweighted(self, name: str, weight: Any) -> Any:
+        raise ValueError(f"the {self.name} preset has no node weights")
+
+    @staticmethod
+    def _check_weight(weight: object) -> None:
+        if weight != 1.0:
+            raise ValueError("groupcache and stathat nodes have no weights (leave weight at 1.0)")
+
+
+@dataclass(frozen=True)
+class GroupcacheState(_Unweighted):
+    replicas: int
+    order: tuple[str, ...]  # in Add order
+
+    name = "groupcache"
+    algo = _core.CRC32
+    strict = False
+    hash = "crc32"
+
+    @property
+    def vnodes(self) -> int:
+        return self.replicas
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict.fromkeys(self.order, 1.0)
+
+    def build(self) -> tuple[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None]:
+        nodes, rank = _rank_of(self.order)
+        if not self.order:
+            return nodes, None
+        pts = np.concatenate([_go_points(n, self.replicas) for n in self.order])
+        added = np.repeat(np.arange(len(self.order)), self.replicas)
+        order = np.lexsort((added, pts))
+        pts, added = pts[order], added[order]
+        # Go's hashMap[hash] = node: for equal points the last-added node wins.
+        run_end = np.append(pts[1:] != pts[:-1], True)
+        run_id = np.cumsum(np.insert(run_end[:-1], 0, True)) - 1
+        winner = added[run_end][run_id]
+        ranks = np.array([rank[n] for n in self.order], dtype=np.int32)[winner]
+        return nodes, _core.pad_ring(pts, ranks)
+
+    def added(self, name: str, weight: Any) -> GroupcacheState:
+        self._check_weight(weight)
+        return GroupcacheState(self.replicas, self.order + (name,))
+
+    def removed(self, name: str) -> GroupcacheState:
+        return GroupcacheState(self.replicas, tuple(n for n in self.order if n != name))
+
+    def describe(self) -> dict[str, Any]:
+        return {"replicas": self.replicas, "order": list(self.order)}
+
+
+@dataclass(frozen=True)
+class StathatState(_Unweighted):
+    replicas: int
+    members: tuple[str, ...]  # in Add order
+    circle: tuple[tuple[int, str], ...]  # point -> node, sorted by point
+    ops: tuple[tuple[str, str], ...]  # ("add" | "remove", node): replaying them rebuilds circle
+
+    name = "stathat"
+    algo = _core.CRC32
+    strict = True
+    hash = "crc32"
+
+    @property
+    def vnodes(self) -> int:
+        return self.replicas
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict.fromkeys(self.members, 1.0)
+
+    @classmethod
+    def replay(cls, replicas: int, ops: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> StathatState:
+        state = cls(replicas, (), (), ())
+        for op, node in ops:
+            state = state.added(node, 1.0) if op == "add" else state.removed(node)
+        return state
+
+    def build(self) -> tuple[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None]:
+        nodes, rank = _rank_of(self.members)
+        if not self.circle:
+            return nodes, None
+        pts = np.array([p for p, _ in self.circle], dtype=np.uint32)
+        own = np.array([rank[n] for _, n in self.circle], dtype=np.int32)
+        return nodes, _core.pad_ring(pts, own)
+
+    def added(self, name: str, weight: Any) -> StathatState:
+        self._check_weight(weight)
+        circle = dict(self.circle)
+        for p in _go_points(name, self.replicas).tolist():
+            circle[p] = name  # overwrite: the last added wins
+        return StathatState(self.replicas, self.members + (name,), tuple(sorted(circle.items())),
+                            self.ops + (("add", name),))
+
+    def removed(self, name: str) -> StathatState:
+        circle = dict(self.circle)
+        for p in _go_points(name, self.replicas).tolist():
+            circle.pop(p, None)  # whoever owns that entry now loses it, as in the Go code
+        return StathatState(self.replicas, tuple(n for n in self.members if n != name),
+                            tuple(sorted(circle.items())), self.ops + (("remove", name),))
+
+    def describe(self) -> dict[str, Any]:
+        return {"replicas": self.replicas, "ops": [list(op) for op in self.ops]}
+
+
+PRESETS = {"ketama": KetamaState, "groupcache": GroupcacheState, "stathat": StathatState}
+
+
+def from_description(preset: str, d: dict[str, Any]) -> Any:
+    """The preset state a ``describe()`` dict stands for (ValueError if malformed)."""
+    try:
+        if preset == "ketama":
+            return KetamaState(tuple((str(a), check_int_weight(w)) for a, w in d["servers"]))
+        if preset == "groupcache":
+            return GroupcacheState(check_replicas(d["replicas"]), tuple(str(n) for n in d["order"]))
+        if preset == "stathat":
+            ops = [(str(op), str(n)) for op, n in d["ops"]]
+            if any(op not in ("add", "remove") for op, _ in ops):
+                raise ValueError("stathat ops are 'add' or 'remove'")
+            return StathatState.replay(check_replicas(d["replicas"]), ops)
+    except (KeyError, TypeError) as e:
+        raise ValueError(f"malformed {preset} description: {e}") from None
+    raise ValueError(f"unknown preset {preset!r}")

@@ -210,6 +210,8 @@ class StathatState(_Unweighted):
     def replay(cls, replicas: int, ops: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> StathatState:
         state = cls(replicas, (), (), ())
         for op, node in ops:
+            if (op == "add") == (node in state.members):
+                raise ValueError(f"stathat ops {op} {node!r} out of turn")
             state = state.added(node, 1.0) if op == "add" else state.removed(node)
         return state
 

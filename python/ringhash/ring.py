@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, presets
+from . import _core, persist, presets
 from ._keys import check_algorithm, check_seed, hash_batch, int_bits
 from .errors import EmptyRingError
 
@@ -320,6 +320,26 @@ class RingSnapshot:
     def __iter__(self) -> Iterator[str]:
         return iter(self._nodes)
 
+    # ------------------------------------------------------------ persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe description (nodes, weights, vnodes, hash, seed, preset, format
+        version) from which :meth:`HashRing.from_dict` rebuilds the identical ring."""
+        return persist.describe(self)
+
+    def to_bytes(self) -> bytes:
+        """The built ring (points and owners) in a compact, versioned, checksummed
+        binary form; :meth:`from_bytes` loads it without hashing."""
+        return persist.to_bytes(self)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> RingSnapshot:
+        """Load :meth:`to_bytes` output; ValueError for truncated, corrupted or foreign data."""
+        return persist.from_bytes(data)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (persist.from_bytes, (self.to_bytes(),))
+
     @property
     def preset(self) -> str | None:
         """The implementation this ring reproduces ("ketama", "groupcache", "stathat"), or None."""
@@ -519,6 +539,29 @@ class HashRing:
     def preset(self) -> str | None:
         """See :attr:`RingSnapshot.preset`."""
         return self._snap.preset
+
+    # ------------------------------------------------------------ persistence
+
+    def to_dict(self) -> dict[str, Any]:
+        """See :meth:`RingSnapshot.to_dict`."""
+        return self._snap.to_dict()
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> HashRing:
+        """Rebuild a ring from :meth:`to_dict`; ValueError if the description is malformed."""
+        return cls._of(persist.snapshot_from_dict(dict(d) if isinstance(d, Mapping) else d))
+
+    def to_bytes(self) -> bytes:
+        """See :meth:`RingSnapshot.to_bytes`."""
+        return self._snap.to_bytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> HashRing:
+        """A ring from :meth:`to_bytes` output (of a ring or a snapshot), loaded without hashing."""
+        return cls._of(persist.from_bytes(data))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (HashRing.from_bytes, (self.to_bytes(),))
 
     # ------------------------------------------------------------ membership
 

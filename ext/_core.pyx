@@ -482,6 +482,28 @@ cdef class RingTable:
             raise _seq_error(at, e) from None
         return out
 
+    def assign_bounded(self, const uint32_t[::1] hashes, const int64_t[::1] caps):
+        """Bounded-load assignment of hashes in order: each to the first owner
+        clockwise whose count is below its cap (caps: one per node)."""
+        cdef Py_ssize_t i, m = hashes.shape[0], nnodes = len(self.nodes), bad = -1
+        if caps.shape[0] != nnodes:
+            raise ValueError("one cap per node is needed")
+        out = np.empty(m, dtype=np.int32)
+        counts = np.zeros(nnodes, dtype=np.int64)
+        if m == 0:
+            return out
+        cdef int32_t[::1] o = out
+        cdef int64_t[::1] c = counts
+        with nogil:
+            for i in range(m):
+                o[i] = <int32_t>_assign_one(self, hashes[i], &caps[0], &c[0])
+                if o[i] < 0:
+                    bad = i
+                    break
+        if bad >= 0:
+            raise ValueError(f"keys[{bad}]: no node it can reach has capacity left")
+        return out
+
     def replicas(self, const uint32_t[::1] hashes, Py_ssize_t want):
         """Up to ``want`` distinct owners per hash, clockwise; shape (len(hashes), want).
 
@@ -533,6 +555,24 @@ cdef void _search_block(RingTable t, const uint32_t *hashes, Py_ssize_t m,
     else:
         for i in range(m):
             out[i] = own[_find(pts, idx, shift, hashes[i])]
+
+
+cdef Py_ssize_t _assign_one(RingTable t, uint32_t h, const int64_t *caps,
+                            int64_t *counts) noexcept nogil:
+    """The first owner clockwise from h's point with count below its cap, or -1."""
+    cdef Py_ssize_t pos = _find_in(t, h), step
+    cdef int32_t o
+    if pos == t.n:
+        pos = 0
+    for step in range(t.n):
+        o = t._o[pos]
+        if counts[o] < caps[o]:
+            counts[o] += 1
+            return o
+        pos += 1
+        if pos == t.n:
+            pos = 0
+    return -1
 
 
 cdef void _build_index(const uint32_t *pts, Py_ssize_t n, int shift, Py_ssize_t nb,

@@ -21,10 +21,12 @@ from .locks import (
     LockTable,
     LockTimeout,
 )
+from .planning import Balance, MovedRange, RingChange
 from .ring import MAX_POINTS, HashRing, RingSnapshot
 
 __all__ = [
     "MAX_POINTS",
+    "Balance",
     "DeadlockError",
     "EmptyRingError",
     "HashRing",
@@ -36,6 +38,8 @@ __all__ = [
     "LockStats",
     "LockTable",
     "LockTimeout",
+    "MovedRange",
+    "RingChange",
     "RingSnapshot",
     "__version__",
     "crc32",

@@ -26,7 +26,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from . import _core, persist, presets
+from . import _core, persist, planning, presets
 from ._keys import check_algorithm, check_seed, hash_batch, int_bits
 from .errors import EmptyRingError
 
@@ -112,6 +112,14 @@ def _parse_nodes(nodes: object) -> dict[str, float]:
             raise ValueError(f"duplicate node {name!r}")
         weights[name] = _check_weight(weight)
     return weights
+
+
+def _snapshot_of(ring: object) -> RingSnapshot:
+    if isinstance(ring, HashRing):
+        return ring.snapshot()
+    if isinstance(ring, RingSnapshot):
+        return ring
+    raise TypeError(f"expected a HashRing or RingSnapshot, not {type(ring).__name__}")
 
 
 def _unique_names(nodes: Iterable[str]) -> tuple[str, ...]:
@@ -319,6 +327,32 @@ class RingSnapshot:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._nodes)
+
+    # ------------------------------------------------------------ planning
+
+    def diff(self, other: RingSnapshot | HashRing) -> planning.RingChange:
+        """What changes owner going from this ring to ``other`` (see :class:`RingChange`)."""
+        return planning.RingChange(self, _snapshot_of(other))
+
+    def shares(self) -> dict[str, float]:
+        """The exact fraction of the hash space each node owns (arc lengths, not point counts)."""
+        return planning.shares(self)
+
+    def balance(self) -> planning.Balance:
+        """Peak/mean, min/mean and coefficient of variation of share over weight share."""
+        return planning.balance(self)
+
+    def load(self, keys: object) -> dict[str, int]:
+        """Keys per node for a concrete batch."""
+        return planning.load(self, keys)
+
+    def assign_bounded(self, keys: object, load_factor: float = 1.25) -> np.ndarray:
+        """Consistent hashing with bounded loads: int32 node indices, the batch's shape.
+
+        Each key, in input order, goes to the first node clockwise whose count
+        is below ``ceil(load_factor * len(keys) * weight_share)``.
+        """
+        return planning.assign_bounded(self, keys, load_factor)
 
     # ------------------------------------------------------------ persistence
 
@@ -565,30 +599,55 @@ class HashRing:
 
     # ------------------------------------------------------------ membership
 
-    def add(self, node: str, weight: float = 1.0) -> None:
-        """Add a node; ValueError if it is already in the ring."""
+    def add(self, node: str, weight: float = 1.0) -> planning.RingChange:
+        """Add a node; ValueError if it is already in the ring. Returns what moves."""
         name = _check_node(node)
         with self._lock:
             snap = self._snap
             if name in snap:
                 raise ValueError(f"node {name!r} is already in the ring")
-            self._snap = snap._added(name, weight)
+            self._snap = new = snap._added(name, weight)
+        return planning.RingChange(snap, new)
 
-    def remove(self, node: str) -> None:
-        """Remove a node; KeyError if it is not in the ring."""
+    def remove(self, node: str) -> planning.RingChange:
+        """Remove a node; KeyError if it is not in the ring. Returns what moves."""
         with self._lock:
             snap = self._snap
             if node not in snap:
                 raise KeyError(node)
-            self._snap = snap._removed(node)
+            self._snap = new = snap._removed(node)
+        return planning.RingChange(snap, new)
 
-    def set_weight(self, node: str, weight: float) -> None:
-        """Change a node's weight; KeyError if it is not in the ring."""
+    def set_weight(self, node: str, weight: float) -> planning.RingChange:
+        """Change a node's weight; KeyError if it is not in the ring. Returns what moves."""
         with self._lock:
             snap = self._snap
             if node not in snap:
                 raise KeyError(node)
-            self._snap = snap._reweighted(node, weight)
+            self._snap = new = snap._reweighted(node, weight)
+        return planning.RingChange(snap, new)
+
+    # ------------------------------------------------------------ planning
+
+    def diff(self, other: RingSnapshot | HashRing) -> planning.RingChange:
+        """See :meth:`RingSnapshot.diff`."""
+        return self._snap.diff(other)
+
+    def shares(self) -> dict[str, float]:
+        """See :meth:`RingSnapshot.shares`."""
+        return self._snap.shares()
+
+    def balance(self) -> planning.Balance:
+        """See :meth:`RingSnapshot.balance`."""
+        return self._snap.balance()
+
+    def load(self, keys: object) -> dict[str, int]:
+        """See :meth:`RingSnapshot.load`."""
+        return self._snap.load(keys)
+
+    def assign_bounded(self, keys: object, load_factor: float = 1.25) -> np.ndarray:
+        """See :meth:`RingSnapshot.assign_bounded`."""
+        return self._snap.assign_bounded(keys, load_factor)
 
     def snapshot(self) -> RingSnapshot:
         """The current immutable ring state (cheap: no copy is made)."""

@@ -11,6 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
+from . import simulate
 from .ring import HashRing
 
 __all__ = ["main"]
@@ -80,12 +81,15 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--hash", choices=["murmur3", "crc32"], default="murmur3")
     r.add_argument("--seed", type=int, default=0, help="murmur3 seed (default 0)")
     r.add_argument("-o", "--output", default="-", help="output file (default stdout)")
+    simulate.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command == "simulate":
+        return simulate.main(args, parser)
     names = [n for n in args.nodes.split(",") if n]
     try:
         ring = HashRing(_parse_weights(args.weights, names), vnodes=args.vnodes,

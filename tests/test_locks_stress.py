@@ -28,6 +28,7 @@ class Recorder:
         self.counter = dict.fromkeys(NAMES, 0)
         self.counted = dict.fromkeys(NAMES, 0)
         self.timeouts = 0
+        self.empty = 0  # leases that had expired before acquire even returned
 
     def add(self, hold):
         with self.lock:
@@ -53,6 +54,10 @@ def finish(rec, lease, requested, start, counted):
     except LeaseLost:
         end = lease.expires_at  # the hold ended when the lease expired
         counted = False
+        if end < start:  # over before we could observe it: nothing to check
+            with rec.lock:
+                rec.empty += 1
+            return
     rec.add(Hold(lease.name, lease.mode, lease.token, requested, start, end, counted))
 
 
@@ -138,7 +143,7 @@ def test_history_of_threads_and_tasks(make_table):
     assert rec.counter == rec.counted, (rec.counter, rec.counted)
     assert any(h.mode == "shared" for h in rec.holds) and any(h.mode == "exclusive" for h in rec.holds)
     st = table.stats()
-    assert st.grants == len(rec.holds)
+    assert st.grants == len(rec.holds) + rec.empty
     assert st.holders == 0 and st.waiters == 0
 
 

@@ -55,6 +55,7 @@ from typing import Any, NamedTuple, Protocol
 
 __all__ = [
     "DeadlockError",
+    "KeepAlive",
     "Lease",
     "LeaseGroup",
     "LeaseLost",
@@ -174,10 +175,12 @@ class Lease:
     a thread: any thread may release or extend it.
     """
 
-    __slots__ = ("name", "mode", "token", "owner", "expires_at", "_backend", "_on_lost", "__weakref__")
+    __slots__ = ("name", "mode", "token", "owner", "expires_at", "ttl", "_backend", "_on_lost",
+                 "__weakref__")
 
     def __init__(self, backend: _Backend, name: str, mode: str, token: int, owner: Hashable,
-                 expires_at: float | None, on_lost: Callable[[Lease], object] | None = None) -> None:
+                 expires_at: float | None, on_lost: Callable[[Lease], object] | None = None,
+                 ttl: float | None = None) -> None:
         self._backend = backend
         self.name = name
         self.mode = mode
@@ -186,6 +189,8 @@ class Lease:
         #: Expiry on the backend's clock, or None for a lease without TTL.
         self.expires_at = expires_at
         self._on_lost = on_lost
+        #: The TTL the lease was granted (or last extended) with, or None.
+        self.ttl = ttl
 
     @property
     def valid(self) -> bool:
@@ -211,6 +216,26 @@ class Lease:
         """
         self._backend._release(self)
 
+    def keep_alive(self, *, every: float | None = None, max_renewals: int | None = None,
+                   ) -> KeepAlive:
+        """Renew the lease in a background thread every ``every`` seconds (a third of
+        its TTL by default), at most ``max_renewals`` times if given.
+
+        Stops when the lease is released or lost; a renewal that fails (LeaseLost,
+        LockBackendError) calls ``on_lost``. Check ``lease.valid`` before a write
+        all the same: renewal narrows the window for losing the lease, it does not
+        close it. Returns a handle whose ``stop()`` ends the renewals.
+        """
+        if self.ttl is None:
+            raise ValueError("keep_alive() needs a lease with a TTL")
+        interval = self.ttl / 3 if every is None else _check_seconds(every, "every")
+        if interval <= 0:
+            raise ValueError("every must be > 0 seconds")
+        if max_renewals is not None and (isinstance(max_renewals, bool) or not isinstance(max_renewals, int)
+                                         or max_renewals < 0):
+            raise ValueError("max_renewals must be an int >= 0 or None")
+        return KeepAlive(self, interval, max_renewals)
+
     def __enter__(self) -> Lease:
         return self
 
@@ -221,6 +246,44 @@ class Lease:
     def __repr__(self) -> str:
         exp = "" if self.expires_at is None else f", expires_at={self.expires_at:.3f}"
         return f"Lease({self.name!r}, mode={self.mode!r}, token={self.token}, owner={self.owner!r}{exp})"
+
+
+class KeepAlive:
+    """Background renewal of one lease (see :meth:`Lease.keep_alive`)."""
+
+    def __init__(self, lease: Lease, interval: float, max_renewals: int | None) -> None:
+        self.lease = lease
+        self.renewals = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval, max_renewals),
+                                        name=f"ringhash-keep-alive-{lease.name}", daemon=True)
+        self._thread.start()
+
+    def _run(self, interval: float, max_renewals: int | None) -> None:
+        lease = self.lease
+        while not self._stop.wait(interval):
+            if max_renewals is not None and self.renewals >= max_renewals:
+                return
+            try:
+                lease.extend(lease.ttl)  # type: ignore[arg-type]
+            except LockError:
+                if lease._on_lost is not None and not self._stop.is_set():
+                    try:
+                        lease._on_lost(lease)
+                    except Exception:
+                        log.exception("on_lost callback for %r raised", lease)
+                return
+            self.renewals += 1
+
+    def stop(self) -> None:
+        """Stop renewing (the lease itself is left as it is)."""
+        self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join()
+
+    @property
+    def running(self) -> bool:
+        return self._thread.is_alive()
 
 
 def _release_on_exit(lease: Lease | LeaseGroup, et: type[BaseException] | None) -> None:
@@ -397,7 +460,101 @@ def _wake(w: _Waiter) -> None:
         w.loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
 
 
-class LockTable:
+class _LockTableAPI:
+    """What every lock table builds on ``acquire``/``acquire_async`` (in-process and Redis)."""
+
+    def acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                timeout: float | None = None, owner: Hashable | None = None,
+                on_lost: Callable[[Lease], object] | None = None) -> Lease:
+        raise NotImplementedError
+
+    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                            timeout: float | None = None, owner: Hashable | None = None,
+                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
+        raise NotImplementedError
+
+    def _now(self) -> float:
+        raise NotImplementedError
+
+    def try_acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                    timeout: float | None = 0, owner: Hashable | None = None,
+                    on_lost: Callable[[Lease], object] | None = None) -> Lease | None:
+        """Like :meth:`acquire` (trying once by default), but None instead of ``LockTimeout``."""
+        try:
+            return self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost)
+        except LockTimeout:
+            return None
+
+    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                            timeout: float | None = None, owner: Hashable | None = None,
+                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
+        """:meth:`acquire` for asyncio: waits without blocking the event loop."""
+        name, mode, ttl, tmo, owner, on_lost = self._prepare(
+            name, mode, ttl, timeout, owner, on_lost, _current_task)
+        deadline = None if tmo is None else self._clock() + tmo
+        loop = asyncio.get_running_loop()
+
+        def async_waiter(w: _Waiter) -> None:
+            w.loop = loop
+            w.future = loop.create_future()
+
+        got = self._enqueue_or_grant(name, mode, ttl, tmo, owner, on_lost, async_waiter)
+        if isinstance(got, Lease):
+            return got
+        w = got
+        try:
+            while True:
+                lease, wait = self._settle(w, deadline)
+                if lease is not None:
+                    return lease
+                assert w.future is not None
+                await asyncio.wait([w.future], timeout=wait)
+        except BaseException as e:
+            if not isinstance(e, LockTimeout):  # cancelled: leave no trace
+                self._abandon(w)
+            raise
+
+    def lock(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+             timeout: float | None = None, owner: Hashable | None = None,
+             on_lost: Callable[[Lease], object] | None = None) -> _LockContext:
+        """``with table.lock(name) as lease:`` acquires on entry and releases on exit."""
+        return _LockContext(
+            lambda: self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost),
+            None,
+        )
+
+    def lock_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                   timeout: float | None = None, owner: Hashable | None = None,
+                   on_lost: Callable[[Lease], object] | None = None) -> _LockContext:
+        """``async with table.lock_async(name) as lease:``."""
+        return _LockContext(
+            None,
+            lambda: self.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner,
+                                       on_lost=on_lost),
+        )
+
+    def acquire_many(self, names: Iterable[str], *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                     timeout: float | None = None, owner: Hashable | None = None) -> LeaseGroup:
+        """Acquire several names all-or-nothing, in sorted order (so callers never deadlock
+        each other); the timeout covers the whole group."""
+        ordered = _ordered_names(names)
+        check_mode(mode)
+        tmo = check_timeout(timeout)
+        owner = threading.current_thread() if owner is None else check_owner(owner)
+        deadline = None if tmo is None else self._now() + tmo
+        leases: list[Lease] = []
+        try:
+            for name in ordered:
+                left = None if deadline is None else max(0.0, deadline - self._now())
+                leases.append(self.acquire(name, mode=mode, ttl=ttl, timeout=left, owner=owner))
+        except BaseException:
+            _release_quietly(leases)
+            raise
+        return LeaseGroup(leases)
+
+
+
+class LockTable(_LockTableAPI):
     """Named locks with leases and fencing tokens, shared by threads and asyncio tasks.
 
     Parameters
@@ -496,6 +653,7 @@ class LockTable:
                 if lease.expires_at is None:
                     self._ttl_holders += 1
                 lease.expires_at = self._clock() + ttl
+                lease.ttl = ttl
                 self._push_expiry(lease)
         self._notify_lost(lost)
         if not ok:
@@ -506,7 +664,7 @@ class LockTable:
     def _grant(self, name: str, state: _Name, mode: str, owner: Hashable, ttl: float | None,
                on_lost: Callable[[Lease], object] | None) -> Lease:
         expires_at = None if ttl is None else self._clock() + ttl
-        lease = Lease(self, name, mode, next(self._tokens), owner, expires_at, on_lost)
+        lease = Lease(self, name, mode, next(self._tokens), owner, expires_at, on_lost, ttl)
         state[lease.token] = lease
         self._holders += 1
         self._n_grants += 1
@@ -797,82 +955,6 @@ class LockTable:
             if not isinstance(e, LockTimeout):  # e.g. KeyboardInterrupt while waiting
                 self._abandon(w)
             raise
-
-    def try_acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                    timeout: float | None = 0, owner: Hashable | None = None,
-                    on_lost: Callable[[Lease], object] | None = None) -> Lease | None:
-        """Like :meth:`acquire` (trying once by default), but None instead of ``LockTimeout``."""
-        try:
-            return self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost)
-        except LockTimeout:
-            return None
-
-    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                            timeout: float | None = None, owner: Hashable | None = None,
-                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
-        """:meth:`acquire` for asyncio: waits without blocking the event loop."""
-        name, mode, ttl, tmo, owner, on_lost = self._prepare(
-            name, mode, ttl, timeout, owner, on_lost, _current_task)
-        deadline = None if tmo is None else self._clock() + tmo
-        loop = asyncio.get_running_loop()
-
-        def async_waiter(w: _Waiter) -> None:
-            w.loop = loop
-            w.future = loop.create_future()
-
-        got = self._enqueue_or_grant(name, mode, ttl, tmo, owner, on_lost, async_waiter)
-        if isinstance(got, Lease):
-            return got
-        w = got
-        try:
-            while True:
-                lease, wait = self._settle(w, deadline)
-                if lease is not None:
-                    return lease
-                assert w.future is not None
-                await asyncio.wait([w.future], timeout=wait)
-        except BaseException as e:
-            if not isinstance(e, LockTimeout):  # cancelled: leave no trace
-                self._abandon(w)
-            raise
-
-    def lock(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-             timeout: float | None = None, owner: Hashable | None = None,
-             on_lost: Callable[[Lease], object] | None = None) -> _LockContext:
-        """``with table.lock(name) as lease:`` acquires on entry and releases on exit."""
-        return _LockContext(
-            lambda: self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost),
-            None,
-        )
-
-    def lock_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                   timeout: float | None = None, owner: Hashable | None = None,
-                   on_lost: Callable[[Lease], object] | None = None) -> _LockContext:
-        """``async with table.lock_async(name) as lease:``."""
-        return _LockContext(
-            None,
-            lambda: self.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner,
-                                       on_lost=on_lost),
-        )
-
-    def acquire_many(self, names: Iterable[str], *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                     timeout: float | None = None, owner: Hashable | None = None) -> LeaseGroup:
-        """Acquire several names all-or-nothing, in sorted order (so callers never deadlock
-        each other); the timeout covers the whole group."""
-        ordered = _ordered_names(names)
-        check_mode(mode)
-        tmo = check_timeout(timeout)
-        owner = threading.current_thread() if owner is None else check_owner(owner)
-        deadline = None if tmo is None else self._clock() + tmo
-        leases: list[Lease] = []
-        try:
-            for name in ordered:
-                left = None if deadline is None else max(0.0, deadline - self._clock())
-                leases.append(self.acquire(name, mode=mode, ttl=ttl, timeout=left, owner=owner))
-        except BaseException:
-            _release_quietly(leases)
-            raise
-        return LeaseGroup(leases)
 
     # ------------------------------------------------------------ introspection
 

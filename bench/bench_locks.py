@@ -101,3 +101,41 @@ def test_handoff(benchmark, tmp_path, kind):
 
     benchmark.pedantic(run, rounds=1, iterations=1)
     record(benchmark, kind, 1, handoff_ns=result["ns"])
+
+
+REDIS_PAIRS = 50 if SMOKE else 2_000
+
+
+@pytest.mark.benchmark(group="redis-uncontended")
+@pytest.mark.parametrize("kind", ["ringhash RedisLockTable", "redis-py Lock", "python-redis-lock"])
+def test_redis_uncontended_pair(benchmark, redis_port, kind):
+    import redis
+
+    client = redis.Redis(port=redis_port)
+    if kind == "ringhash RedisLockTable":
+        from ringhash.redis_locks import RedisLockTable
+
+        table = RedisLockTable(client, prefix="bench:")
+
+        def pair():
+            table.acquire("orders:42", ttl=30).release()
+    elif kind == "redis-py Lock":
+        lock = client.lock("bench:redis-py:orders:42", timeout=30)
+
+        def pair():
+            lock.acquire()
+            lock.release()
+    else:
+        redis_lock = pytest.importorskip("redis_lock", reason="python-redis-lock is not installed")
+        lock = redis_lock.Lock(client, "bench:prl:orders:42", expire=30)
+
+        def pair():
+            lock.acquire()
+            lock.release()
+
+    def pairs():
+        for _ in range(REDIS_PAIRS):
+            pair()
+
+    record(benchmark, kind, REDIS_PAIRS)
+    benchmark(pairs)

@@ -24,7 +24,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 ORDER = ["lookup-uint64", "lookup-str", "get-single", "build", "membership", "threads",
-         "lock-uncontended", "lock-handoff"]
+         "lock-uncontended", "lock-handoff", "redis-uncontended"]
 TITLES = {
     "lookup-uint64": "Batch lookup, 1M int keys (numpy array)",
     "lookup-str": "Batch lookup, 1M 16-character str keys (list)",
@@ -34,13 +34,15 @@ TITLES = {
     "threads": "Two 1M-key batches: one thread vs two threads (GIL released)",
     "lock-uncontended": "Uncontended acquire + release",
     "lock-handoff": "Contended hand-off: release in one thread to acquire in another",
+    "redis-uncontended": "Uncontended acquire + release against a local Redis (round trips)",
 }
 
 
 # The ringhash row each scenario's ratios are taken against.
-BASELINES = {"ringhash", "ringhash LockTable", "ringhash, 1 thread", "ringhash add+remove"}
+BASELINES = {"ringhash", "ringhash LockTable", "ringhash, 1 thread", "ringhash add+remove",
+             "ringhash RedisLockTable"}
 UNITS = {"build": "per ring", "membership": "per operation", "lock-uncontended": "per pair",
-         "lock-handoff": "per hand-off"}
+         "lock-handoff": "per hand-off", "redis-uncontended": "per pair"}
 
 
 def run_suite(pytest_args: list[str]) -> dict:

@@ -43,3 +43,32 @@ def nonascii_keys(str_keys):
 def record(benchmark, peer, keys, **info):
     """Tag a benchmark for the comparison table: who ran, how many keys per call."""
     benchmark.extra_info.update(peer=peer, keys=keys, **info)
+
+
+@pytest.fixture(scope="session")
+def redis_port(tmp_path_factory):
+    """A redis-server of the benchmarks' own on a free loopback port."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        pytest.skip("no redis-server binary (apt-get install redis-server)")
+    redis = pytest.importorskip("redis")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                             "--dir", str(tmp_path_factory.mktemp("redis"))],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(500):
+        try:
+            redis.Redis(port=port).ping()
+            break
+        except redis.ConnectionError:
+            time.sleep(0.01)
+    yield port
+    proc.terminate()
+    proc.wait(10)

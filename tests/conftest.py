@@ -92,7 +92,7 @@ class RedisServer:
     def client(self, **kw):
         import redis
 
-        return redis.Redis(port=self.port, socket_timeout=5, **kw)
+        return redis.Redis(port=self.port, **{"socket_timeout": 5, **kw})
 
 
 @pytest.fixture(scope="session")

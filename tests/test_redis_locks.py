@@ -1,0 +1,176 @@
+"""RedisLockTable against a real redis-server: processes, faults, renewal, errors.
+
+(The shared conformance tests in test_locks*.py run against Redis as well.)
+"""
+
+import multiprocessing as mp
+import os
+import threading
+import time
+
+import pytest
+
+from conftest import REDIS_SERVER, RedisServer
+from lockhistory import Hold, check_history
+from ringhash import LeaseLost, LockBackendError, LockTimeout
+
+pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="no redis-server binary on this machine")
+
+
+def _worker(port, prefix, seed, rounds, out):
+    import random
+
+    import redis
+
+    from ringhash.redis_locks import RedisLockTable
+
+    table = RedisLockTable(redis.Redis(port=port), prefix=prefix, default_ttl=5.0)
+    rng = random.Random(seed)
+    holds = []
+    for _ in range(rounds):
+        name = rng.choice(["p0", "p1"])
+        mode = rng.choice(["exclusive", "exclusive", "shared"])
+        requested = time.monotonic()  # CLOCK_MONOTONIC: one clock for every process on the host
+        try:
+            lease = table.acquire(name, mode=mode, timeout=rng.choice([None, 0, 0.05]))
+        except LockTimeout:
+            continue
+        start = time.monotonic()
+        time.sleep(rng.random() * 0.002)
+        end = time.monotonic()
+        lease.release()
+        holds.append((name, mode, lease.token, requested, start, end))
+    out.put(holds)
+
+
+def test_history_across_processes(redis_server):
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(redis_server.port, f"mp{os.getpid()}:", i, 60, out))
+             for i in range(4)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=120) for _ in procs]
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    holds = [Hold(n, m, t, r, s, e, False) for res in results for (n, m, t, r, s, e) in res]
+    assert len(holds) > 60
+    check_history(holds)
+
+
+def _late_taker(port, prefix, q):
+    import redis
+
+    from ringhash.redis_locks import RedisLockTable
+
+    table = RedisLockTable(redis.Redis(port=port), prefix=prefix)
+    lease = table.acquire("job", timeout=10)
+    q.put(lease.token)
+    lease.release()
+
+
+def test_paused_holder_loses_to_another_process(make_redis_table, redis_server):
+    table = make_redis_table()
+    lease = table.acquire("job", ttl=0.3)
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_late_taker, args=(redis_server.port, table.prefix, q))
+    p.start()
+    time.sleep(0.6)  # the holder "pauses" past its TTL without renewing
+    token = q.get(timeout=30)
+    p.join(30)
+    assert token > lease.token
+    assert not lease.valid
+    with pytest.raises(LeaseLost):
+        lease.release()
+
+
+def test_keep_alive_renews_then_stops(make_redis_table):
+    table = make_redis_table()
+    lost = threading.Event()
+    lease = table.acquire("ka", ttl=0.3, on_lost=lambda _: lost.set())
+    ka = lease.keep_alive(every=0.1)
+    time.sleep(0.8)
+    assert lease.valid and ka.renewals >= 4
+    assert table.try_acquire("ka", owner="other") is None
+    ka.stop()
+    assert not lost.wait(0.1)
+    lease.release()
+    # max_renewals: renewing stops, the lease lapses and on_lost is called.
+    lease = table.acquire("ka2", ttl=0.3, on_lost=lambda _: lost.set())
+    ka = lease.keep_alive(every=0.1, max_renewals=2)
+    assert lost.wait(10)
+    assert ka.renewals == 2 and not lease.valid
+
+
+def test_keep_alive_reports_a_lost_lease(make_redis_table, redis_server):
+    table = make_redis_table()
+    lost = []
+    lease = table.acquire("kl", ttl=5, on_lost=lost.append)
+    redis_server.client().delete(f"{table.prefix}{{kl}}:holders")  # someone else broke it
+    ka = lease.keep_alive(every=0.05)
+    deadline = time.monotonic() + 10
+    while ka.running and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert lost == [lease] and not ka.running
+
+
+def test_backend_errors_are_lock_backend_errors(tmp_path):
+    import redis
+
+    from ringhash.redis_locks import RedisLockTable
+
+    dead = RedisLockTable(redis.Redis(port=1, socket_connect_timeout=0.2), prefix="x:")
+    with pytest.raises(LockBackendError) as e:
+        dead.acquire("a", timeout=0)
+    assert isinstance(e.value.__cause__, redis.RedisError)
+    with pytest.raises(TypeError):
+        RedisLockTable("not a client")
+    with pytest.raises(ValueError):
+        RedisLockTable(redis.Redis(port=1), default_ttl=None)
+
+
+def test_server_killed_and_restarted_with_aof(tmp_path):
+    server = RedisServer(tmp_path, aof=True).start()
+    from ringhash.redis_locks import RedisLockTable
+
+    try:
+        table = RedisLockTable(server.client(socket_timeout=1, socket_connect_timeout=0.5), prefix="f:")
+        tokens = []
+        for _ in range(3):
+            with table.lock("acct", ttl=5) as lease:
+                tokens.append(lease.token)
+        held = table.acquire("acct", ttl=5)
+        tokens.append(held.token)
+        server.kill()
+        with pytest.raises(LockBackendError):
+            table.acquire("other", timeout=0)
+        with pytest.raises(LockBackendError):
+            held.release()  # a release that cannot reach Redis says so
+        server.start()  # same port and directory: the append-only file is replayed
+        for _ in range(3):
+            with table.lock("acct", ttl=5, timeout=10) as lease:  # the old lease lapses at its TTL
+                tokens.append(lease.token)
+        assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
+        assert tokens[-3] > held.token
+    finally:
+        server.stop()
+
+
+def test_keys_share_one_cluster_slot(make_redis_table, redis_server):
+    table = make_redis_table()
+    lease = table.acquire("orders:{42}", ttl=5)
+    client = redis_server.client()
+    keys = [k.decode() for k in client.keys(f"{table.prefix}*")]
+    assert keys
+    slots = {_slot(k) for k in keys}
+    assert len(slots) == 1
+    lease.release()
+
+
+def _slot(key: str) -> str:
+    """The Redis Cluster hash tag of a key: the part between the first { and the next }."""
+    start = key.find("{")
+    end = key.find("}", start + 1)
+    return key[start + 1:end] if start >= 0 and end > start + 1 else key

@@ -278,7 +278,8 @@ class RedisLockTable(_LockTableAPI):
         self._counts = dict(grants=0, releases=0, timeouts=0, expiries=0, deadlocks=0)
         self._local: dict[tuple[str, int], Lease] = {}  # (name, token) -> lease granted here, live
         self._waiting: dict[Hashable, str] = {}  # local owner -> name it waits for
-        self._lost_heap: list[tuple[float, int, Lease]] = []
+        # (when to check, seq, the expires_at it was scheduled for, lease)
+        self._lost_heap: list[tuple[float, int, float, Lease]] = []
         self._reaper: threading.Event | None = None
         self._seq = itertools.count()
 
@@ -528,7 +529,8 @@ class RedisLockTable(_LockTableAPI):
         """Call lease.on_lost when it expires (checked on the server at its local expiry)."""
         assert lease.expires_at is not None
         with self._lock:
-            heapq.heappush(self._lost_heap, (lease.expires_at, next(self._seq), lease))
+            heapq.heappush(self._lost_heap,
+                           (lease.expires_at, next(self._seq), lease.expires_at, lease))
             if self._reaper is None:
                 self._reaper = threading.Event()
                 threading.Thread(target=_watch_expiries, args=(weakref.ref(self), self._reaper),
@@ -543,16 +545,23 @@ class RedisLockTable(_LockTableAPI):
         due = []
         with self._lock:
             while self._lost_heap and self._lost_heap[0][0] <= now:
-                when, _, lease = heapq.heappop(self._lost_heap)
-                if lease.expires_at == when and (lease.name, lease.token) in self._local:
+                _, _, scheduled_for, lease = heapq.heappop(self._lost_heap)
+                if lease.expires_at == scheduled_for and (lease.name, lease.token) in self._local:
                     due.append(lease)
             nxt = self._lost_heap[0][0] - now if self._lost_heap else None
         for lease in due:
             try:
-                if self._is_valid(lease):
-                    continue  # extended elsewhere meanwhile
+                still = self._is_valid(lease)
             except LockBackendError:
-                continue  # cannot tell; it is re-checked if the lease is extended
+                still = True  # cannot tell now: look again shortly
+            if still:
+                # The local expiry is a conservative estimate (counted from before the
+                # request was sent), so the server may not have expired it yet.
+                with self._lock:
+                    heapq.heappush(self._lost_heap, (time.monotonic() + 0.02, next(self._seq),
+                                                     lease.expires_at, lease))
+                    nxt = 0.02 if nxt is None else min(nxt, 0.02)
+                continue
             self._count("expiries")
             try:
                 lease._on_lost(lease)  # type: ignore[misc]

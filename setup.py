@@ -22,7 +22,8 @@ directives = {
 
 extra_compile_args = []
 if os.name != "nt":
-    extra_compile_args = ["-O3", "-std=c99"] + (["-UNDEBUG", "-O0", "-g"] if debug else [])
+    # -g0: no debug info in release wheels (they would be several times larger).
+    extra_compile_args = ["-O3", "-std=c99"] + (["-UNDEBUG", "-O0", "-g"] if debug else ["-g0"])
 
 extensions = [
     Extension(

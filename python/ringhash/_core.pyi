@@ -2,10 +2,12 @@
 # (mypy.stubtest checks them against each other).
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import disjoint_base
 
 SIMD: str
 MURMUR3: int
 CRC32: int
+MD5: int
 
 def hash_key(key: object, algo: int, seed: int) -> int: ...
 def hash_objects(seq: object, algo: int, seed: int) -> npt.NDArray[np.uint32]: ...
@@ -31,6 +33,10 @@ def build_ring(
     names: list[bytes], counts: npt.NDArray[np.int64], algo: int, seed: int
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]: ...
 
+def ketama_points(addr: bytes, digests: int) -> npt.NDArray[np.uint32]: ...
+def md5(data: bytes) -> bytes: ...
+
+@disjoint_base
 class RingTable:
     points: npt.NDArray[np.uint32]
     owners: npt.NDArray[np.int32]
@@ -40,8 +46,8 @@ class RingTable:
     seed: int
     strict: bool
     shift: int
-    def __init__(
-        self,
+    def __new__(
+        cls,
         padded_points: npt.NDArray[np.uint32],
         padded_owners: npt.NDArray[np.int32],
         nodes: tuple[str, ...],
@@ -49,7 +55,7 @@ class RingTable:
         seed: int,
         strict: bool = False,
         index: npt.NDArray[np.uint32] | None = None,
-    ) -> None: ...
+    ) -> RingTable: ...
     @property
     def padded(self) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]: ...
     @property

@@ -655,6 +655,20 @@ cdef tuple _split(const uint64_t[::1] c):
     return pp, op
 
 
+cdef inline Py_ssize_t _first_entry_at(const uint32_t[::1] pts, const int32_t[::1] own,
+                                       Py_ssize_t lo, Py_ssize_t hi, uint32_t v,
+                                       int32_t rank) noexcept nogil:
+    """First position in [lo, hi) whose entry does not sort before (v, rank)."""
+    cdef Py_ssize_t mid
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if pts[mid] < v or (pts[mid] == v and own[mid] < rank):
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
                const uint32_t[::1] new_pts, int32_t rank):
     """Insert a node's sorted points into a ring; padded output.
@@ -664,26 +678,16 @@ def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
     id, i.e. by node name. Works in runs between insertion points (found by
     binary search), so the copying loops have no data-dependent branches.
     """
-    cdef Py_ssize_t n = pts.shape[0], m = new_pts.shape[0], i = 0, j, k = 0, e, lo, hi, mid, r
+    cdef Py_ssize_t n = pts.shape[0], m = new_pts.shape[0], i = 0, j, k = 0, e, r
     out_p = np.empty(n + m + 1, dtype=np.uint32)
     out_o = np.empty(n + m + 1, dtype=np.int32)
     cdef uint32_t[::1] op = out_p
     cdef int32_t[::1] oo = out_o
-    cdef uint32_t v
     with nogil:
         for j in range(m + 1):
             if j < m:
                 # End of the run of old entries that sort before new_pts[j].
-                v = new_pts[j]
-                lo = i
-                hi = n
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if pts[mid] < v or (pts[mid] == v and own[mid] < rank):
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                e = lo
+                e = _first_entry_at(pts, own, i, n, new_pts[j], rank)
             else:
                 e = n
             for r in range(e - i):
@@ -728,7 +732,7 @@ def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, const uint32_t[::
     Padded output. Each removed entry is found by binary search on
     (point, owner), and the runs between them are copied branch-free.
     """
-    cdef Py_ssize_t n = pts.shape[0], m = gone.shape[0], i = 0, j, k = 0, e, lo, hi, mid, r
+    cdef Py_ssize_t n = pts.shape[0], m = gone.shape[0], i = 0, j, k = 0, e, r
     out_p = np.empty(n - m + 1, dtype=np.uint32)
     out_o = np.empty(n - m + 1, dtype=np.int32)
     cdef uint32_t[::1] op = out_p
@@ -739,15 +743,7 @@ def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, const uint32_t[::
         for j in range(m + 1):
             if j < m:
                 v = gone[j]
-                lo = i
-                hi = n
-                while lo < hi:
-                    mid = (lo + hi) >> 1
-                    if pts[mid] < v or (pts[mid] == v and own[mid] < rank):
-                        lo = mid + 1
-                    else:
-                        hi = mid
-                e = lo
+                e = _first_entry_at(pts, own, i, n, v, rank)
                 if e >= n or pts[e] != v or own[e] != rank:
                     ok = False
                     break

@@ -128,10 +128,23 @@ def check_replicas(replicas: object) -> int:
     return int(replicas)
 
 
-class _Unweighted:
-    """groupcache and stathat nodes have no weights."""
+class _GoRing:
+    """What groupcache and stathat share: crc32 everywhere, ``replicas`` points per
+    node, and no node weights. Subclasses keep their nodes in ``members`` (Add order)."""
 
     name: str
+    replicas: int
+    members: tuple[str, ...]
+    algo = _core.CRC32
+    hash = "crc32"
+
+    @property
+    def vnodes(self) -> int:
+        return self.replicas
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return dict.fromkeys(self.members, 1.0)
 
     def reweighted(self, name: str, weight: Any) -> Any:
         raise ValueError(f"the {self.name} preset has no node weights")
@@ -143,68 +156,48 @@ class _Unweighted:
 
 
 @dataclass(frozen=True)
-class GroupcacheState(_Unweighted):
+class GroupcacheState(_GoRing):
     replicas: int
-    order: tuple[str, ...]  # in Add order
+    members: tuple[str, ...]  # in Add order
 
     name = "groupcache"
-    algo = _core.CRC32
     strict = False
-    hash = "crc32"
-
-    @property
-    def vnodes(self) -> int:
-        return self.replicas
-
-    @property
-    def weights(self) -> dict[str, float]:
-        return dict.fromkeys(self.order, 1.0)
 
     def build(self) -> tuple[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None]:
-        nodes, rank = _rank_of(self.order)
-        if not self.order:
+        nodes, rank = _rank_of(self.members)
+        if not self.members:
             return nodes, None
-        pts = np.concatenate([_go_points(n, self.replicas) for n in self.order])
-        added = np.repeat(np.arange(len(self.order)), self.replicas)
+        pts = np.concatenate([_go_points(n, self.replicas) for n in self.members])
+        added = np.repeat(np.arange(len(self.members)), self.replicas)
         order = np.lexsort((added, pts))
         pts, added = pts[order], added[order]
         # Go's hashMap[hash] = node: for equal points the last-added node wins.
         run_end = np.append(pts[1:] != pts[:-1], True)
         run_id = np.cumsum(np.insert(run_end[:-1], 0, True)) - 1
         winner = added[run_end][run_id]
-        ranks = np.array([rank[n] for n in self.order], dtype=np.int32)[winner]
+        ranks = np.array([rank[n] for n in self.members], dtype=np.int32)[winner]
         return nodes, _core.pad_ring(pts, ranks)
 
     def added(self, name: str, weight: Any) -> GroupcacheState:
         self._check_weight(weight)
-        return GroupcacheState(self.replicas, self.order + (name,))
+        return GroupcacheState(self.replicas, self.members + (name,))
 
     def removed(self, name: str) -> GroupcacheState:
-        return GroupcacheState(self.replicas, tuple(n for n in self.order if n != name))
+        return GroupcacheState(self.replicas, tuple(n for n in self.members if n != name))
 
     def describe(self) -> dict[str, Any]:
-        return {"replicas": self.replicas, "order": list(self.order)}
+        return {"replicas": self.replicas, "order": list(self.members)}
 
 
 @dataclass(frozen=True)
-class StathatState(_Unweighted):
+class StathatState(_GoRing):
     replicas: int
     members: tuple[str, ...]  # in Add order
     circle: tuple[tuple[int, str], ...]  # point -> node, sorted by point
     ops: tuple[tuple[str, str], ...]  # ("add" | "remove", node): replaying them rebuilds circle
 
     name = "stathat"
-    algo = _core.CRC32
     strict = True
-    hash = "crc32"
-
-    @property
-    def vnodes(self) -> int:
-        return self.replicas
-
-    @property
-    def weights(self) -> dict[str, float]:
-        return dict.fromkeys(self.members, 1.0)
 
     @classmethod
     def replay(cls, replicas: int, ops: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> StathatState:

@@ -439,20 +439,9 @@ class RedisLockTable(_LockTableAPI):
                 lease, hint = self._attempt(k, waiter, name, mode, ttl_s, owner, True, on_lost)
                 if lease is not None:
                     return lease
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    self._count("timeouts")
-                    raise LockTimeout(f"{name!r} was not granted within the timeout")
-                # Sleep until woken by pub/sub, until the earliest holder expires,
-                # or for the capped backoff, whichever comes first.
-                wait = min(backoff, self.poll_cap)
-                if hint >= 0:
-                    wait = min(wait, hint / 1000 + 0.001)
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
-                backoff = min(backoff * 2, self.poll_cap)
+                wait, backoff = self._next_wait(name, hint, deadline, backoff)
                 try:
-                    if pubsub.get_message(timeout=max(wait, 0.0)) is not None:
+                    if pubsub.get_message(timeout=wait) is not None:
                         backoff = 0.005
                 except redis.RedisError as e:
                     raise _backend_error(f"wait for {name!r}", e) from e
@@ -501,23 +490,31 @@ class RedisLockTable(_LockTableAPI):
                 if not checked:
                     self._check_deadlock(name, owner)
                     checked = True
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    self._count("timeouts")
-                    raise LockTimeout(f"{name!r} was not granted within the timeout")
-                wait = min(backoff, self.poll_cap)
-                if hint >= 0:
-                    wait = min(wait, hint / 1000 + 0.001)
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
-                backoff = min(backoff * 2, self.poll_cap)
-                await asyncio.sleep(max(wait, 0.0))
+                wait, backoff = self._next_wait(name, hint, deadline, backoff)
+                await asyncio.sleep(wait)
         except BaseException:
             self._cancel(k, waiter, name)  # one short call; not awaited, so it cannot be cancelled
             raise
         finally:
             with self._lock:
                 self._waiting.pop(owner, None)
+
+    def _next_wait(self, name: str, hint: float, deadline: float | None,
+                   backoff: float) -> tuple[float, float]:
+        """Seconds to wait before the next attempt, and the next backoff; LockTimeout
+        once the deadline has passed. Waits end at the earliest holder expiry
+        (``hint``, ms) or the capped backoff, whichever is first; a pub/sub
+        message ends them sooner."""
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            self._count("timeouts")
+            raise LockTimeout(f"{name!r} was not granted within the timeout")
+        wait = min(backoff, self.poll_cap)
+        if hint >= 0:
+            wait = min(wait, hint / 1000 + 0.001)
+        if deadline is not None:
+            wait = min(wait, deadline - now)
+        return max(wait, 0.0), min(backoff * 2, self.poll_cap)
 
     def _count(self, what: str) -> None:
         with self._lock:

@@ -316,14 +316,18 @@ cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize
 
 
 def index_bits(Py_ssize_t npoints):
-    """Bits of the bucket index: the smallest with 2**bits >= 2 * npoints, in [1, 25].
+    """Bits of the bucket index, in [1, 25].
 
-    So 2 to 4 buckets per point: about 90% of keys land in a bucket holding at
-    most one point and are answered with one comparison. The index costs 8 to
-    16 bytes per point, at most twice the ring itself (points + owners).
+    Below 65,536 points: the smallest with 2**bits >= 2 * npoints, so 2 to 4
+    buckets per point and about 90% of keys land in a bucket holding at most
+    one point (one comparison); the index costs 8 to 16 bytes per point and
+    everything stays in cache. From 65,536 points on: 2**bits >= npoints (1 to
+    2 buckets per point, 4 to 8 bytes per point), since such a ring is past
+    the caches anyway, and a membership change copies half as much.
     """
     cdef int bits = 1
-    while bits < 25 and (<Py_ssize_t>1 << bits) < 2 * npoints:
+    cdef Py_ssize_t target = 2 * npoints if npoints < 65536 else npoints
+    while bits < 25 and (<Py_ssize_t>1 << bits) < target:
         bits += 1
     return bits
 

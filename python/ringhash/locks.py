@@ -444,6 +444,9 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+_this_thread = threading.local()
+
+
 def _sync_waiter(w: _Waiter) -> None:
     w.gate = threading.Lock()
     w.gate.acquire()
@@ -596,9 +599,8 @@ class LockTable(_LockTableAPI):
         self._names: dict[str, _Name] = {}
         self._waiting_owners: dict[Hashable, list[_Waiter]] = {}
         self._expiries: list[tuple[float, int, Lease]] = []
-        self._ttl_holders = 0
+        self._ttl_holders = 0  # holders with a TTL (sizes the expiry heap)
         self._n_grants = self._n_releases = self._n_timeouts = self._n_expiries = self._n_deadlocks = 0
-        self._holders = 0
         self._waiters = 0
         self._reaper_wake: threading.Event | None = None
 
@@ -609,7 +611,12 @@ class LockTable(_LockTableAPI):
         self._init_state()
 
     def __repr__(self) -> str:
-        return f"LockTable(names={len(self._names)}, holders={self._holders}, waiters={self._waiters})"
+        return f"LockTable(names={len(self._names)}, holders={self._held()}, waiters={self._waiters})"
+
+    def _held(self) -> int:
+        # Every grant ends in exactly one release or expiry (an abandoned grant
+        # counts as a release), so the current holders need no counter of their own.
+        return self._n_grants - self._n_releases - self._n_expiries
 
     # ------------------------------------------------------------ backend hooks
 
@@ -633,7 +640,6 @@ class LockTable(_LockTableAPI):
                 if state is None or state.get(lease.token) is not lease:
                     raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
                 del state[lease.token]
-                self._holders -= 1
                 if lease.expires_at is not None:
                     self._ttl_holders -= 1
                 self._n_releases += 1
@@ -666,7 +672,6 @@ class LockTable(_LockTableAPI):
         expires_at = None if ttl is None else self._clock() + ttl
         lease = Lease(self, name, mode, next(self._tokens), owner, expires_at, on_lost, ttl)
         state[lease.token] = lease
-        self._holders += 1
         self._n_grants += 1
         if expires_at is not None:
             self._ttl_holders += 1
@@ -692,7 +697,6 @@ class LockTable(_LockTableAPI):
 
     def _drop_holder(self, state: _Name, lease: Lease) -> None:
         del state[lease.token]
-        self._holders -= 1
         if lease.expires_at is not None:
             self._ttl_holders -= 1
 
@@ -928,7 +932,13 @@ class LockTable(_LockTableAPI):
             check_mode(mode)
         ttl = self.default_ttl if ttl is None else check_ttl(ttl)
         tmo = None if timeout is None else check_timeout(timeout)
-        owner = threading.current_thread() if owner is None else check_owner(owner)
+        if owner is None:
+            try:
+                owner = _this_thread.thread  # cached: threading.current_thread() costs more
+            except AttributeError:
+                owner = _this_thread.thread = threading.current_thread()
+        else:
+            owner = check_owner(owner)
         if on_lost is not None:
             check_on_lost(on_lost)
         with self._lock:
@@ -982,7 +992,7 @@ class LockTable(_LockTableAPI):
             lost = self._expire_due()
             s = LockStats(grants=self._n_grants, releases=self._n_releases, timeouts=self._n_timeouts,
                           expiries=self._n_expiries, deadlocks=self._n_deadlocks,
-                          holders=self._holders, waiters=self._waiters)
+                          holders=self._held(), waiters=self._waiters)
         self._notify_lost(lost)
         return s
 

@@ -470,6 +470,29 @@ cdef class RingTable:
                 start = end
         return out
 
+    def lookup_fixed_bytes(self, const uint8_t[::1] raw, Py_ssize_t itemsize):
+        """Owners of the items of a numpy ``S`` array (hash and search fused, in blocks)."""
+        cdef Py_ssize_t i, start, end, length, m = raw.shape[0] // itemsize if itemsize else 0
+        cdef const uint8_t *item
+        out = np.empty(m, dtype=np.int32)
+        if m == 0:
+            return out
+        cdef int32_t[::1] o = out
+        cdef uint32_t hb[BLOCK]
+        start = 0
+        with nogil:
+            while start < m:
+                end = min(start + BLOCK, m)
+                for i in range(start, end):
+                    item = &raw[i * itemsize]
+                    length = itemsize
+                    while length > 0 and item[length - 1] == 0:
+                        length -= 1
+                    hb[i - start] = rh_hash_bytes(self.algo, item, <size_t>length, self.seed)
+                _search_block(self, hb, end - start, &o[start])
+                start = end
+        return out
+
     def lookup_objects(self, object seq):
         """Owners of a list or tuple of keys (hash and search fused, one pass)."""
         cdef Py_ssize_t at = 0, n = len(seq)

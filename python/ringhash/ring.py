@@ -433,6 +433,9 @@ class RingSnapshot:
             return table.lookup_u64(int_bits(keys)).reshape(keys.shape)
         if isinstance(keys, (list, tuple)):
             return table.lookup_objects(keys)
+        if isinstance(keys, np.ndarray) and keys.dtype.kind == "S" and keys.dtype.itemsize:
+            flat = np.ascontiguousarray(keys).reshape(-1)
+            return table.lookup_fixed_bytes(flat.view(np.uint8), flat.dtype.itemsize).reshape(keys.shape)
         hashes = hash_batch(keys, self._algo, self._seed)
         return table.search(hashes.reshape(-1)).reshape(hashes.shape)
 

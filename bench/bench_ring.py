@@ -49,10 +49,15 @@ def test_ringhash_lookup_array(benchmark, u64_keys, nodes, dtype):
 
 @pytest.mark.benchmark(group="lookup-uint64")
 @sizes
-def test_numpy_lookup_uint64(benchmark, u64_keys, nodes):
+@pytest.mark.parametrize("mixer", ["murmur3", "fmix64"])
+def test_numpy_lookup_uint64(benchmark, u64_keys, nodes, mixer):
     ring = NumpyBaseline(node_names(nodes))
-    record(benchmark, "numpy baseline", len(u64_keys), nodes=nodes)
-    benchmark(ring.lookup_u64, u64_keys)
+    if mixer == "murmur3":
+        record(benchmark, "numpy baseline (murmur3 in numpy)", len(u64_keys), nodes=nodes)
+        benchmark(ring.lookup_u64_murmur3, u64_keys)
+    else:
+        record(benchmark, "numpy baseline (fmix64 mixer, a different hash)", len(u64_keys), nodes=nodes)
+        benchmark(ring.lookup_u64, u64_keys)
 
 
 @needs_jump

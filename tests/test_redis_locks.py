@@ -174,3 +174,50 @@ def _slot(key: str) -> str:
     start = key.find("{")
     end = key.find("}", start + 1)
     return key[start + 1:end] if start >= 0 and end > start + 1 else key
+
+
+def test_async_client_is_used_for_the_async_api(redis_server):
+    import asyncio
+
+    import redis.asyncio
+
+    from ringhash.redis_locks import RedisLockTable
+
+    async def main():
+        aclient = redis.asyncio.Redis(port=redis_server.port)
+        table = RedisLockTable(redis_server.client(), async_client=aclient, prefix="async:")
+        calls = []
+        real = table._attempt_async
+
+        async def counting(*args):
+            calls.append(args[2])
+            return await real(*args)
+
+        table._attempt_async = counting
+        order = []
+
+        async def worker(i):
+            async with table.lock_async("a", timeout=10) as lease:
+                order.append((i, lease.token))
+                await asyncio.sleep(0.005)
+
+        await asyncio.gather(*(worker(i) for i in range(5)))
+        tokens = [t for _, t in order]
+        assert tokens == sorted(tokens) and len(order) == 5
+        assert calls and set(calls) == {"a"}
+        # A cancelled waiter leaves no trace and no leaked lease.
+        held = await table.acquire_async("b", owner="holder")
+        waiter = asyncio.create_task(table.acquire_async("b", timeout=10))
+        await asyncio.sleep(0.05)
+        waiter.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert table.waiting("b") == ()
+        held.release()
+        again = await table.acquire_async("b", timeout=0)
+        again.release()
+        await aclient.aclose()
+
+    asyncio.run(main())
+    with pytest.raises(TypeError):
+        RedisLockTable(redis_server.client(), async_client="nope")

@@ -72,6 +72,7 @@ from .locks import (
 
 try:
     import redis
+    import redis.asyncio
 except ImportError as _e:  # pragma: no cover - exercised only without the extra
     raise ImportError("RedisLockTable needs redis-py: pip install 'ringhash[redis]'") from _e
 
@@ -242,6 +243,9 @@ class RedisLockTable(_LockTableAPI):
     ----------
     client : redis.Redis
         A synchronous redis-py client (``decode_responses`` either way).
+    async_client : redis.asyncio.Redis, optional
+        Used by the async API (``acquire_async``, ``lock_async``) when given;
+        without it those run the sync client's calls in a worker thread.
     prefix : str
         Prefix of every key this table uses.
     default_ttl : float
@@ -258,10 +262,12 @@ class RedisLockTable(_LockTableAPI):
     for what is and is not guaranteed across processes.
     """
 
-    def __init__(self, client: Any, *, prefix: str = "ringhash:", default_ttl: float = 30.0,
-                 poll_cap: float = 0.2) -> None:
+    def __init__(self, client: Any, *, async_client: Any = None, prefix: str = "ringhash:",
+                 default_ttl: float = 30.0, poll_cap: float = 0.2) -> None:
         if not isinstance(client, redis.Redis):
             raise TypeError(f"client must be a redis.Redis, not {type(client).__name__}")
+        if async_client is not None and not isinstance(async_client, redis.asyncio.Redis):
+            raise TypeError(f"async_client must be a redis.asyncio.Redis, not {type(async_client).__name__}")
         if not isinstance(prefix, str):
             raise TypeError("prefix must be a str")
         ttl = check_ttl(default_ttl)
@@ -274,6 +280,8 @@ class RedisLockTable(_LockTableAPI):
         self._scripts = {name: client.register_script(src) for name, src in
                          [("acquire", ACQUIRE), ("release", RELEASE), ("extend", EXTEND),
                           ("valid", VALID), ("cancel", CANCEL), ("holders", HOLDERS)]}
+        self.async_client = async_client
+        self._async_acquire = None if async_client is None else async_client.register_script(ACQUIRE)
         self._lock = threading.Lock()
         self._counts = dict(grants=0, releases=0, timeouts=0, expiries=0, deadlocks=0)
         self._local: dict[tuple[str, int], Lease] = {}  # (name, token) -> lease granted here, live
@@ -343,11 +351,33 @@ class RedisLockTable(_LockTableAPI):
                  enqueue: bool, on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
         """One atomic try: (lease, 0) if granted, else (None, ms until a holder expires or -1)."""
         start = time.monotonic()
+        keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
+        reply = self._call("acquire", keys, args, f"acquire {name!r}")
+        return self._granted(reply, start, name, mode, ttl, owner, on_lost)
+
+    async def _attempt_async(self, k: _Keys, waiter: str, name: str, mode: str, ttl: float,
+                             owner: Hashable, enqueue: bool,
+                             on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
+        """:meth:`_attempt` through the asyncio client."""
+        start = time.monotonic()
+        keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
+        assert self._async_acquire is not None
+        try:
+            reply = await self._async_acquire(keys=keys, args=args)
+        except redis.RedisError as e:
+            raise _backend_error(f"acquire {name!r}", e) from e
+        return self._granted(reply, start, name, mode, ttl, owner, on_lost)
+
+    def _acquire_call(self, k: _Keys, waiter: str, mode: str, ttl: float, owner: Hashable,
+                      enqueue: bool) -> tuple[list[str], list[Any]]:
         waiter_ttl = max(2000, int(self.poll_cap * 1000 * 10))
-        got, token, exp_or_hint, now = self._call(
-            "acquire", [k.holders, k.info, k.queue, k.qexp, k.tokens, k.qseq, k.qinfo],
-            [waiter, mode, max(1, round(ttl * 1000)), _owner_id(owner), int(enqueue), waiter_ttl,
-             k.channel], f"acquire {name!r}")
+        return ([k.holders, k.info, k.queue, k.qexp, k.tokens, k.qseq, k.qinfo],
+                [waiter, mode, max(1, round(ttl * 1000)), _owner_id(owner), int(enqueue), waiter_ttl,
+                 k.channel])
+
+    def _granted(self, reply: Any, start: float, name: str, mode: str, ttl: float, owner: Hashable,
+                 on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
+        got, token, exp_or_hint, now = reply
         if not got:
             return None, float(exp_or_hint)
         # Local expiry estimate: the server's TTL counted from before the request was
@@ -457,7 +487,8 @@ class RedisLockTable(_LockTableAPI):
     async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
                             timeout: float | None = None, owner: Hashable | None = None,
                             on_lost: Callable[[Lease], object] | None = None) -> Lease:
-        """:meth:`acquire` for asyncio: Redis calls run in a worker thread, waits are async."""
+        """:meth:`acquire` for asyncio: through ``async_client`` if given, else with the sync
+        client's calls in a worker thread; waits never block the event loop."""
         def current_task() -> Hashable:
             task = asyncio.current_task()
             assert task is not None
@@ -474,8 +505,10 @@ class RedisLockTable(_LockTableAPI):
             self._waiting[owner] = name
         try:
             while True:
-                fut = asyncio.ensure_future(asyncio.to_thread(
-                    self._attempt, k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost))
+                args = (k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
+                fut = asyncio.ensure_future(
+                    self._attempt_async(*args) if self._async_acquire is not None
+                    else asyncio.to_thread(self._attempt, *args))
                 try:
                     lease, hint = await asyncio.shield(fut)
                 except asyncio.CancelledError:

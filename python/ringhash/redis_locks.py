@@ -331,7 +331,7 @@ class RedisLockTable(_LockTableAPI):
             with self._lock:
                 self._local.pop((lease.name, lease.token), None)
             raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
-        lease.expires_at = start + (int(exp) - int(now)) / 1000
+        lease.expires_at = _local_expiry(start, exp, now)
         lease.ttl = ttl
         if lease._on_lost is not None:
             self._watch(lease)
@@ -380,9 +380,7 @@ class RedisLockTable(_LockTableAPI):
         got, token, exp_or_hint, now = reply
         if not got:
             return None, float(exp_or_hint)
-        # Local expiry estimate: the server's TTL counted from before the request was
-        # sent, so it never claims more time than the lease really has.
-        lease = Lease(self, name, mode, int(token), owner, start + (int(exp_or_hint) - int(now)) / 1000,
+        lease = Lease(self, name, mode, int(token), owner, _local_expiry(start, exp_or_hint, now),
                       on_lost, ttl)
         with self._lock:
             self._counts["grants"] += 1
@@ -614,7 +612,7 @@ class RedisLockTable(_LockTableAPI):
             mode, _, owner = info.partition("|")
             local = self._local.get((name, token))
             out.append(local if local is not None else
-                       Lease(self, name, mode, token, owner, start + (exp - now) / 1000))
+                       Lease(self, name, mode, token, owner, _local_expiry(start, exp, now)))
         return tuple(sorted(out, key=lambda lease: lease.token))
 
     def waiting(self, name: str) -> tuple[WaitingRequest, ...]:
@@ -642,6 +640,16 @@ class RedisLockTable(_LockTableAPI):
             live = sum(1 for lease in self._local.values()
                        if lease.expires_at is None or lease.expires_at > now)
             return LockStats(holders=live, waiters=len(self._waiting), **self._counts)
+
+
+def _local_expiry(start: float, exp_ms: Any, now_ms: Any) -> float:
+    """A lease's expiry on the local monotonic clock, never later than the server's.
+
+    The server granted at some instant after ``start`` (when the request was
+    sent) and reads its clock in whole milliseconds, truncated, so its expiry is
+    at least ``start + ttl - 1 ms``: claim no more than that.
+    """
+    return start + (int(exp_ms) - int(now_ms)) / 1000 - 0.001
 
 
 def _text(v: Any) -> str:

@@ -631,15 +631,15 @@ class LockTable(_LockTableAPI):
         return ok
 
     def _release(self, lease: Lease) -> None:
-        lost: list[Lease] = []
+        lost: list[Lease] | None = None
         try:
             with self._lock:
                 if self._expiries:
                     lost = self._expire_due()
                 state = self._names.get(lease.name)
-                if state is None or state.get(lease.token) is not lease:
+                # Tokens are unique in a table, so popping the token removes this very lease.
+                if state is None or state.pop(lease.token, None) is not lease:
                     raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
-                del state[lease.token]
                 if lease.expires_at is not None:
                     self._ttl_holders -= 1
                 self._n_releases += 1
@@ -947,7 +947,13 @@ class LockTable(_LockTableAPI):
                 self._expiries and self._expiries[0][0] <= self._clock()
             ):
                 state = self._names[name] = _Name()
-                return self._grant(name, state, mode, owner, ttl, on_lost)
+                if ttl is not None:
+                    return self._grant(name, state, mode, owner, ttl, on_lost)
+                # _grant for a lease without TTL, inlined: this is the hottest path.
+                token = next(self._tokens)
+                lease = state[token] = Lease(self, name, mode, token, owner, None, on_lost)
+                self._n_grants += 1
+                return lease
         got = self._enqueue_or_grant(name, mode, ttl, tmo, owner, on_lost, _sync_waiter)
         if type(got) is Lease:
             return got

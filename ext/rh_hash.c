@@ -3,19 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Byte-assembled loads: portable across endianness and alignment, and
- * compiled to one plain load on little-endian targets. */
-static inline uint32_t load_le32(const unsigned char *p)
-{
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
-}
-
-static uint32_t murmur3_finish(uint32_t h, const unsigned char *p, size_t len, size_t total);
-
-uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
-{
-    return murmur3_finish(seed, (const unsigned char *)data, len, len);
-}
 
 /* Slicing-by-8 CRC-32. The tables are filled once at module import (under
  * the GIL, before any kernel can run) and are read-only afterwards. */
@@ -40,8 +27,8 @@ static void crc32_init(void)
 
 static inline uint32_t crc_step8(uint32_t c, const unsigned char *p)
 {
-    uint32_t lo = load_le32(p) ^ c;
-    uint32_t hi = load_le32(p + 4);
+    uint32_t lo = rh_load_le32(p) ^ c;
+    uint32_t hi = rh_load_le32(p + 4);
     return crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
            crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^
            crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
@@ -91,30 +78,6 @@ ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
     return o - out;
 }
 
-/* Continue a murmur3 x86_32 state over a buffer whose full 4-byte blocks
- * start at p; finish with the total length. Used to hash many strings that
- * share a prefix: the prefix's blocks are mixed in once. */
-static uint32_t murmur3_finish(uint32_t h, const unsigned char *p, size_t len, size_t total)
-{
-    size_t nblocks = len / 4;
-    for (size_t i = 0; i < nblocks; i++)
-        h = rh_mur_block(h, load_le32(p + 4 * i));
-    const unsigned char *tail = p + 4 * nblocks;
-    uint32_t k = 0;
-    switch (len & 3) {
-    case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
-    case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
-    case 1:
-        k ^= tail[0];
-        k *= 0xcc9e2d51u;
-        k = rh_rotl32(k, 15);
-        k *= 0x1b873593u;
-        h ^= k;
-    }
-    h ^= (uint32_t)total;
-    return rh_fmix32(h);
-}
-
 static uint32_t crc32_update(uint32_t c, const unsigned char *p, size_t len)
 {
     while (len >= 8) {
@@ -138,7 +101,7 @@ void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
     uint32_t state = algo == RH_CRC32 ? crc32_update(0xFFFFFFFFu, nm, head) : seed;
     if (algo != RH_CRC32)
         for (size_t i = 0; i < head / 4; i++)
-            state = rh_mur_block(state, load_le32(nm + 4 * i));
+            state = rh_mur_block(state, rh_load_le32(nm + 4 * i));
 
     unsigned char buf[3 + 1 + 10]; /* name's last < 4 bytes + '#' + up to 10 digits */
     size_t rest = name_len - head; /* 0 for crc32 */
@@ -157,7 +120,7 @@ void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
             digits[d] = (unsigned char)tmp[nd - 1 - d];
         size_t len = rest + 1 + (size_t)nd;
         out[i] = algo == RH_CRC32 ? crc32_update(state, buf, len) ^ 0xFFFFFFFFu
-                                  : murmur3_finish(state, buf, len, name_len + 1 + (size_t)nd);
+                                  : rh_murmur3_finish(state, buf, len, name_len + 1 + (size_t)nd);
     }
 }
 
@@ -233,7 +196,7 @@ static void md5_block(uint32_t st[4], const unsigned char *blk)
 {
     uint32_t m[16];
     for (int i = 0; i < 16; i++)
-        m[i] = load_le32(blk + 4 * i);
+        m[i] = rh_load_le32(blk + 4 * i);
     uint32_t a = st[0], b = st[1], c = st[2], d = st[3];
     for (int i = 0; i < 64; i++) {
         uint32_t f;
@@ -293,5 +256,5 @@ uint32_t rh_md5_32(const void *data, size_t len)
 {
     unsigned char d[16];
     rh_md5(data, len, d);
-    return load_le32(d);
+    return rh_load_le32(d);
 }

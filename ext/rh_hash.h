@@ -14,8 +14,6 @@
 extern "C" {
 #endif
 
-/* MurmurHash3_x86_32 (Austin Appleby, public domain); equal to mmh3.hash(b, seed, signed=False). */
-uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed);
 
 /* MurmurHash3_x86_32 of the 8 little-endian bytes of x (the int key encoding).
  * Inline so batch loops over int keys can keep several keys in flight. */
@@ -39,6 +37,44 @@ static inline uint32_t rh_mur_block(uint32_t h, uint32_t k)
     h ^= k;
     h = rh_rotl32(h, 13);
     return h * 5 + 0xe6546b64u;
+}
+
+/* Byte-assembled loads: portable across endianness and alignment, and
+ * compiled to one plain load on little-endian targets. */
+static inline uint32_t rh_load_le32(const unsigned char *p)
+{
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+
+/* Continue a murmur3 x86_32 state over a buffer whose full 4-byte blocks
+ * start at p; finish with the total length. Used to hash many strings that
+ * share a prefix (their prefix's blocks are mixed in once), and inline so
+ * batch loops over byte keys keep several keys in flight. */
+static inline uint32_t rh_murmur3_finish(uint32_t h, const unsigned char *p, size_t len, size_t total)
+{
+    size_t nblocks = len / 4;
+    for (size_t i = 0; i < nblocks; i++)
+        h = rh_mur_block(h, rh_load_le32(p + 4 * i));
+    const unsigned char *tail = p + 4 * nblocks;
+    uint32_t k = 0;
+    switch (len & 3) {
+    case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
+    case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
+    case 1:
+        k ^= tail[0];
+        k *= 0xcc9e2d51u;
+        k = rh_rotl32(k, 15);
+        k *= 0x1b873593u;
+        h ^= k;
+    }
+    h ^= (uint32_t)total;
+    return rh_fmix32(h);
+}
+
+/* MurmurHash3_x86_32 (Austin Appleby, public domain); equal to mmh3.hash(b, seed, signed=False). */
+static inline uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
+{
+    return rh_murmur3_finish(seed, (const unsigned char *)data, len, len);
 }
 
 static inline uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)

@@ -150,7 +150,7 @@ def check_owner(owner: object) -> Hashable:
 def check_on_lost(on_lost: object) -> Callable[[Lease], object] | None:
     if on_lost is not None and not callable(on_lost):
         raise TypeError("on_lost must be callable or None")
-    return on_lost  # type: ignore[return-value]
+    return on_lost
 
 
 def _current_task() -> Hashable:
@@ -416,7 +416,7 @@ class _Waiter:
         self.future: asyncio.Future[None] | None = None
 
 
-class _Name(dict):  # type: ignore[type-arg]
+class _Name(dict[int, Lease]):
     """State of one name: its holders (the dict: token -> lease) and its FIFO of waiters.
 
     A dict subclass so that making one on the uncontended path costs no more
@@ -459,8 +459,12 @@ def _wake(w: _Waiter) -> None:
         except RuntimeError:
             pass  # already open: the waiter has not looked yet
     elif w.loop is not None and w.future is not None:
-        fut = w.future
-        w.loop.call_soon_threadsafe(lambda: fut.done() or fut.set_result(None))
+        w.loop.call_soon_threadsafe(_resolve, w.future)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 class _LockTableAPI:
@@ -487,35 +491,6 @@ class _LockTableAPI:
             return self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost)
         except LockTimeout:
             return None
-
-    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                            timeout: float | None = None, owner: Hashable | None = None,
-                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
-        """:meth:`acquire` for asyncio: waits without blocking the event loop."""
-        name, mode, ttl, tmo, owner, on_lost = self._prepare(
-            name, mode, ttl, timeout, owner, on_lost, _current_task)
-        deadline = None if tmo is None else self._clock() + tmo
-        loop = asyncio.get_running_loop()
-
-        def async_waiter(w: _Waiter) -> None:
-            w.loop = loop
-            w.future = loop.create_future()
-
-        got = self._enqueue_or_grant(name, mode, ttl, tmo, owner, on_lost, async_waiter)
-        if isinstance(got, Lease):
-            return got
-        w = got
-        try:
-            while True:
-                lease, wait = self._settle(w, deadline)
-                if lease is not None:
-                    return lease
-                assert w.future is not None
-                await asyncio.wait([w.future], timeout=wait)
-        except BaseException as e:
-            if not isinstance(e, LockTimeout):  # cancelled: leave no trace
-                self._abandon(w)
-            raise
 
     def lock(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
              timeout: float | None = None, owner: Hashable | None = None,
@@ -720,10 +695,12 @@ class LockTable(_LockTableAPI):
         self._drop_if_idle(name, state)
 
     def _unqueue(self, state: _Name, w: _Waiter) -> None:
-        if state.queue and state.queue[0] is w:
-            state.queue.popleft()
+        queue = state.queue
+        assert isinstance(queue, collections.deque)  # w is queued, so the deque exists
+        if queue[0] is w:
+            queue.popleft()
         else:
-            state.queue.remove(w)
+            queue.remove(w)
         self._waiters -= 1
         ws = self._waiting_owners[w.owner]
         ws.remove(w)
@@ -893,10 +870,40 @@ class LockTable(_LockTableAPI):
         finally:
             self._notify_lost(lost)
 
+    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                            timeout: float | None = None, owner: Hashable | None = None,
+                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
+        """:meth:`acquire` for asyncio: waits without blocking the event loop."""
+        name, mode, ttl, tmo, owner, on_lost = self._prepare(
+            name, mode, ttl, timeout, owner, on_lost, _current_task)
+        deadline = None if tmo is None else self._clock() + tmo
+        loop = asyncio.get_running_loop()
+
+        def async_waiter(w: _Waiter) -> None:
+            w.loop = loop
+            w.future = loop.create_future()
+
+        got = self._enqueue_or_grant(name, mode, ttl, tmo, owner, on_lost, async_waiter)
+        if isinstance(got, Lease):
+            return got
+        w = got
+        try:
+            while True:
+                lease, wait = self._settle(w, deadline)
+                if lease is not None:
+                    return lease
+                assert w.future is not None
+                await asyncio.wait([w.future], timeout=wait)
+        except BaseException as e:
+            if not isinstance(e, LockTimeout):  # cancelled: leave no trace
+                self._abandon(w)
+            raise
+
     def _abandon(self, w: _Waiter) -> None:
         """A waiter gave up (cancelled): leave the queue, or hand back a lease granted meanwhile."""
         with self._lock:
-            lease, w.lease = w.lease, None
+            lease = w.lease
+            w.lease = None
             state = self._names.get(w.name)
             if lease is None:
                 if state is not None and w in state.queue:
@@ -905,7 +912,7 @@ class LockTable(_LockTableAPI):
                 return
             if state is not None and state.get(lease.token) is lease:
                 self._drop_holder(state, lease)
-                self._n_releases += 1
+                self._n_releases += 1  # an abandoned grant counts as released (see _held)
                 self._grant_waiters(w.name, state)
 
     def _prepare(self, name: object, mode: object, ttl: object, timeout: object, owner: object,
@@ -955,15 +962,15 @@ class LockTable(_LockTableAPI):
                 self._n_grants += 1
                 return lease
         got = self._enqueue_or_grant(name, mode, ttl, tmo, owner, on_lost, _sync_waiter)
-        if type(got) is Lease:
+        if isinstance(got, Lease):
             return got
         w = got
         deadline = None if tmo is None else w.since + tmo
         try:
             while True:
-                lease, wait = self._settle(w, deadline)
-                if lease is not None:
-                    return lease
+                granted, wait = self._settle(w, deadline)
+                if granted is not None:
+                    return granted
                 assert w.gate is not None
                 if w.gate.acquire(timeout=-1 if wait is None else wait):
                     w.gate.release()  # leave it open for _settle to see and close

@@ -18,7 +18,7 @@ def run_json(capsys, *args):
 def test_numbers_agree_with_api_and_reference(tmp_path, capsys):
     keys = [f"user:{i}" for i in range(20_000)]
     kf = tmp_path / "keys.txt"
-    kf.write_text("\n".join(keys) + "\n")
+    kf.write_bytes(("\r\n".join(keys) + "\r\n").encode())  # CRLF lines route like LF lines
     nodes = tmp_path / "nodes.txt"
     nodes.write_text("# fleet\nalpha 1\nbeta,2\ngamma\n")
     res = run_json(capsys, "--nodes", f"@{nodes}", "--add", "delta:0.5", "--remove", "beta",

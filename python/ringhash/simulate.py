@@ -59,6 +59,7 @@ def _keys(args: argparse.Namespace, progress: Any) -> list[np.ndarray | list[byt
         data = Path(args.keys_file).read_bytes().split(b"\n")
         if data and data[-1] == b"":
             data.pop()
+        data = [line[:-1] if line.endswith(b"\r") else line for line in data]  # CRLF, as route does
         return [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
     rng = np.random.default_rng(args.key_seed)
     task = progress.add_task("generating keys", total=args.keys)

@@ -68,7 +68,8 @@ def snapshot_from_dict(d: object, arrays: tuple[np.ndarray, np.ndarray] | None =
                        ) -> RingSnapshot:
     """The snapshot a description stands for. With ``arrays`` (points, owners) the
     built ring is taken from them, after checking it is valid, instead of hashed."""
-    from .ring import RingSnapshot, _check_vnodes, _parse_nodes, check_seed
+    from ._keys import check_seed
+    from .ring import RingSnapshot, _check_vnodes, _parse_nodes
 
     d = _check_envelope(d)
     preset = d.get("preset")

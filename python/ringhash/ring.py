@@ -199,7 +199,7 @@ class RingSnapshot:
         self._preset = preset
         self._algo = check_algorithm(hash) if preset is None else preset.algo
         if padded is None or len(padded[0]) <= 1:
-            self._table: Any = _EMPTY_TABLE
+            self._table: _core.RingTable | _EmptyTable = _EMPTY_TABLE
         else:
             points, owners = (_readonly(a) for a in padded)
             self._table = _core.RingTable(points, owners, self._nodes, self._algo, seed,
@@ -258,7 +258,7 @@ class RingSnapshot:
         """The bucket index after a membership change, patched rather than rebuilt
         when its size stays the same (None: let RingTable build it)."""
         table = self._table
-        if table is _EMPTY_TABLE or npoints == 0 or _core.index_bits(npoints) != 32 - table.shift:
+        if isinstance(table, _EmptyTable) or npoints == 0 or _core.index_bits(npoints) != 32 - table.shift:
             return None
         return _core.patch_index(table.index, table.shift, delta, sign)
 
@@ -277,7 +277,8 @@ class RingSnapshot:
     def _with_weight(self, name: str, weight: float) -> RingSnapshot:
         if point_count(self._vnodes, weight) == point_count(self._vnodes, self._weights[name]):
             return RingSnapshot(self._nodes, {**self._weights, name: weight}, self._vnodes,
-                                self._hash, self._seed, self._table.padded, self._table.index)
+                                self._hash, self._seed, self._require().padded,
+                                self._require().index)
         return self._without_node(name)._with_node(name, weight)
 
     # ------------------------------------------------------------ properties
@@ -396,9 +397,9 @@ class RingSnapshot:
 
     # ------------------------------------------------------------ lookups
 
-    def _require(self) -> Any:
+    def _require(self) -> _core.RingTable:
         table = self._table
-        if table is _EMPTY_TABLE:
+        if isinstance(table, _EmptyTable):
             raise EmptyRingError("the ring has no nodes")
         return table
 
@@ -430,12 +431,15 @@ class RingSnapshot:
         """Owner of each key in a batch, as int32 indices into ``nodes`` (the batch's shape)."""
         table = self._require()
         if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
-            return table.lookup_u64(int_bits(keys)).reshape(keys.shape)
+            owners: np.ndarray = table.lookup_u64(int_bits(keys)).reshape(keys.shape)
+            return owners
         if isinstance(keys, (list, tuple)):
             return table.lookup_objects(keys)
         if isinstance(keys, np.ndarray) and keys.dtype.kind == "S" and keys.dtype.itemsize:
             flat = np.ascontiguousarray(keys).reshape(-1)
-            return table.lookup_fixed_bytes(flat.view(np.uint8), flat.dtype.itemsize).reshape(keys.shape)
+            owners = table.lookup_fixed_bytes(flat.view(np.uint8), flat.dtype.itemsize)
+            shaped: np.ndarray = owners.reshape(keys.shape)
+            return shaped
         hashes = hash_batch(keys, self._algo, self._seed)
         return table.search(hashes.reshape(-1)).reshape(hashes.shape)
 
@@ -450,7 +454,8 @@ class RingSnapshot:
         names = self._names
         if names is None:
             names = self._names = np.array(self._nodes, dtype=object)
-        return names[self.lookup(keys).reshape(-1)].tolist()
+        found: list[str] = names[self.lookup(keys).reshape(-1)].tolist()
+        return found
 
     def lookup_nodes(self, keys: object, n: int) -> np.ndarray:
         """The first ``n`` distinct owners of each key (int32, shape ``batch + (min(n, len),)``).

@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     after = HashRing.from_bytes(before.to_bytes())
     for text in args.add:
         name, w = _name_weight(text, 1.0)
-        after.add(name, w)
+        after.add(name, 1.0 if w is None else w)
     for name in args.remove:
         after.remove(name)
     for text in args.set_weight:

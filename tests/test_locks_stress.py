@@ -29,6 +29,7 @@ class Recorder:
         self.counted = dict.fromkeys(NAMES, 0)
         self.timeouts = 0
         self.empty = 0  # leases that had expired before acquire even returned
+        self.group_timeouts = 0  # acquire_many calls that timed out (after maybe granting a part)
 
     def add(self, hold):
         with self.lock:
@@ -71,6 +72,7 @@ def thread_worker(table, rec, seed):
             except LockTimeout:
                 with rec.lock:
                     rec.timeouts += 1
+                    rec.group_timeouts += 1
                 continue
             start = time.monotonic()
             for lease in group:
@@ -143,7 +145,8 @@ def test_history_of_threads_and_tasks(make_table):
     assert rec.counter == rec.counted, (rec.counter, rec.counted)
     assert any(h.mode == "shared" for h in rec.holds) and any(h.mode == "exclusive" for h in rec.holds)
     st = table.stats()
-    assert st.grants == len(rec.holds) + rec.empty
+    # A timed-out acquire_many may have been granted its first lock (then handed back).
+    assert 0 <= st.grants - (len(rec.holds) + rec.empty) <= rec.group_timeouts
     assert st.holders == 0 and st.waiters == 0
 
 

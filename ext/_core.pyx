@@ -422,17 +422,6 @@ cdef class RingTable:
         _hash_key(key, self.algo, self.seed, &h)
         return self.nodes[self._o[_find_in(self, h)]]
 
-    def owner_of_key(self, key):
-        """Owner (index into nodes) of one key."""
-        cdef uint32_t h
-        _hash_key(key, self.algo, self.seed, &h)
-        return self._o[_find_in(self, h)]
-
-    def position_of_hash(self, uint32_t h):
-        """Ring position (index into points) that a hash maps to, in [0, n)."""
-        cdef Py_ssize_t pos = _find_in(self, h)
-        return 0 if pos == self.n else pos
-
     def search(self, const uint32_t[::1] hashes):
         """Owners of a batch of key hashes, as int32."""
         cdef Py_ssize_t m = hashes.shape[0]

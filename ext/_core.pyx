@@ -29,6 +29,13 @@ cdef extern from "Python.h":
     bint PyMemoryView_Check(object o)
 
 cdef extern from "rh_ring.h" nogil:
+    ctypedef struct rh_ring:
+        const uint32_t *pts
+        const int32_t *own
+        const uint32_t *idx
+        unsigned shift
+    size_t rh_find(const rh_ring *r, uint32_t h)
+    void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
     void rh_add_run(uint32_t *out, const uint32_t *inp, size_t n, uint32_t add)
 
 cdef extern from "rh_hash.h" nogil:
@@ -40,6 +47,8 @@ cdef extern from "rh_hash.h" nogil:
     void rh_init()
     const char *rh_simd()
     void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
+    void rh_murmur3_fixed_block(const uint8_t *raw, size_t itemsize, size_t n, uint32_t seed,
+                                uint32_t *out)
     ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
     void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
                         uint32_t count, uint32_t *out)
@@ -52,7 +61,7 @@ cdef extern from "rh_hash.h" nogil:
 
 rh_init()
 
-#: Which build of the int-key hashing loop runs here: "avx2" or "scalar".
+#: Which build of the batch hashing loops runs here: "avx512", "avx2" or "scalar".
 SIMD = rh_simd().decode("ascii")
 
 MURMUR3 = RH_MURMUR3
@@ -195,14 +204,19 @@ def hash_fixed_bytes(const uint8_t[::1] raw, Py_ssize_t itemsize, int algo, uint
     cdef Py_ssize_t i, length, n = raw.shape[0] // itemsize if itemsize else 0
     cdef const uint8_t *item
     out = np.empty(n, dtype=np.uint32)
+    if n == 0:
+        return out
     cdef uint32_t[::1] o = out
     with nogil:
-        for i in range(n):
-            item = &raw[i * itemsize]
-            length = itemsize
-            while length > 0 and item[length - 1] == 0:
-                length -= 1
-            o[i] = rh_hash_bytes(algo, item, <size_t>length, seed)
+        if algo == RH_MURMUR3:
+            rh_murmur3_fixed_block(&raw[0], <size_t>itemsize, <size_t>n, seed, &o[0])
+        else:
+            for i in range(n):
+                item = &raw[i * itemsize]
+                length = itemsize
+                while length > 0 and item[length - 1] == 0:
+                    length -= 1
+                o[i] = rh_hash_bytes(algo, item, <size_t>length, seed)
     return out
 
 
@@ -253,35 +267,11 @@ def node_points(bytes name, uint32_t count, int algo, uint32_t seed):
 
 # ---------------------------------------------------------------- the ring
 #
-# A built ring is two arrays padded to n + 1 entries: points[n] = 0xFFFFFFFF
-# (no hash is greater) and owners[n] = owners[0], so "past the last point, to
-# the first point" costs no branch: position n answers with the first owner.
-# The bucket index has 2**bits + 1 entries; idx[b] is the position of the first
-# point >= b << shift (shift = 32 - bits), and idx[2**bits] = n.
+# A built ring is two arrays padded to n + 1 entries and a bucket index; the
+# layout and the search (rh_find) are described in rh_ring.h.
 
 cdef enum:
     BLOCK = 512  # keys hashed, then searched, per round of a batch lookup
-
-
-cdef inline Py_ssize_t _find(const uint32_t *pts, const uint32_t *idx, int shift,
-                             uint32_t h) noexcept nogil:
-    """Position in [0, n] of the first point >= h (n: past the last point)."""
-    cdef uint32_t b = h >> shift
-    cdef Py_ssize_t lo = idx[b], hi = idx[b + 1], mid
-    if hi - lo <= 1:
-        # At most one point in h's bucket, the common case: one branch-free
-        # comparison. pts[lo] exists even for an empty bucket (it is a later
-        # bucket's first point, or the sentinel) and is then > h.
-        return lo + (pts[lo] < h)
-    while hi - lo > 8:
-        mid = (lo + hi) >> 1
-        if pts[mid] < h:
-            lo = mid + 1
-        else:
-            hi = mid
-    while lo < hi and pts[lo] < h:
-        lo += 1
-    return lo
 
 
 cdef inline Py_ssize_t _find_in(RingTable t, uint32_t h) noexcept nogil:
@@ -291,7 +281,7 @@ cdef inline Py_ssize_t _find_in(RingTable t, uint32_t h) noexcept nogil:
         if h == SENTINEL:
             return t.n
         h += 1
-    return _find(t._p, t._i, t.shift, h)
+    return <Py_ssize_t>rh_find(&t.ring, h)
 
 
 cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize_t want,
@@ -365,8 +355,8 @@ cdef class RingTable:
     cdef const int32_t[::1] _own
     cdef const uint32_t[::1] _idx
     cdef const uint32_t *_p
-    cdef const uint32_t *_i
     cdef const int32_t *_o
+    cdef rh_ring ring
     cdef Py_ssize_t n
 
     def __cinit__(self, padded_points, padded_owners, tuple nodes, int algo, uint32_t seed,
@@ -404,7 +394,10 @@ cdef class RingTable:
         index.flags.writeable = False
         self.index = index
         self._idx = index
-        self._i = &self._idx[0]
+        self.ring.pts = self._p
+        self.ring.own = self._o
+        self.ring.idx = &self._idx[0]
+        self.ring.shift = <unsigned>self.shift
 
     @property
     def padded(self):
@@ -472,12 +465,16 @@ cdef class RingTable:
         with nogil:
             while start < m:
                 end = min(start + BLOCK, m)
-                for i in range(start, end):
-                    item = &raw[i * itemsize]
-                    length = itemsize
-                    while length > 0 and item[length - 1] == 0:
-                        length -= 1
-                    hb[i - start] = rh_hash_bytes(self.algo, item, <size_t>length, self.seed)
+                if self.algo == RH_MURMUR3:
+                    rh_murmur3_fixed_block(&raw[start * itemsize], <size_t>itemsize,
+                                           <size_t>(end - start), self.seed, hb)
+                else:
+                    for i in range(start, end):
+                        item = &raw[i * itemsize]
+                        length = itemsize
+                        while length > 0 and item[length - 1] == 0:
+                            length -= 1
+                        hb[i - start] = rh_hash_bytes(self.algo, item, <size_t>length, self.seed)
                 _search_block(self, hb, end - start, &o[start])
                 start = end
         return out
@@ -561,16 +558,11 @@ cdef class RingTable:
 cdef void _search_block(RingTable t, const uint32_t *hashes, Py_ssize_t m,
                         int32_t *out) noexcept nogil:
     cdef Py_ssize_t i
-    cdef const uint32_t *pts = t._p
-    cdef const uint32_t *idx = t._i
-    cdef const int32_t *own = t._o
-    cdef int shift = t.shift
     if t.strict:
         for i in range(m):
-            out[i] = own[_find_in(t, hashes[i])]
+            out[i] = t._o[_find_in(t, hashes[i])]
     else:
-        for i in range(m):
-            out[i] = own[_find(pts, idx, shift, hashes[i])]
+        rh_search(&t.ring, hashes, <size_t>m, out)
 
 
 cdef Py_ssize_t _assign_one(RingTable t, uint32_t h, const int64_t *caps,

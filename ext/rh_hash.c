@@ -9,7 +9,7 @@
 static uint32_t crc_table[8][256];
 static int crc_ready = 0;
 
-static void crc32_init(void)
+void rh_crc32_init(void)
 {
     if (crc_ready)
         return;
@@ -122,57 +122,6 @@ void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
         out[i] = algo == RH_CRC32 ? crc32_update(state, buf, len) ^ 0xFFFFFFFFu
                                   : rh_murmur3_finish(state, buf, len, name_len + 1 + (size_t)nd);
     }
-}
-
-/* Batch hashing of int keys. The default build of this loop stays scalar:
- * SSE2 has no 32-bit vector multiply and its emulation is slower than scalar
- * code. Where the compiler can target AVX2 per function, a second build is
- * chosen at run time on CPUs that have it. */
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-tree-vectorize")))
-#endif
-static void murmur_block_scalar(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = rh_murmur3_u64(keys[i], seed);
-}
-
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define RH_HAVE_AVX2_BUILD 1
-__attribute__((target("avx2")))
-static void murmur_block_avx2(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
-{
-    for (size_t i = 0; i < n; i++)
-        out[i] = rh_murmur3_u64(keys[i], seed);
-}
-#endif
-
-static int use_avx2 = 0;
-
-void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
-{
-#ifdef RH_HAVE_AVX2_BUILD
-    if (use_avx2) {
-        murmur_block_avx2(keys, n, seed, out);
-        return;
-    }
-#endif
-    murmur_block_scalar(keys, n, seed, out);
-}
-
-void rh_init(void)
-{
-    crc32_init();
-#ifdef RH_HAVE_AVX2_BUILD
-    __builtin_cpu_init();
-    /* RINGHASH_NO_AVX2=1 forces the portable loop (the tests check both). */
-    use_avx2 = __builtin_cpu_supports("avx2") && getenv("RINGHASH_NO_AVX2") == NULL;
-#endif
-}
-
-const char *rh_simd(void)
-{
-    return use_avx2 ? "avx2" : "scalar";
 }
 
 /* MD5 (RFC 1321), only as libketama uses it: the first 4 bytes of the digest,

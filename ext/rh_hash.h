@@ -84,15 +84,25 @@ static inline uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
     return rh_fmix32(h ^ 8u);
 }
 
-/* rh_murmur3_u64 of n keys into out. On x86-64 with GCC or Clang this picks an
- * AVX2 build of the loop at run time when the CPU has it (about 3x faster). */
+/* Batch hashing (rh_batch.c). On x86-64 with GCC or Clang each of these loops
+ * is compiled three times (portable, AVX2, AVX-512) and rh_init picks the
+ * widest the CPU and OS support; RINGHASH_SIMD=scalar|avx2|avx512 in the
+ * environment caps the choice (the tests run every level against mmh3). */
+
+/* out[i] = rh_murmur3_u64(keys[i], seed). */
 void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out);
 
-/* Which build of the batch hashing loop is in use: "avx2" or "scalar". */
+/* MurmurHash3 x86_32 of n fixed-width items (a numpy "S" array: item i is
+ * raw[i * itemsize:(i + 1) * itemsize] with its trailing NUL bytes removed). */
+void rh_murmur3_fixed_block(const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
+                            uint32_t *out);
+
+/* Which build of the batch loops is in use: "avx512", "avx2" or "scalar". */
 const char *rh_simd(void);
 
-/* One-time set-up (CRC tables, CPU feature check); call once before anything else. */
+/* One-time set-up (CRC tables, CPU feature check); call once, before anything else. */
 void rh_init(void);
+void rh_crc32_init(void);
 
 /* CRC-32/IEEE (reflected 0xEDB88320, init and xorout 0xFFFFFFFF); equal to zlib.crc32(b). */
 uint32_t rh_crc32(const void *data, size_t len);

@@ -142,20 +142,57 @@ def test_mixed_list_and_random_known_answers():
         mmh(s.rstrip("\x00").encode(), seed) for s in strs]
 
 
-def test_portable_and_simd_int_loops_agree():
-    """The int-key batch loop has an AVX2 build chosen at run time; the portable one must agree."""
+# The inputs, made the same way in the parent and in each child process.
+_LEVEL_DATA = """
+import numpy as np
+ints = np.arange(-5000, 5000, dtype=np.int64) * 7919
+raw = np.random.default_rng(3).integers(0, 256, (997, 23), dtype=np.uint8)
+raw[::3, 17:] = 0   # trailing NULs (stripped), so items have different lengths
+raw[::7, 5:] = 0
+raw[1::5, 9] = 0    # an interior NUL (kept)
+fixed = {w: raw[:, :w].copy().view(f"S{w}").ravel() for w in (1, 4, 7, 8, 16, 23)}
+wide = np.char.add(np.arange(40).astype("S3"), b"x" * 300)  # past the 256-byte lane path
+"""
+_LEVEL_SCRIPT = _LEVEL_DATA + """
+import json
+import ringhash, ringhash._core as c
+ring = ringhash.HashRing(["a", "b", "c", "d"])
+print(json.dumps({
+    "simd": c.SIMD,
+    "ints": ringhash.murmur3_32(ints, 17).tolist(),
+    "fixed": {w: ringhash.murmur3_32(a, 17).tolist() for w, a in fixed.items()},
+    "wide": ringhash.murmur3_32(wide, 17).tolist(),
+    "lookup": ring.lookup(fixed[16]).tolist() + ring.lookup(ints).tolist(),
+}))
+"""
+
+
+def _run_level(level):
+    import json
+    import os
     import subprocess
     import sys
 
-    code = ("import numpy as np, ringhash, ringhash._core as c;"
-            "a = np.arange(-5000, 5000, dtype=np.int64) * 7919;"
-            "print(c.SIMD, int(ringhash.murmur3_32(a, 17).astype(np.uint64).sum()),"
-            " ringhash.murmur3_32(a, 17)[:3].tolist())")
-    env = dict(__import__("os").environ, RINGHASH_NO_AVX2="1")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-    simd, total, head = out.stdout.split(" ", 2)
-    assert simd == "scalar"
-    a = np.arange(-5000, 5000, dtype=np.int64) * 7919
-    expect = [mmh(encoded(int(v)), 17) for v in a]
-    assert int(total) == sum(expect)
-    assert ringhash.murmur3_32(a, 17).tolist() == expect  # this process: AVX2 where available
+    env = dict(os.environ, RINGHASH_SIMD=level)
+    out = subprocess.run([sys.executable, "-c", _LEVEL_SCRIPT], env=env, capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_every_simd_build_of_the_batch_loops_agrees_with_mmh3():
+    """The batch hashing loops have portable, AVX2 and AVX-512 builds picked at run time
+    (RINGHASH_SIMD caps the pick): every build this CPU can run must equal mmh3."""
+    import ringhash._core as core
+
+    order = ["scalar", "avx2", "avx512"]
+    runs = {level: _run_level(level) for level in order[: order.index(core.SIMD) + 1]}
+    assert [r["simd"] for r in runs.values()] == list(runs)  # each cap took effect
+    ns = {}
+    exec(_LEVEL_DATA, ns)
+    first = runs["scalar"]
+    assert first["ints"] == [mmh(encoded(int(v)), 17) for v in ns["ints"]]
+    for w, arr in ns["fixed"].items():
+        assert first["fixed"][str(w)] == [mmh(bytes(x), 17) for x in arr], w
+    assert first["wide"] == [mmh(bytes(x), 17) for x in ns["wide"]]
+    for level, run in runs.items():
+        assert run == {**first, "simd": level}, level

@@ -1,0 +1,213 @@
+/* ringhash: batch kernels, hashing blocks of keys and searching the ring.
+ *
+ * On x86-64 with GCC or Clang the hashing loops are built several times,
+ * portable, AVX2 and AVX-512, and rh_init picks the widest build the CPU and
+ * OS support; RINGHASH_SIMD=scalar|avx2|avx512 caps the choice, so the tests
+ * can run every build against mmh3. The int-key loop is plain C that compilers
+ * vectorize; the fixed-width (numpy "S") loop has AVX-512 intrinsics. Elsewhere
+ * (MSVC, ARM) the portable build runs, which compilers still vectorize where
+ * the target has 32-bit vector multiplies (NEON does).
+ */
+#include "rh_hash.h"
+#include "rh_ring.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+
+/* ---------------------------------------------------------------- ring search */
+
+size_t rh_find_far(const rh_ring *r, uint32_t h, size_t lo)
+{
+    size_t hi = r->idx[(h >> r->shift) + 1]; /* the next bucket's first point: > h */
+    while (lo < hi) {
+        size_t mid = lo + ((hi - lo) >> 1);
+        if (r->pts[mid] < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
+{
+    for (size_t i = 0; i < m; i++)
+        out[i] = r->own[rh_find(r, hashes[i])];
+}
+
+
+/* ---------------------------------------------------------------- hashing loops */
+
+/* One item of a numpy "S" array: its bytes without the trailing NULs. */
+static inline uint32_t fixed_one(const unsigned char *item, size_t itemsize, uint32_t seed)
+{
+    size_t len = itemsize;
+    while (len > 0 && item[len - 1] == 0)
+        len--;
+    return rh_murmur3_32(item, len, seed);
+}
+
+static void fixed_scalar(const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
+                         uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = fixed_one(raw + i * itemsize, itemsize, seed);
+}
+
+/* Int keys: the loop is plain C, which compilers vectorize when the target has
+ * 32-bit vector multiplies. GCC would also vectorize the portable x86-64 build
+ * for SSE2, which has none; its emulation is slower than scalar code. */
+#if defined(__GNUC__) && !defined(__clang__) && (defined(__x86_64__) || defined(__i386__))
+#define RH_PORTABLE_ATTR __attribute__((optimize("no-tree-vectorize")))
+#else
+#define RH_PORTABLE_ATTR
+#endif
+#define RH_DEFINE_U64_LOOP(SUFFIX, ATTR)                                                  \
+    ATTR static void u64_block_##SUFFIX(const uint64_t *keys, size_t n, uint32_t seed,    \
+                                        uint32_t *out)                                     \
+    {                                                                                      \
+        for (size_t i = 0; i < n; i++)                                                     \
+            out[i] = rh_murmur3_u64(keys[i], seed);                                        \
+    }
+RH_DEFINE_U64_LOOP(portable, RH_PORTABLE_ATTR)
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define RH_HAVE_X86_BUILDS 1
+#include <immintrin.h>
+
+#define RH_AVX512_TARGET "avx2,avx512f,avx512bw"
+#if defined(__clang__)
+#define RH_AVX512_ATTR __attribute__((target(RH_AVX512_TARGET), min_vector_width(512)))
+#else
+#define RH_AVX512_ATTR __attribute__((target(RH_AVX512_TARGET ",prefer-vector-width=512")))
+#endif
+RH_DEFINE_U64_LOOP(avx2, __attribute__((target("avx2"))))
+RH_DEFINE_U64_LOOP(avx512, RH_AVX512_ATTR)
+
+/* Transpose 16 rows of 16 dwords in place (r[j] becomes column j). */
+RH_AVX512_ATTR static inline void transpose16(__m512i r[16])
+{
+    __m512i t[16], u[16], s[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* lane k of u[4i + c]: word 4k + c of rows 4i..4i+3 */
+        u[4 * i] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        s[c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0x88);
+        s[4 + c] = _mm512_shuffle_i32x4(u[c], u[4 + c], 0xDD);
+        s[8 + c] = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0x88);
+        s[12 + c] = _mm512_shuffle_i32x4(u[8 + c], u[12 + c], 0xDD);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm512_shuffle_i32x4(s[c], s[8 + c], 0x88);
+        r[8 + c] = _mm512_shuffle_i32x4(s[c], s[8 + c], 0xDD);
+        r[4 + c] = _mm512_shuffle_i32x4(s[4 + c], s[12 + c], 0x88);
+        r[12 + c] = _mm512_shuffle_i32x4(s[4 + c], s[12 + c], 0xDD);
+    }
+}
+
+/* Items of up to 64 bytes, 16 at a time: a masked load per item (nothing read
+ * past it), its length from the mask of its non-zero bytes (no branch, so
+ * mixed lengths cost nothing extra), a transpose so that vector j holds word j
+ * of all 16 items, then 16 murmur states advance one word per step. Past a
+ * lane's last full block its words are zero except one tail word; mixing a
+ * tail word is "h ^= mix(k)" and mix(0) = 0, so one masked select per word
+ * covers blocks, the tail and the padding. */
+RH_AVX512_ATTR static void fixed_avx512(const unsigned char *raw, size_t itemsize, size_t n,
+                                        uint32_t seed, uint32_t *out)
+{
+    if (itemsize == 0 || itemsize > 64) {
+        fixed_scalar(raw, itemsize, n, seed, out);
+        return;
+    }
+    const __mmask64 bytes = itemsize == 64 ? ~(__mmask64)0 : (((__mmask64)1 << itemsize) - 1);
+    const size_t nwords = (itemsize + 3) / 4;
+    const __m512i c1 = _mm512_set1_epi32((int)0xcc9e2d51u), c2 = _mm512_set1_epi32(0x1b873593);
+    const __m512i c3 = _mm512_set1_epi32((int)0xe6546b64u), five = _mm512_set1_epi32(5);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        const unsigned char *g = raw + i * itemsize;
+        __m512i r[16];
+        uint32_t len[16];
+        for (int l = 0; l < 16; l++) {
+            r[l] = _mm512_maskz_loadu_epi8(bytes, g + (size_t)l * itemsize);
+            uint64_t nz = _mm512_test_epi8_mask(r[l], r[l]);
+            len[l] = nz ? (uint32_t)(64 - __builtin_clzll(nz)) : 0;
+        }
+        transpose16(r);
+        __m512i vlen = _mm512_loadu_si512(len), nblocks = _mm512_srli_epi32(vlen, 2);
+        __m512i h = _mm512_set1_epi32((int)seed);
+        for (size_t j = 0; j < nwords; j++) {
+            __m512i k = _mm512_mullo_epi32(r[j], c1);
+            k = _mm512_mullo_epi32(_mm512_rol_epi32(k, 15), c2);
+            __m512i x = _mm512_xor_si512(h, k);
+            __m512i b = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_rol_epi32(x, 13), five), c3);
+            __mmask16 full = _mm512_cmpgt_epu32_mask(nblocks, _mm512_set1_epi32((int)j));
+            h = _mm512_mask_blend_epi32(full, x, b);
+        }
+        h = _mm512_xor_si512(h, vlen);
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+        h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0x85ebca6bu));
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
+        h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xc2b2ae35u));
+        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+        _mm512_storeu_si512(out + i, h);
+    }
+    fixed_scalar(raw + i * itemsize, itemsize, n - i, seed, out + i);
+}
+#endif
+
+typedef void (*u64_loop)(const uint64_t *, size_t, uint32_t, uint32_t *);
+typedef void (*fixed_loop)(const unsigned char *, size_t, size_t, uint32_t, uint32_t *);
+
+/* Set once by rh_init (at module import, under the GIL), read-only afterwards. */
+static u64_loop u64_block = u64_block_portable;
+static fixed_loop fixed_block = fixed_scalar;
+static const char *simd_name = "scalar";
+
+void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
+{
+    u64_block(keys, n, seed, out);
+}
+
+void rh_murmur3_fixed_block(const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
+                            uint32_t *out)
+{
+    fixed_block(raw, itemsize, n, seed, out);
+}
+
+void rh_init(void)
+{
+    rh_crc32_init();
+#ifdef RH_HAVE_X86_BUILDS
+    const char *cap = getenv("RINGHASH_SIMD");
+    int level = 2; /* 0 portable, 1 AVX2, 2 AVX-512 */
+    if (cap != NULL && strcmp(cap, "scalar") == 0)
+        level = 0;
+    else if (cap != NULL && strcmp(cap, "avx2") == 0)
+        level = 1;
+    __builtin_cpu_init();
+    /* __builtin_cpu_supports also checks that the OS saves the wide registers. */
+    if (level >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx2")) {
+        u64_block = u64_block_avx512;
+        fixed_block = fixed_avx512;
+        simd_name = "avx512";
+    } else if (level >= 1 && __builtin_cpu_supports("avx2")) {
+        u64_block = u64_block_avx2;
+        simd_name = "avx2";
+    }
+#endif
+}
+
+const char *rh_simd(void)
+{
+    return simd_name;
+}

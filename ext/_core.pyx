@@ -308,15 +308,17 @@ cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize
 def index_bits(Py_ssize_t npoints):
     """Bits of the bucket index, in [1, 25].
 
-    Below 65,536 points: the smallest with 2**bits >= 2 * npoints, so 2 to 4
-    buckets per point and about 90% of keys land in a bucket holding at most
-    one point (one comparison); the index costs 8 to 16 bytes per point and
-    everything stays in cache. From 65,536 points on: 2**bits >= npoints (1 to
-    2 buckets per point, 4 to 8 bytes per point), since such a ring is past
-    the caches anyway, and a membership change copies half as much.
+    Below 65,536 points: the smallest with 2**bits >= 4 * npoints, so 4 to 8
+    buckets per point, and about 99% of keys find their point with the one
+    branch-free comparison of rh_find; the index costs 16 to 32 bytes per
+    point (2 to 4 times the 8 bytes of a point and its owner) and the whole
+    table stays in a core's L2 cache. From 65,536 points on: 2**bits >=
+    npoints (1 to 2 buckets per point, 4 to 8 bytes per point): such a ring is
+    past the caches anyway, and a membership change copies the index, so a
+    smaller one keeps add/remove cheap.
     """
     cdef int bits = 1
-    cdef Py_ssize_t target = 2 * npoints if npoints < 65536 else npoints
+    cdef Py_ssize_t target = 4 * npoints if npoints < 65536 else npoints
     while bits < 25 and (<Py_ssize_t>1 << bits) < target:
         bits += 1
     return bits

@@ -4,7 +4,7 @@
  * portable, AVX2 and AVX-512, and rh_init picks the widest build the CPU and
  * OS support; RINGHASH_SIMD=scalar|avx2|avx512 caps the choice, so the tests
  * can run every build against mmh3. The int-key loop is plain C that compilers
- * vectorize; the fixed-width (numpy "S") loop has AVX-512 intrinsics. Elsewhere
+ * vectorize; the fixed-width (numpy "S") loop has AVX2 and AVX-512 intrinsics. Elsewhere
  * (MSVC, ARM) the portable build runs, which compilers still vectorize where
  * the target has 32-bit vector multiplies (NEON does).
  */
@@ -84,6 +84,86 @@ RH_DEFINE_U64_LOOP(portable, RH_PORTABLE_ATTR)
 #endif
 RH_DEFINE_U64_LOOP(avx2, __attribute__((target("avx2"))))
 RH_DEFINE_U64_LOOP(avx512, RH_AVX512_ATTR)
+
+/* Transpose 8 rows of 8 dwords in place (r[j] becomes column j). */
+__attribute__((target("avx2"))) static inline void transpose8(__m256i r[8])
+{
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) { /* lane k of u[4i + c]: word 4k + c of rows 4i..4i+3 */
+        u[4 * i] = _mm256_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int c = 0; c < 4; c++) {
+        r[c] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x20);
+        r[4 + c] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x31);
+    }
+}
+
+#define RH_ROTL256(x, r) _mm256_or_si256(_mm256_slli_epi32(x, r), _mm256_srli_epi32(x, 32 - (r)))
+
+/* The AVX2 build of the loop below (fixed_avx512), 8 items at a time, for items of
+ * up to 32 bytes. AVX2 has no byte-masked load, so each item is read as 32 bytes
+ * and masked to its width; a group is taken only if that read stays inside the
+ * array, and the last few items go through the scalar loop. */
+__attribute__((target("avx2"))) static void fixed_avx2(const unsigned char *raw, size_t itemsize,
+                                                      size_t n, uint32_t seed, uint32_t *out)
+{
+    if (itemsize == 0 || itemsize > 32 || n < 8 || n * itemsize < 32 + 7 * itemsize) {
+        fixed_scalar(raw, itemsize, n, seed, out);
+        return;
+    }
+    static const unsigned char ramp[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
+                                           11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
+                                           22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+    const __m256i keep = _mm256_cmpgt_epi8(_mm256_set1_epi8((char)itemsize),
+                                           _mm256_loadu_si256((const __m256i *)ramp));
+    const uint32_t width_bits = itemsize == 32 ? 0xFFFFFFFFu : ((1u << itemsize) - 1);
+    const size_t nwords = (itemsize + 3) / 4;
+    const __m256i c1 = _mm256_set1_epi32((int)0xcc9e2d51u), c2 = _mm256_set1_epi32(0x1b873593);
+    const __m256i c3 = _mm256_set1_epi32((int)0xe6546b64u), five = _mm256_set1_epi32(5);
+    const __m256i zero = _mm256_setzero_si256();
+    /* Items q whose 32-byte read ends inside the array: q * itemsize + 32 <= n * itemsize
+     * (at least 8 of them, checked above); a group is taken if its last item is one. */
+    const size_t safe = (n * itemsize - 32) / itemsize + 1;
+    size_t i = 0;
+    for (; i + 8 <= safe && i + 8 <= n; i += 8) {
+        const unsigned char *g = raw + i * itemsize;
+        __m256i r[8];
+        uint32_t len[8];
+        for (int l = 0; l < 8; l++) {
+            r[l] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(g + (size_t)l * itemsize)),
+                                    keep);
+            uint32_t nz = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r[l], zero)) & width_bits;
+            len[l] = nz ? (uint32_t)(32 - __builtin_clz(nz)) : 0;
+        }
+        transpose8(r);
+        __m256i vlen = _mm256_loadu_si256((const __m256i *)len), nblocks = _mm256_srli_epi32(vlen, 2);
+        __m256i h = _mm256_set1_epi32((int)seed);
+        for (size_t j = 0; j < nwords; j++) {
+            __m256i k = _mm256_mullo_epi32(r[j], c1);
+            k = _mm256_mullo_epi32(RH_ROTL256(k, 15), c2);
+            __m256i x = _mm256_xor_si256(h, k);
+            __m256i b = _mm256_add_epi32(_mm256_mullo_epi32(RH_ROTL256(x, 13), five), c3);
+            /* lengths are at most 32, so a signed comparison is exact */
+            __m256i full = _mm256_cmpgt_epi32(nblocks, _mm256_set1_epi32((int)j));
+            h = _mm256_blendv_epi8(x, b, full);
+        }
+        h = _mm256_xor_si256(h, vlen);
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+        h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0x85ebca6bu));
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
+        h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
+        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+        _mm256_storeu_si256((__m256i *)(out + i), h);
+    }
+    fixed_scalar(raw + i * itemsize, itemsize, n - i, seed, out + i);
+}
 
 /* Transpose 16 rows of 16 dwords in place (r[j] becomes column j). */
 RH_AVX512_ATTR static inline void transpose16(__m512i r[16])
@@ -202,6 +282,7 @@ void rh_init(void)
         simd_name = "avx512";
     } else if (level >= 1 && __builtin_cpu_supports("avx2")) {
         u64_block = u64_block_avx2;
+        fixed_block = fixed_avx2;
         simd_name = "avx2";
     }
 #endif

@@ -1,6 +1,7 @@
 """Ring benchmarks: ringhash and its peers, measured in the same run.
 
-Groups: lookup-uint64, lookup-str, get-single, build, membership, threads.
+Groups: lookup-uint64, lookup-str, lookup-batch, get-single, build, membership,
+threads.
 Every benchmark records its peer and keys per call; bench/compare.py turns a
 run into the ns-per-key table with ratios to ringhash.
 """
@@ -9,7 +10,7 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import BATCH, RING_SIZES, SINGLE, SLOW_BATCH, record
+from conftest import BATCH, BATCH_SIZES, RING_SIZES, SINGLE, SLOW_BATCH, record
 from peers import (
     FASTRING_REASON,
     BisectRing,
@@ -115,6 +116,46 @@ def test_uhashring_str(benchmark, str_keys, nodes):
     keys = str_keys[:SLOW_BATCH]
     record(benchmark, "uhashring get_node", len(keys), nodes=nodes)
     benchmark(lambda: [ring.get_node(k) for k in keys])
+
+
+# ------------------------------------------------------------------ lookup-batch
+
+# Batch sizes from 100 keys (where the fixed cost of a call shows) to the 1M of
+# the groups above, on the 100-node ring.
+batches = pytest.mark.parametrize("batch", BATCH_SIZES)
+
+
+@pytest.mark.benchmark(group="lookup-batch")
+@batches
+@pytest.mark.parametrize("kind", ["uint64", "str"])
+def test_ringhash_lookup_batch(benchmark, u64_keys, str_keys, batch, kind):
+    ring = ringhash.HashRing(node_names(100))
+    keys = u64_keys[:batch] if kind == "uint64" else str_keys[:batch]
+    record(benchmark, "ringhash" if kind == "uint64" else "ringhash (str list)", len(keys),
+           nodes=100, batch=batch)
+    benchmark(ring.lookup, keys)
+
+
+@pytest.mark.benchmark(group="lookup-batch")
+@batches
+@pytest.mark.parametrize("kind", ["uint64", "str"])
+def test_numpy_lookup_batch(benchmark, u64_keys, str_keys, batch, kind):
+    ring = NumpyBaseline(node_names(100))
+    if kind == "uint64":
+        record(benchmark, "numpy baseline (murmur3 in numpy)", batch, nodes=100, batch=batch)
+        benchmark(ring.lookup_u64_murmur3, u64_keys[:batch])
+    else:
+        record(benchmark, "numpy baseline (str list)", batch, nodes=100, batch=batch)
+        benchmark(ring.lookup_str, str_keys[:batch])
+
+
+@needs_fastring
+@pytest.mark.benchmark(group="lookup-batch")
+@batches
+def test_fastring_lookup_batch(benchmark, str_keys, batch):
+    ring = fastring_ring(node_names(100))
+    record(benchmark, "fastring get_node_batch (str list)", batch, nodes=100, batch=batch)
+    benchmark(ring.get_node_batch, str_keys[:batch])
 
 
 # ------------------------------------------------------------------ get-single

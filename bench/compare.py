@@ -23,11 +23,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-ORDER = ["lookup-uint64", "lookup-str", "get-single", "build", "membership", "threads",
+ORDER = ["lookup-uint64", "lookup-str", "lookup-batch", "get-single", "build", "membership", "threads",
          "lock-uncontended", "lock-handoff", "redis-uncontended"]
 TITLES = {
     "lookup-uint64": "Batch lookup, 1M int keys (numpy array)",
     "lookup-str": "Batch lookup, 1M 16-character str keys (list)",
+    "lookup-batch": "Batch lookup by batch size (100 nodes): uint64 array and 16-character str list",
     "get-single": "One key per call (100 nodes)",
     "build": "Building a 1,000-node x 160-point ring",
     "membership": "Adding + removing one node on a 1,000-node ring",
@@ -63,12 +64,19 @@ def fmt_time(ns: float) -> str:
     return f"{ns:,.1f} ns"
 
 
+STR_ROWS = " (str list)"
+
+# The column that splits a group's rows (ring size, or batch size).
+SPLIT = {"lookup-batch": "batch"}
+
+
 def rows_for(group: str, benches: list[dict]) -> list[str]:
+    split = SPLIT.get(group, "nodes")
     by_nodes: dict[object, list[dict]] = defaultdict(list)
     for b in benches:
-        by_nodes[b["extra_info"].get("nodes", "")].append(b)
+        by_nodes[b["extra_info"].get(split, "")].append(b)
     lines = []
-    for nodes in sorted(by_nodes, key=str):
+    for nodes in sorted(by_nodes, key=lambda v: (isinstance(v, str), v)):
         entries = []
         for b in by_nodes[nodes]:
             info = b["extra_info"]
@@ -77,16 +85,20 @@ def rows_for(group: str, benches: list[dict]) -> list[str]:
             else:
                 per = b["stats"]["min"] * 1e9 / info["keys"]
             entries.append((info["peer"], per))
-        base = next((per for peer, per in entries if peer in BASELINES), None)
+        default = next((per for peer, per in entries if peer in BASELINES), None)
         unit = UNITS.get(group, "per key")
         for peer, per in sorted(entries, key=lambda e: e[1]):
+            # A "(str list)" row compares with ringhash's own str-list row.
+            base = (dict(entries).get(f"ringhash{STR_ROWS}", default) if peer.endswith(STR_ROWS)
+                    else default)
             if base is None:
                 ratio = ""
             elif group == "threads":
                 ratio = f"{base / per:.2f}x the one-thread throughput"
             else:
                 ratio = f"{per / base:.1f}x"
-            lines.append(f"| {nodes} | {peer} | {fmt_time(per)} {unit} | {ratio} |")
+            label = f"{nodes:,}" if isinstance(nodes, int) else nodes
+            lines.append(f"| {label} | {peer} | {fmt_time(per)} {unit} | {ratio} |")
     return lines
 
 
@@ -119,7 +131,8 @@ def render(data: dict) -> str:
     for group in ORDER + sorted(set(groups) - set(ORDER)):
         if group not in groups:
             continue
-        out += [f"### {TITLES.get(group, group)}", "", "| nodes | implementation | time | ratio |",
+        out += [f"### {TITLES.get(group, group)}", "",
+                f"| {SPLIT.get(group, 'nodes')} | implementation | time | ratio |",
                 "| --- | --- | --- | --- |", *rows_for(group, groups[group]), ""]
     return "\n".join(out)
 

@@ -17,6 +17,7 @@ BATCH = 10_000 if SMOKE else 1_000_000
 SLOW_BATCH = 2_000 if SMOKE else 100_000  # peers that route one key per Python call
 SINGLE = 1_000 if SMOKE else 20_000
 RING_SIZES = [10, 100, 1000]
+BATCH_SIZES = [100, 1_000, 10_000] if SMOKE else [100, 10_000, 1_000_000]
 
 
 def pytest_configure(config):

@@ -36,6 +36,7 @@ cdef extern from "rh_ring.h" nogil:
         unsigned shift
     size_t rh_find(const rh_ring *r, uint32_t h)
     void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
+    void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out)
     void rh_add_run(uint32_t *out, const uint32_t *inp, size_t n, uint32_t add)
 
 cdef extern from "rh_hash.h" nogil:
@@ -431,8 +432,9 @@ cdef class RingTable:
     def lookup_u64(self, const uint64_t[::1] keys):
         """Owners of int keys given as 64-bit two's complement bits.
 
-        Works in blocks: hash a block (independent multiplies, which the
-        compiler vectorizes), then search it (independent loads, which the
+        Murmur3 rings take rh_lookup_u64 (vector hashing of the next keys
+        overlapped with the search of the current ones). Others work in
+        blocks: hash a block, then search it (independent loads, which the
         CPU overlaps), instead of alternating the two per key.
         """
         cdef Py_ssize_t i, start, end, m = keys.shape[0]
@@ -441,6 +443,10 @@ cdef class RingTable:
             return out
         cdef int32_t[::1] o = out
         cdef uint32_t hb[BLOCK]
+        if self.algo == RH_MURMUR3 and not self.strict:
+            with nogil:
+                rh_lookup_u64(&self.ring, &keys[0], <size_t>m, self.seed, &o[0])
+            return out
         start = 0
         with nogil:
             while start < m:

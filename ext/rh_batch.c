@@ -76,6 +76,8 @@ RH_DEFINE_U64_LOOP(portable, RH_PORTABLE_ATTR)
 #define RH_HAVE_X86_BUILDS 1
 #include <immintrin.h>
 
+#define RH_ROTL256(x, r) _mm256_or_si256(_mm256_slli_epi32(x, r), _mm256_srli_epi32(x, 32 - (r)))
+
 #define RH_AVX512_TARGET "avx2,avx512f,avx512bw"
 #if defined(__clang__)
 #define RH_AVX512_ATTR __attribute__((target(RH_AVX512_TARGET), min_vector_width(512)))
@@ -84,6 +86,83 @@ RH_DEFINE_U64_LOOP(portable, RH_PORTABLE_ATTR)
 #endif
 RH_DEFINE_U64_LOOP(avx2, __attribute__((target("avx2"))))
 RH_DEFINE_U64_LOOP(avx512, RH_AVX512_ATTR)
+
+/* Lookups of int keys fused with their hashing: while the scalar search of one
+ * group of keys waits on its memory loads, the vector unit hashes the next
+ * group, so the two overlap instead of alternating block by block. */
+#define RH_SEARCH_GROUP(r, hashes, count, out)                                                  \
+    do {                                                                                        \
+        for (int l_ = 0; l_ < (count); l_++)                                                    \
+            (out)[l_] = (r)->own[rh_find((r), (hashes)[l_])];                                   \
+    } while (0)
+
+__attribute__((target("avx2"))) static inline void murmur_u64_x8(const uint64_t *k, uint32_t seed,
+                                                                  uint32_t *out)
+{
+    const __m256i odd_even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    __m256i a = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)k), odd_even);
+    __m256i b = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(k + 4)), odd_even);
+    __m256i words[2] = {_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31)};
+    const __m256i c1 = _mm256_set1_epi32((int)0xcc9e2d51u), c2 = _mm256_set1_epi32(0x1b873593);
+    const __m256i c3 = _mm256_set1_epi32((int)0xe6546b64u), five = _mm256_set1_epi32(5);
+    __m256i h = _mm256_set1_epi32((int)seed);
+    for (int j = 0; j < 2; j++) {
+        __m256i x = _mm256_mullo_epi32(words[j], c1);
+        x = _mm256_mullo_epi32(RH_ROTL256(x, 15), c2);
+        h = _mm256_xor_si256(h, x);
+        h = _mm256_add_epi32(_mm256_mullo_epi32(RH_ROTL256(h, 13), five), c3);
+    }
+    h = _mm256_xor_si256(h, _mm256_set1_epi32(8));
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0x85ebca6bu));
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+    _mm256_storeu_si256((__m256i *)out, h);
+}
+
+RH_AVX512_ATTR static inline void murmur_u64_x16(const uint64_t *k, uint32_t seed, uint32_t *out)
+{
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    __m512i a = _mm512_loadu_si512(k), b = _mm512_loadu_si512(k + 8);
+    __m512i words[2] = {_mm512_permutex2var_epi32(a, even, b), _mm512_permutex2var_epi32(a, odd, b)};
+    const __m512i c1 = _mm512_set1_epi32((int)0xcc9e2d51u), c2 = _mm512_set1_epi32(0x1b873593);
+    const __m512i c3 = _mm512_set1_epi32((int)0xe6546b64u), five = _mm512_set1_epi32(5);
+    __m512i h = _mm512_set1_epi32((int)seed);
+    for (int j = 0; j < 2; j++) {
+        __m512i x = _mm512_mullo_epi32(words[j], c1);
+        x = _mm512_mullo_epi32(_mm512_rol_epi32(x, 15), c2);
+        h = _mm512_xor_si512(h, x);
+        h = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_rol_epi32(h, 13), five), c3);
+    }
+    h = _mm512_xor_si512(h, _mm512_set1_epi32(8));
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+    h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0x85ebca6bu));
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
+    h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xc2b2ae35u));
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+    _mm512_storeu_si512(out, h);
+}
+
+#define RH_DEFINE_FUSED_LOOKUP(SUFFIX, ATTR, LANES_, HASH)                                      \
+    ATTR static void lookup_u64_##SUFFIX(const rh_ring *r, const uint64_t *keys, size_t n,      \
+                                         uint32_t seed, int32_t *out)                           \
+    {                                                                                           \
+        uint32_t hb[2][LANES_];                                                                 \
+        size_t groups = n / LANES_, i;                                                          \
+        if (groups > 0)                                                                         \
+            HASH(keys, seed, hb[0]);                                                            \
+        for (size_t g = 0; g < groups; g++) {                                                   \
+            if (g + 1 < groups)                                                                 \
+                HASH(keys + (g + 1) * LANES_, seed, hb[(g + 1) & 1]);                           \
+            RH_SEARCH_GROUP(r, hb[g & 1], LANES_, out + g * LANES_);                            \
+        }                                                                                       \
+        for (i = groups * LANES_; i < n; i++)                                                   \
+            out[i] = r->own[rh_find(r, rh_murmur3_u64(keys[i], seed))];                         \
+    }
+RH_DEFINE_FUSED_LOOKUP(avx2, __attribute__((target("avx2"))), 8, murmur_u64_x8)
+RH_DEFINE_FUSED_LOOKUP(avx512, RH_AVX512_ATTR, 16, murmur_u64_x16)
 
 /* Transpose 8 rows of 8 dwords in place (r[j] becomes column j). */
 __attribute__((target("avx2"))) static inline void transpose8(__m256i r[8])
@@ -104,8 +183,6 @@ __attribute__((target("avx2"))) static inline void transpose8(__m256i r[8])
         r[4 + c] = _mm256_permute2x128_si256(u[c], u[4 + c], 0x31);
     }
 }
-
-#define RH_ROTL256(x, r) _mm256_or_si256(_mm256_slli_epi32(x, r), _mm256_srli_epi32(x, 32 - (r)))
 
 /* The AVX2 build of the loop below (fixed_avx512), 8 items at a time, for items of
  * up to 32 bytes. AVX2 has no byte-masked load, so each item is read as 32 bytes
@@ -244,12 +321,26 @@ RH_AVX512_ATTR static void fixed_avx512(const unsigned char *raw, size_t itemsiz
 }
 #endif
 
+/* The portable lookup: hash a block, then search it. */
+static void lookup_u64_portable(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed,
+                                int32_t *out)
+{
+    uint32_t hb[512];
+    for (size_t start = 0; start < n; start += 512) {
+        size_t m = n - start < 512 ? n - start : 512;
+        u64_block_portable(keys + start, m, seed, hb);
+        rh_search(r, hb, m, out + start);
+    }
+}
+
 typedef void (*u64_loop)(const uint64_t *, size_t, uint32_t, uint32_t *);
+typedef void (*lookup_loop)(const rh_ring *, const uint64_t *, size_t, uint32_t, int32_t *);
 typedef void (*fixed_loop)(const unsigned char *, size_t, size_t, uint32_t, uint32_t *);
 
 /* Set once by rh_init (at module import, under the GIL), read-only afterwards. */
 static u64_loop u64_block = u64_block_portable;
 static fixed_loop fixed_block = fixed_scalar;
+static lookup_loop lookup_u64 = lookup_u64_portable;
 static const char *simd_name = "scalar";
 
 void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
@@ -261,6 +352,11 @@ void rh_murmur3_fixed_block(const unsigned char *raw, size_t itemsize, size_t n,
                             uint32_t *out)
 {
     fixed_block(raw, itemsize, n, seed, out);
+}
+
+void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out)
+{
+    lookup_u64(r, keys, n, seed, out);
 }
 
 void rh_init(void)
@@ -279,10 +375,12 @@ void rh_init(void)
         __builtin_cpu_supports("avx2")) {
         u64_block = u64_block_avx512;
         fixed_block = fixed_avx512;
+        lookup_u64 = lookup_u64_avx512;
         simd_name = "avx512";
     } else if (level >= 1 && __builtin_cpu_supports("avx2")) {
         u64_block = u64_block_avx2;
         fixed_block = fixed_avx2;
+        lookup_u64 = lookup_u64_avx2;
         simd_name = "avx2";
     }
 #endif

@@ -50,6 +50,10 @@ static inline size_t rh_find(const rh_ring *r, uint32_t h)
 /* out[i] = owner of the first point >= hashes[i], wrapping to the first point. */
 void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out);
 
+/* out[i] = owner for int key keys[i] (its murmur3 hash, rh_murmur3_u64): hashing
+ * and search fused (rh_batch.c picks the build, as for the hashing loops). */
+void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out);
+
 /* out[i] = in[i] + add: a copy with an offset, which the compiler vectorizes
  * because the buffers are declared not to overlap. */
 static inline void rh_add_run(uint32_t *RH_RESTRICT out, const uint32_t *RH_RESTRICT in,

@@ -167,6 +167,8 @@ print(json.dumps({
     "fixed": {w: ringhash.murmur3_32(a, 17).tolist() for w, a in fixed.items()},
     "wide": ringhash.murmur3_32(wide, 17).tolist(),
     "lookup": ring.lookup(fixed["16x997"]).tolist() + ring.lookup(ints).tolist(),
+    # the fused int lookup works in groups of 8 or 16 keys: sizes around them
+    "lookup_sizes": [ring.lookup(ints[:n]).tolist() for n in (1, 7, 8, 15, 16, 17, 9999)],
 }))
 """
 
@@ -198,5 +200,8 @@ def test_every_simd_build_of_the_batch_loops_agrees_with_mmh3():
     for w, arr in ns["fixed"].items():
         assert first["fixed"][w] == [mmh(bytes(x), 17) for x in arr], w
     assert first["wide"] == [mmh(bytes(x), 17) for x in ns["wide"]]
+    ring = ringhash.HashRing(["a", "b", "c", "d"])
+    ref = _reference.ReferenceRing({"a": 1, "b": 1, "c": 1, "d": 1})
+    assert first["lookup_sizes"][-1] == [ring.nodes.index(ref.get(int(k))) for k in ns["ints"][:9999]]
     for level, run in runs.items():
         assert run == {**first, "simd": level}, level

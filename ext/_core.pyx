@@ -13,7 +13,7 @@ construction, so any number of threads may search one table at once.
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong
-from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
@@ -37,6 +37,8 @@ cdef extern from "rh_ring.h" nogil:
     size_t rh_find(const rh_ring *r, uint32_t h)
     void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
     void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out)
+    void rh_lookup_fixed(const rh_ring *r, const uint8_t *raw, size_t itemsize, size_t n,
+                         uint32_t seed, int32_t *out)
     void rh_add_run(uint32_t *out, const uint32_t *inp, size_t n, uint32_t add)
 
 cdef extern from "rh_hash.h" nogil:
@@ -139,6 +141,15 @@ def hash_key(object key, int algo, uint32_t seed):
     cdef uint32_t h
     _hash_key(key, algo, seed, &h)
     return h
+
+
+ctypedef fused _small_int:
+    int8_t
+    int16_t
+    int32_t
+    uint8_t
+    uint16_t
+    uint32_t
 
 
 ctypedef fused _seq_t:
@@ -460,6 +471,33 @@ cdef class RingTable:
                 start = end
         return out
 
+    def lookup_small_ints(self, const _small_int[::1] keys):
+        """Owners of 8-, 16- or 32-bit int keys: widened to 64 bits (sign- or
+        zero-extended, so the value decides the bytes) a block at a time on the
+        stack, instead of in a whole uint64 copy of the array."""
+        cdef Py_ssize_t i, start, end, m = keys.shape[0]
+        out = np.empty(m, dtype=np.int32)
+        if m == 0:
+            return out
+        cdef int32_t[::1] o = out
+        cdef uint64_t wide[BLOCK]
+        cdef uint32_t hb[BLOCK]
+        cdef bint fused = self.algo == RH_MURMUR3 and not self.strict
+        start = 0
+        with nogil:
+            while start < m:
+                end = min(start + BLOCK, m)
+                for i in range(start, end):
+                    wide[i - start] = <uint64_t><int64_t>keys[i]
+                if fused:
+                    rh_lookup_u64(&self.ring, wide, <size_t>(end - start), self.seed, &o[start])
+                else:
+                    for i in range(end - start):
+                        hb[i] = rh_hash_u64(self.algo, wide[i], self.seed)
+                    _search_block(self, hb, end - start, &o[start])
+                start = end
+        return out
+
     def lookup_fixed_bytes(self, const uint8_t[::1] raw, Py_ssize_t itemsize):
         """Owners of the items of a numpy ``S`` array (hash and search fused, in blocks)."""
         cdef Py_ssize_t i, start, end, length, m = raw.shape[0] // itemsize if itemsize else 0
@@ -469,6 +507,10 @@ cdef class RingTable:
             return out
         cdef int32_t[::1] o = out
         cdef uint32_t hb[BLOCK]
+        if self.algo == RH_MURMUR3 and not self.strict:
+            with nogil:
+                rh_lookup_fixed(&self.ring, &raw[0], <size_t>itemsize, <size_t>m, self.seed, &o[0])
+            return out
         start = 0
         with nogil:
             while start < m:

@@ -145,24 +145,33 @@ RH_AVX512_ATTR static inline void murmur_u64_x16(const uint64_t *k, uint32_t see
     _mm512_storeu_si512(out, h);
 }
 
-#define RH_DEFINE_FUSED_LOOKUP(SUFFIX, ATTR, LANES_, HASH)                                      \
+/* The fused lookup loop: HASH_GROUP(g, dst) hashes group g (LANES_ keys) into
+ * dst; group g + 1 is hashed before group g is searched. Keys past the last
+ * whole group (ngroups * LANES_ onwards) are left to the caller. */
+#define RH_FUSED_LOOKUP(r, LANES_, ngroups, HASH_GROUP, out)                                    \
+    do {                                                                                        \
+        uint32_t hb_[2][LANES_];                                                                \
+        if ((ngroups) > 0)                                                                      \
+            HASH_GROUP(0, hb_[0]);                                                              \
+        for (size_t g_ = 0; g_ < (ngroups); g_++) {                                             \
+            if (g_ + 1 < (ngroups))                                                             \
+                HASH_GROUP(g_ + 1, hb_[(g_ + 1) & 1]);                                          \
+            RH_SEARCH_GROUP(r, hb_[g_ & 1], LANES_, (out) + g_ * (LANES_));                     \
+        }                                                                                       \
+    } while (0)
+
+#define RH_U64_GROUP8(g, dst) murmur_u64_x8(keys + (g) * 8, seed, dst)
+#define RH_U64_GROUP16(g, dst) murmur_u64_x16(keys + (g) * 16, seed, dst)
+#define RH_DEFINE_FUSED_U64(SUFFIX, ATTR, LANES_, GROUP)                                        \
     ATTR static void lookup_u64_##SUFFIX(const rh_ring *r, const uint64_t *keys, size_t n,      \
                                          uint32_t seed, int32_t *out)                           \
     {                                                                                           \
-        uint32_t hb[2][LANES_];                                                                 \
-        size_t groups = n / LANES_, i;                                                          \
-        if (groups > 0)                                                                         \
-            HASH(keys, seed, hb[0]);                                                            \
-        for (size_t g = 0; g < groups; g++) {                                                   \
-            if (g + 1 < groups)                                                                 \
-                HASH(keys + (g + 1) * LANES_, seed, hb[(g + 1) & 1]);                           \
-            RH_SEARCH_GROUP(r, hb[g & 1], LANES_, out + g * LANES_);                            \
-        }                                                                                       \
-        for (i = groups * LANES_; i < n; i++)                                                   \
+        RH_FUSED_LOOKUP(r, LANES_, n / LANES_, GROUP, out);                                     \
+        for (size_t i = n / LANES_ * LANES_; i < n; i++)                                        \
             out[i] = r->own[rh_find(r, rh_murmur3_u64(keys[i], seed))];                         \
     }
-RH_DEFINE_FUSED_LOOKUP(avx2, __attribute__((target("avx2"))), 8, murmur_u64_x8)
-RH_DEFINE_FUSED_LOOKUP(avx512, RH_AVX512_ATTR, 16, murmur_u64_x16)
+RH_DEFINE_FUSED_U64(avx2, __attribute__((target("avx2"))), 8, RH_U64_GROUP8)
+RH_DEFINE_FUSED_U64(avx512, RH_AVX512_ATTR, 16, RH_U64_GROUP16)
 
 /* Transpose 8 rows of 8 dwords in place (r[j] becomes column j). */
 __attribute__((target("avx2"))) static inline void transpose8(__m256i r[8])
@@ -184,62 +193,71 @@ __attribute__((target("avx2"))) static inline void transpose8(__m256i r[8])
     }
 }
 
-/* The AVX2 build of the loop below (fixed_avx512), 8 items at a time, for items of
- * up to 32 bytes. AVX2 has no byte-masked load, so each item is read as 32 bytes
- * and masked to its width; a group is taken only if that read stays inside the
- * array, and the last few items go through the scalar loop. */
-__attribute__((target("avx2"))) static void fixed_avx2(const unsigned char *raw, size_t itemsize,
-                                                      size_t n, uint32_t seed, uint32_t *out)
+/* Fixed-width items, AVX2: the build of fixed_x16 below for 8 items at a time,
+ * for items of up to 32 bytes. AVX2 has no byte-masked load, so each item is
+ * read as 32 bytes and masked to its width; vector groups stop where that read
+ * would pass the end of the array, and the last few items go the scalar way. */
+typedef struct {
+    __m256i keep;        /* 0xFF for the bytes of an item */
+    uint32_t width_bits; /* one bit per byte of an item */
+    size_t itemsize, nwords, ngroups;
+    uint32_t seed;
+} fixed8_plan;
+
+__attribute__((target("avx2"))) static size_t fixed8_plan_make(fixed8_plan *p, size_t itemsize,
+                                                              size_t n, uint32_t seed)
 {
-    if (itemsize == 0 || itemsize > 32 || n < 8 || n * itemsize < 32 + 7 * itemsize) {
-        fixed_scalar(raw, itemsize, n, seed, out);
-        return;
-    }
     static const unsigned char ramp[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                            11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
                                            22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
-    const __m256i keep = _mm256_cmpgt_epi8(_mm256_set1_epi8((char)itemsize),
-                                           _mm256_loadu_si256((const __m256i *)ramp));
-    const uint32_t width_bits = itemsize == 32 ? 0xFFFFFFFFu : ((1u << itemsize) - 1);
-    const size_t nwords = (itemsize + 3) / 4;
+    p->ngroups = 0;
+    if (itemsize == 0 || itemsize > 32 || n < 8 || n * itemsize < 32 + 7 * itemsize)
+        return 0;
+    p->keep = _mm256_cmpgt_epi8(_mm256_set1_epi8((char)itemsize),
+                                _mm256_loadu_si256((const __m256i *)ramp));
+    p->width_bits = itemsize == 32 ? 0xFFFFFFFFu : ((1u << itemsize) - 1);
+    p->itemsize = itemsize;
+    p->nwords = (itemsize + 3) / 4;
+    p->seed = seed;
+    /* Items q whose 32-byte read ends inside the array, q * itemsize + 32 <=
+     * n * itemsize (at least 8, checked above); a group's last item must be one. */
+    p->ngroups = ((n * itemsize - 32) / itemsize + 1) / 8;
+    return p->ngroups;
+}
+
+__attribute__((target("avx2"))) static inline void fixed_x8(const fixed8_plan *p,
+                                                            const unsigned char *g, uint32_t *out)
+{
     const __m256i c1 = _mm256_set1_epi32((int)0xcc9e2d51u), c2 = _mm256_set1_epi32(0x1b873593);
     const __m256i c3 = _mm256_set1_epi32((int)0xe6546b64u), five = _mm256_set1_epi32(5);
     const __m256i zero = _mm256_setzero_si256();
-    /* Items q whose 32-byte read ends inside the array: q * itemsize + 32 <= n * itemsize
-     * (at least 8 of them, checked above); a group is taken if its last item is one. */
-    const size_t safe = (n * itemsize - 32) / itemsize + 1;
-    size_t i = 0;
-    for (; i + 8 <= safe && i + 8 <= n; i += 8) {
-        const unsigned char *g = raw + i * itemsize;
-        __m256i r[8];
-        uint32_t len[8];
-        for (int l = 0; l < 8; l++) {
-            r[l] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(g + (size_t)l * itemsize)),
-                                    keep);
-            uint32_t nz = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r[l], zero)) & width_bits;
-            len[l] = nz ? (uint32_t)(32 - __builtin_clz(nz)) : 0;
-        }
-        transpose8(r);
-        __m256i vlen = _mm256_loadu_si256((const __m256i *)len), nblocks = _mm256_srli_epi32(vlen, 2);
-        __m256i h = _mm256_set1_epi32((int)seed);
-        for (size_t j = 0; j < nwords; j++) {
-            __m256i k = _mm256_mullo_epi32(r[j], c1);
-            k = _mm256_mullo_epi32(RH_ROTL256(k, 15), c2);
-            __m256i x = _mm256_xor_si256(h, k);
-            __m256i b = _mm256_add_epi32(_mm256_mullo_epi32(RH_ROTL256(x, 13), five), c3);
-            /* lengths are at most 32, so a signed comparison is exact */
-            __m256i full = _mm256_cmpgt_epi32(nblocks, _mm256_set1_epi32((int)j));
-            h = _mm256_blendv_epi8(x, b, full);
-        }
-        h = _mm256_xor_si256(h, vlen);
-        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
-        h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0x85ebca6bu));
-        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
-        h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
-        h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
-        _mm256_storeu_si256((__m256i *)(out + i), h);
+    __m256i r[8];
+    uint32_t len[8];
+    for (int l = 0; l < 8; l++) {
+        r[l] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(g + (size_t)l * p->itemsize)),
+                                p->keep);
+        uint32_t nz = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r[l], zero)) & p->width_bits;
+        len[l] = nz ? (uint32_t)(32 - __builtin_clz(nz)) : 0;
     }
-    fixed_scalar(raw + i * itemsize, itemsize, n - i, seed, out + i);
+    transpose8(r);
+    __m256i vlen = _mm256_loadu_si256((const __m256i *)len), nblocks = _mm256_srli_epi32(vlen, 2);
+    __m256i h = _mm256_set1_epi32((int)p->seed);
+    for (size_t j = 0; j < p->nwords; j++) {
+        __m256i k = _mm256_mullo_epi32(r[j], c1);
+        k = _mm256_mullo_epi32(RH_ROTL256(k, 15), c2);
+        __m256i x = _mm256_xor_si256(h, k);
+        __m256i b = _mm256_add_epi32(_mm256_mullo_epi32(RH_ROTL256(x, 13), five), c3);
+        /* lengths are at most 32, so a signed comparison is exact */
+        __m256i full = _mm256_cmpgt_epi32(nblocks, _mm256_set1_epi32((int)j));
+        h = _mm256_blendv_epi8(x, b, full);
+    }
+    h = _mm256_xor_si256(h, vlen);
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0x85ebca6bu));
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
+    h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
+    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+    _mm256_storeu_si256((__m256i *)out, h);
 }
 
 /* Transpose 16 rows of 16 dwords in place (r[j] becomes column j). */
@@ -270,55 +288,91 @@ RH_AVX512_ATTR static inline void transpose16(__m512i r[16])
     }
 }
 
-/* Items of up to 64 bytes, 16 at a time: a masked load per item (nothing read
- * past it), its length from the mask of its non-zero bytes (no branch, so
- * mixed lengths cost nothing extra), a transpose so that vector j holds word j
- * of all 16 items, then 16 murmur states advance one word per step. Past a
- * lane's last full block its words are zero except one tail word; mixing a
- * tail word is "h ^= mix(k)" and mix(0) = 0, so one masked select per word
- * covers blocks, the tail and the padding. */
-RH_AVX512_ATTR static void fixed_avx512(const unsigned char *raw, size_t itemsize, size_t n,
-                                        uint32_t seed, uint32_t *out)
+/* Fixed-width items of up to 64 bytes, AVX-512, 16 at a time: a masked load per
+ * item (nothing read past it), its length from the mask of its non-zero bytes
+ * (no branch, so mixed lengths cost nothing extra), a transpose so that vector
+ * j holds word j of all 16 items, then 16 murmur states advance one word per
+ * step. Past a lane's last full block its words are zero except one tail word;
+ * mixing a tail word is "h ^= mix(k)" and mix(0) = 0, so one masked select per
+ * word covers blocks, the tail and the padding. */
+typedef struct {
+    __mmask64 bytes; /* one bit per byte of an item */
+    size_t itemsize, nwords, ngroups;
+    uint32_t seed;
+} fixed16_plan;
+
+static size_t fixed16_plan_make(fixed16_plan *p, size_t itemsize, size_t n, uint32_t seed)
 {
-    if (itemsize == 0 || itemsize > 64) {
-        fixed_scalar(raw, itemsize, n, seed, out);
-        return;
-    }
-    const __mmask64 bytes = itemsize == 64 ? ~(__mmask64)0 : (((__mmask64)1 << itemsize) - 1);
-    const size_t nwords = (itemsize + 3) / 4;
+    p->ngroups = 0;
+    if (itemsize == 0 || itemsize > 64)
+        return 0;
+    p->bytes = itemsize == 64 ? ~(__mmask64)0 : (((__mmask64)1 << itemsize) - 1);
+    p->itemsize = itemsize;
+    p->nwords = (itemsize + 3) / 4;
+    p->seed = seed;
+    p->ngroups = n / 16;
+    return p->ngroups;
+}
+
+RH_AVX512_ATTR static inline void fixed_x16(const fixed16_plan *p, const unsigned char *g,
+                                            uint32_t *out)
+{
     const __m512i c1 = _mm512_set1_epi32((int)0xcc9e2d51u), c2 = _mm512_set1_epi32(0x1b873593);
     const __m512i c3 = _mm512_set1_epi32((int)0xe6546b64u), five = _mm512_set1_epi32(5);
-    size_t i = 0;
-    for (; i + 16 <= n; i += 16) {
-        const unsigned char *g = raw + i * itemsize;
-        __m512i r[16];
-        uint32_t len[16];
-        for (int l = 0; l < 16; l++) {
-            r[l] = _mm512_maskz_loadu_epi8(bytes, g + (size_t)l * itemsize);
-            uint64_t nz = _mm512_test_epi8_mask(r[l], r[l]);
-            len[l] = nz ? (uint32_t)(64 - __builtin_clzll(nz)) : 0;
-        }
-        transpose16(r);
-        __m512i vlen = _mm512_loadu_si512(len), nblocks = _mm512_srli_epi32(vlen, 2);
-        __m512i h = _mm512_set1_epi32((int)seed);
-        for (size_t j = 0; j < nwords; j++) {
-            __m512i k = _mm512_mullo_epi32(r[j], c1);
-            k = _mm512_mullo_epi32(_mm512_rol_epi32(k, 15), c2);
-            __m512i x = _mm512_xor_si512(h, k);
-            __m512i b = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_rol_epi32(x, 13), five), c3);
-            __mmask16 full = _mm512_cmpgt_epu32_mask(nblocks, _mm512_set1_epi32((int)j));
-            h = _mm512_mask_blend_epi32(full, x, b);
-        }
-        h = _mm512_xor_si512(h, vlen);
-        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
-        h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0x85ebca6bu));
-        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
-        h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xc2b2ae35u));
-        h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
-        _mm512_storeu_si512(out + i, h);
+    __m512i r[16];
+    uint32_t len[16];
+    for (int l = 0; l < 16; l++) {
+        r[l] = _mm512_maskz_loadu_epi8(p->bytes, g + (size_t)l * p->itemsize);
+        uint64_t nz = _mm512_test_epi8_mask(r[l], r[l]);
+        len[l] = nz ? (uint32_t)(64 - __builtin_clzll(nz)) : 0;
     }
-    fixed_scalar(raw + i * itemsize, itemsize, n - i, seed, out + i);
+    transpose16(r);
+    __m512i vlen = _mm512_loadu_si512(len), nblocks = _mm512_srli_epi32(vlen, 2);
+    __m512i h = _mm512_set1_epi32((int)p->seed);
+    for (size_t j = 0; j < p->nwords; j++) {
+        __m512i k = _mm512_mullo_epi32(r[j], c1);
+        k = _mm512_mullo_epi32(_mm512_rol_epi32(k, 15), c2);
+        __m512i x = _mm512_xor_si512(h, k);
+        __m512i b = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_rol_epi32(x, 13), five), c3);
+        __mmask16 full = _mm512_cmpgt_epu32_mask(nblocks, _mm512_set1_epi32((int)j));
+        h = _mm512_mask_blend_epi32(full, x, b);
+    }
+    h = _mm512_xor_si512(h, vlen);
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+    h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0x85ebca6bu));
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
+    h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xc2b2ae35u));
+    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+    _mm512_storeu_si512(out, h);
 }
+
+/* The hashing loops and the fused lookups over the group kernels. GROUP(g, dst)
+ * hashes group g of the items (its plan is p) into dst. */
+#define RH_DEFINE_FIXED(SUFFIX, ATTR, LANES_, PLAN, PLAN_MAKE, GROUP)                           \
+    ATTR static void fixed_##SUFFIX(const unsigned char *raw, size_t itemsize, size_t n,        \
+                                    uint32_t seed, uint32_t *out)                               \
+    {                                                                                           \
+        PLAN p;                                                                                 \
+        size_t ngroups = PLAN_MAKE(&p, itemsize, n, seed), done = ngroups * LANES_;             \
+        for (size_t g = 0; g < ngroups; g++)                                                    \
+            GROUP(g, out + g * LANES_);                                                         \
+        fixed_scalar(raw + done * itemsize, itemsize, n - done, seed, out + done);              \
+    }                                                                                           \
+    ATTR static void lookup_fixed_##SUFFIX(const rh_ring *r, const unsigned char *raw,          \
+                                           size_t itemsize, size_t n, uint32_t seed,            \
+                                           int32_t *out)                                        \
+    {                                                                                           \
+        PLAN p;                                                                                 \
+        size_t ngroups = PLAN_MAKE(&p, itemsize, n, seed), done = ngroups * LANES_;             \
+        RH_FUSED_LOOKUP(r, LANES_, ngroups, GROUP, out);                                        \
+        for (size_t i = done; i < n; i++)                                                       \
+            out[i] = r->own[rh_find(r, fixed_one(raw + i * itemsize, itemsize, seed))];         \
+    }
+#define RH_FIXED_GROUP8(g, dst) fixed_x8(&p, raw + (g) * 8 * itemsize, dst)
+#define RH_FIXED_GROUP16(g, dst) fixed_x16(&p, raw + (g) * 16 * itemsize, dst)
+RH_DEFINE_FIXED(avx2, __attribute__((target("avx2"))), 8, fixed8_plan, fixed8_plan_make,
+                RH_FIXED_GROUP8)
+RH_DEFINE_FIXED(avx512, RH_AVX512_ATTR, 16, fixed16_plan, fixed16_plan_make, RH_FIXED_GROUP16)
 #endif
 
 /* The portable lookup: hash a block, then search it. */
@@ -333,7 +387,20 @@ static void lookup_u64_portable(const rh_ring *r, const uint64_t *keys, size_t n
     }
 }
 
+static void lookup_fixed_portable(const rh_ring *r, const unsigned char *raw, size_t itemsize,
+                                  size_t n, uint32_t seed, int32_t *out)
+{
+    uint32_t hb[512];
+    for (size_t start = 0; start < n; start += 512) {
+        size_t m = n - start < 512 ? n - start : 512;
+        fixed_scalar(raw + start * itemsize, itemsize, m, seed, hb);
+        rh_search(r, hb, m, out + start);
+    }
+}
+
 typedef void (*u64_loop)(const uint64_t *, size_t, uint32_t, uint32_t *);
+typedef void (*lookup_fixed_loop)(const rh_ring *, const unsigned char *, size_t, size_t, uint32_t,
+                                  int32_t *);
 typedef void (*lookup_loop)(const rh_ring *, const uint64_t *, size_t, uint32_t, int32_t *);
 typedef void (*fixed_loop)(const unsigned char *, size_t, size_t, uint32_t, uint32_t *);
 
@@ -341,6 +408,7 @@ typedef void (*fixed_loop)(const unsigned char *, size_t, size_t, uint32_t, uint
 static u64_loop u64_block = u64_block_portable;
 static fixed_loop fixed_block = fixed_scalar;
 static lookup_loop lookup_u64 = lookup_u64_portable;
+static lookup_fixed_loop lookup_fixed = lookup_fixed_portable;
 static const char *simd_name = "scalar";
 
 void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
@@ -357,6 +425,12 @@ void rh_murmur3_fixed_block(const unsigned char *raw, size_t itemsize, size_t n,
 void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out)
 {
     lookup_u64(r, keys, n, seed, out);
+}
+
+void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,
+                     uint32_t seed, int32_t *out)
+{
+    lookup_fixed(r, raw, itemsize, n, seed, out);
 }
 
 void rh_init(void)
@@ -376,11 +450,13 @@ void rh_init(void)
         u64_block = u64_block_avx512;
         fixed_block = fixed_avx512;
         lookup_u64 = lookup_u64_avx512;
+        lookup_fixed = lookup_fixed_avx512;
         simd_name = "avx512";
     } else if (level >= 1 && __builtin_cpu_supports("avx2")) {
         u64_block = u64_block_avx2;
         fixed_block = fixed_avx2;
         lookup_u64 = lookup_u64_avx2;
+        lookup_fixed = lookup_fixed_avx2;
         simd_name = "avx2";
     }
 #endif

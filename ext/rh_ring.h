@@ -54,6 +54,10 @@ void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
  * and search fused (rh_batch.c picks the build, as for the hashing loops). */
 void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out);
 
+/* The same for the items of a numpy "S" array (rh_murmur3_fixed_block's keys). */
+void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,
+                     uint32_t seed, int32_t *out);
+
 /* out[i] = in[i] + add: a copy with an offset, which the compiler vectorizes
  * because the buffers are declared not to overlap. */
 static inline void rh_add_run(uint32_t *RH_RESTRICT out, const uint32_t *RH_RESTRICT in,

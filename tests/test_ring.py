@@ -62,6 +62,32 @@ def test_lookup_matches_reference_single_and_batch():
             assert ring.get_nodes(k, n) == ref.get_nodes(k, n)
 
 
+@pytest.mark.parametrize("dtype", ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", ">i4", ">u2",
+                                   ">i8", "S1", "S7", "S16", "S40", "S70"])
+def test_batch_lookup_of_every_array_kind_matches_reference(dtype):
+    """Each array kind has its own kernel (fused int lookups, small ints widened in blocks,
+    S items in vector groups): long, strided and N-D arrays all equal the reference."""
+    weights = {f"shard-{i}": 1.0 + (i % 4) for i in range(9)}
+    ring, ref = HashRing(weights, vnodes=40), ReferenceRing(weights, 40)
+    rng = np.random.default_rng(11)
+    dt = np.dtype(dtype)
+    if dt.kind == "S":
+        raw = rng.integers(0, 256, (1501, dt.itemsize), dtype=np.uint8)
+        raw[::4, dt.itemsize // 2:] = 0  # shorter items (trailing NULs are not part of a key)
+        arr = raw.view(dt).ravel()
+    else:
+        info = np.iinfo(dt)
+        arr = rng.integers(info.min, info.max, 1501, endpoint=True, dtype=dt.newbyteorder("="))
+        arr = arr.astype(dt)
+        arr[:2] = [info.min, info.max]
+    expect = np.array([ring.nodes.index(ref.get(k.item())) for k in arr], dtype=np.int32)
+    assert ring.lookup(arr).tolist() == expect.tolist()
+    assert ring.lookup(arr[::-3]).tolist() == expect[::-3].tolist()
+    assert ring.lookup(arr[:1500].reshape(30, 50)).tolist() == expect[:1500].reshape(30, 50).tolist()
+    for n in (0, 1, 15, 17):
+        assert ring.lookup(arr[:n]).tolist() == expect[:n].tolist()
+
+
 def test_wraps_past_the_last_point():
     ring = HashRing(["a", "b", "c"], vnodes=5)
     pts = ring.points

@@ -431,7 +431,11 @@ class RingSnapshot:
         """Owner of each key in a batch, as int32 indices into ``nodes`` (the batch's shape)."""
         table = self._require()
         if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
-            owners: np.ndarray = table.lookup_u64(int_bits(keys)).reshape(keys.shape)
+            if keys.dtype.itemsize < 8:  # widened in blocks by the kernel, not copied here
+                flat = np.ascontiguousarray(keys, dtype=keys.dtype.newbyteorder("=")).reshape(-1)
+                owners: np.ndarray = table.lookup_small_ints(flat).reshape(keys.shape)
+            else:
+                owners = table.lookup_u64(int_bits(keys)).reshape(keys.shape)
             return owners
         if isinstance(keys, (list, tuple)):
             return table.lookup_objects(keys)

@@ -1,12 +1,13 @@
 /* ringhash: batch kernels, hashing blocks of keys and searching the ring.
  *
- * On x86-64 with GCC or Clang the hashing loops are built several times,
+ * On x86-64 with GCC or Clang the batch loops are built several times,
  * portable, AVX2 and AVX-512, and rh_init picks the widest build the CPU and
  * OS support; RINGHASH_SIMD=scalar|avx2|avx512 caps the choice, so the tests
- * can run every build against mmh3. The int-key loop is plain C that compilers
- * vectorize; the fixed-width (numpy "S") loop has AVX2 and AVX-512 intrinsics. Elsewhere
- * (MSVC, ARM) the portable build runs, which compilers still vectorize where
- * the target has 32-bit vector multiplies (NEON does).
+ * can run every build against mmh3 and the reference ring. The vector builds
+ * hash 8 or 16 keys at a time (int keys, and numpy "S" items through a
+ * register transpose) and, for lookups, hash the next group of keys while the
+ * scalar search of the current one waits on memory. Elsewhere (MSVC, ARM) the
+ * portable build runs: hash a block, then search it.
  */
 #include "rh_hash.h"
 #include "rh_ring.h"

@@ -441,34 +441,14 @@ cdef class RingTable:
         return out
 
     def lookup_u64(self, const uint64_t[::1] keys):
-        """Owners of int keys given as 64-bit two's complement bits.
-
-        Murmur3 rings take rh_lookup_u64 (vector hashing of the next keys
-        overlapped with the search of the current ones). Others work in
-        blocks: hash a block, then search it (independent loads, which the
-        CPU overlaps), instead of alternating the two per key.
-        """
-        cdef Py_ssize_t i, start, end, m = keys.shape[0]
+        """Owners of int keys given as 64-bit two's complement bits."""
+        cdef Py_ssize_t m = keys.shape[0]
         out = np.empty(m, dtype=np.int32)
         if m == 0:
             return out
         cdef int32_t[::1] o = out
-        cdef uint32_t hb[BLOCK]
-        if self.algo == RH_MURMUR3 and not self.strict:
-            with nogil:
-                rh_lookup_u64(&self.ring, &keys[0], <size_t>m, self.seed, &o[0])
-            return out
-        start = 0
         with nogil:
-            while start < m:
-                end = min(start + BLOCK, m)
-                if self.algo == RH_MURMUR3:
-                    rh_murmur3_u64_block(&keys[start], <size_t>(end - start), self.seed, hb)
-                else:
-                    for i in range(start, end):
-                        hb[i - start] = rh_hash_u64(self.algo, keys[i], self.seed)
-                _search_block(self, hb, end - start, &o[start])
-                start = end
+            _lookup_wide(self, &keys[0], m, &o[0])
         return out
 
     def lookup_small_ints(self, const _small_int[::1] keys):
@@ -481,20 +461,13 @@ cdef class RingTable:
             return out
         cdef int32_t[::1] o = out
         cdef uint64_t wide[BLOCK]
-        cdef uint32_t hb[BLOCK]
-        cdef bint fused = self.algo == RH_MURMUR3 and not self.strict
         start = 0
         with nogil:
             while start < m:
                 end = min(start + BLOCK, m)
                 for i in range(start, end):
                     wide[i - start] = <uint64_t><int64_t>keys[i]
-                if fused:
-                    rh_lookup_u64(&self.ring, wide, <size_t>(end - start), self.seed, &o[start])
-                else:
-                    for i in range(end - start):
-                        hb[i] = rh_hash_u64(self.algo, wide[i], self.seed)
-                    _search_block(self, hb, end - start, &o[start])
+                _lookup_wide(self, wide, end - start, &o[start])
                 start = end
         return out
 
@@ -603,6 +576,25 @@ cdef class RingTable:
         finally:
             free(stamp)
         return out
+
+
+cdef void _lookup_wide(RingTable t, const uint64_t *keys, Py_ssize_t m,
+                       int32_t *out) noexcept nogil:
+    """Owners of m int keys (64-bit bits). Murmur3 rings take rh_lookup_u64
+    (vector hashing of the next keys overlapped with the search of the current
+    ones); others hash a block, then search it (independent loads, which the
+    CPU overlaps), instead of alternating the two per key."""
+    cdef Py_ssize_t i, start = 0, end
+    cdef uint32_t hb[BLOCK]
+    if t.algo == RH_MURMUR3 and not t.strict:
+        rh_lookup_u64(&t.ring, keys, <size_t>m, t.seed, out)
+        return
+    while start < m:
+        end = min(start + BLOCK, m)
+        for i in range(start, end):
+            hb[i - start] = rh_hash_u64(t.algo, keys[i], t.seed)
+        _search_block(t, hb, end - start, &out[start])
+        start = end
 
 
 cdef void _search_block(RingTable t, const uint32_t *hashes, Py_ssize_t m,

@@ -77,15 +77,31 @@ RH_DEFINE_U64_LOOP(portable, RH_PORTABLE_ATTR)
 #define RH_HAVE_X86_BUILDS 1
 #include <immintrin.h>
 
-#define RH_ROTL256(x, r) _mm256_or_si256(_mm256_slli_epi32(x, r), _mm256_srli_epi32(x, 32 - (r)))
+/* The vector helpers below are forced inline: called per group of keys, a call
+ * (and the vzeroupper at its return) would cost as much as the group's work. */
+#define RH_AVX2_INLINE __attribute__((target("avx2"), always_inline)) static inline
+#define RH_AVX512_INLINE RH_AVX512_ATTR __attribute__((always_inline)) static inline
 
-#define RH_AVX512_TARGET "avx2,avx512f,avx512bw"
+#define RH_ROTL256(x, r) _mm256_or_si256(_mm256_slli_epi32(x, r), _mm256_srli_epi32(x, 32 - (r)))
+/* murmur3's h * 5 as (h << 2) + h: a vector multiply has about 10 cycles of latency. */
+RH_AVX2_INLINE __m256i rh_times5_256(__m256i x)
+{
+    return _mm256_add_epi32(_mm256_slli_epi32(x, 2), x);
+}
+
+#define RH_AVX512_TARGET "avx2,avx512f,avx512bw,avx512vl"
 #if defined(__clang__)
 #define RH_AVX512_ATTR __attribute__((target(RH_AVX512_TARGET), min_vector_width(512)))
 #else
 #define RH_AVX512_ATTR __attribute__((target(RH_AVX512_TARGET ",prefer-vector-width=512")))
 #endif
 RH_DEFINE_U64_LOOP(avx2, __attribute__((target("avx2"))))
+
+
+RH_AVX512_INLINE __m512i rh_times5_512(__m512i x)
+{
+    return _mm512_add_epi32(_mm512_slli_epi32(x, 2), x);
+}
 RH_DEFINE_U64_LOOP(avx512, RH_AVX512_ATTR)
 
 /* Lookups of int keys fused with their hashing: while the scalar search of one
@@ -97,7 +113,7 @@ RH_DEFINE_U64_LOOP(avx512, RH_AVX512_ATTR)
             (out)[l_] = (r)->own[rh_find((r), (hashes)[l_])];                                   \
     } while (0)
 
-__attribute__((target("avx2"))) static inline void murmur_u64_x8(const uint64_t *k, uint32_t seed,
+RH_AVX2_INLINE void murmur_u64_x8(const uint64_t *k, uint32_t seed,
                                                                   uint32_t *out)
 {
     const __m256i odd_even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
@@ -105,13 +121,13 @@ __attribute__((target("avx2"))) static inline void murmur_u64_x8(const uint64_t 
     __m256i b = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(k + 4)), odd_even);
     __m256i words[2] = {_mm256_permute2x128_si256(a, b, 0x20), _mm256_permute2x128_si256(a, b, 0x31)};
     const __m256i c1 = _mm256_set1_epi32((int)0xcc9e2d51u), c2 = _mm256_set1_epi32(0x1b873593);
-    const __m256i c3 = _mm256_set1_epi32((int)0xe6546b64u), five = _mm256_set1_epi32(5);
+    const __m256i c3 = _mm256_set1_epi32((int)0xe6546b64u);
     __m256i h = _mm256_set1_epi32((int)seed);
     for (int j = 0; j < 2; j++) {
         __m256i x = _mm256_mullo_epi32(words[j], c1);
         x = _mm256_mullo_epi32(RH_ROTL256(x, 15), c2);
         h = _mm256_xor_si256(h, x);
-        h = _mm256_add_epi32(_mm256_mullo_epi32(RH_ROTL256(h, 13), five), c3);
+        h = _mm256_add_epi32(rh_times5_256(RH_ROTL256(h, 13)), c3);
     }
     h = _mm256_xor_si256(h, _mm256_set1_epi32(8));
     h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
@@ -122,20 +138,20 @@ __attribute__((target("avx2"))) static inline void murmur_u64_x8(const uint64_t 
     _mm256_storeu_si256((__m256i *)out, h);
 }
 
-RH_AVX512_ATTR static inline void murmur_u64_x16(const uint64_t *k, uint32_t seed, uint32_t *out)
+RH_AVX512_INLINE void murmur_u64_x16(const uint64_t *k, uint32_t seed, uint32_t *out)
 {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     __m512i a = _mm512_loadu_si512(k), b = _mm512_loadu_si512(k + 8);
     __m512i words[2] = {_mm512_permutex2var_epi32(a, even, b), _mm512_permutex2var_epi32(a, odd, b)};
     const __m512i c1 = _mm512_set1_epi32((int)0xcc9e2d51u), c2 = _mm512_set1_epi32(0x1b873593);
-    const __m512i c3 = _mm512_set1_epi32((int)0xe6546b64u), five = _mm512_set1_epi32(5);
+    const __m512i c3 = _mm512_set1_epi32((int)0xe6546b64u);
     __m512i h = _mm512_set1_epi32((int)seed);
     for (int j = 0; j < 2; j++) {
         __m512i x = _mm512_mullo_epi32(words[j], c1);
         x = _mm512_mullo_epi32(_mm512_rol_epi32(x, 15), c2);
         h = _mm512_xor_si512(h, x);
-        h = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_rol_epi32(h, 13), five), c3);
+        h = _mm512_add_epi32(rh_times5_512(_mm512_rol_epi32(h, 13)), c3);
     }
     h = _mm512_xor_si512(h, _mm512_set1_epi32(8));
     h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
@@ -175,7 +191,7 @@ RH_DEFINE_FUSED_U64(avx2, __attribute__((target("avx2"))), 8, RH_U64_GROUP8)
 RH_DEFINE_FUSED_U64(avx512, RH_AVX512_ATTR, 16, RH_U64_GROUP16)
 
 /* Transpose 8 rows of 8 dwords in place (r[j] becomes column j). */
-__attribute__((target("avx2"))) static inline void transpose8(__m256i r[8])
+RH_AVX2_INLINE void transpose8(__m256i r[8])
 {
     __m256i t[8], u[8];
     for (int i = 0; i < 4; i++) {
@@ -196,11 +212,13 @@ __attribute__((target("avx2"))) static inline void transpose8(__m256i r[8])
 
 /* Fixed-width items, AVX2: the build of fixed_x16 below for 8 items at a time,
  * for items of up to 32 bytes. AVX2 has no byte-masked load, so each item is
- * read as 32 bytes and masked to its width; vector groups stop where that read
- * would pass the end of the array, and the last few items go the scalar way. */
+ * read whole (16 or 32 bytes) and masked to its width; vector groups stop where
+ * that read would pass the end of the array, and the last few items go the
+ * scalar way. */
 typedef struct {
-    __m256i keep;        /* 0xFF for the bytes of an item */
-    uint32_t width_bits; /* one bit per byte of an item */
+    __m256i keep;        /* 0xFF for the bytes of an item (in each 16-byte lane if narrow) */
+    uint32_t width_bits; /* one bit per byte of an item (per lane if narrow) */
+    int narrow;          /* items of at most 16 bytes: two to a register */
     size_t itemsize, nwords, ngroups;
     uint32_t seed;
 } fixed8_plan;
@@ -211,43 +229,44 @@ __attribute__((target("avx2"))) static size_t fixed8_plan_make(fixed8_plan *p, s
     static const unsigned char ramp[32] = {0,  1,  2,  3,  4,  5,  6,  7,  8,  9,  10,
                                            11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21,
                                            22, 23, 24, 25, 26, 27, 28, 29, 30, 31};
+    static const unsigned char ramp2[32] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15,
+                                            0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     p->ngroups = 0;
-    if (itemsize == 0 || itemsize > 32 || n < 8 || n * itemsize < 32 + 7 * itemsize)
+    p->narrow = itemsize <= 16;
+    size_t read = p->narrow ? 16 : 32; /* bytes read per item */
+    if (itemsize == 0 || itemsize > 32 || n < 8 || n * itemsize < read + 7 * itemsize)
         return 0;
     p->keep = _mm256_cmpgt_epi8(_mm256_set1_epi8((char)itemsize),
-                                _mm256_loadu_si256((const __m256i *)ramp));
-    p->width_bits = itemsize == 32 ? 0xFFFFFFFFu : ((1u << itemsize) - 1);
+                                _mm256_loadu_si256((const __m256i *)(p->narrow ? ramp2 : ramp)));
+    if (p->narrow)
+        p->width_bits = ((1u << itemsize) - 1) * 0x10001u;
+    else
+        p->width_bits = itemsize == 32 ? 0xFFFFFFFFu : ((1u << itemsize) - 1);
     p->itemsize = itemsize;
     p->nwords = (itemsize + 3) / 4;
     p->seed = seed;
-    /* Items q whose 32-byte read ends inside the array, q * itemsize + 32 <=
-     * n * itemsize (at least 8, checked above); a group's last item must be one. */
-    p->ngroups = ((n * itemsize - 32) / itemsize + 1) / 8;
+    /* Items q whose read ends inside the array, q * itemsize + read <= n *
+     * itemsize (at least 8, checked above); a group's last item must be one. */
+    p->ngroups = ((n * itemsize - read) / itemsize + 1) / 8;
     return p->ngroups;
 }
 
-__attribute__((target("avx2"))) static inline void fixed_x8(const fixed8_plan *p,
-                                                            const unsigned char *g, uint32_t *out)
+/* Murmur3 of 8 items given as rows (rows[j]: word j of each item, zero past
+ * its end) and lengths. Past a lane's last full block its words are zero except
+ * one tail word; mixing a tail word is "h ^= mix(k)" and mix(0) = 0, so one
+ * select per word covers blocks, the tail and the padding. */
+RH_AVX2_INLINE __m256i murmur_rows8(const __m256i *rows, size_t nwords,
+                                                                   __m256i vlen, uint32_t seed)
 {
     const __m256i c1 = _mm256_set1_epi32((int)0xcc9e2d51u), c2 = _mm256_set1_epi32(0x1b873593);
-    const __m256i c3 = _mm256_set1_epi32((int)0xe6546b64u), five = _mm256_set1_epi32(5);
-    const __m256i zero = _mm256_setzero_si256();
-    __m256i r[8];
-    uint32_t len[8];
-    for (int l = 0; l < 8; l++) {
-        r[l] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(g + (size_t)l * p->itemsize)),
-                                p->keep);
-        uint32_t nz = ~(uint32_t)_mm256_movemask_epi8(_mm256_cmpeq_epi8(r[l], zero)) & p->width_bits;
-        len[l] = nz ? (uint32_t)(32 - __builtin_clz(nz)) : 0;
-    }
-    transpose8(r);
-    __m256i vlen = _mm256_loadu_si256((const __m256i *)len), nblocks = _mm256_srli_epi32(vlen, 2);
-    __m256i h = _mm256_set1_epi32((int)p->seed);
-    for (size_t j = 0; j < p->nwords; j++) {
-        __m256i k = _mm256_mullo_epi32(r[j], c1);
+    const __m256i c3 = _mm256_set1_epi32((int)0xe6546b64u);
+    __m256i nblocks = _mm256_srli_epi32(vlen, 2);
+    __m256i h = _mm256_set1_epi32((int)seed);
+    for (size_t j = 0; j < nwords; j++) {
+        __m256i k = _mm256_mullo_epi32(rows[j], c1);
         k = _mm256_mullo_epi32(RH_ROTL256(k, 15), c2);
         __m256i x = _mm256_xor_si256(h, k);
-        __m256i b = _mm256_add_epi32(_mm256_mullo_epi32(RH_ROTL256(x, 13), five), c3);
+        __m256i b = _mm256_add_epi32(rh_times5_256(RH_ROTL256(x, 13)), c3);
         /* lengths are at most 32, so a signed comparison is exact */
         __m256i full = _mm256_cmpgt_epi32(nblocks, _mm256_set1_epi32((int)j));
         h = _mm256_blendv_epi8(x, b, full);
@@ -257,12 +276,60 @@ __attribute__((target("avx2"))) static inline void fixed_x8(const fixed8_plan *p
     h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0x85ebca6bu));
     h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
     h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
-    h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
-    _mm256_storeu_si256((__m256i *)out, h);
+    return _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
+}
+
+/* Item lengths (without trailing NULs) from the rows: 4j + the bytes up to the
+ * last non-zero one of word j, for the last non-zero word j of each item. */
+RH_AVX2_INLINE __m256i rows_len8(const __m256i *rows, size_t nwords)
+{
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i len = zero;
+    for (size_t j = 0; j < nwords; j++) {
+        __m256i x = rows[j];
+        /* bytes used = 4 - (number of the shifts x >> 0, 8, 16, 24 that are zero) */
+        __m256i zeros = _mm256_add_epi32(
+            _mm256_add_epi32(_mm256_cmpeq_epi32(x, zero),
+                             _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 8), zero)),
+            _mm256_add_epi32(_mm256_cmpeq_epi32(_mm256_srli_epi32(x, 16), zero),
+                             _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 24), zero)));
+        __m256i here = _mm256_add_epi32(_mm256_set1_epi32((int)(4 * j + 4)), zeros);
+        len = _mm256_blendv_epi8(here, len, _mm256_cmpeq_epi32(x, zero));
+    }
+    return len;
+}
+
+RH_AVX2_INLINE void fixed_x8(const fixed8_plan *p,
+                                                            const unsigned char *g, uint32_t *out)
+{
+    const size_t w = p->itemsize;
+    __m256i r[8];
+    if (p->narrow) {
+        /* r[k] holds items 2k (low lane) and 2k + 1; a 4x4 transpose inside the
+         * lanes then gives rows in the order item 2k + i -> position 4i + k,
+         * undone by one permute at the end. */
+        for (int k = 0; k < 4; k++) {
+            const unsigned char *it = g + (size_t)(2 * k) * w;
+            r[k] = _mm256_and_si256(_mm256_loadu2_m128i((const __m128i *)(it + w),
+                                                        (const __m128i *)it), p->keep);
+        }
+        __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+        __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+        __m256i rows[4] = {_mm256_unpacklo_epi64(t0, t2), _mm256_unpackhi_epi64(t0, t2),
+                           _mm256_unpacklo_epi64(t1, t3), _mm256_unpackhi_epi64(t1, t3)};
+        __m256i h = murmur_rows8(rows, p->nwords, rows_len8(rows, p->nwords), p->seed);
+        h = _mm256_permutevar8x32_epi32(h, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)out, h);
+        return;
+    }
+    for (int l = 0; l < 8; l++)
+        r[l] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(g + (size_t)l * w)), p->keep);
+    transpose8(r);
+    _mm256_storeu_si256((__m256i *)out, murmur_rows8(r, p->nwords, rows_len8(r, p->nwords), p->seed));
 }
 
 /* Transpose 16 rows of 16 dwords in place (r[j] becomes column j). */
-RH_AVX512_ATTR static inline void transpose16(__m512i r[16])
+RH_AVX512_INLINE void transpose16(__m512i r[16])
 {
     __m512i t[16], u[16], s[16];
     for (int i = 0; i < 8; i++) {
@@ -293,11 +360,11 @@ RH_AVX512_ATTR static inline void transpose16(__m512i r[16])
  * item (nothing read past it), its length from the mask of its non-zero bytes
  * (no branch, so mixed lengths cost nothing extra), a transpose so that vector
  * j holds word j of all 16 items, then 16 murmur states advance one word per
- * step. Past a lane's last full block its words are zero except one tail word;
- * mixing a tail word is "h ^= mix(k)" and mix(0) = 0, so one masked select per
- * word covers blocks, the tail and the padding. */
+ * step (murmur_rows16). Items of at most 16 bytes go four to a register, which
+ * needs a 4x4 transpose inside each 128-bit lane instead of a full 16x16 one. */
 typedef struct {
     __mmask64 bytes; /* one bit per byte of an item */
+    int narrow;      /* items of at most 16 bytes */
     size_t itemsize, nwords, ngroups;
     uint32_t seed;
 } fixed16_plan;
@@ -308,6 +375,7 @@ static size_t fixed16_plan_make(fixed16_plan *p, size_t itemsize, size_t n, uint
     if (itemsize == 0 || itemsize > 64)
         return 0;
     p->bytes = itemsize == 64 ? ~(__mmask64)0 : (((__mmask64)1 << itemsize) - 1);
+    p->narrow = itemsize <= 16;
     p->itemsize = itemsize;
     p->nwords = (itemsize + 3) / 4;
     p->seed = seed;
@@ -315,26 +383,19 @@ static size_t fixed16_plan_make(fixed16_plan *p, size_t itemsize, size_t n, uint
     return p->ngroups;
 }
 
-RH_AVX512_ATTR static inline void fixed_x16(const fixed16_plan *p, const unsigned char *g,
-                                            uint32_t *out)
+/* The AVX-512 build of murmur_rows8. */
+RH_AVX512_INLINE __m512i murmur_rows16(const __m512i *rows, size_t nwords, __m512i vlen,
+                                                   uint32_t seed)
 {
     const __m512i c1 = _mm512_set1_epi32((int)0xcc9e2d51u), c2 = _mm512_set1_epi32(0x1b873593);
-    const __m512i c3 = _mm512_set1_epi32((int)0xe6546b64u), five = _mm512_set1_epi32(5);
-    __m512i r[16];
-    uint32_t len[16];
-    for (int l = 0; l < 16; l++) {
-        r[l] = _mm512_maskz_loadu_epi8(p->bytes, g + (size_t)l * p->itemsize);
-        uint64_t nz = _mm512_test_epi8_mask(r[l], r[l]);
-        len[l] = nz ? (uint32_t)(64 - __builtin_clzll(nz)) : 0;
-    }
-    transpose16(r);
-    __m512i vlen = _mm512_loadu_si512(len), nblocks = _mm512_srli_epi32(vlen, 2);
-    __m512i h = _mm512_set1_epi32((int)p->seed);
-    for (size_t j = 0; j < p->nwords; j++) {
-        __m512i k = _mm512_mullo_epi32(r[j], c1);
+    const __m512i c3 = _mm512_set1_epi32((int)0xe6546b64u);
+    __m512i nblocks = _mm512_srli_epi32(vlen, 2);
+    __m512i h = _mm512_set1_epi32((int)seed);
+    for (size_t j = 0; j < nwords; j++) {
+        __m512i k = _mm512_mullo_epi32(rows[j], c1);
         k = _mm512_mullo_epi32(_mm512_rol_epi32(k, 15), c2);
         __m512i x = _mm512_xor_si512(h, k);
-        __m512i b = _mm512_add_epi32(_mm512_mullo_epi32(_mm512_rol_epi32(x, 13), five), c3);
+        __m512i b = _mm512_add_epi32(rh_times5_512(_mm512_rol_epi32(x, 13)), c3);
         __mmask16 full = _mm512_cmpgt_epu32_mask(nblocks, _mm512_set1_epi32((int)j));
         h = _mm512_mask_blend_epi32(full, x, b);
     }
@@ -343,8 +404,57 @@ RH_AVX512_ATTR static inline void fixed_x16(const fixed16_plan *p, const unsigne
     h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0x85ebca6bu));
     h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
     h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xc2b2ae35u));
-    h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
-    _mm512_storeu_si512(out, h);
+    return _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
+}
+
+/* The AVX-512 build of rows_len8. */
+RH_AVX512_INLINE __m512i rows_len16(const __m512i *rows, size_t nwords)
+{
+    __m512i len = _mm512_setzero_si512();
+    for (size_t j = 0; j < nwords; j++) {
+        __m512i x = rows[j];
+        __m512i used = _mm512_set1_epi32((int)(4 * j));
+        for (int shift = 0; shift < 32; shift += 8) {
+            __mmask16 nz = _mm512_test_epi32_mask(_mm512_srli_epi32(x, (unsigned)shift),
+                                                  _mm512_srli_epi32(x, (unsigned)shift));
+            used = _mm512_mask_add_epi32(used, nz, used, _mm512_set1_epi32(1));
+        }
+        len = _mm512_mask_mov_epi32(len, _mm512_test_epi32_mask(x, x), used);
+    }
+    return len;
+}
+
+RH_AVX512_INLINE void fixed_x16(const fixed16_plan *p, const unsigned char *g,
+                                            uint32_t *out)
+{
+    const size_t w = p->itemsize;
+    __m512i r[16];
+    if (p->narrow) {
+        /* r[k] holds items 4k..4k+3, one per 128-bit lane; a 4x4 transpose inside
+         * the lanes gives rows in the order item 4k + i -> position 4i + k, undone
+         * by one permute at the end. */
+        const __mmask16 m = (__mmask16)p->bytes;
+        for (int k = 0; k < 4; k++) {
+            const unsigned char *it = g + (size_t)(4 * k) * w;
+            __m512i v = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, it));
+            v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, it + w), 1);
+            v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, it + 2 * w), 2);
+            r[k] = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, it + 3 * w), 3);
+        }
+        __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
+        __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
+        __m512i rows[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                           _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+        __m512i h = murmur_rows16(rows, p->nwords, rows_len16(rows, p->nwords), p->seed);
+        h = _mm512_permutexvar_epi32(
+            _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), h);
+        _mm512_storeu_si512(out, h);
+        return;
+    }
+    for (int l = 0; l < 16; l++)
+        r[l] = _mm512_maskz_loadu_epi8(p->bytes, g + (size_t)l * w);
+    transpose16(r);
+    _mm512_storeu_si512(out, murmur_rows16(r, p->nwords, rows_len16(r, p->nwords), p->seed));
 }
 
 /* The hashing loops and the fused lookups over the group kernels. GROUP(g, dst)
@@ -447,7 +557,7 @@ void rh_init(void)
     __builtin_cpu_init();
     /* __builtin_cpu_supports also checks that the OS saves the wide registers. */
     if (level >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx2")) {
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2")) {
         u64_block = u64_block_avx512;
         fixed_block = fixed_avx512;
         lookup_u64 = lookup_u64_avx512;

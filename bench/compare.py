@@ -117,7 +117,7 @@ def machine(data: dict) -> str:
     per_point = ring.nbytes / len(ring.points)
     return (f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
             f"CPython {platform.python_version()}; numpy {numpy.__version__}; "
-            f"ringhash {ringhash.__version__} (int hashing loop: {core.SIMD}); "
+            f"ringhash {ringhash.__version__} (batch loops: {core.SIMD}); "
             f"ring memory {per_point:.1f} bytes per point including the index "
             f"(100 nodes x 160 points: {ring.nbytes / 1024:.0f} KiB)")
 

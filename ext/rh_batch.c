@@ -310,8 +310,10 @@ RH_AVX2_INLINE void fixed_x8(const fixed8_plan *p,
          * undone by one permute at the end. */
         for (int k = 0; k < 4; k++) {
             const unsigned char *it = g + (size_t)(2 * k) * w;
-            r[k] = _mm256_and_si256(_mm256_loadu2_m128i((const __m128i *)(it + w),
-                                                        (const __m128i *)it), p->keep);
+            __m256i pair = _mm256_inserti128_si256(
+                _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)it)),
+                _mm_loadu_si128((const __m128i *)(it + w)), 1);
+            r[k] = _mm256_and_si256(pair, p->keep);
         }
         __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
         __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);

@@ -64,6 +64,12 @@ cdef extern from "rh_hash.h" nogil:
 
 rh_init()
 
+_simd_cap = __import__("os").environ.get("RINGHASH_SIMD")
+if _simd_cap not in (None, "", "scalar", "avx2", "avx512"):
+    __import__("warnings").warn(
+        f"RINGHASH_SIMD={_simd_cap!r} is not one of scalar, avx2, avx512: ignored", RuntimeWarning)
+del _simd_cap
+
 #: Which build of the batch hashing loops runs here: "avx512", "avx2" or "scalar".
 SIMD = rh_simd().decode("ascii")
 

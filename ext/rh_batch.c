@@ -546,26 +546,47 @@ void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize
     lookup_fixed(r, raw, itemsize, n, seed, out);
 }
 
+#ifdef RH_HAVE_X86_BUILDS
+#include <cpuid.h>
+
+/* The widest build this CPU and OS can run: 2 AVX-512 (F, BW, VL), 1 AVX2, 0 neither.
+ * Read from CPUID and XCR0 directly: __builtin_cpu_supports needs a runtime
+ * symbol (__cpu_model) that Apple's x86-64 toolchain does not always provide. */
+static int x86_simd_level(void)
+{
+    unsigned a, b, c, d, xcr0_lo, xcr0_hi;
+    if (!__get_cpuid_count(1, 0, &a, &b, &c, &d))
+        return 0;
+    if (!((c >> 27) & 1) || !((c >> 28) & 1)) /* OSXSAVE, AVX */
+        return 0;
+    __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    if ((xcr0_lo & 0x6) != 0x6) /* the OS saves XMM and YMM state */
+        return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((b >> 5) & 1)) /* AVX2 */
+        return 0;
+    int avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1) && /* F, BW, VL */
+                 (xcr0_lo & 0xE6) == 0xE6; /* and opmask and ZMM state */
+    return avx512 ? 2 : 1;
+}
+#endif
+
 void rh_init(void)
 {
     rh_crc32_init();
 #ifdef RH_HAVE_X86_BUILDS
     const char *cap = getenv("RINGHASH_SIMD");
-    int level = 2; /* 0 portable, 1 AVX2, 2 AVX-512 */
+    int level = x86_simd_level(); /* 0 portable, 1 AVX2, 2 AVX-512 */
     if (cap != NULL && strcmp(cap, "scalar") == 0)
         level = 0;
-    else if (cap != NULL && strcmp(cap, "avx2") == 0)
+    else if (cap != NULL && strcmp(cap, "avx2") == 0 && level > 1)
         level = 1;
-    __builtin_cpu_init();
-    /* __builtin_cpu_supports also checks that the OS saves the wide registers. */
-    if (level >= 2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx2")) {
+    if (level == 2) {
         u64_block = u64_block_avx512;
         fixed_block = fixed_avx512;
         lookup_u64 = lookup_u64_avx512;
         lookup_fixed = lookup_fixed_avx512;
         simd_name = "avx512";
-    } else if (level >= 1 && __builtin_cpu_supports("avx2")) {
+    } else if (level == 1) {
         u64_block = u64_block_avx2;
         fixed_block = fixed_avx2;
         lookup_u64 = lookup_u64_avx2;

@@ -185,6 +185,17 @@ def _run_level(level):
     return json.loads(out.stdout)
 
 
+def test_an_unknown_simd_cap_is_reported():
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, RINGHASH_SIMD="avx9000")
+    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", "import ringhash"],
+                         env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "RINGHASH_SIMD='avx9000' is not one of" in out.stderr
+
+
 def test_every_simd_build_of_the_batch_loops_agrees_with_mmh3():
     """The batch hashing loops have portable, AVX2 and AVX-512 builds picked at run time
     (RINGHASH_SIMD caps the pick): every build this CPU can run must equal mmh3."""

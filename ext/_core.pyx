@@ -435,10 +435,10 @@ cdef class RingTable:
         _hash_key(key, self.algo, self.seed, &h)
         return self.nodes[self._o[_find_in(self, h)]]
 
-    def search(self, const uint32_t[::1] hashes):
+    def search(self, const uint32_t[::1] hashes, out=None):
         """Owners of a batch of key hashes, as int32."""
         cdef Py_ssize_t m = hashes.shape[0]
-        out = np.empty(m, dtype=np.int32)
+        out = _result(m, out)
         if m == 0:
             return out
         cdef int32_t[::1] o = out
@@ -446,10 +446,10 @@ cdef class RingTable:
             _search_block(self, &hashes[0], m, &o[0])
         return out
 
-    def lookup_u64(self, const uint64_t[::1] keys):
+    def lookup_u64(self, const uint64_t[::1] keys, out=None):
         """Owners of int keys given as 64-bit two's complement bits."""
         cdef Py_ssize_t m = keys.shape[0]
-        out = np.empty(m, dtype=np.int32)
+        out = _result(m, out)
         if m == 0:
             return out
         cdef int32_t[::1] o = out
@@ -457,12 +457,12 @@ cdef class RingTable:
             _lookup_wide(self, &keys[0], m, &o[0])
         return out
 
-    def lookup_small_ints(self, const _small_int[::1] keys):
+    def lookup_small_ints(self, const _small_int[::1] keys, out=None):
         """Owners of 8-, 16- or 32-bit int keys: widened to 64 bits (sign- or
         zero-extended, so the value decides the bytes) a block at a time on the
         stack, instead of in a whole uint64 copy of the array."""
         cdef Py_ssize_t i, start, end, m = keys.shape[0]
-        out = np.empty(m, dtype=np.int32)
+        out = _result(m, out)
         if m == 0:
             return out
         cdef int32_t[::1] o = out
@@ -477,11 +477,11 @@ cdef class RingTable:
                 start = end
         return out
 
-    def lookup_fixed_bytes(self, const uint8_t[::1] raw, Py_ssize_t itemsize):
+    def lookup_fixed_bytes(self, const uint8_t[::1] raw, Py_ssize_t itemsize, out=None):
         """Owners of the items of a numpy ``S`` array (hash and search fused, in blocks)."""
         cdef Py_ssize_t i, start, end, length, m = raw.shape[0] // itemsize if itemsize else 0
         cdef const uint8_t *item
-        out = np.empty(m, dtype=np.int32)
+        out = _result(m, out)
         if m == 0:
             return out
         cdef int32_t[::1] o = out
@@ -508,10 +508,10 @@ cdef class RingTable:
                 start = end
         return out
 
-    def lookup_objects(self, object seq):
+    def lookup_objects(self, object seq, out=None):
         """Owners of a list or tuple of keys (hash and search fused, one pass)."""
         cdef Py_ssize_t at = 0, n = len(seq)
-        out = np.empty(n, dtype=np.int32)
+        out = _result(n, out)
         if n == 0:
             return out
         cdef int32_t[::1] o = out
@@ -582,6 +582,17 @@ cdef class RingTable:
         finally:
             free(stamp)
         return out
+
+
+cdef object _result(Py_ssize_t m, object out):
+    """The int32 array a batch method writes m owners into: a new one, or ``out``
+    (checked by the caller, ``ringhash.ring``, to be a writeable C-contiguous
+    int32 array that does not overlap the keys)."""
+    if out is None:
+        return np.empty(m, dtype=np.int32)
+    if out.ndim != 1 or out.shape[0] != m:
+        raise ValueError(f"out must have {m} elements")
+    return out
 
 
 cdef void _lookup_wide(RingTable t, const uint64_t *keys, Py_ssize_t m,

@@ -113,6 +113,39 @@ def test_lookup_hashes_rejects_other_dtypes_and_values(ring):
         ring.lookup_hashes([-1])
 
 
+@pytest.mark.parametrize("make_out, exc, match", [
+    (lambda shape: [0] * shape[0], TypeError, "numpy array"),
+    (lambda shape: np.zeros(shape, dtype=np.int64), TypeError, "int32"),
+    (lambda shape: np.zeros(shape, dtype=np.uint32), TypeError, "int32"),
+    (lambda shape: np.zeros((shape[0] + 1,), dtype=np.int32), ValueError, "shape"),
+    (lambda shape: np.zeros((1, shape[0]), dtype=np.int32), ValueError, "shape"),
+    (lambda shape: np.zeros(2 * shape[0], dtype=np.int32)[::2], ValueError, "C-contiguous"),
+    (lambda shape: _readonly(np.zeros(shape, dtype=np.int32)), ValueError, "read-only"),
+])
+@pytest.mark.parametrize("keys", [np.arange(6, dtype=np.int64), np.arange(6, dtype=np.int16),
+                                  np.array([b"a", b"bb", b"c", b"", b"e", b"f"]),
+                                  ["a", 2, b"c", "d", 5, "f"], np.array(list("abcdef"))],
+                         ids=["int64", "int16", "S", "list", "U"])
+def test_lookup_rejects_bad_out_buffers(ring, keys, make_out, exc, match):
+    out = make_out((6,))
+    with pytest.raises(exc, match=match):
+        ring.lookup(keys, out=out)
+
+
+def _readonly(arr):
+    arr.flags.writeable = False
+    return arr
+
+
+def test_lookup_out_must_not_overlap_the_keys(ring):
+    keys = np.arange(6, dtype=np.int32)
+    with pytest.raises(ValueError, match="overlaps"):
+        ring.lookup(keys, out=keys)
+    both = np.arange(12, dtype=np.int32)
+    with pytest.raises(ValueError, match="overlaps"):
+        ring.lookup(both[:6], out=both[3:9])
+
+
 @pytest.mark.parametrize("n, exc", [(0, ValueError), (-3, ValueError), (1.0, TypeError),
                                     (True, TypeError), ("2", TypeError), (None, TypeError)])
 def test_bad_replica_counts(ring, n, exc):

@@ -88,6 +88,22 @@ def test_batch_lookup_of_every_array_kind_matches_reference(dtype):
         assert ring.lookup(arr[:n]).tolist() == expect[:n].tolist()
 
 
+def test_lookup_into_an_out_buffer():
+    """``out=`` gets the same owners as a fresh result, for every kind of batch, and is returned."""
+    ring = HashRing({f"n{i}": 1 for i in range(7)}, vnodes=30)
+    batches = [np.arange(-600, 600, dtype=np.int64).reshape(40, 30), np.arange(1200, dtype=np.uint16),
+               np.array([f"k{i}".encode() for i in range(1200)]), [f"k{i}" for i in range(1200)],
+               np.array([f"ключ{i}" for i in range(1200)]), np.array([f"k{i}" for i in range(1200)], dtype=object)]
+    for keys in batches:
+        expect = ring.lookup(keys)
+        out = np.full(expect.shape, -7, dtype=np.int32)
+        assert ring.lookup(keys, out=out) is out
+        assert np.array_equal(out, expect)
+        assert ring.snapshot().lookup(keys, out=out) is out
+    empty = np.empty(0, dtype=np.int32)
+    assert ring.lookup(np.empty(0, dtype=np.int64), out=empty) is empty
+
+
 def test_wraps_past_the_last_point():
     ring = HashRing(["a", "b", "c"], vnodes=5)
     pts = ring.points

@@ -163,6 +163,25 @@ def _check_hashes(hashes: object) -> np.ndarray:
     return np.array(hashes, dtype=np.uint32)
 
 
+def _out_buffer(out: object, shape: tuple[int, ...], keys: object) -> np.ndarray | None:
+    """Check a batch lookup's ``out`` and return it flat (a view), or None."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
+    if out.dtype != np.int32:
+        raise TypeError(f"out must have dtype int32, not {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}; the keys give {tuple(shape)}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    if isinstance(keys, np.ndarray) and np.may_share_memory(out, keys):
+        raise ValueError("out overlaps the keys")
+    return out.reshape(-1)
+
+
 class RingSnapshot:
     """An immutable, fully built ring.
 
@@ -427,25 +446,35 @@ class RingSnapshot:
         """The ring hash of each key in a batch (uint32, the batch's shape)."""
         return hash_batch(keys, self._algo, self._seed)
 
-    def lookup(self, keys: object) -> np.ndarray:
-        """Owner of each key in a batch, as int32 indices into ``nodes`` (the batch's shape)."""
+    def lookup(self, keys: object, *, out: np.ndarray | None = None) -> np.ndarray:
+        """Owner of each key in a batch, as int32 indices into ``nodes`` (the batch's shape).
+
+        ``out``: an int32, C-contiguous, writeable array of that shape to write the
+        owners into (and return), so a hot loop can reuse one buffer. It must not
+        overlap ``keys``; if a key is rejected, ``out`` may be partly written.
+        """
         table = self._require()
         if isinstance(keys, np.ndarray) and keys.dtype.kind in "iu":
+            flat_out = _out_buffer(out, keys.shape, keys)
             if keys.dtype.itemsize < 8:  # widened in blocks by the kernel, not copied here
                 flat = np.ascontiguousarray(keys, dtype=keys.dtype.newbyteorder("=")).reshape(-1)
-                owners: np.ndarray = table.lookup_small_ints(flat).reshape(keys.shape)
+                owners: np.ndarray = table.lookup_small_ints(flat, flat_out)
             else:
-                owners = table.lookup_u64(int_bits(keys)).reshape(keys.shape)
-            return owners
+                owners = table.lookup_u64(int_bits(keys), flat_out)
+            return owners.reshape(keys.shape) if out is None else out
         if isinstance(keys, (list, tuple)):
-            return table.lookup_objects(keys)
+            flat_out = _out_buffer(out, (len(keys),), None)
+            owners = table.lookup_objects(keys, flat_out)
+            return owners if out is None else out
         if isinstance(keys, np.ndarray) and keys.dtype.kind == "S" and keys.dtype.itemsize:
+            flat_out = _out_buffer(out, keys.shape, keys)
             flat = np.ascontiguousarray(keys).reshape(-1)
-            owners = table.lookup_fixed_bytes(flat.view(np.uint8), flat.dtype.itemsize)
-            shaped: np.ndarray = owners.reshape(keys.shape)
-            return shaped
+            owners = table.lookup_fixed_bytes(flat.view(np.uint8), flat.dtype.itemsize, flat_out)
+            return owners.reshape(keys.shape) if out is None else out
         hashes = hash_batch(keys, self._algo, self._seed)
-        return table.search(hashes.reshape(-1)).reshape(hashes.shape)
+        flat_out = _out_buffer(out, hashes.shape, keys)
+        owners = table.search(hashes.reshape(-1), flat_out)
+        return owners.reshape(hashes.shape) if out is None else out
 
     def lookup_hashes(self, hashes: object) -> np.ndarray:
         """Owner of each pre-computed key hash (uint32 array or list of ints)."""
@@ -729,9 +758,9 @@ class HashRing:
         """See :meth:`RingSnapshot.hash_keys`."""
         return self._snap.hash_keys(keys)
 
-    def lookup(self, keys: object) -> np.ndarray:
+    def lookup(self, keys: object, *, out: np.ndarray | None = None) -> np.ndarray:
         """See :meth:`RingSnapshot.lookup`."""
-        return self._snap.lookup(keys)
+        return self._snap.lookup(keys, out=out)
 
     def lookup_hashes(self, hashes: object) -> np.ndarray:
         """See :meth:`RingSnapshot.lookup_hashes`."""

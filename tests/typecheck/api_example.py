@@ -39,6 +39,8 @@ def ring_api() -> None:
     one: str = ring.get("user:42")
     many: list[str] = ring.get_many(["x", b"y", 3])
     idx: npt.NDArray[np.int32] = ring.lookup(np.arange(10, dtype=np.uint64))
+    buf: npt.NDArray[np.int32] = np.empty(10, dtype=np.int32)
+    into: npt.NDArray[np.int32] = ring.snapshot().lookup(np.arange(10), out=buf)
     reps: list[str] = ring.get_nodes("k", 2)
     table: npt.NDArray[np.int32] = ring.lookup_nodes(["k"], 2)
     hashes: npt.NDArray[np.uint32] = ring.hash_keys(["k"])
@@ -68,7 +70,7 @@ def ring_api() -> None:
     hb: npt.NDArray[np.uint32] = murmur3_32(["k"])
     nodes: tuple[str, ...] = ring.nodes
     points: npt.NDArray[np.uint32] = ring.points
-    print(one, many, idx, reps, table, again, fraction, len(ranges), moved, shares, bal, load,
+    print(one, many, idx, into is buf, reps, table, again, fraction, len(ranges), moved, shares, bal, load,
           bounded, same == ring, back == ring, diff.fraction, preset, g, s, h1, h2, hb, nodes,
           points.size, MAX_POINTS, ringhash.__version__, len(snap), "a" in snap)
     try:

@@ -217,7 +217,6 @@ RH_AVX2_INLINE void transpose8(__m256i r[8])
  * scalar way. */
 typedef struct {
     __m256i keep;        /* 0xFF for the bytes of an item (in each 16-byte lane if narrow) */
-    uint32_t width_bits; /* one bit per byte of an item (per lane if narrow) */
     int narrow;          /* items of at most 16 bytes: two to a register */
     size_t itemsize, nwords, ngroups;
     uint32_t seed;
@@ -238,10 +237,6 @@ __attribute__((target("avx2"))) static size_t fixed8_plan_make(fixed8_plan *p, s
         return 0;
     p->keep = _mm256_cmpgt_epi8(_mm256_set1_epi8((char)itemsize),
                                 _mm256_loadu_si256((const __m256i *)(p->narrow ? ramp2 : ramp)));
-    if (p->narrow)
-        p->width_bits = ((1u << itemsize) - 1) * 0x10001u;
-    else
-        p->width_bits = itemsize == 32 ? 0xFFFFFFFFu : ((1u << itemsize) - 1);
     p->itemsize = itemsize;
     p->nwords = (itemsize + 3) / 4;
     p->seed = seed;

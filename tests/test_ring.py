@@ -256,6 +256,19 @@ def test_memory_is_small():
     assert 3 * ring_bytes - 8 <= snap.nbytes <= 5 * ring_bytes + 4
 
 
+@pytest.mark.parametrize("nodes", [10, 100, 400])
+def test_one_comparison_answers_about_99_percent_of_keys(nodes):
+    """The documented effect of the index density: a key needs more than rh_find's one
+    comparison only if its bucket holds two or more points below it (under 2% of keys)."""
+    from ringhash import _core
+
+    pts = HashRing([f"node-{i}" for i in range(nodes)]).points.astype(np.uint64)
+    shift = 32 - _core.index_bits(len(pts))
+    h = np.random.default_rng(nodes).integers(0, 2**32, 200_000, dtype=np.uint64)
+    below_in_bucket = np.searchsorted(pts, h) - np.searchsorted(pts, (h >> shift) << shift)
+    assert np.mean(below_in_bucket >= 2) < 0.02
+
+
 @pytest.mark.parametrize("npoints", [1, 2, 3, 1600, 16000, 16385, 65535, 65536, 160000, 2**24])
 def test_index_size_is_as_documented(npoints):
     """4 to 8 buckets per point below 65,536 points, 1 to 2 from there on."""

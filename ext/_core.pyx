@@ -50,8 +50,8 @@ cdef extern from "rh_hash.h" nogil:
     void rh_init()
     const char *rh_simd()
     void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
-    void rh_murmur3_fixed_block(const uint8_t *raw, size_t itemsize, size_t n, uint32_t seed,
-                                uint32_t *out)
+    void rh_hash_fixed_block(int algo, const uint8_t *raw, size_t itemsize, size_t n,
+                             uint32_t seed, uint32_t *out)
     ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
     void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
                         uint32_t count, uint32_t *out)
@@ -219,22 +219,13 @@ def hash_u64(const uint64_t[::1] keys, int algo, uint32_t seed):
 
 def hash_fixed_bytes(const uint8_t[::1] raw, Py_ssize_t itemsize, int algo, uint32_t seed):
     """Hash the items of a numpy ``S`` array (trailing NULs stripped, as numpy does)."""
-    cdef Py_ssize_t i, length, n = raw.shape[0] // itemsize if itemsize else 0
-    cdef const uint8_t *item
+    cdef Py_ssize_t n = raw.shape[0] // itemsize if itemsize else 0
     out = np.empty(n, dtype=np.uint32)
     if n == 0:
         return out
     cdef uint32_t[::1] o = out
     with nogil:
-        if algo == RH_MURMUR3:
-            rh_murmur3_fixed_block(&raw[0], <size_t>itemsize, <size_t>n, seed, &o[0])
-        else:
-            for i in range(n):
-                item = &raw[i * itemsize]
-                length = itemsize
-                while length > 0 and item[length - 1] == 0:
-                    length -= 1
-                o[i] = rh_hash_bytes(algo, item, <size_t>length, seed)
+        rh_hash_fixed_block(algo, &raw[0], <size_t>itemsize, <size_t>n, seed, &o[0])
     return out
 
 
@@ -479,8 +470,7 @@ cdef class RingTable:
 
     def lookup_fixed_bytes(self, const uint8_t[::1] raw, Py_ssize_t itemsize, out=None):
         """Owners of the items of a numpy ``S`` array (hash and search fused, in blocks)."""
-        cdef Py_ssize_t i, start, end, length, m = raw.shape[0] // itemsize if itemsize else 0
-        cdef const uint8_t *item
+        cdef Py_ssize_t start, end, m = raw.shape[0] // itemsize if itemsize else 0
         out = _result(m, out)
         if m == 0:
             return out
@@ -494,16 +484,8 @@ cdef class RingTable:
         with nogil:
             while start < m:
                 end = min(start + BLOCK, m)
-                if self.algo == RH_MURMUR3:
-                    rh_murmur3_fixed_block(&raw[start * itemsize], <size_t>itemsize,
-                                           <size_t>(end - start), self.seed, hb)
-                else:
-                    for i in range(start, end):
-                        item = &raw[i * itemsize]
-                        length = itemsize
-                        while length > 0 and item[length - 1] == 0:
-                            length -= 1
-                        hb[i - start] = rh_hash_bytes(self.algo, item, <size_t>length, self.seed)
+                rh_hash_fixed_block(self.algo, &raw[start * itemsize], <size_t>itemsize,
+                                    <size_t>(end - start), self.seed, hb)
                 _search_block(self, hb, end - start, &o[start])
                 start = end
         return out

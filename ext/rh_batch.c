@@ -40,13 +40,17 @@ void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
 
 /* ---------------------------------------------------------------- hashing loops */
 
-/* One item of a numpy "S" array: its bytes without the trailing NULs. */
+/* The length of one item of a numpy "S" array: its bytes without the trailing NULs. */
+static inline size_t fixed_len(const unsigned char *item, size_t itemsize)
+{
+    while (itemsize > 0 && item[itemsize - 1] == 0)
+        itemsize--;
+    return itemsize;
+}
+
 static inline uint32_t fixed_one(const unsigned char *item, size_t itemsize, uint32_t seed)
 {
-    size_t len = itemsize;
-    while (len > 0 && item[len - 1] == 0)
-        len--;
-    return rh_murmur3_32(item, len, seed);
+    return rh_murmur3_32(item, fixed_len(item, itemsize), seed);
 }
 
 static void fixed_scalar(const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
@@ -524,10 +528,17 @@ void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_
     u64_block(keys, n, seed, out);
 }
 
-void rh_murmur3_fixed_block(const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
-                            uint32_t *out)
+void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, size_t n,
+                         uint32_t seed, uint32_t *out)
 {
-    fixed_block(raw, itemsize, n, seed, out);
+    if (algo == RH_MURMUR3) {
+        fixed_block(raw, itemsize, n, seed, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *item = raw + i * itemsize;
+        out[i] = rh_hash_bytes(algo, item, fixed_len(item, itemsize), seed);
+    }
 }
 
 void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out)

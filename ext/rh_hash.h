@@ -92,10 +92,11 @@ static inline uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
 /* out[i] = rh_murmur3_u64(keys[i], seed). */
 void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out);
 
-/* MurmurHash3 x86_32 of n fixed-width items (a numpy "S" array: item i is
- * raw[i * itemsize:(i + 1) * itemsize] with its trailing NUL bytes removed). */
-void rh_murmur3_fixed_block(const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
-                            uint32_t *out);
+/* The hash (algo: RH_MURMUR3, RH_CRC32 or RH_MD5) of n fixed-width items, a numpy
+ * "S" array: item i is raw[i * itemsize:(i + 1) * itemsize] without its trailing
+ * NUL bytes. Murmur3 takes the vector builds. */
+void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, size_t n,
+                         uint32_t seed, uint32_t *out);
 
 /* Which build of the batch loops is in use: "avx512", "avx2" or "scalar". */
 const char *rh_simd(void);

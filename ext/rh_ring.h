@@ -54,7 +54,7 @@ void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
  * and search fused (rh_batch.c picks the build, as for the hashing loops). */
 void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out);
 
-/* The same for the items of a numpy "S" array (rh_murmur3_fixed_block's keys). */
+/* The same for the items of a numpy "S" array (rh_hash_fixed_block's keys), murmur3. */
 void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,
                      uint32_t seed, int32_t *out);
 

@@ -89,6 +89,8 @@ def test_every_batch_form(seed):
     assert h(s_arr).tolist() == [mmh(bytes(x), seed) for x in s_arr]
     assert h(np.array([b"a\x00b", b"a\x00\x00", b""])).tolist() == [
         mmh(b"a\x00b", seed), mmh(b"a", seed), mmh(b"", seed)]
+    assert ringhash.crc32(np.array([b"a\x00b", b"a\x00\x00", b""])).tolist() == [
+        zlib.crc32(b"a\x00b"), zlib.crc32(b"a"), zlib.crc32(b"")]
 
 
 @pytest.mark.parametrize("dtype", ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8",

@@ -88,6 +88,22 @@ def test_batch_lookup_of_every_array_kind_matches_reference(dtype):
         assert ring.lookup(arr[:n]).tolist() == expect[:n].tolist()
 
 
+@pytest.mark.parametrize("make", [
+    lambda: HashRing({f"n{i}": 1 for i in range(5)}, vnodes=30, hash="crc32"),
+    lambda: HashRing.ketama({f"10.0.0.{i}:11211": 100 for i in range(5)}),
+    lambda: HashRing.groupcache([f"n{i}" for i in range(5)]),
+    lambda: HashRing.stathat([f"n{i}" for i in range(5)]),
+], ids=["crc32", "ketama", "groupcache", "stathat"])
+def test_s_array_lookups_on_other_hashes_and_presets(make):
+    """S arrays on rings that do not take the murmur3 vector kernels (CRC-32 and MD5 keys,
+    stathat's strict search) route each item like get() of its bytes."""
+    ring = make()
+    raw = np.random.default_rng(5).integers(0, 256, (700, 11), dtype=np.uint8)
+    raw[::3, 6:] = 0  # trailing NULs: not part of the key
+    keys = raw.view("S11").ravel()
+    assert ring.lookup(keys).tolist() == [ring.nodes.index(ring.get(bytes(k))) for k in keys]
+
+
 def test_lookup_into_an_out_buffer():
     """``out=`` gets the same owners as a fresh result, for every kind of batch, and is returned."""
     ring = HashRing({f"n{i}": 1 for i in range(7)}, vnodes=30)

@@ -34,7 +34,10 @@ cdef extern from "rh_ring.h" nogil:
         const int32_t *own
         const uint32_t *idx
         unsigned shift
+        uint32_t mask
     size_t rh_find(const rh_ring *r, uint32_t h)
+    void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx)
+    void rh_index_fix(uint32_t *idx, unsigned shift, const uint32_t *pts, size_t b)
     void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
     void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out)
     void rh_lookup_fixed(const rh_ring *r, const uint8_t *raw, size_t itemsize, size_t n,
@@ -314,21 +317,28 @@ cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize
     return got
 
 
-def index_bits(Py_ssize_t npoints):
-    """Bits of the bucket index, in [1, 25].
+# The index encoding needs 2**bits >= 2 * (n + 1) with bits <= 31 (rh_ring.h).
+MAX_INDEXED_POINTS = (1 << 30) - 1
 
-    Below 65,536 points: the smallest with 2**bits >= 4 * npoints, so 4 to 8
-    buckets per point, and about 99% of keys find their point with the one
-    branch-free comparison of rh_find; the index costs 16 to 32 bytes per
-    point (2 to 4 times the 8 bytes of a point and its owner) and the whole
-    table stays in a core's L2 cache. From 65,536 points on: 2**bits >=
-    npoints (1 to 2 buckets per point, 4 to 8 bytes per point): such a ring is
-    past the caches anyway, and a membership change copies the index, so a
-    smaller one keeps add/remove cheap.
+
+def index_bits(Py_ssize_t npoints):
+    """Bits of the bucket index (2**bits buckets) for a ring of npoints points.
+
+    Below 65,536 points: the smallest with 2**bits >= 6 * npoints, so 6 to 12
+    buckets per point. About 99% of keys then fall in a bucket with at most one
+    point and find their position with one index load, an add and a shift (the
+    encoding is described in rh_ring.h); the index costs 24 to 48 bytes per
+    point (3 to 6 times the 8 bytes of a point and its owner) and stays in a
+    core's L2 cache. From 65,536 points on: 2**bits >= 2 * (npoints + 1), the
+    least the encoding allows (2 to 4 buckets per point, 8 to 16 bytes per
+    point): such a ring is past the caches anyway, and a membership change
+    copies the index, so a smaller one keeps add/remove cheap.
     """
-    cdef int bits = 1
-    cdef Py_ssize_t target = 4 * npoints if npoints < 65536 else npoints
-    while bits < 25 and (<Py_ssize_t>1 << bits) < target:
+    if npoints < 0 or npoints > MAX_INDEXED_POINTS:
+        raise ValueError(f"a ring holds 0 to {MAX_INDEXED_POINTS} points, not {npoints}")
+    cdef int bits = 2
+    cdef Py_ssize_t target = 6 * npoints if npoints < 65536 else 2 * (npoints + 1)
+    while (<Py_ssize_t>1 << bits) < target:
         bits += 1
     return bits
 
@@ -399,8 +409,9 @@ cdef class RingTable:
         if index is None:
             index = np.empty(nb + 1, dtype=np.uint32)
             ix = index
-            _build_index(self._p, n, self.shift, nb, &ix[0])
-        elif len(index) != nb + 1 or index[nb] != n:
+            with nogil:
+                rh_index_build(self._p, <size_t>n, <unsigned>self.shift, &ix[0])
+        elif len(index) != nb + 1 or index[nb] != <uint32_t>n << self.shift:
             raise ValueError("the index does not fit these points")
         index.flags.writeable = False
         self.index = index
@@ -409,6 +420,7 @@ cdef class RingTable:
         self.ring.own = self._o
         self.ring.idx = &self._idx[0]
         self.ring.shift = <unsigned>self.shift
+        self.ring.mask = (<uint32_t>1 << self.shift) - 1
 
     @property
     def padded(self):
@@ -624,23 +636,6 @@ cdef Py_ssize_t _assign_one(RingTable t, uint32_t h, const int64_t *caps,
     return -1
 
 
-cdef void _build_index(const uint32_t *pts, Py_ssize_t n, int shift, Py_ssize_t nb,
-                       uint32_t *ix) noexcept nogil:
-    """ix[b] = number of points in buckets < b = position of the first point >= b << shift.
-
-    A histogram and a prefix sum: no data-dependent branches, so it runs at
-    memory speed whatever the distribution of points.
-    """
-    cdef Py_ssize_t b, i
-    cdef uint32_t acc = 0
-    memset(ix, 0, (nb + 1) * sizeof(uint32_t))
-    for i in range(n):
-        ix[(pts[i] >> shift) + 1] += 1
-    for b in range(1, nb + 1):
-        acc += ix[b]
-        ix[b] = acc
-
-
 cdef int _lookup_seq(RingTable t, _seq_t seq, int32_t *out, Py_ssize_t *at) except -1:
     cdef Py_ssize_t i, n = len(seq)
     cdef uint32_t h
@@ -753,24 +748,29 @@ def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
     return out_p, out_o
 
 
-def patch_index(const uint32_t[::1] old, int shift, const uint32_t[::1] delta, int sign):
+def patch_index(const uint32_t[::1] old, int shift, const uint32_t[::1] delta, int sign,
+                const uint32_t[::1] pts):
     """The bucket index after adding (sign=+1) or removing (sign=-1) sorted points.
 
-    ix[b] counts the points in buckets below b, so a point in bucket c adds
-    one to every ix[b] with b > c: a copy of the old index plus a constant per
-    run of buckets. Equal to a fresh build over the new points.
+    ``pts`` are the new padded points. A point in bucket c moves the position
+    of every bucket b > c by one: a copy of the old index plus a constant
+    (times 2**shift, where entries keep positions) per run of buckets; then
+    the entries of the buckets that gained or lost points are re-encoded.
+    Equal to a fresh build over the new points.
     """
-    cdef Py_ssize_t nb1 = old.shape[0], m = delta.shape[0], k, b, b0 = 0, b1
+    cdef Py_ssize_t nb1 = old.shape[0], m = delta.shape[0], k, b0 = 0, b1
     out = np.empty(nb1, dtype=np.uint32)
     cdef uint32_t[::1] o = out
     cdef uint32_t add
     with nogil:
         for k in range(m + 1):
             b1 = (delta[k] >> shift) + 1 if k < m else nb1
-            add = <uint32_t>(sign * k)
+            add = <uint32_t>(sign * k) << shift
             if b1 > b0:
                 rh_add_run(&o[b0], &old[b0], <size_t>(b1 - b0), add)
                 b0 = b1
+        for k in range(m):
+            rh_index_fix(&o[0], <unsigned>shift, &pts[0], delta[k] >> shift)
     return out
 
 

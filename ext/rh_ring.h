@@ -2,9 +2,26 @@
  *
  * A built ring is two arrays padded to n + 1 entries: pts[n] = RH_SENTINEL
  * (no hash is greater) and own[n] = own[0], so "past the last point, to the
- * first point" costs no branch. The bucket index has 2**bits + 1 entries
- * (shift = 32 - bits): idx[b] is the position of the first point >= b << shift,
- * and idx[2**bits] = n.
+ * first point" costs no branch.
+ *
+ * The bucket index splits the 32-bit hash space into 2**bits buckets of
+ * 2**shift hashes (shift = 32 - bits). For bucket b, with p the position of
+ * its first point >= b << shift (n if none) and mask = 2**shift - 1:
+ *
+ *   - at most one point in the bucket: idx[b] = p << shift | (mask - t), where
+ *     t is that point's offset in the bucket (pts[p] & mask), or mask if the
+ *     bucket is empty. A key h with offset o = h & mask belongs to p if o <= t
+ *     and to p + 1 if o > t, and o + (mask - t) carries into bit `shift`
+ *     exactly when o > t: the key's position is (idx[b] + o) >> shift, one
+ *     load, an add and a shift, with no comparison and no branch.
+ *   - two or more points (a "crowded" bucket): idx[b] = RH_CROWDED | p << shift,
+ *     and a binary search between p and the next bucket's first point decides.
+ *   - idx[2**bits] = n << shift.
+ *
+ * The sums must not reach bit 31 (RH_CROWDED): (n + 1) << shift <= 2**31, i.e.
+ * 2**bits >= 2 * (n + 1). index_bits (_core.pyx) picks the density: 6 to 12
+ * buckets per point below 65,536 points, where about 1% of keys fall in a
+ * crowded bucket; 2 to 4 from there on.
  */
 #ifndef RINGHASH_RH_RING_H
 #define RINGHASH_RH_RING_H
@@ -20,32 +37,42 @@
 #define RH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #endif
 
+#define RH_CROWDED 0x80000000u
+
 typedef struct {
     const uint32_t *pts; /* n + 1 sorted points, the last one RH_SENTINEL */
     const int32_t *own;  /* n + 1 owners, own[n] = own[0] */
-    const uint32_t *idx; /* 2**bits + 1 bucket starts */
+    const uint32_t *idx; /* 2**bits + 1 bucket entries, encoded as above */
     unsigned shift;      /* 32 - bits */
+    uint32_t mask;       /* 2**shift - 1 */
 } rh_ring;
 
-/* The first position >= lo in h's bucket whose point is >= h (a binary search). */
-size_t rh_find_far(const rh_ring *r, uint32_t h, size_t lo);
+/* The position in a crowded bucket: the first point >= h (a binary search).
+ * Takes the ring by value, so a caller's copy of it stays in registers. */
+size_t rh_find_crowded(rh_ring r, uint32_t h, uint32_t entry);
 
-/* Position in [0, n] of the first point >= h (n: past the last point).
- *
- * The index has 4 to 8 buckets per point on rings that fit in cache, so a
- * key's bucket holds at most one point below the key for all but about 2% of
- * keys: one comparison, added without a branch, answers those, and the one
- * branch left (is the next point still below h?) is almost never taken, so it
- * is predicted and independent keys' loads overlap. pts[pos] always exists:
- * for an empty bucket it is a later bucket's first point, or the sentinel. */
+/* Position in [0, n] of the first point >= h (n: past the last point), for a
+ * key whose bucket and offset are already split (h = bucket << shift | offset). */
+static inline size_t rh_find_split(const rh_ring *r, uint32_t bucket, uint32_t offset)
+{
+    uint32_t e = r->idx[bucket];
+    if (RH_UNLIKELY(e & RH_CROWDED))
+        return rh_find_crowded(*r, bucket << r->shift | offset, e);
+    return (e + offset) >> r->shift;
+}
+
 static inline size_t rh_find(const rh_ring *r, uint32_t h)
 {
-    size_t pos = r->idx[h >> r->shift];
-    pos += r->pts[pos] < h;
-    if (RH_UNLIKELY(r->pts[pos] < h))
-        pos = rh_find_far(r, h, pos + 1);
-    return pos;
+    return rh_find_split(r, h >> r->shift, h & r->mask);
 }
+
+/* Encode idx (2**bits + 1 entries, shift = 32 - bits) for the n sorted points
+ * pts (padded: pts[n] exists). */
+void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx);
+
+/* Re-encode bucket b's entry from pts, given that the positions in idx[b] and
+ * idx[b + 1] are already right (after points were added to or removed from it). */
+void rh_index_fix(uint32_t *idx, unsigned shift, const uint32_t *pts, size_t b);
 
 /* out[i] = owner of the first point >= hashes[i], wrapping to the first point. */
 void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out);

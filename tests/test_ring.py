@@ -266,33 +266,132 @@ def test_big_ring_matches_reference_after_many_changes():
 def test_memory_is_small():
     ring = HashRing([f"n{i}" for i in range(100)])
     snap = ring.snapshot()
-    # points + owners are 8 bytes per point (plus one padding entry); the index
-    # is documented to cost 2 to 4 times that below 65,536 points.
-    ring_bytes = 8 * (len(snap.points) + 1)
-    assert 3 * ring_bytes - 8 <= snap.nbytes <= 5 * ring_bytes + 4
+    # points + owners are 8 bytes per point (plus one padding entry); below
+    # 65,536 points the index is documented to cost 24 to 48 bytes per point
+    # (6 to 12 buckets of 4 bytes, plus one closing entry).
+    n = len(snap.points)
+    ring_bytes = 8 * (n + 1)
+    assert ring_bytes + 24 * n + 4 <= snap.nbytes < ring_bytes + 48 * n + 4
+
+
+def _expected_index(pts, shift):
+    """The bucket index as rh_ring.h describes it, derived with numpy."""
+    pts = np.asarray(pts, dtype=np.uint64)
+    n, nb, mask = len(pts), 1 << (32 - shift), (1 << shift) - 1
+    starts = np.arange(nb + 1, dtype=np.uint64) << np.uint64(shift)
+    first = np.searchsorted(pts, starts)  # position of the first point >= bucket start
+    first[nb] = n
+    count = first[1:] - first[:-1]
+    padded = np.append(pts, np.uint64(2**32 - 1))
+    t = np.where(count == 1, padded[np.minimum(first[:-1], n)] & mask, mask)
+    entries = (first[:-1].astype(np.uint64) << np.uint64(shift)) | (mask - t).astype(np.uint64)
+    entries = np.where(count >= 2, (first[:-1].astype(np.uint64) << np.uint64(shift)) | 2**31, entries)
+    return np.append(entries, n << shift).astype(np.uint32)
+
+
+def _table(points):
+    """A RingTable over sorted points where each point is its own node (owner = position)."""
+    from ringhash import _core
+
+    pts = np.sort(np.asarray(points, dtype=np.uint32))
+    pp, op = _core.pad_ring(pts, np.arange(len(pts), dtype=np.int32))
+    return _core.RingTable(pp, op, tuple(f"p{i}" for i in range(len(pts))), _core.MURMUR3, 0)
+
+
+def _edge_rings():
+    r = np.random.default_rng(5)
+    big = r.integers(0, 2**32, 70_000, dtype=np.uint64)
+    return {
+        "one point": [12345],
+        "ends of the hash space": [0, 1, 2**31, 2**32 - 2, 2**32 - 1],
+        "crowded bucket": list(range(0, 4000, 37)) + [2**31 + 5, 2**32 - 1],
+        "repeated points": [7, 7, 7, 2**20, 2**20, 2**32 - 1, 2**32 - 1],
+        "random 1,600": r.integers(0, 2**32, 1600, dtype=np.uint64).tolist(),
+        "random 70,000 (sparse index)": big.tolist(),
+    }
+
+
+@pytest.mark.parametrize("name", list(_edge_rings()))
+def test_index_encoding_is_as_documented(name):
+    from ringhash import _core
+
+    table = _table(_edge_rings()[name])
+    n = len(table.points)
+    assert table.shift == 32 - _core.index_bits(n)
+    assert np.array_equal(table.index, _expected_index(table.points, table.shift))
+
+
+@pytest.mark.parametrize("name", list(_edge_rings()))
+def test_search_at_points_bucket_edges_and_crowded_buckets(name):
+    """Every position rule: keys on, just below and just above each point, at bucket
+    starts and ends, in crowded buckets and past the last point (wrap to the first)."""
+    table = _table(_edge_rings()[name])
+    pts = table.points.astype(np.int64)
+    bucket = 1 << table.shift
+    probes = np.concatenate([
+        pts - 1, pts, pts + 1,
+        (pts >> table.shift) << table.shift, ((pts >> table.shift) + 1) * bucket - 1,
+        [0, 1, 2**31, 2**32 - 2, 2**32 - 1],
+        np.random.default_rng(1).integers(0, 2**32, 20_000),
+    ])
+    probes = probes[(probes >= 0) & (probes < 2**32)].astype(np.uint32)
+    expect = np.searchsorted(pts, probes.astype(np.int64), side="left")
+    expect[expect == len(pts)] = 0  # past the last point: the first one
+    assert np.array_equal(table.search(probes), expect.astype(np.int32))
+
+
+@pytest.mark.parametrize("name", list(_edge_rings()))
+def test_patched_index_equals_a_fresh_build(name):
+    """patch_index after adding or removing points (several in one bucket, at the ends
+    of the hash space) equals the index built from scratch."""
+    from ringhash import _core
+
+    base = np.asarray(_edge_rings()[name], dtype=np.uint32)
+    if len(base) < 1000:  # enough other points that the index keeps its size
+        base = np.concatenate([base, np.random.default_rng(2).integers(0, 2**32, 1000, dtype=np.uint32)])
+    base.sort()
+    delta = np.sort(np.array([0, 3, 3, 40, 2**31, 2**32 - 1, 2**32 - 1], dtype=np.uint32))
+    grown = np.sort(np.concatenate([base, delta]))
+    assert _core.index_bits(len(grown)) == _core.index_bits(len(base))
+    small, big = _table(base), _table(grown)
+    patched = _core.patch_index(small.index, small.shift, delta, 1, big.padded[0])
+    assert np.array_equal(patched, big.index)
+    patched = _core.patch_index(big.index, big.shift, delta, -1, small.padded[0])
+    assert np.array_equal(patched, small.index)
 
 
 @pytest.mark.parametrize("nodes", [10, 100, 400])
-def test_one_comparison_answers_about_99_percent_of_keys(nodes):
-    """The documented effect of the index density: a key needs more than rh_find's one
-    comparison only if its bucket holds two or more points below it (under 2% of keys)."""
+def test_about_99_percent_of_keys_skip_the_search(nodes):
+    """The documented effect of the index density: a key needs the binary search only
+    if its bucket is crowded (holds two or more points): under 2% of keys."""
     from ringhash import _core
 
-    pts = HashRing([f"node-{i}" for i in range(nodes)]).points.astype(np.uint64)
+    pts = HashRing([f"node-{i}" for i in range(nodes)]).points
     shift = 32 - _core.index_bits(len(pts))
-    h = np.random.default_rng(nodes).integers(0, 2**32, 200_000, dtype=np.uint64)
-    below_in_bucket = np.searchsorted(pts, h) - np.searchsorted(pts, (h >> shift) << shift)
-    assert np.mean(below_in_bucket >= 2) < 0.02
+    per_bucket = np.bincount(pts >> shift, minlength=1 << (32 - shift))
+    h = np.random.default_rng(nodes).integers(0, 2**32, 200_000, dtype=np.uint64).astype(np.uint32)
+    assert np.mean(per_bucket[h >> shift] >= 2) < 0.02
 
 
 @pytest.mark.parametrize("npoints", [1, 2, 3, 1600, 16000, 16385, 65535, 65536, 160000, 2**24])
 def test_index_size_is_as_documented(npoints):
-    """4 to 8 buckets per point below 65,536 points, 1 to 2 from there on."""
+    """6 to 12 buckets per point below 65,536 points; from there on the least the
+    encoding allows, 2 * (points + 1) to twice that."""
     from ringhash import _core
 
     buckets = 2 ** _core.index_bits(npoints)
-    low, high = (4, 8) if npoints < 65536 else (1, 2)
-    assert low * npoints <= buckets < high * npoints
+    if npoints < 65536:
+        assert 6 * npoints <= buckets < 12 * npoints
+    else:
+        assert 2 * (npoints + 1) <= buckets < 4 * (npoints + 1)
+
+
+@pytest.mark.parametrize("npoints", [-1, 2**30])
+def test_index_bits_rejects_impossible_sizes(npoints):
+    from ringhash import _core
+
+    with pytest.raises(ValueError, match="points"):
+        _core.index_bits(npoints)
 
 
 def test_package_exports():

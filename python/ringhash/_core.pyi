@@ -7,6 +7,7 @@ import numpy.typing as npt
 from typing_extensions import disjoint_base
 
 SIMD: str
+MAX_INDEXED_POINTS: int
 MURMUR3: int
 CRC32: int
 MD5: int
@@ -22,7 +23,11 @@ def merge_node(
     pts: npt.NDArray[np.uint32], own: npt.NDArray[np.int32], new_pts: npt.NDArray[np.uint32], rank: int
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int32]]: ...
 def patch_index(
-    old: npt.NDArray[np.uint32], shift: int, delta: npt.NDArray[np.uint32], sign: int
+    old: npt.NDArray[np.uint32],
+    shift: int,
+    delta: npt.NDArray[np.uint32],
+    sign: int,
+    pts: npt.NDArray[np.uint32],
 ) -> npt.NDArray[np.uint32]: ...
 def drop_node(
     pts: npt.NDArray[np.uint32], own: npt.NDArray[np.int32], gone: npt.NDArray[np.uint32], rank: int

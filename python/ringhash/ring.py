@@ -271,15 +271,17 @@ class RingSnapshot:
         padded = _core.merge_node(self.points, self.owners, new, rank)
         nodes = self._nodes[:rank] + (name,) + self._nodes[rank:]
         return RingSnapshot(nodes, {**self._weights, name: weight}, self._vnodes, self._hash,
-                            self._seed, padded, self._patched_index(len(padded[0]) - 1, new, 1))
+                            self._seed, padded, self._patched_index(padded[0], new, 1))
 
-    def _patched_index(self, npoints: int, delta: np.ndarray, sign: int) -> np.ndarray | None:
+    def _patched_index(self, padded_points: np.ndarray, delta: np.ndarray,
+                       sign: int) -> np.ndarray | None:
         """The bucket index after a membership change, patched rather than rebuilt
         when its size stays the same (None: let RingTable build it)."""
         table = self._table
+        npoints = len(padded_points) - 1
         if isinstance(table, _EmptyTable) or npoints == 0 or _core.index_bits(npoints) != 32 - table.shift:
             return None
-        return _core.patch_index(table.index, table.shift, delta, sign)
+        return _core.patch_index(table.index, table.shift, delta, sign, padded_points)
 
     def _without_node(self, name: str) -> RingSnapshot:
         rank = self._rank(name)
@@ -291,7 +293,7 @@ class RingSnapshot:
         del weights[name]
         return RingSnapshot(self._nodes[:rank] + self._nodes[rank + 1:], weights, self._vnodes,
                             self._hash, self._seed, padded,
-                            self._patched_index(len(padded[0]) - 1, gone, -1))
+                            self._patched_index(padded[0], gone, -1))
 
     def _with_weight(self, name: str, weight: float) -> RingSnapshot:
         if point_count(self._vnodes, weight) == point_count(self._vnodes, self._weights[name]):

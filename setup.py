@@ -23,7 +23,11 @@ directives = {
 extra_compile_args = []
 if os.name != "nt":
     # -g0: no debug info in release wheels (they would be several times larger).
-    extra_compile_args = ["-O3", "-std=c99"] + (["-UNDEBUG", "-O0", "-g"] if debug else ["-g0"])
+    # -fvisibility=hidden: the module exports only PyInit__core (PyMODINIT_FUNC
+    # marks it visible), so the C helpers cannot clash with another library's
+    # symbols and calls between them need no PLT.
+    extra_compile_args = ["-O3", "-std=c99", "-fvisibility=hidden"] + (
+        ["-UNDEBUG", "-O0", "-g"] if debug else ["-g0"])
 
 extensions = [
     Extension(

@@ -131,7 +131,7 @@ RH_AVX2_INLINE __m256i rh_times5_256(__m256i x)
     return _mm256_add_epi32(_mm256_slli_epi32(x, 2), x);
 }
 
-#define RH_AVX512_TARGET "avx2,bmi2,avx512f,avx512bw,avx512vl"
+#define RH_AVX512_TARGET "avx2,bmi2,avx512f,avx512bw,avx512vl,avx512cd"
 #if defined(__clang__)
 #define RH_AVX512_ATTR __attribute__((target(RH_AVX512_TARGET), min_vector_width(512)))
 #else
@@ -467,19 +467,17 @@ RH_AVX512_INLINE __m512i murmur_rows16(const __m512i *rows, size_t nwords, __m51
     return _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
 }
 
-/* The AVX-512 build of rows_len8. */
+/* Item lengths as in rows_len8, with AVX-512's per-lane leading-zero count: a
+ * non-zero word j ends the item at 4j + ceil(bit length / 8) bytes, which is
+ * (32j + 39 - lzcnt) >> 3. */
 RH_AVX512_INLINE __m512i rows_len16(const __m512i *rows, size_t nwords)
 {
     __m512i len = _mm512_setzero_si512();
     for (size_t j = 0; j < nwords; j++) {
         __m512i x = rows[j];
-        __m512i used = _mm512_set1_epi32((int)(4 * j));
-        for (int shift = 0; shift < 32; shift += 8) {
-            __mmask16 nz = _mm512_test_epi32_mask(_mm512_srli_epi32(x, (unsigned)shift),
-                                                  _mm512_srli_epi32(x, (unsigned)shift));
-            used = _mm512_mask_add_epi32(used, nz, used, _mm512_set1_epi32(1));
-        }
-        len = _mm512_mask_mov_epi32(len, _mm512_test_epi32_mask(x, x), used);
+        __m512i end = _mm512_srli_epi32(
+            _mm512_sub_epi32(_mm512_set1_epi32((int)(32 * j + 39)), _mm512_lzcnt_epi32(x)), 3);
+        len = _mm512_mask_mov_epi32(len, _mm512_test_epi32_mask(x, x), end);
     }
     return len;
 }
@@ -496,6 +494,10 @@ RH_AVX512_INLINE void fixed_x16(const fixed16_plan *p, const unsigned char *g,
         const __mmask16 m = (__mmask16)p->bytes;
         for (int k = 0; k < 4; k++) {
             const unsigned char *it = g + (size_t)(4 * k) * w;
+            if (w == 16) { /* four whole items are one plain load */
+                r[k] = _mm512_loadu_si512(it);
+                continue;
+            }
             __m512i v = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, it));
             v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, it + w), 1);
             v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, it + 2 * w), 2);
@@ -614,7 +616,8 @@ void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize
 #ifdef RH_HAVE_X86_BUILDS
 #include <cpuid.h>
 
-/* The widest build this CPU and OS can run: 2 AVX-512 (F, BW, VL), 1 AVX2, 0 neither.
+/* The widest build this CPU and OS can run: 2 AVX-512 (F, BW, VL, CD), 1 AVX2 (with BMI2),
+ * 0 neither.
  * Read from CPUID and XCR0 directly: __builtin_cpu_supports needs a runtime
  * symbol (__cpu_model) that Apple's x86-64 toolchain does not always provide. */
 static int x86_simd_level(void)
@@ -630,6 +633,7 @@ static int x86_simd_level(void)
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !((b >> 5) & 1) || !((b >> 8) & 1)) /* AVX2, BMI2 */
         return 0;
     int avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1) && /* F, BW, VL */
+                 ((b >> 28) & 1) &&                                        /* CD */
                  (xcr0_lo & 0xE6) == 0xE6; /* and opmask and ZMM state */
     return avx512 ? 2 : 1;
 }

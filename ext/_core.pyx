@@ -35,14 +35,17 @@ cdef extern from "rh_ring.h" nogil:
         const uint32_t *idx
         unsigned shift
         uint32_t mask
+        uint32_t crowded
+    int32_t CROWDED_OWNER "RH_CROWDED_OWNER"
     size_t rh_find(const rh_ring *r, uint32_t h)
     void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx)
-    void rh_index_fix(uint32_t *idx, unsigned shift, const uint32_t *pts, size_t b)
+    void rh_index_fix(uint32_t *idx, unsigned shift, const uint32_t *pts, size_t n, size_t b)
     void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
     void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out)
     void rh_lookup_fixed(const rh_ring *r, const uint8_t *raw, size_t itemsize, size_t n,
                          uint32_t seed, int32_t *out)
-    void rh_add_run(uint32_t *out, const uint32_t *inp, size_t n, uint32_t add)
+    void rh_patch_run(uint32_t *out, const uint32_t *inp, size_t n, uint32_t add,
+                      uint32_t old_crowded, uint32_t new_crowded)
 
 cdef extern from "rh_hash.h" nogil:
     uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
@@ -279,8 +282,11 @@ def node_points(bytes name, uint32_t count, int algo, uint32_t seed):
 
 # ---------------------------------------------------------------- the ring
 #
-# A built ring is two arrays padded to n + 1 entries and a bucket index; the
+# A built ring is two arrays padded to n + PAD entries and a bucket index; the
 # layout and the search (rh_find) are described in rh_ring.h.
+
+#: Entries past the n points of the padded arrays (rh_ring.h).
+PAD = 2
 
 cdef enum:
     BLOCK = 512  # keys hashed, then searched, per round of a batch lookup
@@ -317,7 +323,8 @@ cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize
     return got
 
 
-# The index encoding needs 2**bits >= 2 * (n + 1) with bits <= 31 (rh_ring.h).
+# The index encoding needs 2**bits >= n + 2 with bits <= 31 (rh_ring.h); the
+# density below needs 2**bits >= 2 * (n + 1) from 65,536 points on.
 MAX_INDEXED_POINTS = (1 << 30) - 1
 
 
@@ -343,15 +350,25 @@ def index_bits(Py_ssize_t npoints):
     return bits
 
 
+cdef inline void _pad(uint32_t *p, int32_t *o, Py_ssize_t n) noexcept nogil:
+    """Fill the PAD entries past n (rh_ring.h): the sentinel point twice, the
+    first owner again (wrap-around) and the crowded-bucket owner."""
+    p[n] = SENTINEL
+    p[n + 1] = SENTINEL
+    o[n] = o[0] if n else 0
+    o[n + 1] = CROWDED_OWNER
+
+
 def pad_ring(points, owners):
-    """Padded copies (n + 1 entries, with the sentinel) of a ring's points and owners."""
+    """Padded copies (n + PAD entries, see rh_ring.h) of a ring's points and owners."""
     cdef Py_ssize_t n = len(points)
-    pp = np.empty(n + 1, dtype=np.uint32)
-    op = np.empty(n + 1, dtype=np.int32)
+    pp = np.empty(n + PAD, dtype=np.uint32)
+    op = np.empty(n + PAD, dtype=np.int32)
     pp[:n] = points
     op[:n] = owners
-    pp[n] = SENTINEL
-    op[n] = op[0] if n else 0
+    cdef uint32_t[::1] p = pp
+    cdef int32_t[::1] o = op
+    _pad(&p[0], &o[0], n)
     return pp, op
 
 
@@ -386,10 +403,11 @@ cdef class RingTable:
         # else it is built here.
         self._pts = padded_points
         self._own = padded_owners
-        cdef Py_ssize_t n = self._pts.shape[0] - 1
-        if n < 1 or self._own.shape[0] != n + 1:
-            raise ValueError("a RingTable needs n >= 1 points and n owners, padded to n + 1")
-        if self._pts[n] != SENTINEL or self._own[n] != self._own[0]:
+        cdef Py_ssize_t n = self._pts.shape[0] - PAD
+        if n < 1 or self._own.shape[0] != n + PAD:
+            raise ValueError("a RingTable needs n >= 1 points and n owners, padded to n + 2")
+        if (self._pts[n] != SENTINEL or self._pts[n + 1] != SENTINEL
+                or self._own[n] != self._own[0] or self._own[n + 1] != CROWDED_OWNER):
             raise ValueError("the ring arrays are not padded (see pad_ring)")
         self.n = n
         self._pp = padded_points
@@ -421,6 +439,7 @@ cdef class RingTable:
         self.ring.idx = &self._idx[0]
         self.ring.shift = <unsigned>self.shift
         self.ring.mask = (<uint32_t>1 << self.shift) - 1
+        self.ring.crowded = <uint32_t>(n + 1) << self.shift
 
     @property
     def padded(self):
@@ -686,16 +705,15 @@ def build_ring(list names, const int64_t[::1] counts, int algo, uint32_t seed):
 
 cdef tuple _split(const uint64_t[::1] c):
     cdef Py_ssize_t i, n = c.shape[0]
-    pp = np.empty(n + 1, dtype=np.uint32)
-    op = np.empty(n + 1, dtype=np.int32)
+    pp = np.empty(n + PAD, dtype=np.uint32)
+    op = np.empty(n + PAD, dtype=np.int32)
     cdef uint32_t[::1] p = pp
     cdef int32_t[::1] o = op
     with nogil:
         for i in range(n):
             p[i] = <uint32_t>(c[i] >> 32)
             o[i] = <int32_t>(c[i] & 0xFFFFFFFFu)
-        p[n] = SENTINEL
-        o[n] = o[0] if n else 0
+        _pad(&p[0], &o[0], n)
     return pp, op
 
 
@@ -723,8 +741,8 @@ def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
     binary search), so the copying loops have no data-dependent branches.
     """
     cdef Py_ssize_t n = pts.shape[0], m = new_pts.shape[0], i = 0, j, k = 0, e, r
-    out_p = np.empty(n + m + 1, dtype=np.uint32)
-    out_o = np.empty(n + m + 1, dtype=np.int32)
+    out_p = np.empty(n + m + PAD, dtype=np.uint32)
+    out_o = np.empty(n + m + PAD, dtype=np.int32)
     cdef uint32_t[::1] op = out_p
     cdef int32_t[::1] oo = out_o
     with nogil:
@@ -743,8 +761,7 @@ def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
                 op[k] = new_pts[j]
                 oo[k] = rank
                 k += 1
-        op[k] = SENTINEL
-        oo[k] = oo[0] if k else 0
+        _pad(&op[0], &oo[0], k)
     return out_p, out_o
 
 
@@ -754,23 +771,29 @@ def patch_index(const uint32_t[::1] old, int shift, const uint32_t[::1] delta, i
 
     ``pts`` are the new padded points. A point in bucket c moves the position
     of every bucket b > c by one: a copy of the old index plus a constant
-    (times 2**shift, where entries keep positions) per run of buckets; then
-    the entries of the buckets that gained or lost points are re-encoded.
-    Equal to a fresh build over the new points.
+    (times 2**shift, where entries keep positions) per run of buckets, with the
+    crowded value (rh_ring.h) replaced by the new one; then the entries of the
+    buckets that gained or lost points are encoded afresh. Equal to a fresh
+    build over the new points.
     """
     cdef Py_ssize_t nb1 = old.shape[0], m = delta.shape[0], k, b0 = 0, b1
+    cdef Py_ssize_t n = pts.shape[0] - PAD, n_old = n - sign * m
+    if n < 0 or n_old < 0:
+        raise ValueError("patch_index: the point counts do not fit")
     out = np.empty(nb1, dtype=np.uint32)
     cdef uint32_t[::1] o = out
     cdef uint32_t add
+    cdef uint32_t old_crowded = <uint32_t>(n_old + 1) << shift
+    cdef uint32_t new_crowded = <uint32_t>(n + 1) << shift
     with nogil:
         for k in range(m + 1):
             b1 = (delta[k] >> shift) + 1 if k < m else nb1
             add = <uint32_t>(sign * k) << shift
             if b1 > b0:
-                rh_add_run(&o[b0], &old[b0], <size_t>(b1 - b0), add)
+                rh_patch_run(&o[b0], &old[b0], <size_t>(b1 - b0), add, old_crowded, new_crowded)
                 b0 = b1
         for k in range(m):
-            rh_index_fix(&o[0], <unsigned>shift, &pts[0], delta[k] >> shift)
+            rh_index_fix(&o[0], <unsigned>shift, &pts[0], <size_t>n, delta[k] >> shift)
     return out
 
 
@@ -782,8 +805,8 @@ def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, const uint32_t[::
     (point, owner), and the runs between them are copied branch-free.
     """
     cdef Py_ssize_t n = pts.shape[0], m = gone.shape[0], i = 0, j, k = 0, e, r
-    out_p = np.empty(n - m + 1, dtype=np.uint32)
-    out_o = np.empty(n - m + 1, dtype=np.int32)
+    out_p = np.empty(n - m + PAD, dtype=np.uint32)
+    out_o = np.empty(n - m + PAD, dtype=np.int32)
     cdef uint32_t[::1] op = out_p
     cdef int32_t[::1] oo = out_o
     cdef uint32_t v
@@ -807,8 +830,7 @@ def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, const uint32_t[::
             k += e - i
             i = e + 1
         if ok:
-            op[k] = SENTINEL
-            oo[k] = oo[0] if k else 0
+            _pad(&op[0], &oo[0], k)
     if not ok:
         raise ValueError("drop_node: the ring does not hold the given points for that owner")
     return out_p, out_o

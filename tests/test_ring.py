@@ -266,11 +266,11 @@ def test_big_ring_matches_reference_after_many_changes():
 def test_memory_is_small():
     ring = HashRing([f"n{i}" for i in range(100)])
     snap = ring.snapshot()
-    # points + owners are 8 bytes per point (plus one padding entry); below
+    # points + owners are 8 bytes per point (plus two padding entries); below
     # 65,536 points the index is documented to cost 24 to 48 bytes per point
     # (6 to 12 buckets of 4 bytes, plus one closing entry).
     n = len(snap.points)
-    ring_bytes = 8 * (n + 1)
+    ring_bytes = 8 * (n + 2)
     assert ring_bytes + 24 * n + 4 <= snap.nbytes < ring_bytes + 48 * n + 4
 
 
@@ -285,7 +285,7 @@ def _expected_index(pts, shift):
     padded = np.append(pts, np.uint64(2**32 - 1))
     t = np.where(count == 1, padded[np.minimum(first[:-1], n)] & mask, mask)
     entries = (first[:-1].astype(np.uint64) << np.uint64(shift)) | (mask - t).astype(np.uint64)
-    entries = np.where(count >= 2, (first[:-1].astype(np.uint64) << np.uint64(shift)) | 2**31, entries)
+    entries = np.where(count >= 2, (n + 1) << shift, entries)  # crowded
     return np.append(entries, n << shift).astype(np.uint32)
 
 
@@ -306,6 +306,10 @@ def _edge_rings():
         "ends of the hash space": [0, 1, 2**31, 2**32 - 2, 2**32 - 1],
         "crowded bucket": list(range(0, 4000, 37)) + [2**31 + 5, 2**32 - 1],
         "repeated points": [7, 7, 7, 2**20, 2**20, 2**32 - 1, 2**32 - 1],
+        # rh_find counts up to 8 points of a crowded stretch without a branch,
+        # and binary-searches longer ones: both sides of that limit
+        "eight in one bucket": [100 * i for i in range(1, 9)] + [2**31],
+        "nine in one bucket": [100 * i for i in range(1, 10)] + [2**31],
         "random 1,600": r.integers(0, 2**32, 1600, dtype=np.uint64).tolist(),
         "random 70,000 (sparse index)": big.tolist(),
     }
@@ -338,6 +342,21 @@ def test_search_at_points_bucket_edges_and_crowded_buckets(name):
     expect = np.searchsorted(pts, probes.astype(np.int64), side="left")
     expect[expect == len(pts)] = 0  # past the last point: the first one
     assert np.array_equal(table.search(probes), expect.astype(np.int32))
+
+
+@pytest.mark.parametrize("name", list(_edge_rings()))
+def test_batch_lookups_redo_crowded_keys(name):
+    """The batch loops search every key without a branch and then look up again the
+    keys of crowded buckets: equal to one rh_find per key, for int and S keys, over
+    several rounds of that fix-up (512 keys) and a batch that is not whole groups."""
+    table = _table(_edge_rings()[name])
+    ints = np.random.default_rng(4).integers(0, 2**64, 200_003, dtype=np.uint64)
+    strs = np.char.add(b"k", ints[:50_001].astype("S15"))  # 16-byte items
+    for keys, raw in ((ints, None), (strs, strs.view(np.uint8))):
+        hashes = ringhash.murmur3_32(keys)
+        got = (table.lookup_u64(keys) if raw is None else
+               table.lookup_fixed_bytes(raw, keys.dtype.itemsize))
+        assert np.array_equal(got, table.search(hashes))
 
 
 @pytest.mark.parametrize("name", list(_edge_rings()))

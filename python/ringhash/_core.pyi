@@ -8,6 +8,7 @@ from typing_extensions import disjoint_base
 
 SIMD: str
 MAX_INDEXED_POINTS: int
+PAD: int
 MURMUR3: int
 CRC32: int
 MD5: int

@@ -217,7 +217,7 @@ class RingSnapshot:
         self._seed = seed
         self._preset = preset
         self._algo = check_algorithm(hash) if preset is None else preset.algo
-        if padded is None or len(padded[0]) <= 1:
+        if padded is None or len(padded[0]) <= _core.PAD:
             self._table: _core.RingTable | _EmptyTable = _EMPTY_TABLE
         else:
             points, owners = (_readonly(a) for a in padded)
@@ -278,7 +278,7 @@ class RingSnapshot:
         """The bucket index after a membership change, patched rather than rebuilt
         when its size stays the same (None: let RingTable build it)."""
         table = self._table
-        npoints = len(padded_points) - 1
+        npoints = len(padded_points) - _core.PAD
         if isinstance(table, _EmptyTable) or npoints == 0 or _core.index_bits(npoints) != 32 - table.shift:
             return None
         return _core.patch_index(table.index, table.shift, delta, sign, padded_points)

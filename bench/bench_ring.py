@@ -277,22 +277,37 @@ def test_fastring_add_remove(benchmark):
 
 # ------------------------------------------------------------------ threads (GIL released)
 
-@pytest.mark.benchmark(group="threads")
-@pytest.mark.parametrize("threads", [1, 2])
-def test_ringhash_two_batches(benchmark, u64_keys, threads):
-    """Two 1M-key batches: one after the other in one thread, or one per thread at once."""
-    ring = ringhash.HashRing(node_names(100))
+def _two_batches(benchmark, label, lookup, keys, threads):
+    """Two batches: one after the other in one thread, or one per thread at once."""
 
     def serial():
-        ring.lookup(u64_keys)
-        ring.lookup(u64_keys)
+        lookup(keys)
+        lookup(keys)
 
     def parallel():
-        ts = [threading.Thread(target=ring.lookup, args=(u64_keys,)) for _ in range(2)]
+        ts = [threading.Thread(target=lookup, args=(keys,)) for _ in range(2)]
         for t in ts:
             t.start()
         for t in ts:
             t.join()
 
-    record(benchmark, f"ringhash, {threads} thread{'s' if threads > 1 else ''}", 2 * BATCH, nodes=100)
+    record(benchmark, f"{label}, {threads} thread{'s' if threads > 1 else ''}", 2 * len(keys),
+           nodes=100)
     benchmark(serial if threads == 1 else parallel)
+
+
+@pytest.mark.benchmark(group="threads")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_ringhash_two_batches(benchmark, u64_keys, threads):
+    ring = ringhash.HashRing(node_names(100))
+    _two_batches(benchmark, "ringhash", ring.lookup, u64_keys, threads)
+
+
+@pytest.mark.benchmark(group="threads")
+@pytest.mark.parametrize("threads", [1, 2])
+def test_numpy_two_batches(benchmark, u64_keys, threads):
+    """The control: numpy releases the GIL inside each ufunc, so its baseline shows how
+    much two threads of GIL-free work gain on this machine."""
+    base = NumpyBaseline(node_names(100))
+    _two_batches(benchmark, "numpy baseline (murmur3 in numpy)", base.lookup_u64_murmur3,
+                 u64_keys, threads)

@@ -59,10 +59,12 @@ size_t rh_find_crowded(rh_ring r, uint32_t h)
 static inline uint32_t index_entry(const uint32_t *pts, size_t n, size_t p, size_t q,
                                    unsigned shift)
 {
-    uint32_t mask = (1u << shift) - 1;
-    if (q - p >= 2)
-        return (uint32_t)(n + 1) << shift;
-    return (uint32_t)p << shift | (q > p ? mask - (pts[p] & mask) : 0);
+    /* Written as selects, not branches: building an index runs through millions
+     * of buckets whose point counts (0, 1, 2+) a branch would mispredict. */
+    uint32_t mask = (1u << shift) - 1, count = (uint32_t)(q - p);
+    uint32_t offset = (mask - (pts[p] & mask)) & (0u - (uint32_t)(count != 0)); /* pts[n] exists */
+    uint32_t single = (uint32_t)p << shift | offset;
+    return count >= 2 ? (uint32_t)(n + 1) << shift : single;
 }
 
 void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx)

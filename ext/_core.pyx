@@ -336,10 +336,10 @@ def index_bits(Py_ssize_t npoints):
     point and find their position with one index load, an add and a shift (the
     encoding is described in rh_ring.h); the index costs 24 to 48 bytes per
     point (3 to 6 times the 8 bytes of a point and its owner) and stays in a
-    core's L2 cache. From 65,536 points on: 2**bits >= 2 * (npoints + 1), the
-    least the encoding allows (2 to 4 buckets per point, 8 to 16 bytes per
-    point): such a ring is past the caches anyway, and a membership change
-    copies the index, so a smaller one keeps add/remove cheap.
+    core's L2 cache. From 65,536 points on: 2**bits >= 2 * (npoints + 1) (2 to
+    4 buckets per point, 8 to 16 bytes per point; 3 to 9% of keys fall in a
+    crowded bucket): such a ring is past the caches anyway, and a membership
+    change copies the index, so a smaller one keeps add/remove cheap.
     """
     if npoints < 0 or npoints > MAX_INDEXED_POINTS:
         raise ValueError(f"a ring holds 0 to {MAX_INDEXED_POINTS} points, not {npoints}")

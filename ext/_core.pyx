@@ -778,8 +778,8 @@ def patch_index(const uint32_t[::1] old, int shift, const uint32_t[::1] delta, i
     """
     cdef Py_ssize_t nb1 = old.shape[0], m = delta.shape[0], k, b0 = 0, b1
     cdef Py_ssize_t n = pts.shape[0] - PAD, n_old = n - sign * m
-    if n < 0 or n_old < 0:
-        raise ValueError("patch_index: the point counts do not fit")
+    if n < 0 or n_old < 0 or nb1 < 2 or old[nb1 - 1] != <uint32_t>n_old << shift:
+        raise ValueError("patch_index: the point counts do not fit the old index")
     out = np.empty(nb1, dtype=np.uint32)
     cdef uint32_t[::1] o = out
     cdef uint32_t add

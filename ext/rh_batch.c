@@ -18,6 +18,19 @@
 
 /* ---------------------------------------------------------------- ring search */
 
+/* The first position in [lo, hi) whose point is >= v, or hi (a binary search). */
+static inline size_t first_at_least(const uint32_t *pts, size_t lo, size_t hi, uint64_t v)
+{
+    while (lo < hi) {
+        size_t mid = lo + ((hi - lo) >> 1);
+        if (pts[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
 /* rh_find_crowded, inlined into the batch loops. */
 static inline size_t find_crowded(const rh_ring *r, uint32_t h)
 {
@@ -33,21 +46,15 @@ static inline size_t find_crowded(const rh_ring *r, uint32_t h)
         ;
     hi = r->idx[j] >> r->shift;
     if (hi - lo <= 8) {
-        /* Count the points below h among the 8 from lo, without a branch: past
-         * hi they are all above h, and the index stops at pts[n + 1]. */
+        /* Count the points below h among the 8 from lo, without a branch: from
+         * hi on they are all above h, and reads past the padded array's last
+         * entry, pts[n + 1] (the sentinel), are clamped to it. */
         size_t n1 = (r->crowded >> r->shift), pos = lo; /* n + 1 */
         for (j = lo; j < lo + 8; j++)
             pos += r->pts[j < n1 ? j : n1] < h;
         return pos;
     }
-    while (lo < hi) {
-        size_t mid = lo + ((hi - lo) >> 1);
-        if (r->pts[mid] < h)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
+    return first_at_least(r->pts, lo, hi, h);
 }
 
 size_t rh_find_crowded(rh_ring r, uint32_t h)
@@ -85,24 +92,11 @@ void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx
     idx[nb] = (uint32_t)n << shift;
 }
 
-/* The first position in [0, n] whose point is >= v. */
-static size_t lower_bound(const uint32_t *pts, size_t n, uint64_t v)
-{
-    size_t lo = 0, hi = n;
-    while (lo < hi) {
-        size_t mid = lo + ((hi - lo) >> 1);
-        if (pts[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return lo;
-}
-
 void rh_index_fix(uint32_t *idx, unsigned shift, const uint32_t *pts, size_t n, size_t b)
 {
     uint64_t start = (uint64_t)b << shift, end = (uint64_t)(b + 1) << shift;
-    idx[b] = index_entry(pts, n, lower_bound(pts, n, start), lower_bound(pts, n, end), shift);
+    idx[b] = index_entry(pts, n, first_at_least(pts, 0, n, start), first_at_least(pts, 0, n, end),
+                         shift);
 }
 
 void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)

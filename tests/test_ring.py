@@ -379,6 +379,17 @@ def test_patched_index_equals_a_fresh_build(name):
     assert np.array_equal(patched, small.index)
 
 
+def test_patch_index_rejects_point_counts_that_do_not_fit():
+    from ringhash import _core
+
+    table = _table([5, 6, 7])
+    many = np.arange(10, dtype=np.uint32)
+    # adding 10 points cannot give a ring of 3; removing 10 cannot start from one of 3
+    for sign in (1, -1):
+        with pytest.raises(ValueError, match="point counts"):
+            _core.patch_index(table.index, table.shift, many, sign, table.padded[0])
+
+
 @pytest.mark.parametrize("nodes", [10, 100, 400])
 def test_about_99_percent_of_keys_skip_the_search(nodes):
     """The documented effect of the index density: a key needs the binary search only

@@ -32,7 +32,7 @@ if os.name != "nt":
 extensions = [
     Extension(
         "ringhash._core",
-        sources=["ext/_core.pyx", "ext/rh_hash.c", "ext/rh_batch.c"],
+        sources=["ext/_core.pyx", "ext/rh_hash.c", "ext/rh_ring.c", "ext/rh_batch.c"],
         include_dirs=["ext"],
         depends=["ext/rh_hash.h", "ext/rh_ring.h"],
         extra_compile_args=extra_compile_args,

@@ -33,26 +33,36 @@ cdef extern from "rh_ring.h" nogil:
         const uint32_t *pts
         const int32_t *own
         const uint32_t *idx
+        size_t n
         unsigned shift
-        uint32_t mask
-        uint32_t crowded
-    int32_t CROWDED_OWNER "RH_CROWDED_OWNER"
-    size_t rh_find(const rh_ring *r, uint32_t h)
+    enum:
+        RH_PAD
+        RH_BLOCK
+        RH_RULE_GE
+        RH_RULE_GT
+    const int32_t CROWDED_OWNER "RH_CROWDED_OWNER"
+    const uint32_t MAX_INDEXED "RH_MAX_INDEXED_POINTS"
+    unsigned rh_index_bits(size_t n)
+    void rh_ring_pad(uint32_t *pts, int32_t *own, size_t n)
     void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx)
-    void rh_index_fix(uint32_t *idx, unsigned shift, const uint32_t *pts, size_t n, size_t b)
+    int rh_index_patch(const uint32_t *old, unsigned shift, const uint32_t *delta, size_t m,
+                       int sign, const uint32_t *pts, size_t n, uint32_t *out)
+    void rh_ring_merge(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *add,
+                       size_t m, int32_t rank, uint32_t *out_pts, int32_t *out_own)
+    int rh_ring_drop(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *gone,
+                     size_t m, int32_t rank, uint32_t *out_pts, int32_t *out_own)
+    void rh_ring_init(rh_ring *r, const uint32_t *pts, const int32_t *own, const uint32_t *idx,
+                      size_t n, int rule, int algo, uint32_t seed)
+    size_t rh_find(const rh_ring *r, uint32_t h)
+    int32_t rh_owner(const rh_ring *r, uint32_t h)
     void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
-    void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out)
+    void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *out)
     void rh_lookup_fixed(const rh_ring *r, const uint8_t *raw, size_t itemsize, size_t n,
-                         uint32_t seed, int32_t *out)
-    void rh_patch_run(uint32_t *out, const uint32_t *inp, size_t n, uint32_t add,
-                      uint32_t old_crowded, uint32_t new_crowded)
+                         int32_t *out)
 
 cdef extern from "rh_hash.h" nogil:
-    uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed)
-    uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
     uint32_t rh_hash_bytes(int algo, const void *data, size_t len, uint32_t seed)
     uint32_t rh_hash_u64(int algo, uint64_t x, uint32_t seed)
-    uint32_t rh_crc32_u64(uint64_t x)
     void rh_init()
     const char *rh_simd()
     void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
@@ -66,7 +76,6 @@ cdef extern from "rh_hash.h" nogil:
         RH_MURMUR3
         RH_CRC32
         RH_MD5
-    const uint32_t SENTINEL "RH_SENTINEL"
 
 rh_init()
 
@@ -266,7 +275,7 @@ def hash_ucs4(const uint32_t[::1] raw, Py_ssize_t nchars, int algo, uint32_t see
     return out
 
 
-def node_points(bytes name, uint32_t count, int algo, uint32_t seed):
+def node_points(bytes name not None, uint32_t count, int algo, uint32_t seed):
     """The ring points of one node: H(name + b"#" + decimal(i)) for i < count."""
     if algo != RH_MURMUR3 and algo != RH_CRC32:
         raise ValueError("ring points are hashed with murmur3 or crc32")
@@ -282,24 +291,24 @@ def node_points(bytes name, uint32_t count, int algo, uint32_t seed):
 
 # ---------------------------------------------------------------- the ring
 #
-# A built ring is two arrays padded to n + PAD entries and a bucket index; the
-# layout and the search (rh_find) are described in rh_ring.h.
+# The layout of a built ring (padded arrays, bucket index, crowded buckets,
+# search rules) is rh_ring.h's and rh_ring.c's alone: RingTable hands them
+# sorted points and owners and asks for owners.
 
-#: Entries past the n points of the padded arrays (rh_ring.h).
-PAD = 2
+#: The search rules (rh_ring.h): first point >= the key's hash, or strictly >.
+RULE_GE = RH_RULE_GE
+RULE_GT = RH_RULE_GT
 
-cdef enum:
-    BLOCK = 512  # keys hashed, then searched, per round of a batch lookup
+#: The most points a ring can index (rh_ring.h).
+MAX_INDEXED_POINTS = MAX_INDEXED
 
 
-cdef inline Py_ssize_t _find_in(RingTable t, uint32_t h) noexcept nogil:
-    if t.strict:
-        # The first point strictly greater than h is the first point >= h + 1;
-        # nothing is greater than 2**32 - 1, so that one wraps.
-        if h == SENTINEL:
-            return t.n
-        h += 1
-    return <Py_ssize_t>rh_find(&t.ring, h)
+def index_bits(Py_ssize_t npoints):
+    """Bits of the bucket index (2**bits buckets) for a ring of npoints points
+    (rh_index_bits: 6 to 12 buckets per point below 65,536 points, 2 to 4 above)."""
+    if npoints < 0 or npoints > MAX_INDEXED:
+        raise ValueError(f"a ring holds 0 to {MAX_INDEXED} points, not {npoints}")
+    return rh_index_bits(<size_t>npoints)
 
 
 cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize_t want,
@@ -323,61 +332,26 @@ cdef Py_ssize_t _walk(const int32_t *own, Py_ssize_t n, Py_ssize_t pos, Py_ssize
     return got
 
 
-# The index encoding needs 2**bits >= n + 2 with bits <= 31 (rh_ring.h); the
-# density below needs 2**bits >= 2 * (n + 1) from 65,536 points on.
-MAX_INDEXED_POINTS = (1 << 30) - 1
+cdef tuple _padded_arrays(Py_ssize_t n):
+    return np.empty(n + RH_PAD, dtype=np.uint32), np.empty(n + RH_PAD, dtype=np.int32)
 
 
-def index_bits(Py_ssize_t npoints):
-    """Bits of the bucket index (2**bits buckets) for a ring of npoints points.
-
-    Below 65,536 points: the smallest with 2**bits >= 6 * npoints, so 6 to 12
-    buckets per point. About 99% of keys then fall in a bucket with at most one
-    point and find their position with one index load, an add and a shift (the
-    encoding is described in rh_ring.h); the index costs 24 to 48 bytes per
-    point (3 to 6 times the 8 bytes of a point and its owner) and stays in a
-    core's L2 cache. From 65,536 points on: 2**bits >= 2 * (npoints + 1) (2 to
-    4 buckets per point, 8 to 16 bytes per point; 3 to 9% of keys fall in a
-    crowded bucket): such a ring is past the caches anyway, and a membership
-    change copies the index, so a smaller one keeps add/remove cheap.
-    """
-    if npoints < 0 or npoints > MAX_INDEXED_POINTS:
-        raise ValueError(f"a ring holds 0 to {MAX_INDEXED_POINTS} points, not {npoints}")
-    cdef int bits = 2
-    cdef Py_ssize_t target = 6 * npoints if npoints < 65536 else 2 * (npoints + 1)
-    while (<Py_ssize_t>1 << bits) < target:
-        bits += 1
-    return bits
-
-
-cdef inline void _pad(uint32_t *p, int32_t *o, Py_ssize_t n) noexcept nogil:
-    """Fill the PAD entries past n (rh_ring.h): the sentinel point twice, the
-    first owner again (wrap-around) and the crowded-bucket owner."""
-    p[n] = SENTINEL
-    p[n + 1] = SENTINEL
-    o[n] = o[0] if n else 0
-    o[n + 1] = CROWDED_OWNER
-
-
-def pad_ring(points, owners):
-    """Padded copies (n + PAD entries, see rh_ring.h) of a ring's points and owners."""
-    cdef Py_ssize_t n = len(points)
-    pp = np.empty(n + PAD, dtype=np.uint32)
-    op = np.empty(n + PAD, dtype=np.int32)
-    pp[:n] = points
-    op[:n] = owners
-    cdef uint32_t[::1] p = pp
-    cdef int32_t[::1] o = op
-    _pad(&p[0], &o[0], n)
-    return pp, op
+cdef object _readonly(object arr):
+    arr.flags.writeable = False
+    return arr
 
 
 cdef class RingTable:
-    """A built ring: padded sorted points, their owners, a bucket index and node names.
+    """A built ring: sorted points, their owners, the bucket index and the node names.
 
-    The caller guarantees that ``points[:n]`` is sorted and that owners hold
-    values in [0, len(nodes)) with every node present. Immutable, so any
-    number of threads may search one table at once without locking.
+    ``RingTable(points, owners, nodes, algo, seed, rule=RULE_GE)`` takes the
+    ring's points sorted ascending (equal points in owner order) and each
+    point's owner, an index into ``nodes`` (every value in range), unpadded;
+    it checks them, then pads and indexes them itself (rh_ring.h).
+    :meth:`from_nodes` builds one from node names and :meth:`with_node` /
+    :meth:`without_node` derive one with a node's points added or removed
+    (patching the index, or rebuilding it when its size changes). Immutable,
+    so any number of threads may search one table at once without locking.
     """
 
     cdef readonly object points
@@ -386,65 +360,181 @@ cdef class RingTable:
     cdef readonly tuple nodes
     cdef readonly int algo
     cdef readonly uint32_t seed
-    cdef readonly bint strict
-    cdef readonly int shift
+    cdef readonly int rule
     cdef object _pp, _op
-    cdef const uint32_t[::1] _pts
-    cdef const int32_t[::1] _own
-    cdef const uint32_t[::1] _idx
-    cdef const uint32_t *_p
-    cdef const int32_t *_o
     cdef rh_ring ring
     cdef Py_ssize_t n
 
-    def __cinit__(self, padded_points, padded_owners, tuple nodes, int algo, uint32_t seed,
-                  bint strict=False, index=None):
-        # ``index``: a bucket index already made for these points (patch_index),
-        # else it is built here.
-        self._pts = padded_points
-        self._own = padded_owners
-        cdef Py_ssize_t n = self._pts.shape[0] - PAD
-        if n < 1 or self._own.shape[0] != n + PAD:
-            raise ValueError("a RingTable needs n >= 1 points and n owners, padded to n + 2")
-        if (self._pts[n] != SENTINEL or self._pts[n + 1] != SENTINEL
-                or self._own[n] != self._own[0] or self._own[n + 1] != CROWDED_OWNER):
-            raise ValueError("the ring arrays are not padded (see pad_ring)")
+    def __init__(self, points, owners, tuple nodes not None, int algo, uint32_t seed,
+                 int rule=RH_RULE_GE):
+        cdef const uint32_t[::1] p = np.ascontiguousarray(points, dtype=np.uint32)
+        cdef const int32_t[::1] o = np.ascontiguousarray(owners, dtype=np.int32)
+        cdef Py_ssize_t i, n = p.shape[0], nnodes = len(nodes)
+        cdef Py_ssize_t bad = -1
+        if o.shape[0] != n:
+            raise ValueError(f"a ring needs one owner per point: {n} points, {o.shape[0]} owners")
+        if n < 1 or n > MAX_INDEXED:
+            raise ValueError(f"a RingTable holds 1 to {MAX_INDEXED} points, not {n}")
+        _check_algo_rule(algo, rule)
+        with nogil:
+            for i in range(n):
+                if o[i] < 0 or o[i] >= nnodes:
+                    bad = i
+                    break
+                if i and (p[i] < p[i - 1] or (p[i] == p[i - 1] and o[i] < o[i - 1])):
+                    bad = i
+                    break
+        if bad >= 0:
+            if o[bad] < 0 or o[bad] >= nnodes:
+                raise ValueError(f"ring owners do not index the {nnodes} nodes "
+                                 f"(owner {o[bad]} at position {bad})")
+            if p[bad] < p[bad - 1]:
+                raise ValueError(f"ring points are not sorted (position {bad})")
+            raise ValueError(f"equal ring points are not ordered by node name (position {bad})")
+        pp, op = _padded_arrays(n)
+        pp[:n] = p
+        op[:n] = o
+        cdef uint32_t[::1] pw = pp
+        cdef int32_t[::1] ow = op
+        rh_ring_pad(&pw[0], &ow[0], <size_t>n)
+        self._setup(pp, op, nodes, algo, seed, rule, None)
+
+    cdef _setup(self, pp, op, tuple nodes, int algo, uint32_t seed, int rule, index):
+        """Adopt padded arrays (n >= 1 points) and an index made for them, or build one."""
+        cdef const uint32_t[::1] p = pp
+        cdef const int32_t[::1] o = op
+        cdef Py_ssize_t n = p.shape[0] - RH_PAD
+        cdef unsigned bits = rh_index_bits(<size_t>n)
+        cdef uint32_t[::1] ix
+        if index is None:
+            index = np.empty((<Py_ssize_t>1 << bits) + 1, dtype=np.uint32)
+            ix = index
+            with nogil:
+                rh_index_build(&p[0], <size_t>n, 32 - bits, &ix[0])
+        cdef const uint32_t[::1] idx = index
         self.n = n
-        self._pp = padded_points
-        self._op = padded_owners
-        self.points = padded_points[:n]
-        self.owners = padded_owners[:n]
+        self._pp = _readonly(pp)
+        self._op = _readonly(op)
+        self.index = _readonly(index)
+        self.points = pp[:n]
+        self.owners = op[:n]
         self.nodes = nodes
         self.algo = algo
         self.seed = seed
-        self.strict = strict
-        cdef int bits = index_bits(n)
-        self.shift = 32 - bits
-        cdef Py_ssize_t nb = <Py_ssize_t>1 << bits
-        self._p = &self._pts[0]
-        self._o = &self._own[0]
+        self.rule = rule
+        rh_ring_init(&self.ring, &p[0], &o[0], &idx[0], <size_t>n, rule, algo, seed)
+
+    @staticmethod
+    def from_nodes(list names not None, const int64_t[::1] counts, tuple nodes not None,
+                   int algo, uint32_t seed):
+        """The default ring of these nodes: ``counts[r]`` points for node ``r``,
+        point ``i`` = H(names[r] + b"#" + decimal(i)) (``names``: UTF-8 bytes in
+        owner order, so equal points are ordered by name). ``algo`` is MURMUR3 or
+        CRC32; the rule is RULE_GE."""
+        cdef Py_ssize_t r, k = 0, total = 0, nn = len(names)
+        if algo != RH_MURMUR3 and algo != RH_CRC32:
+            raise ValueError("ring points are hashed with murmur3 or crc32")
+        if counts.shape[0] != nn or len(nodes) != nn:
+            raise ValueError("one count and one node per name")
+        for r in range(nn):
+            if counts[r] < 0 or type(names[r]) is not bytes:
+                raise ValueError("counts are >= 0 and names are bytes")
+            total += counts[r]
+        if total < 1 or total > MAX_INDEXED:
+            raise ValueError(f"a RingTable holds 1 to {MAX_INDEXED} points, not {total}")
+        raw = np.empty(total, dtype=np.uint32)
+        cdef uint32_t[::1] rw = raw
+        cdef bytes name
+        for r in range(nn):
+            name = names[r]
+            if counts[r]:
+                rh_node_points(algo, seed, PyBytes_AS_STRING(name), <size_t>PyBytes_GET_SIZE(name),
+                               <uint32_t>counts[r], &rw[k])
+            k += counts[r]
+        combined = np.empty(total, dtype=np.uint64)
+        cdef uint64_t[::1] c = combined
+        k = 0
+        with nogil:
+            for r in range(nn):
+                for _ in range(counts[r]):
+                    c[k] = (<uint64_t>rw[k] << 32) | <uint64_t>r
+                    k += 1
+        combined.sort()  # numpy's SIMD sort; ties were made impossible by the owner bits
+        pp, op = _padded_arrays(total)
+        cdef uint32_t[::1] p = pp
+        cdef int32_t[::1] o = op
+        with nogil:
+            for k in range(total):
+                p[k] = <uint32_t>(c[k] >> 32)
+                o[k] = <int32_t>(c[k] & 0xFFFFFFFFu)
+            rh_ring_pad(&p[0], &o[0], <size_t>total)
+        cdef RingTable t = RingTable.__new__(RingTable)
+        t._setup(pp, op, nodes, algo, seed, RH_RULE_GE, None)
+        return t
+
+    def with_node(self, points, int32_t rank, tuple nodes not None):
+        """This ring with a new node's points added as owner ``rank`` (owners >=
+        rank move up by one; ``nodes`` are the new names). Nothing is re-hashed."""
+        cdef const uint32_t[::1] add = np.sort(np.asarray(points, dtype=np.uint32))
+        cdef Py_ssize_t m = add.shape[0], n = self.n + m
+        if rank < 0 or rank > len(self.nodes) or len(nodes) != len(self.nodes) + 1:
+            raise ValueError("with_node: the rank or the new nodes do not fit this ring")
+        if m < 1 or n > MAX_INDEXED:
+            raise ValueError(f"with_node: a node has at least one point; a ring at most "
+                             f"{MAX_INDEXED}")
+        pp, op = _padded_arrays(n)
+        cdef uint32_t[::1] p = pp
+        cdef int32_t[::1] o = op
+        with nogil:
+            rh_ring_merge(self.ring.pts, self.ring.own, <size_t>self.n, &add[0], <size_t>m, rank,
+                          &p[0], &o[0])
+        return self._derived(pp, op, nodes, add, 1)
+
+    def without_node(self, points, int32_t rank, tuple nodes not None):
+        """This ring without owner ``rank``'s points (``points``: all of them;
+        owners above it move down by one; ``nodes`` are the new names)."""
+        cdef const uint32_t[::1] gone = np.sort(np.asarray(points, dtype=np.uint32))
+        cdef Py_ssize_t m = gone.shape[0], n = self.n - m
+        cdef int rc = 0
+        if rank < 0 or rank >= len(self.nodes) or len(nodes) != len(self.nodes) - 1:
+            raise ValueError("without_node: the rank or the new nodes do not fit this ring")
+        if m < 1 or n < 1:
+            raise ValueError("without_node: removes 1 to n - 1 points (an empty ring has no table)")
+        pp, op = _padded_arrays(n)
+        cdef uint32_t[::1] p = pp
+        cdef int32_t[::1] o = op
+        with nogil:
+            rc = rh_ring_drop(self.ring.pts, self.ring.own, <size_t>self.n, &gone[0], <size_t>m,
+                              rank, &p[0], &o[0])
+        if rc < 0:
+            raise ValueError("without_node: the ring does not hold those points for that owner")
+        return self._derived(pp, op, nodes, gone, -1)
+
+    cdef RingTable _derived(self, pp, op, tuple nodes, const uint32_t[::1] delta, int sign):
+        """A table over new padded arrays, its index patched from this one's when
+        it keeps its size (else built afresh)."""
+        cdef Py_ssize_t n = pp.shape[0] - RH_PAD
+        cdef const uint32_t[::1] p = pp
+        cdef const uint32_t[::1] old = self.index
         cdef uint32_t[::1] ix
-        if index is None:
-            index = np.empty(nb + 1, dtype=np.uint32)
+        cdef int rc = 0
+        index = None
+        if rh_index_bits(<size_t>n) == 32 - self.ring.shift:
+            index = np.empty(old.shape[0], dtype=np.uint32)
             ix = index
             with nogil:
-                rh_index_build(self._p, <size_t>n, <unsigned>self.shift, &ix[0])
-        elif len(index) != nb + 1 or index[nb] != <uint32_t>n << self.shift:
-            raise ValueError("the index does not fit these points")
-        index.flags.writeable = False
-        self.index = index
-        self._idx = index
-        self.ring.pts = self._p
-        self.ring.own = self._o
-        self.ring.idx = &self._idx[0]
-        self.ring.shift = <unsigned>self.shift
-        self.ring.mask = (<uint32_t>1 << self.shift) - 1
-        self.ring.crowded = <uint32_t>(n + 1) << self.shift
+                rc = rh_index_patch(&old[0], self.ring.shift, &delta[0], <size_t>delta.shape[0],
+                                    sign, &p[0], <size_t>n, &ix[0])
+            if rc < 0:  # not reachable from with_node/without_node; kept as a guard
+                raise ValueError("the point counts do not fit the old index")
+        cdef RingTable t = RingTable.__new__(RingTable)
+        t._setup(pp, op, nodes, self.algo, self.seed, self.rule, index)
+        return t
 
     @property
-    def padded(self):
-        """The padded (points, owners) arrays this table was built from."""
-        return self._pp, self._op
+    def shift(self):
+        """32 - bits of the bucket index."""
+        return self.ring.shift
 
     @property
     def nbytes(self):
@@ -455,7 +545,7 @@ cdef class RingTable:
         """The name of the node that owns one key."""
         cdef uint32_t h
         _hash_key(key, self.algo, self.seed, &h)
-        return self.nodes[self._o[_find_in(self, h)]]
+        return self.nodes[rh_owner(&self.ring, h)]
 
     def search(self, const uint32_t[::1] hashes, out=None):
         """Owners of a batch of key hashes, as int32."""
@@ -465,7 +555,7 @@ cdef class RingTable:
             return out
         cdef int32_t[::1] o = out
         with nogil:
-            _search_block(self, &hashes[0], m, &o[0])
+            rh_search(&self.ring, &hashes[0], <size_t>m, &o[0])
         return out
 
     def lookup_u64(self, const uint64_t[::1] keys, out=None):
@@ -476,7 +566,7 @@ cdef class RingTable:
             return out
         cdef int32_t[::1] o = out
         with nogil:
-            _lookup_wide(self, &keys[0], m, &o[0])
+            rh_lookup_u64(&self.ring, &keys[0], <size_t>m, &o[0])
         return out
 
     def lookup_small_ints(self, const _small_int[::1] keys, out=None):
@@ -488,37 +578,26 @@ cdef class RingTable:
         if m == 0:
             return out
         cdef int32_t[::1] o = out
-        cdef uint64_t wide[BLOCK]
+        cdef uint64_t wide[RH_BLOCK]
         start = 0
         with nogil:
             while start < m:
-                end = min(start + BLOCK, m)
+                end = min(start + RH_BLOCK, m)
                 for i in range(start, end):
                     wide[i - start] = <uint64_t><int64_t>keys[i]
-                _lookup_wide(self, wide, end - start, &o[start])
+                rh_lookup_u64(&self.ring, wide, <size_t>(end - start), &o[start])
                 start = end
         return out
 
     def lookup_fixed_bytes(self, const uint8_t[::1] raw, Py_ssize_t itemsize, out=None):
         """Owners of the items of a numpy ``S`` array (hash and search fused, in blocks)."""
-        cdef Py_ssize_t start, end, m = raw.shape[0] // itemsize if itemsize else 0
+        cdef Py_ssize_t m = raw.shape[0] // itemsize if itemsize else 0
         out = _result(m, out)
         if m == 0:
             return out
         cdef int32_t[::1] o = out
-        cdef uint32_t hb[BLOCK]
-        if self.algo == RH_MURMUR3 and not self.strict:
-            with nogil:
-                rh_lookup_fixed(&self.ring, &raw[0], <size_t>itemsize, <size_t>m, self.seed, &o[0])
-            return out
-        start = 0
         with nogil:
-            while start < m:
-                end = min(start + BLOCK, m)
-                rh_hash_fixed_block(self.algo, &raw[start * itemsize], <size_t>itemsize,
-                                    <size_t>(end - start), self.seed, hb)
-                _search_block(self, hb, end - start, &o[start])
-                start = end
+            rh_lookup_fixed(&self.ring, &raw[0], <size_t>itemsize, <size_t>m, &o[0])
         return out
 
     def lookup_objects(self, object seq, out=None):
@@ -587,14 +666,22 @@ cdef class RingTable:
                     if gen == 0:  # wrapped after 2**32 keys: forget old stamps
                         memset(stamp, 0, nnodes * sizeof(uint32_t))
                         gen = 1
-                    got = _walk(self._o, self.n, _find_in(self, hashes[i]), want, stamp, gen,
-                                &o[i, 0])
+                    got = _walk(self.ring.own, self.n, <Py_ssize_t>rh_find(&self.ring, hashes[i]),
+                                want, stamp, gen, &o[i, 0])
                     while got < want:  # only where a node owns no point (some presets)
                         o[i, got] = -1
                         got += 1
         finally:
             free(stamp)
         return out
+
+
+cdef int _check_algo_rule(int algo, int rule) except -1:
+    if algo != RH_MURMUR3 and algo != RH_CRC32 and algo != RH_MD5:
+        raise ValueError(f"unknown hash id {algo}")
+    if rule != RH_RULE_GE and rule != RH_RULE_GT:
+        raise ValueError(f"unknown search rule {rule}")
+    return 0
 
 
 cdef object _result(Py_ssize_t m, object out):
@@ -608,44 +695,15 @@ cdef object _result(Py_ssize_t m, object out):
     return out
 
 
-cdef void _lookup_wide(RingTable t, const uint64_t *keys, Py_ssize_t m,
-                       int32_t *out) noexcept nogil:
-    """Owners of m int keys (64-bit bits). Murmur3 rings take rh_lookup_u64
-    (vector hashing of the next keys overlapped with the search of the current
-    ones); others hash a block, then search it (independent loads, which the
-    CPU overlaps), instead of alternating the two per key."""
-    cdef Py_ssize_t i, start = 0, end
-    cdef uint32_t hb[BLOCK]
-    if t.algo == RH_MURMUR3 and not t.strict:
-        rh_lookup_u64(&t.ring, keys, <size_t>m, t.seed, out)
-        return
-    while start < m:
-        end = min(start + BLOCK, m)
-        for i in range(start, end):
-            hb[i - start] = rh_hash_u64(t.algo, keys[i], t.seed)
-        _search_block(t, hb, end - start, &out[start])
-        start = end
-
-
-cdef void _search_block(RingTable t, const uint32_t *hashes, Py_ssize_t m,
-                        int32_t *out) noexcept nogil:
-    cdef Py_ssize_t i
-    if t.strict:
-        for i in range(m):
-            out[i] = t._o[_find_in(t, hashes[i])]
-    else:
-        rh_search(&t.ring, hashes, <size_t>m, out)
-
-
 cdef Py_ssize_t _assign_one(RingTable t, uint32_t h, const int64_t *caps,
                             int64_t *counts) noexcept nogil:
     """The first owner clockwise from h's point with count below its cap, or -1."""
-    cdef Py_ssize_t pos = _find_in(t, h), step
+    cdef Py_ssize_t pos = <Py_ssize_t>rh_find(&t.ring, h), step
     cdef int32_t o
     if pos == t.n:
         pos = 0
     for step in range(t.n):
-        o = t._o[pos]
+        o = t.ring.own[pos]
         if counts[o] < caps[o]:
             counts[o] += 1
             return o
@@ -663,182 +721,12 @@ cdef int _lookup_seq(RingTable t, _seq_t seq, int32_t *out, Py_ssize_t *at) exce
         if i >= len(seq):
             raise RuntimeError("the key list changed size while it was hashed")
         _hash_key(seq[i], t.algo, t.seed, &h)
-        out[i] = t._o[_find_in(t, h)]
+        out[i] = rh_owner(&t.ring, h)
     return 0
-
-
-# ---------------------------------------------------------------- building and membership
-
-def build_ring(list names, const int64_t[::1] counts, int algo, uint32_t seed):
-    """Every node's points, sorted by (point, owner), as padded arrays.
-
-    ``algo`` is MURMUR3 or CRC32.
-
-    ``names`` are UTF-8 bytes in owner order (owner id = position), so sorting
-    by owner id breaks ties by name.
-    """
-    cdef Py_ssize_t r, k = 0, total = 0, nn = len(names)
-    if algo != RH_MURMUR3 and algo != RH_CRC32:
-        raise ValueError("ring points are hashed with murmur3 or crc32")
-    for r in range(nn):
-        total += counts[r]
-    raw = np.empty(total, dtype=np.uint32)
-    cdef uint32_t[::1] rw = raw
-    cdef bytes name
-    for r in range(nn):
-        name = names[r]
-        if counts[r]:
-            rh_node_points(algo, seed, PyBytes_AS_STRING(name), <size_t>PyBytes_GET_SIZE(name),
-                           <uint32_t>counts[r], &rw[k])
-        k += counts[r]
-    combined = np.empty(total, dtype=np.uint64)
-    cdef uint64_t[::1] c = combined
-    k = 0
-    with nogil:
-        for r in range(nn):
-            for _ in range(counts[r]):
-                c[k] = (<uint64_t>rw[k] << 32) | <uint64_t>r
-                k += 1
-    combined.sort()  # numpy's SIMD sort; ties were made impossible by the owner bits
-    return _split(combined)
-
-
-cdef tuple _split(const uint64_t[::1] c):
-    cdef Py_ssize_t i, n = c.shape[0]
-    pp = np.empty(n + PAD, dtype=np.uint32)
-    op = np.empty(n + PAD, dtype=np.int32)
-    cdef uint32_t[::1] p = pp
-    cdef int32_t[::1] o = op
-    with nogil:
-        for i in range(n):
-            p[i] = <uint32_t>(c[i] >> 32)
-            o[i] = <int32_t>(c[i] & 0xFFFFFFFFu)
-        _pad(&p[0], &o[0], n)
-    return pp, op
-
-
-cdef inline Py_ssize_t _first_entry_at(const uint32_t[::1] pts, const int32_t[::1] own,
-                                       Py_ssize_t lo, Py_ssize_t hi, uint32_t v,
-                                       int32_t rank) noexcept nogil:
-    """First position in [lo, hi) whose entry does not sort before (v, rank)."""
-    cdef Py_ssize_t mid
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if pts[mid] < v or (pts[mid] == v and own[mid] < rank):
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
-
-
-def merge_node(const uint32_t[::1] pts, const int32_t[::1] own,
-               const uint32_t[::1] new_pts, int32_t rank):
-    """Insert a node's sorted points into a ring; padded output.
-
-    ``pts``/``own`` are the unpadded ring. The new node takes owner id ``rank``;
-    existing owners >= rank move up by one. Equal points stay ordered by owner
-    id, i.e. by node name. Works in runs between insertion points (found by
-    binary search), so the copying loops have no data-dependent branches.
-    """
-    cdef Py_ssize_t n = pts.shape[0], m = new_pts.shape[0], i = 0, j, k = 0, e, r
-    out_p = np.empty(n + m + PAD, dtype=np.uint32)
-    out_o = np.empty(n + m + PAD, dtype=np.int32)
-    cdef uint32_t[::1] op = out_p
-    cdef int32_t[::1] oo = out_o
-    with nogil:
-        for j in range(m + 1):
-            if j < m:
-                # End of the run of old entries that sort before new_pts[j].
-                e = _first_entry_at(pts, own, i, n, new_pts[j], rank)
-            else:
-                e = n
-            for r in range(e - i):
-                op[k + r] = pts[i + r]
-                oo[k + r] = own[i + r] + (own[i + r] >= rank)
-            k += e - i
-            i = e
-            if j < m:
-                op[k] = new_pts[j]
-                oo[k] = rank
-                k += 1
-        _pad(&op[0], &oo[0], k)
-    return out_p, out_o
-
-
-def patch_index(const uint32_t[::1] old, int shift, const uint32_t[::1] delta, int sign,
-                const uint32_t[::1] pts):
-    """The bucket index after adding (sign=+1) or removing (sign=-1) sorted points.
-
-    ``pts`` are the new padded points. A point in bucket c moves the position
-    of every bucket b > c by one: a copy of the old index plus a constant
-    (times 2**shift, where entries keep positions) per run of buckets, with the
-    crowded value (rh_ring.h) replaced by the new one; then the entries of the
-    buckets that gained or lost points are encoded afresh. Equal to a fresh
-    build over the new points.
-    """
-    cdef Py_ssize_t nb1 = old.shape[0], m = delta.shape[0], k, b0 = 0, b1
-    cdef Py_ssize_t n = pts.shape[0] - PAD, n_old = n - sign * m
-    if n < 0 or n_old < 0 or nb1 < 2 or old[nb1 - 1] != <uint32_t>n_old << shift:
-        raise ValueError("patch_index: the point counts do not fit the old index")
-    out = np.empty(nb1, dtype=np.uint32)
-    cdef uint32_t[::1] o = out
-    cdef uint32_t add
-    cdef uint32_t old_crowded = <uint32_t>(n_old + 1) << shift
-    cdef uint32_t new_crowded = <uint32_t>(n + 1) << shift
-    with nogil:
-        for k in range(m + 1):
-            b1 = (delta[k] >> shift) + 1 if k < m else nb1
-            add = <uint32_t>(sign * k) << shift
-            if b1 > b0:
-                rh_patch_run(&o[b0], &old[b0], <size_t>(b1 - b0), add, old_crowded, new_crowded)
-                b0 = b1
-        for k in range(m):
-            rh_index_fix(&o[0], <unsigned>shift, &pts[0], <size_t>n, delta[k] >> shift)
-    return out
-
-
-def drop_node(const uint32_t[::1] pts, const int32_t[::1] own, const uint32_t[::1] gone,
-              int32_t rank):
-    """Remove owner ``rank``'s points (``gone``, sorted) in runs; owners above it move down.
-
-    Padded output. Each removed entry is found by binary search on
-    (point, owner), and the runs between them are copied branch-free.
-    """
-    cdef Py_ssize_t n = pts.shape[0], m = gone.shape[0], i = 0, j, k = 0, e, r
-    out_p = np.empty(n - m + PAD, dtype=np.uint32)
-    out_o = np.empty(n - m + PAD, dtype=np.int32)
-    cdef uint32_t[::1] op = out_p
-    cdef int32_t[::1] oo = out_o
-    cdef uint32_t v
-    cdef bint ok = True
-    with nogil:
-        for j in range(m + 1):
-            if j < m:
-                v = gone[j]
-                e = _first_entry_at(pts, own, i, n, v, rank)
-                if e >= n or pts[e] != v or own[e] != rank:
-                    ok = False
-                    break
-            else:
-                e = n
-            if k + (e - i) > n - m:
-                ok = False
-                break
-            for r in range(e - i):
-                op[k + r] = pts[i + r]
-                oo[k + r] = own[i + r] - (own[i + r] > rank)
-            k += e - i
-            i = e + 1
-        if ok:
-            _pad(&op[0], &oo[0], k)
-    if not ok:
-        raise ValueError("drop_node: the ring does not hold the given points for that owner")
-    return out_p, out_o
-
 
 # ---------------------------------------------------------------- presets
 
-def ketama_points(bytes addr, Py_ssize_t digests):
+def ketama_points(bytes addr not None, Py_ssize_t digests):
     """libketama's points of one server: md5(addr + "-" + k) for k < digests, each
     digest giving 4 points (bytes 4h..4h+3, little-endian)."""
     out = np.empty(4 * digests, dtype=np.uint32)
@@ -857,7 +745,7 @@ def ketama_points(bytes addr, Py_ssize_t digests):
     return out
 
 
-def md5(bytes data):
+def md5(bytes data not None):
     """The MD5 digest (16 bytes); exposed so the tests can check it against hashlib."""
     cdef unsigned char d[16]
     rh_md5(PyBytes_AS_STRING(data), <size_t>PyBytes_GET_SIZE(data), d)

@@ -42,14 +42,6 @@ uint32_t rh_crc32(const void *data, size_t len)
     return crc32_update(0xFFFFFFFFu, (const unsigned char *)data, len) ^ 0xFFFFFFFFu;
 }
 
-uint32_t rh_crc32_u64(uint64_t x)
-{
-    unsigned char b[8];
-    for (int i = 0; i < 8; i++)
-        b[i] = (unsigned char)(x >> (8 * i));
-    return crc_step8(0xFFFFFFFFu, b) ^ 0xFFFFFFFFu;
-}
-
 ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
 {
     unsigned char *o = out;

@@ -1,4 +1,4 @@
-/* ringhash: hashing and ring-search kernels in plain C.
+/* ringhash: the key hashes (MurmurHash3, CRC-32, MD5) in plain C.
  *
  * Everything here is pure (no Python API, no global mutable state after
  * rh_crc32_init) so every function may run with the GIL released and from
@@ -15,8 +15,6 @@ extern "C" {
 #endif
 
 
-/* MurmurHash3_x86_32 of the 8 little-endian bytes of x (the int key encoding).
- * Inline so batch loops over int keys can keep several keys in flight. */
 static inline uint32_t rh_rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
 
 static inline uint32_t rh_fmix32(uint32_t h)
@@ -29,14 +27,23 @@ static inline uint32_t rh_fmix32(uint32_t h)
     return h;
 }
 
-static inline uint32_t rh_mur_block(uint32_t h, uint32_t k)
+/* One 4-byte block of murmur3: the block k is mixed (rh_mix_k) into the state,
+ * which then takes a round (rh_mur_round). A tail of 1-3 bytes is only mixed. */
+static inline uint32_t rh_mix_k(uint32_t k)
 {
     k *= 0xcc9e2d51u;
     k = rh_rotl32(k, 15);
-    k *= 0x1b873593u;
-    h ^= k;
-    h = rh_rotl32(h, 13);
-    return h * 5 + 0xe6546b64u;
+    return k * 0x1b873593u;
+}
+
+static inline uint32_t rh_mur_round(uint32_t h)
+{
+    return rh_rotl32(h, 13) * 5 + 0xe6546b64u;
+}
+
+static inline uint32_t rh_mur_block(uint32_t h, uint32_t k)
+{
+    return rh_mur_round(h ^ rh_mix_k(k));
 }
 
 /* Byte-assembled loads: portable across endianness and alignment, and
@@ -62,10 +69,7 @@ static inline uint32_t rh_murmur3_finish(uint32_t h, const unsigned char *p, siz
     case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
     case 1:
         k ^= tail[0];
-        k *= 0xcc9e2d51u;
-        k = rh_rotl32(k, 15);
-        k *= 0x1b873593u;
-        h ^= k;
+        h ^= rh_mix_k(k);
     }
     h ^= (uint32_t)total;
     return rh_fmix32(h);
@@ -77,6 +81,8 @@ static inline uint32_t rh_murmur3_32(const void *data, size_t len, uint32_t seed
     return rh_murmur3_finish(seed, (const unsigned char *)data, len, len);
 }
 
+/* MurmurHash3_x86_32 of the 8 little-endian bytes of x (the int key encoding).
+ * Inline so batch loops over int keys can keep several keys in flight. */
 static inline uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
 {
     uint32_t h = rh_mur_block(seed, (uint32_t)x);
@@ -84,7 +90,7 @@ static inline uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
     return rh_fmix32(h ^ 8u);
 }
 
-/* Batch hashing (rh_batch.c). On x86-64 with GCC or Clang each of these loops
+/* Batch hashing (rh_batch.c; its lookups are declared in rh_ring.h). On x86-64 with GCC or Clang each of these loops
  * is compiled three times (portable, AVX2, AVX-512) and rh_init picks the
  * widest the CPU and OS support; RINGHASH_SIMD=scalar|avx2|avx512 in the
  * environment caps the choice (the tests run every level against mmh3). */
@@ -107,10 +113,6 @@ void rh_crc32_init(void);
 
 /* CRC-32/IEEE (reflected 0xEDB88320, init and xorout 0xFFFFFFFF); equal to zlib.crc32(b). */
 uint32_t rh_crc32(const void *data, size_t len);
-uint32_t rh_crc32_u64(uint64_t x);
-
-/* The padding point after a ring's last point: no hash is greater. */
-#define RH_SENTINEL 0xFFFFFFFFu
 
 /* MD5 (for the ketama preset): the digest, and its first 4 bytes little-endian. */
 void rh_md5(const void *data, size_t len, unsigned char digest[16]);

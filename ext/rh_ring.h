@@ -1,9 +1,16 @@
-/* ringhash: the ring search, and small helpers the Cython kernels inline.
+/* ringhash: the ring table, its layout and its search, in one place.
  *
- * A built ring is two arrays padded to n + 2 entries: pts[n] = pts[n + 1] =
- * RH_SENTINEL (no hash is greater), own[n] = own[0], so "past the last point,
- * to the first point" costs no branch, and own[n + 1] = RH_CROWDED_OWNER (-1,
- * never an owner: see below).
+ * Everything about how a built ring is laid out in memory lives here and in
+ * rh_ring.c: the padded arrays, the bucket index (density, build, fix-up and
+ * patch on membership change), the crowded-bucket search, the sentinel and
+ * the search rules. Callers (the Cython RingTable, the batch loops of
+ * rh_batch.c) hand over sorted, unpadded points and owners and ask for
+ * positions and owners; they never compute an index entry themselves.
+ *
+ * Padded arrays. A ring of n points is two arrays of n + RH_PAD entries:
+ * pts[n] = pts[n + 1] = RH_SENTINEL (no hash is greater), own[n] = own[0], so
+ * "past the last point, to the first point" costs no branch, and own[n + 1] =
+ * RH_CROWDED_OWNER (-1, never an owner: see below).
  *
  * The bucket index splits the 32-bit hash space into 2**bits buckets of
  * 2**shift hashes (shift = 32 - bits). For bucket b, with p the position of
@@ -23,15 +30,41 @@
  *     points between the nearest uncrowded buckets before and after.
  *   - idx[2**bits] = n << shift.
  *
+ * A worked example: n = 3 points {0x10000005, 0x10000009, 0xF0000000} and
+ * bits = 4 (16 buckets of 2**28 hashes, shift = 28, mask = 0x0FFFFFFF):
+ *   bucket 0 is empty, its first point >= 0 is position 0:
+ *     idx[0] = 0 << 28 | mask = 0x0FFFFFFF;
+ *   bucket 1 holds positions 0 and 1 (two points): crowded,
+ *     idx[1] = (3 + 1) << 28 = 0x40000000;
+ *   buckets 2..14 are empty, their first point is position 2:
+ *     idx[b] = 2 << 28 | mask = 0x2FFFFFFF;
+ *   bucket 15 holds position 2 alone, at offset t = 0:
+ *     idx[15] = 2 << 28 | (mask - 0) = 0x2FFFFFFF;
+ *   idx[16] = 3 << 28 = 0x30000000.
+ * Key h = 0xF0000000 (bucket 15, o = 0): (0x2FFFFFFF + 0) >> 28 = 2, the point
+ * itself. Key h = 0xF0000001 (o = 1): (0x2FFFFFFF + 1) >> 28 = 3 = n, past the
+ * last point, whose owner own[3] = own[0] wraps to the first. Key 0x10000007
+ * lands on the crowded value, and rh_find searches positions [0, 2) (between
+ * bucket 0's position and bucket 2's) for the first point >= h: position 1.
+ *
  * The sums must fit in 32 bits: (n + 2) << shift <= 2**32, i.e. 2**bits >=
- * n + 2. index_bits (_core.pyx) picks the density: 6 to 12 buckets per point
- * below 65,536 points, 2 to 4 from there on.
+ * n + 2. rh_index_bits picks the density: 6 to 12 buckets per point below
+ * 65,536 points, 2 to 4 from there on.
+ *
+ * Search rules. RH_RULE_GE: a key belongs to the first point >= its hash (the
+ * default ring, ketama, groupcache). RH_RULE_GT: the first point strictly >
+ * its hash (stathat): the first point >= h + 1, and h = 2**32 - 1 wraps to the
+ * first point. Both wrap past the last point to the first.
  */
 #ifndef RINGHASH_RH_RING_H
 #define RINGHASH_RH_RING_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 #if defined(_MSC_VER)
 #define RH_RESTRICT __restrict
@@ -41,58 +74,158 @@
 #define RH_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #endif
 
+/* Entries past the n points of the padded arrays. */
+#define RH_PAD 2
+/* The padding point after a ring's last point: no hash is greater. */
+#define RH_SENTINEL 0xFFFFFFFFu
+/* The owner at position n + 1: what a key in a crowded bucket finds first. */
 #define RH_CROWDED_OWNER (-1)
+/* The most points a ring can index: 2**bits >= 2 * (n + 1) with bits <= 31. */
+#define RH_MAX_INDEXED_POINTS ((1u << 30) - 1)
+/* Keys hashed, then searched, per round of a batch loop (C and Cython). */
+#define RH_BLOCK 512
+
+enum { RH_RULE_GE = 0, RH_RULE_GT = 1 };
 
 typedef struct {
-    const uint32_t *pts; /* n + 2 sorted points, the last two RH_SENTINEL */
-    const int32_t *own;  /* n + 2 owners, own[n] = own[0], own[n + 1] = RH_CROWDED_OWNER */
+    const uint32_t *pts; /* n + RH_PAD sorted points, the last two RH_SENTINEL */
+    const int32_t *own;  /* n + RH_PAD owners, own[n] = own[0], own[n + 1] = RH_CROWDED_OWNER */
     const uint32_t *idx; /* 2**bits + 1 bucket entries, encoded as above */
+    size_t n;            /* points */
     unsigned shift;      /* 32 - bits */
     uint32_t mask;       /* 2**shift - 1 */
     uint32_t crowded;    /* (n + 1) << shift, the entry of a crowded bucket */
+    int rule;            /* RH_RULE_GE or RH_RULE_GT */
+    int algo;            /* the key hash (rh_hash.h: RH_MURMUR3, RH_CRC32, RH_MD5) */
+    uint32_t seed;       /* murmur3's seed */
 } rh_ring;
 
-/* The position of h in a crowded bucket: the first point >= h, found by a
- * binary search between the nearest uncrowded buckets' positions. */
-size_t rh_find_crowded(rh_ring r, uint32_t h);
+/* ---------------------------------------------------------------- building */
+
+/* Bits of the bucket index for n points (see the density above). */
+unsigned rh_index_bits(size_t n);
+
+/* Fill the RH_PAD entries past n of arrays that hold n sorted points. */
+void rh_ring_pad(uint32_t *pts, int32_t *own, size_t n);
+
+/* Encode idx (2**bits + 1 entries, shift = 32 - bits) for n sorted padded points. */
+void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx);
+
+/* The index of a ring after adding (sign = +1) or removing (sign = -1) the m
+ * sorted points delta, from the old one (both 2**(32 - shift) + 1 entries): a
+ * copy of the old entries moved by a constant per run of buckets, then the
+ * buckets that gained or lost points encoded afresh. Equal to rh_index_build
+ * over the new padded points pts (n of them). Returns -1, writing nothing, if
+ * the counts do not fit the old index. */
+int rh_index_patch(const uint32_t *old, unsigned shift, const uint32_t *delta, size_t m, int sign,
+                   const uint32_t *pts, size_t n, uint32_t *out);
+
+/* Insert m sorted points owned by `rank` into a ring of n (owners >= rank move
+ * up by one; equal points stay ordered by owner); writes n + m padded entries. */
+void rh_ring_merge(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *add,
+                   size_t m, int32_t rank, uint32_t *out_pts, int32_t *out_own);
+
+/* Remove owner `rank`'s m sorted points (owners above it move down); writes
+ * n - m padded entries. Returns -1 if the ring does not hold those points. */
+int rh_ring_drop(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *gone,
+                 size_t m, int32_t rank, uint32_t *out_pts, int32_t *out_own);
+
+/* Point a ring at its padded arrays and index (n >= 1, bits = rh_index_bits(n)). */
+void rh_ring_init(rh_ring *r, const uint32_t *pts, const int32_t *own, const uint32_t *idx,
+                  size_t n, int rule, int algo, uint32_t seed);
+
+/* ---------------------------------------------------------------- searching */
+
+/* The first position in [lo, hi) whose point is >= v, or hi (a binary search). */
+static inline size_t rh_first_at_least(const uint32_t *pts, size_t lo, size_t hi, uint64_t v)
+{
+    while (lo < hi) {
+        size_t mid = lo + ((hi - lo) >> 1);
+        if (pts[mid] < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* The position of h in a crowded bucket: the first point >= h, between the
+ * nearest uncrowded buckets' positions. Inline for the batch loops. */
+static inline size_t rh_find_crowded_inline(const rh_ring *r, uint32_t h)
+{
+    size_t b = h >> r->shift, lo = 0, hi, j;
+    /* The nearest uncrowded buckets: the one before starts at or before h's
+     * position, the one after (idx[2**bits] = n << shift at the latest) after it. */
+    for (j = b; j-- > 0;)
+        if (r->idx[j] < r->crowded) {
+            lo = r->idx[j] >> r->shift;
+            break;
+        }
+    for (j = b + 1; r->idx[j] >= r->crowded; j++)
+        ;
+    hi = r->idx[j] >> r->shift;
+    if (hi - lo <= 8) {
+        /* Count the points below h among the 8 from lo, without a branch: from
+         * hi on they are all above h, and reads past the padded array's last
+         * entry, pts[n + 1] (the sentinel), are clamped to it. */
+        size_t n1 = r->n + 1, pos = lo;
+        for (j = lo; j < lo + 8; j++)
+            pos += r->pts[j < n1 ? j : n1] < h;
+        return pos;
+    }
+    return rh_first_at_least(r->pts, lo, hi, h);
+}
+
+/* The same, out of line (single-key paths). */
+size_t rh_find_crowded(const rh_ring *r, uint32_t h);
 
 /* Position in [0, n] of the first point >= h (n: past the last point). */
-static inline size_t rh_find(const rh_ring *r, uint32_t h)
+static inline size_t rh_find_ge(const rh_ring *r, uint32_t h)
 {
     uint32_t e = r->idx[h >> r->shift];
     if (RH_UNLIKELY(e >= r->crowded))
-        return rh_find_crowded(*r, h);
+        return rh_find_crowded(r, h);
     return (e + (h & r->mask)) >> r->shift;
 }
 
-/* Encode idx (2**bits + 1 entries, shift = 32 - bits) for the n sorted points
- * pts (padded). */
-void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx);
-
-/* Re-encode bucket b's entry for the n sorted points pts (after points were
- * added to or removed from the bucket). */
-void rh_index_fix(uint32_t *idx, unsigned shift, const uint32_t *pts, size_t n, size_t b);
-
-/* out[i] = owner of the first point >= hashes[i], wrapping to the first point. */
-void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out);
-
-/* out[i] = owner for int key keys[i] (its murmur3 hash, rh_murmur3_u64): hashing
- * and search fused (rh_batch.c picks the build, as for the hashing loops). */
-void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, uint32_t seed, int32_t *out);
-
-/* The same for the items of a numpy "S" array (rh_hash_fixed_block's keys), murmur3. */
-void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,
-                     uint32_t seed, int32_t *out);
-
-/* Part of patching an index after points were added or removed: out[i] =
- * in[i] + add, except that the old "crowded" value becomes the new one. A
- * plain select, which the compiler vectorizes because the buffers are
- * declared not to overlap. */
-static inline void rh_patch_run(uint32_t *RH_RESTRICT out, const uint32_t *RH_RESTRICT in, size_t n,
-                                uint32_t add, uint32_t old_crowded, uint32_t new_crowded)
+/* Position in [0, n] of the point that owns hash h under the ring's rule. */
+static inline size_t rh_find(const rh_ring *r, uint32_t h)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = in[i] >= old_crowded ? new_crowded : in[i] + add;
+    if (r->rule == RH_RULE_GT) {
+        if (h == RH_SENTINEL)
+            return r->n; /* nothing is greater: wrap to the first point */
+        h += 1;
+    }
+    return rh_find_ge(r, h);
 }
 
+/* The owner of hash h. */
+static inline int32_t rh_owner(const rh_ring *r, uint32_t h)
+{
+    return r->own[rh_find(r, h)];
+}
+
+/* The branch-free step of the batch loops (RH_RULE_GE): the owner of a hash
+ * split into its bucket and its offset in the bucket, or RH_CROWDED_OWNER for
+ * a key in a crowded bucket (look it up again with rh_find_crowded_inline). */
+static inline int32_t rh_owner_split(const rh_ring *r, uint32_t bucket, uint32_t offset)
+{
+    return r->own[(r->idx[bucket] + offset) >> r->shift];
+}
+
+/* out[i] = owner of hashes[i] under the ring's rule. */
+void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out);
+
+/* out[i] = owner of int key keys[i] (its 8 bytes little-endian, hashed with
+ * the ring's algo and seed); the murmur3 ">=" case is hashing and search fused
+ * (rh_batch.c picks the build). */
+void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *out);
+
+/* The same for the n items of a numpy "S" array (rh_hash_fixed_block's keys). */
+void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,
+                     int32_t *out);
+
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -125,7 +125,7 @@ class RingMachine(RuleBasedStateMachine):
         # Membership changes patch the bucket index; it must equal a full build.
         table = self.ring.snapshot()._table
         if self.model:
-            fresh = _core.RingTable(*table.padded, table.nodes, table.algo, table.seed)
+            fresh = _core.RingTable(table.points, table.owners, table.nodes, table.algo, table.seed)
             assert np.array_equal(table.index, fresh.index)
 
     @invariant()

@@ -16,11 +16,13 @@ dtypes raise TypeError: nothing is cast silently.
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple
+
 import numpy as np
 
 from . import _core
 
-__all__ = ["ALGORITHMS", "check_algorithm", "check_seed", "hash_batch", "is_batch"]
+__all__ = ["ALGORITHMS", "KeyBatch", "check_algorithm", "check_seed", "classify", "hash_batch", "is_batch"]
 
 ALGORITHMS = {"murmur3": _core.MURMUR3, "crc32": _core.CRC32}
 
@@ -69,14 +71,31 @@ def int_bits(arr: np.ndarray) -> np.ndarray:
     return flat.reshape(-1)
 
 
-def check_batch(keys: object) -> None:
-    if isinstance(keys, np.ndarray):
-        if keys.dtype.kind not in "iuSUO":
-            raise TypeError(
-                f"unsupported key dtype {keys.dtype}: expected an integer, bytes ('S'), "
-                "str ('U') or object array (no implicit casts: convert explicitly)"
-            )
-    elif not isinstance(keys, (list, tuple)):
+#: The kinds of batch the kernels take (KeyBatch.kind).
+U64, SMALL_INT, FIXED, UCS4, OBJECTS = "u64", "small_int", "fixed", "ucs4", "objects"
+
+
+class KeyBatch(NamedTuple):
+    """A batch, classified once for every kernel that takes it.
+
+    ``data`` is, by ``kind``: U64, the keys' 64-bit encodings (flat uint64);
+    SMALL_INT, a flat native 8- to 32-bit int array (the kernel widens it);
+    FIXED, the raw bytes of an ``S`` array (``width`` bytes per item); UCS4,
+    the code points of a ``U`` array (``width`` per item); OBJECTS, a list or
+    tuple of keys. ``shape`` is the batch's shape.
+    """
+
+    kind: str
+    data: Any
+    width: int
+    shape: tuple[int, ...]
+
+
+def classify(keys: object) -> KeyBatch:
+    """The kind of a batch and its data for the kernels (TypeError for what is not a batch)."""
+    if isinstance(keys, (list, tuple)):
+        return KeyBatch(OBJECTS, keys, 0, (len(keys),))
+    if not isinstance(keys, np.ndarray):
         kind = "a single key" if isinstance(keys, (str, bytes, bytearray, memoryview, int)) else (
             f"a {type(keys).__name__}"
         )
@@ -84,24 +103,42 @@ def check_batch(keys: object) -> None:
             f"expected a batch of keys (list, tuple or numpy array), got {kind}; "
             "use get() or pass [key] for one key"
         )
+    kind = keys.dtype.kind
+    if kind in "iu":
+        if keys.dtype.itemsize < 8:  # widened in blocks by the kernel, not copied here
+            return KeyBatch(SMALL_INT, _native(keys).reshape(-1), 0, keys.shape)
+        return KeyBatch(U64, int_bits(keys), 0, keys.shape)
+    if kind in "SU" and keys.dtype.itemsize == 0:  # 'S0' / 'U0': every item is empty
+        return KeyBatch(OBJECTS, [b""] * keys.size, 0, keys.shape)
+    if kind == "S":
+        flat = _native(keys).reshape(-1)
+        return KeyBatch(FIXED, flat.view(np.uint8), flat.dtype.itemsize, keys.shape)
+    if kind == "U":
+        flat = _native(keys).reshape(-1)
+        return KeyBatch(UCS4, flat.view(np.uint32), flat.dtype.itemsize // 4, keys.shape)
+    if kind == "O":
+        return KeyBatch(OBJECTS, keys.reshape(-1).tolist(), 0, keys.shape)
+    raise TypeError(
+        f"unsupported key dtype {keys.dtype}: expected an integer, bytes ('S'), "
+        "str ('U') or object array (no implicit casts: convert explicitly)"
+    )
+
+
+def hash_classified(batch: KeyBatch, algo: int, seed: int) -> np.ndarray:
+    """The hashes of a classified batch, flat (uint32)."""
+    kind, data, width = batch.kind, batch.data, batch.width
+    if kind == U64:
+        return _core.hash_u64(data, algo, seed)
+    if kind == SMALL_INT:
+        return _core.hash_u64(int_bits(data), algo, seed)
+    if kind == FIXED:
+        return _core.hash_fixed_bytes(data, width, algo, seed)
+    if kind == UCS4:
+        return _core.hash_ucs4(data, width, algo, seed)
+    return _core.hash_objects(data, algo, seed)
 
 
 def hash_batch(keys: object, algo: int, seed: int) -> np.ndarray:
     """Hash a batch of keys: a uint32 array with the batch's shape."""
-    check_batch(keys)
-    if not isinstance(keys, np.ndarray):
-        return _core.hash_objects(keys, algo, seed)
-    kind = keys.dtype.kind
-    if kind in "iu":
-        out = _core.hash_u64(int_bits(keys), algo, seed)
-    elif keys.dtype.itemsize == 0:  # 'S0' / 'U0': every item is empty
-        out = _core.hash_objects([b""] * keys.size, algo, seed)
-    elif kind == "S":
-        flat = _native(keys).reshape(-1)
-        out = _core.hash_fixed_bytes(flat.view(np.uint8), flat.dtype.itemsize, algo, seed)
-    elif kind == "U":
-        flat = _native(keys).reshape(-1)
-        out = _core.hash_ucs4(flat.view(np.uint32), flat.dtype.itemsize // 4, algo, seed)
-    else:  # object
-        out = _core.hash_objects(keys.reshape(-1).tolist(), algo, seed)
-    return out.reshape(keys.shape)
+    batch = classify(keys)
+    return hash_classified(batch, algo, seed).reshape(batch.shape)

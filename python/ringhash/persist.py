@@ -18,6 +18,10 @@ start for million-point rings). Layout, all little-endian::
 
 Truncated, corrupted or foreign input raises ValueError; nothing is trusted
 before the checksum and the structure have been checked.
+
+This module is the codec alone: it does not know rings. ``ringhash.ring``
+turns a description (and, from bytes, the points and owners) into a ring,
+and the ring table checks the arrays it is given (sorted, owners in range).
 """
 
 from __future__ import annotations
@@ -25,14 +29,11 @@ from __future__ import annotations
 import json
 import struct
 import zlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from . import _core, presets
-
-if TYPE_CHECKING:
-    from .ring import RingSnapshot
+__all__ = ["FORMAT", "VERSION", "check_envelope", "decode", "encode", "envelope"]
 
 FORMAT = "ringhash.ring"
 VERSION = 1
@@ -43,17 +44,13 @@ _CRC = struct.Struct("<I")
 MAX_HEADER = 1 << 28
 
 
-def describe(snap: RingSnapshot) -> dict[str, Any]:
-    d: dict[str, Any] = {"format": FORMAT, "version": VERSION, "preset": snap.preset}
-    if snap._preset is not None:
-        d["state"] = snap._preset.describe()
-    else:
-        d.update(nodes={n: snap.weights[n] for n in snap.nodes}, vnodes=snap.vnodes,
-                 hash=snap.hash, seed=snap.seed)
-    return d
+def envelope(preset: str | None) -> dict[str, Any]:
+    """The fields every description starts with."""
+    return {"format": FORMAT, "version": VERSION, "preset": preset}
 
 
-def _check_envelope(d: object) -> dict[str, Any]:
+def check_envelope(d: object) -> dict[str, Any]:
+    """``d`` if it is a description of this format and version, else ValueError."""
     if not isinstance(d, dict):
         raise ValueError(f"a ring description is a dict, not {type(d).__name__}")
     if d.get("format") != FORMAT:
@@ -64,74 +61,22 @@ def _check_envelope(d: object) -> dict[str, Any]:
     return d
 
 
-def snapshot_from_dict(d: object, arrays: tuple[np.ndarray, np.ndarray] | None = None,
-                       ) -> RingSnapshot:
-    """The snapshot a description stands for. With ``arrays`` (points, owners) the
-    built ring is taken from them, after checking it is valid, instead of hashed."""
-    from ._keys import check_seed
-    from .ring import RingSnapshot, _check_vnodes, _parse_nodes
-
-    d = _check_envelope(d)
-    preset = d.get("preset")
-    try:
-        if preset is not None:
-            state = presets.from_description(preset, d.get("state"))  # type: ignore[arg-type]
-            if arrays is None:
-                return RingSnapshot._from_preset(state)
-            nodes = _utf8_sorted(state.weights)
-            padded = _checked(arrays, len(nodes), every_node=False, ordered_ties=False)
-            return RingSnapshot(nodes, state.weights, state.vnodes, state.hash, 0, padded,
-                                preset=state)
-        if not isinstance(d["nodes"], dict):
-            raise ValueError("malformed ring description: nodes must map names to weights")
-        weights = _parse_nodes(d["nodes"])
-        vnodes = _check_vnodes(d["vnodes"])
-        hash_ = d["hash"]
-        seed = check_seed(d["seed"], hash_)
-        if arrays is None:
-            return RingSnapshot._build(weights, vnodes, hash_, seed)
-        nodes = _utf8_sorted(weights)
-        padded = _checked(arrays, len(nodes), every_node=True, ordered_ties=True)
-        return RingSnapshot(nodes, weights, vnodes, hash_, seed, padded)
-    except (KeyError, TypeError, AttributeError) as e:
-        raise ValueError(f"malformed ring description: {e!r}") from None
-
-
-def _utf8_sorted(names: Any) -> tuple[str, ...]:
-    return tuple(sorted(names, key=lambda n: n.encode("utf-8")))
-
-
-def _checked(arrays: tuple[np.ndarray, np.ndarray], nnodes: int, *, every_node: bool,
-             ordered_ties: bool) -> tuple[np.ndarray, np.ndarray] | None:
-    """Padded ring arrays, once they are shown to form a valid ring over nnodes nodes."""
-    points, owners = arrays
-    if len(points) == 0:
-        if every_node and nnodes:
-            raise ValueError("ring data has nodes but no points")
-        return None
-    if np.any(points[1:] < points[:-1]):
-        raise ValueError("ring points are not sorted")
-    if owners.min() < 0 or owners.max() >= nnodes:
-        raise ValueError("ring owners do not index the ring's nodes")
-    if every_node and len(np.unique(owners)) != nnodes:
-        raise ValueError("a node of the ring owns no point")
-    if ordered_ties:
-        ties = points[1:] == points[:-1]
-        if np.any(owners[1:][ties] < owners[:-1][ties]):
-            raise ValueError("equal ring points are not ordered by node name")
-    return _core.pad_ring(points, owners)
-
-
-def to_bytes(snap: RingSnapshot) -> bytes:
-    header = json.dumps(describe(snap), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    points = np.ascontiguousarray(snap.points, dtype="<u4")
-    owners = np.ascontiguousarray(snap.owners, dtype="<i4")
+def encode(description: dict[str, Any], points: np.ndarray, owners: np.ndarray) -> bytes:
+    """The binary form of a description and its built ring's points and owners."""
+    header = json.dumps(description, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    pts = np.ascontiguousarray(points, dtype="<u4")
+    own = np.ascontiguousarray(owners, dtype="<i4")
     body = b"".join([_HEAD.pack(MAGIC, VERSION, 0, len(header)), header,
-                     _COUNT.pack(len(points)), points.tobytes(), owners.tobytes()])
+                     _COUNT.pack(len(pts)), pts.tobytes(), own.tobytes()])
     return body + _CRC.pack(zlib.crc32(body))
 
 
-def from_bytes(data: object) -> RingSnapshot:
+def decode(data: object) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """(description, points, owners) from :func:`encode` output.
+
+    Checks the framing, the checksum and the description's envelope; what the
+    points and owners mean is checked by whoever builds a ring from them.
+    """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"expected bytes, not {type(data).__name__}")
     buf = memoryview(data).cast("B") if isinstance(data, memoryview) else memoryview(data)
@@ -161,4 +106,4 @@ def from_bytes(data: object) -> RingSnapshot:
         raise ValueError(f"ring data length does not match its {n} points")
     points = np.frombuffer(buf, dtype="<u4", count=n, offset=off).astype(np.uint32)
     owners = np.frombuffer(buf, dtype="<i4", count=n, offset=off + 4 * n).astype(np.int32)
-    return snapshot_from_dict(desc, (points, owners))
+    return check_envelope(desc), points, owners

@@ -31,26 +31,63 @@ routes the decimal text).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
 from . import _core
+from ._rule import check_node, sort_nodes, unique_names
 
-__all__ = ["GroupcacheState", "KetamaState", "StathatState"]
+__all__ = [
+    "GroupcacheState",
+    "KetamaState",
+    "PresetState",
+    "StathatState",
+    "from_description",
+]
+
+#: What a preset builds: its nodes in ring order, and the sorted points and
+#: their owners (indices into the nodes), or None for an empty ring.
+Built = tuple[tuple[str, ...], "tuple[np.ndarray, np.ndarray] | None"]
 
 
-def _rank_of(names: tuple[str, ...]) -> tuple[tuple[str, ...], dict[str, int]]:
-    nodes = tuple(sorted(names, key=lambda n: n.encode("utf-8")))
+class PresetState(Protocol):
+    """The immutable state of a preset ring: what it hashes, how it searches,
+    and how it builds itself and changes membership the original's way.
+
+    Every constructor and ``from_description`` validates its input (names,
+    duplicates, weights), so a state that exists is a valid one.
+    """
+
+    name: ClassVar[str]  # "ketama", "groupcache", "stathat"
+    algo: ClassVar[int]  # the key hash, an _core algorithm id
+    rule: ClassVar[int]  # the search rule, _core.RULE_GE or RULE_GT
+    hash: ClassVar[str]  # the key hash's name
+
+    @property
+    def vnodes(self) -> int: ...
+    @property
+    def weights(self) -> dict[str, float]: ...
+    def build(self) -> Built: ...
+    def added(self, name: str, weight: object) -> PresetState: ...
+    def removed(self, name: str) -> PresetState: ...
+    def reweighted(self, name: str, weight: object) -> PresetState: ...
+    def describe(self) -> dict[str, Any]: ...
+
+
+def _ranked(names: Iterable[str]) -> tuple[tuple[str, ...], dict[str, int]]:
+    nodes = sort_nodes(names)
     return nodes, {n: i for i, n in enumerate(nodes)}
 
 
-def _pad_sorted(points: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+def _sorted_ring(points: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Points and owners ordered by (point, owner), as a RingTable takes them."""
     if not len(points):
         return None
     order = np.lexsort((owners, points))
-    return _core.pad_ring(points[order], owners[order].astype(np.int32))
+    return points[order], owners[order].astype(np.int32)
 
 
 def ketama_digests(weight: int, total: int, nservers: int) -> int:
@@ -64,60 +101,12 @@ def ketama_digests(weight: int, total: int, nservers: int) -> int:
     return math.floor(np.float32(product))
 
 
-@dataclass(frozen=True)
-class KetamaState:
-    """Servers in server-file order, each with its integer weight."""
-
-    servers: tuple[tuple[str, int], ...]
-
-    name = "ketama"
-    algo = _core.MD5
-    strict = False
-    hash = "md5"
-    vnodes = 160  # 40 digests x 4 points for an equal share
-
-    @property
-    def weights(self) -> dict[str, float]:
-        return {addr: w for addr, w in self.servers}
-
-    def build(self) -> tuple[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None]:
-        nodes, rank = _rank_of(tuple(a for a, _ in self.servers))
-        total = sum(w for _, w in self.servers)
-        pts, own = [], []
-        for addr, w in self.servers:
-            p = _core.ketama_points(addr.encode("utf-8"), ketama_digests(w, total, len(self.servers)))
-            pts.append(p)
-            own.append(np.full(len(p), rank[addr], dtype=np.int32))
-        if not pts:
-            return nodes, None
-        return nodes, _pad_sorted(np.concatenate(pts), np.concatenate(own))
-
-    def added(self, name: str, weight: Any) -> KetamaState:
-        return KetamaState(self.servers + ((name, check_int_weight(weight)),))
-
-    def removed(self, name: str) -> KetamaState:
-        return KetamaState(tuple(s for s in self.servers if s[0] != name))
-
-    def reweighted(self, name: str, weight: Any) -> KetamaState:
-        w = check_int_weight(weight)
-        return KetamaState(tuple((a, w if a == name else old) for a, old in self.servers))
-
-    def describe(self) -> dict[str, Any]:
-        return {"servers": [[a, w] for a, w in self.servers]}
-
-
 def check_int_weight(weight: object) -> int:
     if isinstance(weight, (bool, np.bool_)) or not isinstance(weight, (int, np.integer)):
         raise TypeError(f"ketama weights are ints, not {type(weight).__name__}")
     if weight <= 0:
         raise ValueError(f"ketama weights must be > 0, got {weight}")
     return int(weight)
-
-
-def _go_points(name: str, replicas: int) -> np.ndarray:
-    """crc32(decimal(i) + name) for i < replicas (groupcache and stathat)."""
-    raw = name.encode("utf-8")
-    return _core.hash_objects([str(i).encode("ascii") + raw for i in range(replicas)], _core.CRC32, 0)
 
 
 def check_replicas(replicas: object) -> int:
@@ -128,15 +117,79 @@ def check_replicas(replicas: object) -> int:
     return int(replicas)
 
 
+@dataclass(frozen=True)
+class KetamaState:
+    """Servers in server-file order, each with its integer weight."""
+
+    servers: tuple[tuple[str, int], ...]
+
+    name: ClassVar[str] = "ketama"
+    algo: ClassVar[int] = _core.MD5
+    rule: ClassVar[int] = _core.RULE_GE
+    hash: ClassVar[str] = "md5"
+
+    @classmethod
+    def of(cls, servers: Mapping[str, int] | Iterable[tuple[str, int]]) -> KetamaState:
+        """Checked state for ``servers`` ("host:port" -> int weight, in server-file order)."""
+        if isinstance(servers, (str, bytes)):
+            raise TypeError(f"servers must map addresses to weights, not a {type(servers).__name__}")
+        items = list(servers.items()) if isinstance(servers, Mapping) else list(servers)
+        names = unique_names((addr for addr, _ in items), "server")
+        return cls(tuple((a, check_int_weight(w)) for a, (_, w) in zip(names, items)))
+
+    @property
+    def vnodes(self) -> int:
+        return 160  # 40 digests x 4 points for an equal share
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {addr: w for addr, w in self.servers}
+
+    def build(self) -> Built:
+        nodes, rank = _ranked(a for a, _ in self.servers)
+        total = sum(w for _, w in self.servers)
+        pts, own = [], []
+        for addr, w in self.servers:
+            p = _core.ketama_points(addr.encode("utf-8"), ketama_digests(w, total, len(self.servers)))
+            pts.append(p)
+            own.append(np.full(len(p), rank[addr], dtype=np.int32))
+        if not pts:
+            return nodes, None
+        return nodes, _sorted_ring(np.concatenate(pts), np.concatenate(own))
+
+    def added(self, name: str, weight: object) -> KetamaState:
+        return KetamaState.of(self.servers + ((name, check_int_weight(weight)),))
+
+    def removed(self, name: str) -> KetamaState:
+        return KetamaState(tuple(s for s in self.servers if s[0] != name))
+
+    def reweighted(self, name: str, weight: object) -> KetamaState:
+        w = check_int_weight(weight)
+        return KetamaState(tuple((a, w if a == name else old) for a, old in self.servers))
+
+    def describe(self) -> dict[str, Any]:
+        return {"servers": [[a, w] for a, w in self.servers]}
+
+    @classmethod
+    def from_description(cls, d: dict[str, Any]) -> KetamaState:
+        return cls.of([(a, w) for a, w in d["servers"]])
+
+
+def _go_points(name: str, replicas: int) -> np.ndarray:
+    """crc32(decimal(i) + name) for i < replicas (groupcache and stathat)."""
+    raw = name.encode("utf-8")
+    return _core.hash_objects([str(i).encode("ascii") + raw for i in range(replicas)], _core.CRC32, 0)
+
+
 class _GoRing:
     """What groupcache and stathat share: crc32 everywhere, ``replicas`` points per
     node, and no node weights. Subclasses keep their nodes in ``members`` (Add order)."""
 
-    name: str
+    name: ClassVar[str]
     replicas: int
     members: tuple[str, ...]
-    algo = _core.CRC32
-    hash = "crc32"
+    algo: ClassVar[int] = _core.CRC32
+    hash: ClassVar[str] = "crc32"
 
     @property
     def vnodes(self) -> int:
@@ -146,7 +199,7 @@ class _GoRing:
     def weights(self) -> dict[str, float]:
         return dict.fromkeys(self.members, 1.0)
 
-    def reweighted(self, name: str, weight: Any) -> Any:
+    def reweighted(self, name: str, weight: object) -> Any:
         raise ValueError(f"the {self.name} preset has no node weights")
 
     @staticmethod
@@ -160,11 +213,15 @@ class GroupcacheState(_GoRing):
     replicas: int
     members: tuple[str, ...]  # in Add order
 
-    name = "groupcache"
-    strict = False
+    name: ClassVar[str] = "groupcache"
+    rule: ClassVar[int] = _core.RULE_GE
 
-    def build(self) -> tuple[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None]:
-        nodes, rank = _rank_of(self.members)
+    @classmethod
+    def of(cls, replicas: object, nodes: Iterable[str]) -> GroupcacheState:
+        return cls(check_replicas(replicas), unique_names(nodes))
+
+    def build(self) -> Built:
+        nodes, rank = _ranked(self.members)
         if not self.members:
             return nodes, None
         pts = np.concatenate([_go_points(n, self.replicas) for n in self.members])
@@ -176,17 +233,21 @@ class GroupcacheState(_GoRing):
         run_id = np.cumsum(np.insert(run_end[:-1], 0, True)) - 1
         winner = added[run_end][run_id]
         ranks = np.array([rank[n] for n in self.members], dtype=np.int32)[winner]
-        return nodes, _core.pad_ring(pts, ranks)
+        return nodes, (pts, ranks)
 
-    def added(self, name: str, weight: Any) -> GroupcacheState:
+    def added(self, name: str, weight: object) -> GroupcacheState:
         self._check_weight(weight)
-        return GroupcacheState(self.replicas, self.members + (name,))
+        return GroupcacheState.of(self.replicas, self.members + (name,))
 
     def removed(self, name: str) -> GroupcacheState:
         return GroupcacheState(self.replicas, tuple(n for n in self.members if n != name))
 
     def describe(self) -> dict[str, Any]:
         return {"replicas": self.replicas, "order": list(self.members)}
+
+    @classmethod
+    def from_description(cls, d: dict[str, Any]) -> GroupcacheState:
+        return cls.of(d["replicas"], d["order"])
 
 
 @dataclass(frozen=True)
@@ -196,27 +257,34 @@ class StathatState(_GoRing):
     circle: tuple[tuple[int, str], ...]  # point -> node, sorted by point
     ops: tuple[tuple[str, str], ...]  # ("add" | "remove", node): replaying them rebuilds circle
 
-    name = "stathat"
-    strict = True
+    name: ClassVar[str] = "stathat"
+    rule: ClassVar[int] = _core.RULE_GT
 
     @classmethod
-    def replay(cls, replicas: int, ops: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> StathatState:
+    def of(cls, replicas: object, nodes: Iterable[str]) -> StathatState:
+        return cls.replay(check_replicas(replicas), [("add", n) for n in unique_names(nodes)])
+
+    @classmethod
+    def replay(cls, replicas: int, ops: Iterable[tuple[str, str]]) -> StathatState:
         state = cls(replicas, (), (), ())
         for op, node in ops:
+            if op not in ("add", "remove"):
+                raise ValueError(f"stathat ops are 'add' or 'remove', not {op!r}")
+            node = check_node(node)
             if (op == "add") == (node in state.members):
                 raise ValueError(f"stathat ops {op} {node!r} out of turn")
             state = state.added(node, 1.0) if op == "add" else state.removed(node)
         return state
 
-    def build(self) -> tuple[tuple[str, ...], tuple[np.ndarray, np.ndarray] | None]:
-        nodes, rank = _rank_of(self.members)
+    def build(self) -> Built:
+        nodes, rank = _ranked(self.members)
         if not self.circle:
             return nodes, None
         pts = np.array([p for p, _ in self.circle], dtype=np.uint32)
         own = np.array([rank[n] for _, n in self.circle], dtype=np.int32)
-        return nodes, _core.pad_ring(pts, own)
+        return nodes, (pts, own)
 
-    def added(self, name: str, weight: Any) -> StathatState:
+    def added(self, name: str, weight: object) -> StathatState:
         self._check_weight(weight)
         circle = dict(self.circle)
         for p in _go_points(name, self.replicas).tolist():
@@ -234,22 +302,28 @@ class StathatState(_GoRing):
     def describe(self) -> dict[str, Any]:
         return {"replicas": self.replicas, "ops": [list(op) for op in self.ops]}
 
+    @classmethod
+    def from_description(cls, d: dict[str, Any]) -> StathatState:
+        return cls.replay(check_replicas(d["replicas"]), [(op, n) for op, n in d["ops"]])
 
-PRESETS = {"ketama": KetamaState, "groupcache": GroupcacheState, "stathat": StathatState}
+
+_LOADERS: dict[str, Any] = {
+    "ketama": KetamaState.from_description,
+    "groupcache": GroupcacheState.from_description,
+    "stathat": StathatState.from_description,
+}
 
 
-def from_description(preset: str, d: dict[str, Any]) -> Any:
-    """The preset state a ``describe()`` dict stands for (ValueError if malformed)."""
+def from_description(preset: object, d: object) -> PresetState:
+    """The preset state a ``describe()`` dict stands for (ValueError if malformed,
+    names that are not ``str`` and duplicate nodes included)."""
+    loader = _LOADERS.get(preset) if isinstance(preset, str) else None
+    if loader is None:
+        raise ValueError(f"unknown preset {preset!r}")
+    if not isinstance(d, dict):
+        raise ValueError(f"malformed {preset} description: expected a dict, not {type(d).__name__}")
     try:
-        if preset == "ketama":
-            return KetamaState(tuple((str(a), check_int_weight(w)) for a, w in d["servers"]))
-        if preset == "groupcache":
-            return GroupcacheState(check_replicas(d["replicas"]), tuple(str(n) for n in d["order"]))
-        if preset == "stathat":
-            ops = [(str(op), str(n)) for op, n in d["ops"]]
-            if any(op not in ("add", "remove") for op, _ in ops):
-                raise ValueError("stathat ops are 'add' or 'remove'")
-            return StathatState.replay(check_replicas(d["replicas"]), ops)
-    except (KeyError, TypeError) as e:
+        state: PresetState = loader(d)
+    except (KeyError, TypeError, ValueError) as e:
         raise ValueError(f"malformed {preset} description: {e}") from None
-    raise ValueError(f"unknown preset {preset!r}")
+    return state

@@ -179,7 +179,7 @@ def test_bad_table_arguments():
 
 def test_interrupted_waiter_leaves_no_trace(monkeypatch):
     """An exception while blocked (KeyboardInterrupt, say) abandons the request cleanly."""
-    import ringhash.locks as locks
+    import ringhash.locks._memory as locks
 
     class Boom(BaseException):
         pass

@@ -1,38 +1,8 @@
-"""A lock table: named locks with leases, fencing tokens, shared/exclusive modes.
+"""``LockTable``: the in-process lock table, shared by threads and asyncio tasks.
 
-``LockTable`` is the in-process backend, shared by threads and asyncio tasks.
-The types here that are not specific to it (errors, ``Lease``, ``LeaseGroup``,
-``LockStats``, argument checks) are reused by the Redis backend, so callers
-move between the two by changing one line.
-
-Semantics (all backends)
-------------------------
-- **Fencing tokens.** Every grant carries an int ``token`` strictly greater
-  than every token granted before for that name, for the whole life of the
-  table (in-process: one counter for the table, so this holds even after a
-  name's state is dropped). A storage system protects itself from a stale
-  holder (one whose lease expired while it was paused) by remembering the
-  highest token it has seen for a resource and rejecting writes that carry a
-  lower one.
-- **Modes.** Any number of ``"shared"`` holders or one ``"exclusive"`` holder.
-- **Fairness.** Requests are served in arrival order: a request is granted
-  only if it is compatible with the current holders and no earlier request
-  for the name is still waiting, so a stream of readers never starves a writer.
-- **Leases.** With a TTL, a lease expires on the table's clock whether or not
-  its holder is still running, and the lock passes to the next waiter at that
-  time. ``release()`` and ``extend()`` of an expired, released or superseded
-  lease raise ``LeaseLost`` and change nothing; ``release()`` of a valid lease
-  never fails. ``on_lost`` is called (from a table thread) when a lease expires.
-- **Deadlocks.** ``owner`` defaults to the current thread (sync API) or the
-  current asyncio task (async API). A request that would wait on its own owner, or close a
-  cycle in the wait-for graph between owners, raises ``DeadlockError`` at once.
-  A request with ``timeout=0`` never waits, so it fails with ``LockTimeout``.
-- **Cancellation.** A cancelled or timed-out waiter leaves the queue at once
-  and never blocks those behind it; a lease granted to a waiter that was
-  cancelled in the same instant is released, not leaked.
-- **Memory.** A name with no holders and no waiters is dropped.
-- **Fork.** In a child process every table is empty and usable; leases
-  inherited from the parent are invalid there.
+The contract (errors, ``Lease``, the semantics every backend keeps) is in
+``_api.py``; this module is the engine: per-name holders and FIFO queues under
+one internal lock, expiry by a background reaper, and fork safety.
 """
 
 from __future__ import annotations
@@ -41,363 +11,35 @@ import asyncio
 import collections
 import heapq
 import itertools
-import logging
-import math
-import numbers
 import os
 import threading
 import time
 import weakref
-from collections.abc import Callable, Hashable, Iterable
-from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, NamedTuple, Protocol
-
-__all__ = [
-    "DeadlockError",
-    "KeepAlive",
-    "Lease",
-    "LeaseGroup",
-    "LeaseLost",
-    "LockBackendError",
-    "LockError",
-    "LockStats",
-    "LockTable",
-    "LockTimeout",
-    "WaitingRequest",
-]
-
-log = logging.getLogger("ringhash.locks")
-
-EXCLUSIVE = "exclusive"
-SHARED = "shared"
-MODES = (EXCLUSIVE, SHARED)
-
-
-# ---------------------------------------------------------------- errors
-
-class LockError(Exception):
-    """Base of every lock-table error."""
-
-
-class LockTimeout(LockError, TimeoutError):
-    """The lock was not granted within the timeout."""
-
-
-class LeaseLost(LockError):
-    """The lease expired, was released, or was superseded: it no longer holds the lock."""
-
-
-class DeadlockError(LockError):
-    """Waiting would deadlock: the request waits on its own owner, or closes a wait-for cycle."""
-
-
-class LockBackendError(LockError):
-    """The backend (e.g. Redis) failed; the cause is attached as ``__cause__``."""
-
-
-# ---------------------------------------------------------------- arguments
-
-def check_name(name: object) -> str:
-    if not isinstance(name, str):
-        raise TypeError(f"lock name must be a str, not {type(name).__name__}")
-    if not name:
-        raise ValueError("lock name must be non-empty")
-    return name
-
-
-def check_mode(mode: object) -> str:
-    if not isinstance(mode, str):
-        raise TypeError(f"mode must be 'exclusive' or 'shared', not {type(mode).__name__}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be 'exclusive' or 'shared', got {mode!r}")
-    return mode
-
-
-def _check_seconds(value: object, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{what} must be a number of seconds, not {type(value).__name__}")
-    v = float(value)
-    if math.isnan(v) or v < 0:
-        raise ValueError(f"{what} must be >= 0 seconds, got {value!r}")
-    return v
-
-
-def check_ttl(ttl: object) -> float | None:
-    """None (no expiry) or a finite number of seconds > 0."""
-    if ttl is None:
-        return None
-    v = _check_seconds(ttl, "ttl")
-    if v == 0 or math.isinf(v):
-        raise ValueError(f"ttl must be finite and > 0 (or None for no expiry), got {ttl!r}")
-    return v
-
-
-def check_timeout(timeout: object) -> float | None:
-    """None or inf (wait as long as it takes), 0 (try once) or seconds > 0."""
-    if timeout is None:
-        return None
-    v = _check_seconds(timeout, "timeout")
-    return None if math.isinf(v) else v
-
-
-def check_owner(owner: object) -> Hashable:
-    if not isinstance(owner, Hashable):
-        raise TypeError(f"owner must be hashable, not {type(owner).__name__}")
-    return owner
-
-
-def check_on_lost(on_lost: object) -> Callable[[Lease], object] | None:
-    if on_lost is not None and not callable(on_lost):
-        raise TypeError("on_lost must be callable or None")
-    return on_lost
-
-
-def _current_task() -> Hashable:
-    task = asyncio.current_task()
-    assert task is not None  # the async API runs inside a task
-    return task
-
-
-# ---------------------------------------------------------------- shared types
-
-class _Backend(Protocol):
-    def _release(self, lease: Lease) -> None: ...
-    def _extend(self, lease: Lease, ttl: float) -> None: ...
-    def _is_valid(self, lease: Lease) -> bool: ...
-    def _now(self) -> float: ...
-
-
-class Lease:
-    """Proof of holding a lock: a name, a mode, a fencing token and maybe an expiry.
-
-    Use it as a context manager to release it on exit. A lease is not tied to
-    a thread: any thread may release or extend it.
-    """
-
-    __slots__ = ("name", "mode", "token", "owner", "expires_at", "ttl", "_backend", "_on_lost",
-                 "__weakref__")
-
-    def __init__(self, backend: _Backend, name: str, mode: str, token: int, owner: Hashable,
-                 expires_at: float | None, on_lost: Callable[[Lease], object] | None = None,
-                 ttl: float | None = None) -> None:
-        self._backend = backend
-        self.name = name
-        self.mode = mode
-        self.token = token
-        self.owner = owner
-        #: Expiry on the backend's clock, or None for a lease without TTL.
-        self.expires_at = expires_at
-        self._on_lost = on_lost
-        #: The TTL the lease was granted (or last extended) with, or None.
-        self.ttl = ttl
-
-    @property
-    def valid(self) -> bool:
-        """Whether this lease still holds its lock (not expired, released or superseded)."""
-        return self._backend._is_valid(self)
-
-    def remaining(self) -> float | None:
-        """Seconds until expiry (0.0 once expired), or None for a lease without TTL."""
-        if self.expires_at is None:
-            return None
-        return max(0.0, self.expires_at - self._backend._now())
-
-    def extend(self, ttl: float) -> None:
-        """Make the lease expire ``ttl`` seconds from now; LeaseLost if it no longer holds."""
-        if ttl is None:
-            raise ValueError("extend() needs a ttl in seconds")
-        self._backend._extend(self, check_ttl(ttl))  # type: ignore[arg-type]
-
-    def release(self) -> None:
-        """Release the lock; LeaseLost if the lease no longer holds it.
-
-        Releasing a valid lease never fails.
-        """
-        self._backend._release(self)
-
-    def keep_alive(self, *, every: float | None = None, max_renewals: int | None = None,
-                   ) -> KeepAlive:
-        """Renew the lease in a background thread every ``every`` seconds (a third of
-        its TTL by default), at most ``max_renewals`` times if given.
-
-        Stops when the lease is released or lost; a renewal that fails (LeaseLost,
-        LockBackendError) calls ``on_lost``. Check ``lease.valid`` before a write
-        all the same: renewal narrows the window for losing the lease, it does not
-        close it. Returns a handle whose ``stop()`` ends the renewals.
-        """
-        if self.ttl is None:
-            raise ValueError("keep_alive() needs a lease with a TTL")
-        interval = self.ttl / 3 if every is None else _check_seconds(every, "every")
-        if interval <= 0:
-            raise ValueError("every must be > 0 seconds")
-        if max_renewals is not None and (isinstance(max_renewals, bool) or not isinstance(max_renewals, int)
-                                         or max_renewals < 0):
-            raise ValueError("max_renewals must be an int >= 0 or None")
-        return KeepAlive(self, interval, max_renewals)
-
-    def __enter__(self) -> Lease:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        _release_on_exit(self, et)
-
-    def __repr__(self) -> str:
-        exp = "" if self.expires_at is None else f", expires_at={self.expires_at:.3f}"
-        return f"Lease({self.name!r}, mode={self.mode!r}, token={self.token}, owner={self.owner!r}{exp})"
-
-
-class KeepAlive:
-    """Background renewal of one lease (see :meth:`Lease.keep_alive`)."""
-
-    def __init__(self, lease: Lease, interval: float, max_renewals: int | None) -> None:
-        self.lease = lease
-        self.renewals = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval, max_renewals),
-                                        name=f"ringhash-keep-alive-{lease.name}", daemon=True)
-        self._thread.start()
-
-    def _run(self, interval: float, max_renewals: int | None) -> None:
-        lease = self.lease
-        while not self._stop.wait(interval):
-            if max_renewals is not None and self.renewals >= max_renewals:
-                return
-            try:
-                lease.extend(lease.ttl)  # type: ignore[arg-type]
-            except LockError:
-                if lease._on_lost is not None and not self._stop.is_set():
-                    try:
-                        lease._on_lost(lease)
-                    except Exception:
-                        log.exception("on_lost callback for %r raised", lease)
-                return
-            self.renewals += 1
-
-    def stop(self) -> None:
-        """Stop renewing (the lease itself is left as it is)."""
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-
-def _release_on_exit(lease: Lease | LeaseGroup, et: type[BaseException] | None) -> None:
-    """Release at the end of a with-block; a lost lease is reported unless an error is already on its way."""
-    try:
-        lease.release()
-    except LeaseLost:
-        if et is None:
-            raise
-
-
-class LeaseGroup:
-    """Several leases taken together by ``acquire_many``; released together."""
-
-    __slots__ = ("leases",)
-
-    def __init__(self, leases: Iterable[Lease]) -> None:
-        self.leases: tuple[Lease, ...] = tuple(leases)
-
-    @property
-    def valid(self) -> bool:
-        return all(lease.valid for lease in self.leases)
-
-    def __getitem__(self, name: str) -> Lease:
-        for lease in self.leases:
-            if lease.name == name:
-                return lease
-        raise KeyError(name)
-
-    def __iter__(self) -> Any:
-        return iter(self.leases)
-
-    def __len__(self) -> int:
-        return len(self.leases)
-
-    def extend(self, ttl: float) -> None:
-        for lease in self.leases:
-            lease.extend(ttl)
-
-    def release(self) -> None:
-        """Release every lease; LeaseLost (after releasing the rest) if any was lost."""
-        lost = []
-        for lease in self.leases:
-            try:
-                lease.release()
-            except LeaseLost:
-                lost.append(lease.name)
-        if lost:
-            raise LeaseLost(f"leases no longer held: {', '.join(lost)}")
-
-    def __enter__(self) -> LeaseGroup:
-        return self
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        _release_on_exit(self, et)
-
-    def __repr__(self) -> str:
-        return f"LeaseGroup({list(self.leases)!r})"
-
-
-@dataclass(frozen=True)
-class LockStats:
-    """Counters since the table was created, and the current holders and waiters."""
-
-    grants: int
-    releases: int
-    timeouts: int
-    expiries: int
-    deadlocks: int
-    holders: int
-    waiters: int
-
-
-class WaitingRequest(NamedTuple):
-    """A queued request, as reported by ``waiting()``."""
-
-    owner: Hashable
-    mode: str
-    since: float
-
-
-class _LockContext:
-    """``with table.lock(...)`` / ``async with table.lock_async(...)``."""
-
-    __slots__ = ("_acquire", "_acquire_async", "_lease")
-
-    def __init__(self, acquire: Callable[[], Lease] | None,
-                 acquire_async: Callable[[], Any] | None) -> None:
-        self._acquire = acquire
-        self._acquire_async = acquire_async
-        self._lease: Lease | None = None
-
-    def __enter__(self) -> Lease:
-        if self._acquire is None:
-            raise TypeError("use 'async with table.lock_async(...)'")
-        self._lease = self._acquire()
-        return self._lease
-
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        assert self._lease is not None
-        _release_on_exit(self._lease, et)
-
-    async def __aenter__(self) -> Lease:
-        if self._acquire_async is None:
-            raise TypeError("use 'with table.lock(...)'")
-        self._lease = await self._acquire_async()
-        return self._lease
-
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        assert self._lease is not None
-        _release_on_exit(self._lease, et)
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ._api import (
+    EXCLUSIVE,
+    SHARED,
+    DeadlockError,
+    Lease,
+    LeaseLost,
+    LockStats,
+    LockTableBase,
+    LockTimeout,
+    Reaper,
+    WaitingRequest,
+    check_mode,
+    check_name,
+    check_on_lost,
+    check_owner,
+    check_timeout,
+    check_ttl,
+    current_task,
+    notify_lost,
+)
+
+__all__ = ["LockTable"]
 
 
 # ---------------------------------------------------------------- in-process table
@@ -467,72 +109,7 @@ def _resolve(fut: asyncio.Future[None]) -> None:
         fut.set_result(None)
 
 
-class _LockTableAPI:
-    """What every lock table builds on ``acquire``/``acquire_async`` (in-process and Redis)."""
-
-    def acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                timeout: float | None = None, owner: Hashable | None = None,
-                on_lost: Callable[[Lease], object] | None = None) -> Lease:
-        raise NotImplementedError
-
-    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                            timeout: float | None = None, owner: Hashable | None = None,
-                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
-        raise NotImplementedError
-
-    def _now(self) -> float:
-        raise NotImplementedError
-
-    def try_acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                    timeout: float | None = 0, owner: Hashable | None = None,
-                    on_lost: Callable[[Lease], object] | None = None) -> Lease | None:
-        """Like :meth:`acquire` (trying once by default), but None instead of ``LockTimeout``."""
-        try:
-            return self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost)
-        except LockTimeout:
-            return None
-
-    def lock(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-             timeout: float | None = None, owner: Hashable | None = None,
-             on_lost: Callable[[Lease], object] | None = None) -> _LockContext:
-        """``with table.lock(name) as lease:`` acquires on entry and releases on exit."""
-        return _LockContext(
-            lambda: self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost),
-            None,
-        )
-
-    def lock_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                   timeout: float | None = None, owner: Hashable | None = None,
-                   on_lost: Callable[[Lease], object] | None = None) -> _LockContext:
-        """``async with table.lock_async(name) as lease:``."""
-        return _LockContext(
-            None,
-            lambda: self.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner,
-                                       on_lost=on_lost),
-        )
-
-    def acquire_many(self, names: Iterable[str], *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                     timeout: float | None = None, owner: Hashable | None = None) -> LeaseGroup:
-        """Acquire several names all-or-nothing, in sorted order (so callers never deadlock
-        each other); the timeout covers the whole group."""
-        ordered = _ordered_names(names)
-        check_mode(mode)
-        tmo = check_timeout(timeout)
-        owner = threading.current_thread() if owner is None else check_owner(owner)
-        deadline = None if tmo is None else self._now() + tmo
-        leases: list[Lease] = []
-        try:
-            for name in ordered:
-                left = None if deadline is None else max(0.0, deadline - self._now())
-                leases.append(self.acquire(name, mode=mode, ttl=ttl, timeout=left, owner=owner))
-        except BaseException:
-            _release_quietly(leases)
-            raise
-        return LeaseGroup(leases)
-
-
-
-class LockTable(_LockTableAPI):
+class LockTable(LockTableBase):
     """Named locks with leases and fencing tokens, shared by threads and asyncio tasks.
 
     Parameters
@@ -577,7 +154,7 @@ class LockTable(_LockTableAPI):
         self._ttl_holders = 0  # holders with a TTL (sizes the expiry heap)
         self._n_grants = self._n_releases = self._n_timeouts = self._n_expiries = self._n_deadlocks = 0
         self._waiters = 0
-        self._reaper_wake: threading.Event | None = None
+        self._reaper: Reaper[LockTable] | None = None
 
     def _reset_after_fork(self) -> None:
         # The parent's threads (reaper, waiters) do not exist here, and the
@@ -602,7 +179,7 @@ class LockTable(_LockTableAPI):
         with self._lock:
             lost = self._expire_due()
             ok = self._holds(lease)
-        self._notify_lost(lost)
+        notify_lost(lost)
         return ok
 
     def _release(self, lease: Lease) -> None:
@@ -624,7 +201,7 @@ class LockTable(_LockTableAPI):
                     del self._names[lease.name]
         finally:
             if lost:
-                self._notify_lost(lost)
+                notify_lost(lost)
 
     def _extend(self, lease: Lease, ttl: float) -> None:
         with self._lock:
@@ -636,7 +213,7 @@ class LockTable(_LockTableAPI):
                 lease.expires_at = self._clock() + ttl
                 lease.ttl = ttl
                 self._push_expiry(lease)
-        self._notify_lost(lost)
+        notify_lost(lost)
         if not ok:
             raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
 
@@ -755,25 +332,13 @@ class LockTable(_LockTableAPI):
                 stack.extend(self._blockers(other))
         return False
 
-    def _notify_lost(self, leases: list[Lease]) -> None:
-        """Call on_lost callbacks; never with the table lock held."""
-        for lease in leases:
-            try:
-                lease._on_lost(lease)  # type: ignore[misc]
-            except Exception:
-                log.exception("on_lost callback for %r raised", lease)
-
     # ------------------------------------------------------------ the reaper
 
     def _poke_reaper(self) -> None:
-        if self._reaper_wake is None:
-            self._reaper_wake = threading.Event()
-            t = threading.Thread(target=_reap, args=(weakref.ref(self), self._reaper_wake),
-                                 name="ringhash-lock-reaper", daemon=True)
-            t.start()
-            weakref.finalize(self, self._reaper_wake.set)  # end the thread with the table
+        if self._reaper is None:
+            self._reaper = Reaper(self, LockTable._reap_due, "ringhash-lock-reaper")
         else:
-            self._reaper_wake.set()
+            self._reaper.poke()
 
     def _reap_due(self) -> float | None:
         """Expire what is due; seconds until the next expiry (None: nothing scheduled)."""
@@ -781,7 +346,7 @@ class LockTable(_LockTableAPI):
             lost = self._expire_due()
             heap = self._expiries
             delay = None if not heap else max(0.0, heap[0][0] - self._clock())
-        self._notify_lost(lost)
+        notify_lost(lost)
         return delay
 
     def expire(self) -> int:
@@ -797,7 +362,7 @@ class LockTable(_LockTableAPI):
             for state in self._names.values():
                 for w in state.queue:
                     _wake(w)  # let waiters re-check their deadlines on the new time
-        self._notify_lost(lost)
+        notify_lost(lost)
         return n
 
     # ------------------------------------------------------------ acquiring
@@ -837,7 +402,7 @@ class LockTable(_LockTableAPI):
                 return w
         finally:
             if lost:
-                self._notify_lost(lost)
+                notify_lost(lost)
 
     def _settle(self, w: _Waiter, deadline: float | None) -> tuple[Lease | None, float | None]:
         """After a wake-up: (lease, None) once granted; raise LockTimeout past the deadline;
@@ -868,14 +433,14 @@ class LockTable(_LockTableAPI):
                     w.future = w.loop.create_future()  # type: ignore[union-attr]
                 return None, wait
         finally:
-            self._notify_lost(lost)
+            notify_lost(lost)
 
     async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
                             timeout: float | None = None, owner: Hashable | None = None,
                             on_lost: Callable[[Lease], object] | None = None) -> Lease:
         """:meth:`acquire` for asyncio: waits without blocking the event loop."""
         name, mode, ttl, tmo, owner, on_lost = self._prepare(
-            name, mode, ttl, timeout, owner, on_lost, _current_task)
+            name, mode, ttl, timeout, owner, on_lost, current_task)
         deadline = None if tmo is None else self._clock() + tmo
         loop = asyncio.get_running_loop()
 
@@ -914,15 +479,6 @@ class LockTable(_LockTableAPI):
                 self._drop_holder(state, lease)
                 self._n_releases += 1  # an abandoned grant counts as released (see _held)
                 self._grant_waiters(w.name, state)
-
-    def _prepare(self, name: object, mode: object, ttl: object, timeout: object, owner: object,
-                 on_lost: object, default_owner: Callable[[], Hashable]
-                 ) -> tuple[str, str, float | None, float | None, Hashable,
-                            Callable[[Lease], object] | None]:
-        return (check_name(name), check_mode(mode),
-                self.default_ttl if ttl is None else check_ttl(ttl), check_timeout(timeout),
-                default_owner() if owner is None else check_owner(owner),
-                check_on_lost(on_lost))
 
     def acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
                 timeout: float | None = None, owner: Hashable | None = None,
@@ -988,7 +544,7 @@ class LockTable(_LockTableAPI):
             lost = self._expire_due()
             state = self._names.get(name)
             held = () if state is None else tuple(state.values())
-        self._notify_lost(lost)
+        notify_lost(lost)
         return held
 
     def waiting(self, name: str) -> tuple[WaitingRequest, ...]:
@@ -1006,46 +562,10 @@ class LockTable(_LockTableAPI):
             s = LockStats(grants=self._n_grants, releases=self._n_releases, timeouts=self._n_timeouts,
                           expiries=self._n_expiries, deadlocks=self._n_deadlocks,
                           holders=self._held(), waiters=self._waiters)
-        self._notify_lost(lost)
+        notify_lost(lost)
         return s
 
     def __len__(self) -> int:
         """Names with holders or waiters (idle names cost nothing and are not counted)."""
         return len(self._names)
 
-
-def _ordered_names(names: Iterable[str]) -> list[str]:
-    if isinstance(names, str):
-        raise TypeError("names must be an iterable of names, not a single str")
-    ordered = sorted(check_name(n) for n in names)
-    if len(set(ordered)) != len(ordered):
-        raise ValueError("acquire_many() names a lock twice")
-    if not ordered:
-        raise ValueError("acquire_many() needs at least one name")
-    return ordered
-
-
-def _release_quietly(leases: Iterable[Lease]) -> None:
-    for lease in leases:
-        try:
-            lease.release()
-        except LockError:
-            pass
-
-
-def _reap(ref: weakref.ref[LockTable], wake: threading.Event) -> None:
-    """Background expiry for tables on the real clock: on_lost and hand-off at expiry time.
-
-    Holds the table only through a weak reference between rounds, so a table
-    that is no longer used is collected and this thread ends.
-    """
-    while True:
-        table = ref()
-        if table is None or table._reaper_wake is not wake:  # collected, or forked away
-            return
-        delay = table._reap_due()
-        del table
-        if delay is None or delay > 0:
-            # Wake at least once a minute to notice a collected table.
-            wake.wait(60.0 if delay is None else min(delay, 60.0))
-            wake.clear()

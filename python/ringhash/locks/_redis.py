@@ -1,0 +1,652 @@
+"""``RedisLockTable``: the lock table's API and semantics across processes and machines.
+
+The contract it shares with the in-process table is ``_api.py``; this module is
+the Redis engine (Lua scripts, keys, pub/sub wake-ups). Import it as
+``from ringhash.redis_locks import RedisLockTable``.
+
+Install with ``pip install 'ringhash[redis]'``. Swap ``LockTable()`` for
+``RedisLockTable(redis.Redis(...))`` and callers stay as they are.
+
+How it works
+------------
+Each lock name has a few keys that share one Redis Cluster hash slot
+(``{prefix}{{name}}:...``): a sorted set of holders (token -> expiry), a hash
+of their modes and owners, a FIFO wait queue with heartbeats, and a counter of
+fencing tokens that never expires. Every state change (acquire, release,
+extend, cancel) is one Lua script, so it is atomic on the server and uses the
+server's clock for expiry. Waiters are woken by pub/sub on release and cancel,
+wake themselves at the earliest holder expiry, and also poll with capped
+backoff, so no wake-up is lost. A waiter that dies leaves the queue when its
+heartbeat lapses.
+
+What is guaranteed, honestly
+----------------------------
+- Mutual exclusion holds only while a lease is valid: every lease has a TTL
+  (``default_ttl``, 30 s unless set), so a crashed holder cannot keep a lock
+  forever, and a holder paused past its TTL has lost it. Use
+  ``lease.keep_alive()`` to renew, check ``lease.valid`` before acting, and
+  pass ``lease.token`` to the storage so it can refuse stale writers.
+- Fencing tokens never go backwards as long as Redis does not lose
+  acknowledged writes: run it with ``appendonly yes`` and
+  ``appendfsync always`` (``everysec`` may lose the last second on a crash),
+  and do not fail over to a replica that missed writes (Redis replication is
+  asynchronous; ``WAIT`` is not used here).
+- Deadlock detection covers owners of the same ``RedisLockTable`` object
+  only; there is none across processes. Use timeouts, and ``acquire_many``
+  (sorted order) for several locks.
+- Redis errors surface as ``LockBackendError`` with the cause attached,
+  never as a silent success or a hang; a release that cannot reach Redis
+  raises it too (the lease then expires on its own at its TTL).
+- The async API (``acquire_async``, ``lock_async``) goes through the
+  ``async_client`` when one is given (redis.asyncio, no thread per call), and
+  otherwise runs each short call of the sync client in a worker thread; either
+  way it waits between attempts without blocking the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import os
+import socket
+import threading
+import time
+import uuid
+import weakref
+from collections.abc import Callable, Hashable
+from typing import Any
+
+from ._api import (
+    EXCLUSIVE,
+    DeadlockError,
+    Lease,
+    LeaseLost,
+    LockBackendError,
+    LockStats,
+    LockTableBase,
+    LockTimeout,
+    Reaper,
+    WaitingRequest,
+    check_name,
+    check_ttl,
+    current_task,
+    log,
+    notify_lost,
+)
+
+try:
+    import redis
+    import redis.asyncio
+except ImportError as _e:  # pragma: no cover - exercised only without the extra
+    raise ImportError("RedisLockTable needs redis-py: pip install 'ringhash[redis]'") from _e
+
+__all__ = ["RedisLockTable"]
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+_PURGE = """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #dead > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  redis.call('HDEL', KEYS[2], unpack(dead))
+end
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], 'mode') end
+"""
+
+_PURGE_WAITERS = """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
+if #stale > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  redis.call('ZREM', KEYS[3], unpack(stale))
+  redis.call('HDEL', KEYS[7], unpack(stale))
+end
+"""
+
+_OWNS = """
+local function owns(token, owner)
+  local score = redis.call('ZSCORE', KEYS[1], token)
+  if not score or tonumber(score) <= now then return false end
+  local v = redis.call('HGET', KEYS[2], token)
+  if not v then return false end
+  local bar = string.find(v, '|', 1, true)
+  return string.sub(v, bar + 1) == owner
+end
+local function keep_until_last()
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if last[2] then
+    redis.call('PEXPIREAT', KEYS[1], last[2])
+    redis.call('PEXPIREAT', KEYS[2], last[2])
+  end
+end
+"""
+
+# KEYS: holders, info, queue, qexp, tokens, qseq, qinfo
+# ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, channel
+ACQUIRE = _NOW + _PURGE + _PURGE_WAITERS + _OWNS + """
+local nholders = redis.call('ZCARD', KEYS[1])
+local hmode = redis.call('HGET', KEYS[2], 'mode')
+local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared')
+local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
+local ahead = rank or redis.call('ZCARD', KEYS[3])
+if compatible and ahead == 0 then
+  local token = redis.call('INCR', KEYS[5])
+  local exp = now + tonumber(ARGV[3])
+  redis.call('ZADD', KEYS[1], exp, token)
+  redis.call('HSET', KEYS[2], token, ARGV[2] .. '|' .. ARGV[4], 'mode', ARGV[2])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('HDEL', KEYS[7], ARGV[1])
+  keep_until_last()
+  if redis.call('ZCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[7], 'grant') end
+  return {1, token, exp, now}
+end
+if ARGV[5] == '1' then
+  if not rank then
+    redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[6]), ARGV[1])
+    redis.call('HSET', KEYS[7], ARGV[1], ARGV[2] .. '|' .. now .. '|' .. ARGV[4])
+  end
+  redis.call('ZADD', KEYS[4], now + tonumber(ARGV[6]), ARGV[1])
+  for i = 3, 7 do
+    if i ~= 5 then redis.call('PEXPIRE', KEYS[i], 2 * tonumber(ARGV[6])) end
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local hint = -1
+if first[2] then hint = tonumber(first[2]) - now end
+return {0, 0, hint, now}
+"""
+
+# KEYS: holders, info; ARGV: token, owner, channel
+RELEASE = _NOW + _OWNS + """
+if not owns(ARGV[1], ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
+redis.call('PUBLISH', ARGV[3], 'release')
+return 1
+"""
+
+# KEYS: holders, info; ARGV: token, owner, ttl_ms
+EXTEND = _NOW + _OWNS + """
+if not owns(ARGV[1], ARGV[2]) then return {0, 0, now} end
+local exp = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[1])
+keep_until_last()
+return {1, exp, now}
+"""
+
+# KEYS: holders, info; ARGV: token, owner
+VALID = _NOW + _OWNS + """
+if owns(ARGV[1], ARGV[2]) then return 1 end
+return 0
+"""
+
+# KEYS: queue, qexp, qinfo; ARGV: waiter, channel
+CANCEL = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'cancel')
+return 1
+"""
+
+# KEYS: holders, info; returns token, expiry ms, mode|owner ... and now
+HOLDERS = _NOW + """
+local out = {now}
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
+for i = 1, #live, 2 do
+  table.insert(out, live[i])
+  table.insert(out, live[i + 1])
+  table.insert(out, redis.call('HGET', KEYS[2], live[i]) or '')
+end
+return out
+"""
+
+_HOST = socket.gethostname()
+
+
+def _owner_id(owner: Hashable) -> str:
+    """How an owner is named in Redis: a str as itself, a thread or task by process and id."""
+    if isinstance(owner, str):
+        return owner
+    if isinstance(owner, threading.Thread):
+        return f"{_HOST}:{os.getpid()}:thread:{owner.ident}"
+    if isinstance(owner, asyncio.Task):
+        return f"{_HOST}:{os.getpid()}:task:{id(owner)}"
+    return f"{_HOST}:{os.getpid()}:{type(owner).__name__}:{owner!r}"
+
+
+class _Keys:
+    __slots__ = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "channel")
+
+    def __init__(self, prefix: str, name: str) -> None:
+        base = f"{prefix}{{{name}}}"  # the {name} hash tag keeps one lock in one cluster slot
+        self.holders = f"{base}:holders"
+        self.info = f"{base}:info"
+        self.queue = f"{base}:queue"
+        self.qexp = f"{base}:qexp"
+        self.tokens = f"{base}:tokens"
+        self.qseq = f"{base}:qseq"
+        self.qinfo = f"{base}:qinfo"
+        self.channel = f"{base}:events"
+
+
+def _backend_error(what: str, e: BaseException) -> LockBackendError:
+    err = LockBackendError(f"{what}: Redis failed ({type(e).__name__}: {e})")
+    err.__cause__ = e
+    return err
+
+
+class RedisLockTable(LockTableBase):
+    """Named locks with leases and fencing tokens, kept in Redis.
+
+    Parameters
+    ----------
+    client : redis.Redis
+        A synchronous redis-py client (``decode_responses`` either way).
+    async_client : redis.asyncio.Redis, optional
+        Used by the async API (``acquire_async``, ``lock_async``) when given;
+        without it those run the sync client's calls in a worker thread.
+    prefix : str
+        Prefix of every key this table uses.
+    default_ttl : float
+        TTL in seconds of leases acquired without one. Every lease in Redis
+        has a TTL, so this cannot be None.
+    poll_cap : float
+        Longest wait between two attempts of a blocked acquire (the safety
+        net under pub/sub wake-ups).
+
+    Notes
+    -----
+    Thread safety: every method may be called from any thread; redis-py's
+    client and connection pool are thread-safe. See the module documentation
+    for what is and is not guaranteed across processes.
+    """
+
+    def __init__(self, client: Any, *, async_client: Any = None, prefix: str = "ringhash:",
+                 default_ttl: float = 30.0, poll_cap: float = 0.2) -> None:
+        if not isinstance(client, redis.Redis):
+            raise TypeError(f"client must be a redis.Redis, not {type(client).__name__}")
+        if async_client is not None and not isinstance(async_client, redis.asyncio.Redis):
+            raise TypeError(f"async_client must be a redis.asyncio.Redis, not {type(async_client).__name__}")
+        if not isinstance(prefix, str):
+            raise TypeError("prefix must be a str")
+        ttl = check_ttl(default_ttl)
+        if ttl is None:
+            raise ValueError("every Redis lease needs a TTL: default_ttl cannot be None")
+        self.client = client
+        self.prefix = prefix
+        self.default_ttl = ttl
+        self.poll_cap = float(poll_cap)
+        self._scripts = {name: client.register_script(src) for name, src in
+                         [("acquire", ACQUIRE), ("release", RELEASE), ("extend", EXTEND),
+                          ("valid", VALID), ("cancel", CANCEL), ("holders", HOLDERS)]}
+        self.async_client = async_client
+        self._async_acquire = None if async_client is None else async_client.register_script(ACQUIRE)
+        self._lock = threading.Lock()
+        self._counts = dict(grants=0, releases=0, timeouts=0, expiries=0, deadlocks=0)
+        self._local: dict[tuple[str, int], Lease] = {}  # (name, token) -> lease granted here, live
+        self._waiting: dict[Hashable, str] = {}  # local owner -> name it waits for
+        # (when to check, seq, the expires_at it was scheduled for, lease)
+        self._lost_heap: list[tuple[float, int, float, Lease]] = []
+        self._reaper: Reaper[RedisLockTable] | None = None
+        self._seq = itertools.count()
+
+    def __repr__(self) -> str:
+        return f"RedisLockTable(prefix={self.prefix!r}, default_ttl={self.default_ttl})"
+
+    # ------------------------------------------------------------ plumbing
+
+    def _now(self) -> float:
+        return time.monotonic()
+
+    def _call(self, script: str, keys: list[str], args: list[Any], what: str) -> Any:
+        try:
+            return self._scripts[script](keys=keys, args=args)
+        except redis.RedisError as e:
+            raise _backend_error(what, e) from e
+
+    def _owner_of(self, lease: Lease) -> str:
+        return _owner_id(lease.owner)
+
+    # ------------------------------------------------------------ backend hooks for Lease
+
+    def _release(self, lease: Lease) -> None:
+        k = _Keys(self.prefix, lease.name)
+        ok = self._call("release", [k.holders, k.info],
+                        [lease.token, self._owner_of(lease), k.channel], f"release {lease.name!r}")
+        with self._lock:
+            self._local.pop((lease.name, lease.token), None)
+            if ok:
+                self._counts["releases"] += 1
+        if not ok:
+            raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
+
+    def _extend(self, lease: Lease, ttl: float) -> None:
+        k = _Keys(self.prefix, lease.name)
+        start = time.monotonic()
+        ok, exp, now = self._call("extend", [k.holders, k.info],
+                                  [lease.token, self._owner_of(lease), max(1, round(ttl * 1000))],
+                                  f"extend {lease.name!r}")
+        if not ok:
+            with self._lock:
+                self._local.pop((lease.name, lease.token), None)
+            raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
+        lease.expires_at = _local_expiry(start, exp, now)
+        lease.ttl = ttl
+        if lease._on_lost is not None:
+            self._watch(lease)
+
+    def _is_valid(self, lease: Lease) -> bool:
+        k = _Keys(self.prefix, lease.name)
+        ok = bool(self._call("valid", [k.holders, k.info], [lease.token, self._owner_of(lease)],
+                             f"check {lease.name!r}"))
+        if not ok:
+            with self._lock:
+                self._local.pop((lease.name, lease.token), None)
+        return ok
+
+    # ------------------------------------------------------------ acquiring
+
+    def _attempt(self, k: _Keys, waiter: str, name: str, mode: str, ttl: float, owner: Hashable,
+                 enqueue: bool, on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
+        """One atomic try: (lease, 0) if granted, else (None, ms until a holder expires or -1)."""
+        start = time.monotonic()
+        keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
+        reply = self._call("acquire", keys, args, f"acquire {name!r}")
+        return self._granted(reply, start, name, mode, ttl, owner, on_lost)
+
+    async def _attempt_async(self, k: _Keys, waiter: str, name: str, mode: str, ttl: float,
+                             owner: Hashable, enqueue: bool,
+                             on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
+        """:meth:`_attempt` through the asyncio client."""
+        start = time.monotonic()
+        keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
+        assert self._async_acquire is not None
+        try:
+            reply = await self._async_acquire(keys=keys, args=args)
+        except redis.RedisError as e:
+            raise _backend_error(f"acquire {name!r}", e) from e
+        return self._granted(reply, start, name, mode, ttl, owner, on_lost)
+
+    def _acquire_call(self, k: _Keys, waiter: str, mode: str, ttl: float, owner: Hashable,
+                      enqueue: bool) -> tuple[list[str], list[Any]]:
+        waiter_ttl = max(2000, int(self.poll_cap * 1000 * 10))
+        return ([k.holders, k.info, k.queue, k.qexp, k.tokens, k.qseq, k.qinfo],
+                [waiter, mode, max(1, round(ttl * 1000)), _owner_id(owner), int(enqueue), waiter_ttl,
+                 k.channel])
+
+    def _granted(self, reply: Any, start: float, name: str, mode: str, ttl: float, owner: Hashable,
+                 on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
+        got, token, exp_or_hint, now = reply
+        if not got:
+            return None, float(exp_or_hint)
+        lease = Lease(self, name, mode, int(token), owner, _local_expiry(start, exp_or_hint, now),
+                      on_lost, ttl)
+        with self._lock:
+            self._counts["grants"] += 1
+            self._local[(lease.name, lease.token)] = lease
+        if on_lost is not None:
+            self._watch(lease)
+        return lease, 0.0
+
+    def _cancel(self, k: _Keys, waiter: str, name: str) -> None:
+        try:
+            self._call("cancel", [k.queue, k.qexp, k.qinfo], [waiter, k.channel], f"cancel {name!r}")
+        except LockBackendError:
+            log.warning("could not withdraw a waiter from %r; its heartbeat will lapse", name)
+
+    def _check_deadlock(self, name: str, owner: Hashable) -> None:
+        """Refuse to wait on a lock the owner holds here, or to close a cycle of local owners."""
+        with self._lock:
+            now = time.monotonic()
+            held: dict[str, set[Hashable]] = {}
+            for lease in self._local.values():
+                if lease.expires_at is None or lease.expires_at > now:
+                    held.setdefault(lease.name, set()).add(lease.owner)
+            stack = list(held.get(name, ()))
+            seen: set[Hashable] = set()
+            while stack:
+                o = stack.pop()
+                if o == owner:
+                    self._counts["deadlocks"] += 1
+                    raise DeadlockError(f"acquiring {name!r} for owner {owner!r} would deadlock: "
+                                        "it waits on a lock its owner holds (through this table)")
+                if o in seen:
+                    continue
+                seen.add(o)
+                waits_on = self._waiting.get(o)
+                if waits_on is not None:
+                    stack.extend(held.get(waits_on, ()))
+
+    def acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                timeout: float | None = None, owner: Hashable | None = None,
+                on_lost: Callable[[Lease], object] | None = None) -> Lease:
+        """Acquire ``name`` (see :meth:`ringhash.LockTable.acquire`); every lease has a TTL."""
+        name, mode, ttl_s, tmo, owner, on_lost = self._prepare(
+            name, mode, ttl, timeout, owner, on_lost, threading.current_thread)
+        k = _Keys(self.prefix, name)
+        waiter = uuid.uuid4().hex
+        with self._lock:
+            self._waiting[owner] = name  # before queueing, so others see the wait-for edge
+        try:
+            return self._acquire_blocking(k, waiter, name, mode, ttl_s, tmo, owner, on_lost)
+        finally:
+            with self._lock:
+                self._waiting.pop(owner, None)
+
+    def _acquire_blocking(self, k: _Keys, waiter: str, name: str, mode: str, ttl_s: float,
+                          tmo: float | None, owner: Hashable,
+                          on_lost: Callable[[Lease], object] | None) -> Lease:
+        lease, hint = self._attempt(k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
+        if lease is not None:
+            return lease
+        if tmo == 0:
+            self._count("timeouts")
+            raise LockTimeout(f"{name!r} is held (timeout=0)")
+        try:
+            self._check_deadlock(name, owner)
+        except DeadlockError:
+            self._cancel(k, waiter, name)
+            raise
+        deadline = None if tmo is None else time.monotonic() + tmo
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        backoff = 0.005
+        try:
+            pubsub.subscribe(k.channel)
+            while True:
+                lease, hint = self._attempt(k, waiter, name, mode, ttl_s, owner, True, on_lost)
+                if lease is not None:
+                    return lease
+                wait, backoff = self._next_wait(name, hint, deadline, backoff)
+                try:
+                    if pubsub.get_message(timeout=wait) is not None:
+                        backoff = 0.005
+                except redis.RedisError as e:
+                    raise _backend_error(f"wait for {name!r}", e) from e
+        except BaseException:
+            self._cancel(k, waiter, name)
+            raise
+        finally:
+            try:
+                pubsub.close()
+            except redis.RedisError:
+                pass
+
+    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
+                            timeout: float | None = None, owner: Hashable | None = None,
+                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
+        """:meth:`acquire` for asyncio: through ``async_client`` if given, else with the sync
+        client's calls in a worker thread; waits never block the event loop."""
+        name, mode, ttl_s, tmo, owner, on_lost = self._prepare(
+            name, mode, ttl, timeout, owner, on_lost, current_task)
+        k = _Keys(self.prefix, name)
+        waiter = uuid.uuid4().hex
+        deadline = None if tmo is None else time.monotonic() + tmo
+        backoff = 0.002
+        checked = False
+        with self._lock:
+            self._waiting[owner] = name
+        try:
+            while True:
+                args = (k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
+                fut = asyncio.ensure_future(
+                    self._attempt_async(*args) if self._async_acquire is not None
+                    else asyncio.to_thread(self._attempt, *args))
+                try:
+                    lease, hint = await asyncio.shield(fut)
+                except asyncio.CancelledError:
+                    # The attempt still finishes in its thread: hand back a lease it got.
+                    fut.add_done_callback(_release_if_granted)
+                    raise
+                if lease is not None:
+                    return lease
+                if tmo == 0:
+                    self._count("timeouts")
+                    raise LockTimeout(f"{name!r} is held (timeout=0)")
+                if not checked:
+                    self._check_deadlock(name, owner)
+                    checked = True
+                wait, backoff = self._next_wait(name, hint, deadline, backoff)
+                await asyncio.sleep(wait)
+        except BaseException:
+            self._cancel(k, waiter, name)  # one short call; not awaited, so it cannot be cancelled
+            raise
+        finally:
+            with self._lock:
+                self._waiting.pop(owner, None)
+
+    def _next_wait(self, name: str, hint: float, deadline: float | None,
+                   backoff: float) -> tuple[float, float]:
+        """Seconds to wait before the next attempt, and the next backoff; LockTimeout
+        once the deadline has passed. Waits end at the earliest holder expiry
+        (``hint``, ms) or the capped backoff, whichever is first; a pub/sub
+        message ends them sooner."""
+        now = time.monotonic()
+        if deadline is not None and now >= deadline:
+            self._count("timeouts")
+            raise LockTimeout(f"{name!r} was not granted within the timeout")
+        wait = min(backoff, self.poll_cap)
+        if hint >= 0:
+            wait = min(wait, hint / 1000 + 0.001)
+        if deadline is not None:
+            wait = min(wait, deadline - now)
+        return max(wait, 0.0), min(backoff * 2, self.poll_cap)
+
+    def _count(self, what: str) -> None:
+        with self._lock:
+            self._counts[what] += 1
+
+    # ------------------------------------------------------------ on_lost
+
+    def _watch(self, lease: Lease) -> None:
+        """Call lease.on_lost when it expires (checked on the server at its local expiry)."""
+        assert lease.expires_at is not None
+        with self._lock:
+            heapq.heappush(self._lost_heap,
+                           (lease.expires_at, next(self._seq), lease.expires_at, lease))
+            if self._reaper is None:
+                self._reaper = Reaper(self, RedisLockTable._due_lost, "ringhash-redis-lock-reaper")
+            else:
+                self._reaper.poke()
+
+    def _due_lost(self) -> float | None:
+        """Check leases due now; returns seconds until the next one (None: nothing)."""
+        now = time.monotonic()
+        due = []
+        with self._lock:
+            while self._lost_heap and self._lost_heap[0][0] <= now:
+                _, _, scheduled_for, lease = heapq.heappop(self._lost_heap)
+                if lease.expires_at == scheduled_for and (lease.name, lease.token) in self._local:
+                    due.append(lease)
+            nxt = self._lost_heap[0][0] - now if self._lost_heap else None
+        for lease in due:
+            try:
+                still = self._is_valid(lease)
+            except LockBackendError:
+                still = True  # cannot tell now: look again shortly
+            if still:
+                # The local expiry is a conservative estimate (counted from before the
+                # request was sent), so the server may not have expired it yet.
+                with self._lock:
+                    heapq.heappush(self._lost_heap, (time.monotonic() + 0.02, next(self._seq),
+                                                     lease.expires_at, lease))
+                    nxt = 0.02 if nxt is None else min(nxt, 0.02)
+                continue
+            self._count("expiries")
+            notify_lost([lease])
+        return nxt
+
+    # ------------------------------------------------------------ introspection
+
+    def holders(self, name: str) -> tuple[Lease, ...]:
+        """The leases holding ``name`` now (owners as stored in Redis, for other processes)."""
+        check_name(name)
+        k = _Keys(self.prefix, name)
+        start = time.monotonic()
+        raw = self._call("holders", [k.holders, k.info], [], f"read {name!r}")
+        now = int(raw[0])
+        out = []
+        for i in range(1, len(raw), 3):
+            token, exp, info = int(raw[i]), int(float(raw[i + 1])), _text(raw[i + 2])
+            mode, _, owner = info.partition("|")
+            local = self._local.get((name, token))
+            out.append(local if local is not None else
+                       Lease(self, name, mode, token, owner, _local_expiry(start, exp, now)))
+        return tuple(sorted(out, key=lambda lease: lease.token))
+
+    def waiting(self, name: str) -> tuple[WaitingRequest, ...]:
+        """The requests queued for ``name``, in arrival order (owners as stored in Redis)."""
+        check_name(name)
+        k = _Keys(self.prefix, name)
+        try:
+            ids = self.client.zrange(k.queue, 0, -1)
+            infos = self.client.hmget(k.qinfo, ids) if ids else []
+        except redis.RedisError as e:
+            raise _backend_error(f"read {name!r}", e) from e
+        out = []
+        for info in infos:
+            if info is None:
+                continue
+            mode, _, rest = _text(info).partition("|")
+            since, _, owner = rest.partition("|")
+            out.append(WaitingRequest(owner, mode, int(since) / 1000))
+        return tuple(out)
+
+    def stats(self) -> LockStats:
+        """Counters of this table object (not of other processes), and its live leases."""
+        now = time.monotonic()
+        with self._lock:
+            live = sum(1 for lease in self._local.values()
+                       if lease.expires_at is None or lease.expires_at > now)
+            return LockStats(holders=live, waiters=len(self._waiting), **self._counts)
+
+
+def _local_expiry(start: float, exp_ms: Any, now_ms: Any) -> float:
+    """A lease's expiry on the local monotonic clock, never later than the server's.
+
+    The server granted at some instant after ``start`` (when the request was
+    sent) and reads its clock in whole milliseconds, truncated, so its expiry is
+    at least ``start + ttl - 1 ms``: claim no more than that.
+    """
+    return start + (int(exp_ms) - int(now_ms)) / 1000 - 0.001
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8") if isinstance(v, bytes) else str(v)
+
+
+def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float]]) -> None:
+    if fut.cancelled() or fut.exception() is not None:
+        return
+    lease, _ = fut.result()
+    if lease is not None:
+        try:
+            lease.release()
+        except Exception:
+            log.warning("could not hand back %r after a cancelled acquire; it expires at its TTL",
+                        lease)

@@ -27,7 +27,8 @@ if os.name != "nt":
     # marks it visible), so the C helpers cannot clash with another library's
     # symbols and calls between them need no PLT.
     extra_compile_args = ["-O3", "-std=c99", "-fvisibility=hidden"] + (
-        ["-UNDEBUG", "-O0", "-g"] if debug else ["-g0"])
+        ["-UNDEBUG", "-O0", "-g"] if debug else ["-g0"]
+    )
 
 extensions = [
     Extension(

@@ -5,9 +5,9 @@ import threading
 import time
 
 import pytest
-from conftest import SMOKE, record
 
 import ringhash
+from conftest import SMOKE, record
 
 try:
     import filelock

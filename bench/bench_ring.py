@@ -10,7 +10,9 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import BATCH, BATCH_SIZES, RING_SIZES, SINGLE, SLOW_BATCH, record
+
+import ringhash
+from conftest import BATCH_SIZES, RING_SIZES, SINGLE, SLOW_BATCH, record
 from peers import (
     FASTRING_REASON,
     BisectRing,
@@ -23,8 +25,6 @@ from peers import (
     uhashring_ring,
 )
 
-import ringhash
-
 needs_fastring = pytest.mark.skipif(fastring is None, reason=FASTRING_REASON)
 needs_uhashring = pytest.mark.skipif(uhashring is None, reason="uhashring is not installed")
 needs_jump = pytest.mark.skipif(jump is None, reason="jump-consistent-hash is not installed")
@@ -33,6 +33,7 @@ sizes = pytest.mark.parametrize("nodes", RING_SIZES)
 
 
 # ------------------------------------------------------------------ lookup-uint64
+
 
 @pytest.mark.benchmark(group="lookup-uint64")
 @sizes
@@ -43,7 +44,12 @@ def test_ringhash_lookup_array(benchmark, u64_keys, nodes, dtype):
         keys = np.char.zfill(u64_keys.astype("U20"), 16).astype("S16")  # 16-byte digit strings
     else:
         keys = u64_keys.astype(dtype)
-    record(benchmark, "ringhash" if dtype == "uint64" else f"ringhash ({dtype})", len(keys), nodes=nodes)
+    record(
+        benchmark,
+        "ringhash" if dtype == "uint64" else f"ringhash ({dtype})",
+        len(keys),
+        nodes=nodes,
+    )
     out = benchmark(ring.lookup, keys)
     assert out.shape == keys.shape
 
@@ -57,7 +63,9 @@ def test_numpy_lookup_uint64(benchmark, u64_keys, nodes, mixer):
         record(benchmark, "numpy baseline (murmur3 in numpy)", len(u64_keys), nodes=nodes)
         benchmark(ring.lookup_u64_murmur3, u64_keys)
     else:
-        record(benchmark, "numpy baseline (fmix64 mixer, a different hash)", len(u64_keys), nodes=nodes)
+        record(
+            benchmark, "numpy baseline (fmix64 mixer, a different hash)", len(u64_keys), nodes=nodes
+        )
         benchmark(ring.lookup_u64, u64_keys)
 
 
@@ -72,13 +80,19 @@ def test_jump_uint64(benchmark, u64_keys, nodes):
 
 # ------------------------------------------------------------------ lookup-str
 
+
 @pytest.mark.benchmark(group="lookup-str")
 @sizes
 @pytest.mark.parametrize("alphabet", ["ascii", "non-ascii"])
 def test_ringhash_lookup_str(benchmark, str_keys, nonascii_keys, nodes, alphabet):
     ring = ringhash.HashRing(node_names(nodes))
     keys = str_keys if alphabet == "ascii" else nonascii_keys
-    record(benchmark, "ringhash" if alphabet == "ascii" else "ringhash (non-ASCII)", len(keys), nodes=nodes)
+    record(
+        benchmark,
+        "ringhash" if alphabet == "ascii" else "ringhash (non-ASCII)",
+        len(keys),
+        nodes=nodes,
+    )
     benchmark(ring.lookup, keys)
 
 
@@ -131,8 +145,13 @@ batches = pytest.mark.parametrize("batch", BATCH_SIZES)
 def test_ringhash_lookup_batch(benchmark, u64_keys, str_keys, batch, kind):
     ring = ringhash.HashRing(node_names(100))
     keys = u64_keys[:batch] if kind == "uint64" else str_keys[:batch]
-    record(benchmark, "ringhash" if kind == "uint64" else "ringhash (str list)", len(keys),
-           nodes=100, batch=batch)
+    record(
+        benchmark,
+        "ringhash" if kind == "uint64" else "ringhash (str list)",
+        len(keys),
+        nodes=100,
+        batch=batch,
+    )
     benchmark(ring.lookup, keys)
 
 
@@ -160,6 +179,7 @@ def test_fastring_lookup_batch(benchmark, str_keys, batch):
 
 # ------------------------------------------------------------------ get-single
 # One key per call, as a request router does; a loop of SINGLE calls per round.
+
 
 @pytest.mark.benchmark(group="get-single")
 def test_ringhash_get(benchmark, str_keys):
@@ -197,6 +217,7 @@ def test_bisect_get(benchmark, str_keys):
 
 # ------------------------------------------------------------------ build (1,000 nodes x 160)
 
+
 @pytest.mark.benchmark(group="build")
 def test_ringhash_build(benchmark):
     names = node_names(1000)
@@ -229,6 +250,7 @@ def test_fastring_build(benchmark):
 
 
 # ------------------------------------------------------------------ membership (1,000-node ring)
+
 
 @pytest.mark.benchmark(group="membership")
 def test_ringhash_add_remove(benchmark):
@@ -277,6 +299,7 @@ def test_fastring_add_remove(benchmark):
 
 # ------------------------------------------------------------------ threads (GIL released)
 
+
 def _two_batches(benchmark, label, lookup, keys, threads):
     """Two batches: one after the other in one thread, or one per thread at once."""
 
@@ -291,8 +314,12 @@ def _two_batches(benchmark, label, lookup, keys, threads):
         for t in ts:
             t.join()
 
-    record(benchmark, f"{label}, {threads} thread{'s' if threads > 1 else ''}", 2 * len(keys),
-           nodes=100)
+    record(
+        benchmark,
+        f"{label}, {threads} thread{'s' if threads > 1 else ''}",
+        2 * len(keys),
+        nodes=100,
+    )
     benchmark(serial if threads == 1 else parallel)
 
 
@@ -309,5 +336,6 @@ def test_numpy_two_batches(benchmark, u64_keys, threads):
     """The control: numpy releases the GIL inside each ufunc, so its baseline shows how
     much two threads of GIL-free work gain on this machine."""
     base = NumpyBaseline(node_names(100))
-    _two_batches(benchmark, "numpy baseline (murmur3 in numpy)", base.lookup_u64_murmur3,
-                 u64_keys, threads)
+    _two_batches(
+        benchmark, "numpy baseline (murmur3 in numpy)", base.lookup_u64_murmur3, u64_keys, threads
+    )

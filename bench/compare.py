@@ -23,17 +23,29 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
-ORDER = ["lookup-uint64", "lookup-str", "lookup-batch", "get-single", "build", "membership", "threads",
-         "lock-uncontended", "lock-handoff", "redis-uncontended"]
+ORDER = [
+    "lookup-uint64",
+    "lookup-str",
+    "lookup-batch",
+    "get-single",
+    "build",
+    "membership",
+    "threads",
+    "lock-uncontended",
+    "lock-handoff",
+    "redis-uncontended",
+]
 TITLES = {
     "lookup-uint64": "Batch lookup, 1M int keys (numpy array)",
     "lookup-str": "Batch lookup, 1M 16-character str keys (list)",
-    "lookup-batch": "Batch lookup by batch size (100 nodes): uint64 array and 16-character str list",
+    "lookup-batch": (
+        "Batch lookup by batch size (100 nodes): uint64 array and 16-character str list"
+    ),
     "get-single": "One key per call (100 nodes)",
     "build": "Building a 1,000-node x 160-point ring",
     "membership": "Adding + removing one node on a 1,000-node ring",
     "threads": "Two 1M-key batches: one thread vs two threads (GIL released); numpy's own GIL-free "
-               "ufuncs, the same way, show what this machine gives two threads",
+    "ufuncs, the same way, show what this machine gives two threads",
     "lock-uncontended": "Uncontended acquire + release",
     "lock-handoff": "Contended hand-off: release in one thread to acquire in another",
     "redis-uncontended": "Uncontended acquire + release against a local Redis (round trips)",
@@ -41,20 +53,41 @@ TITLES = {
 
 
 # The ringhash row each scenario's ratios are taken against.
-BASELINES = {"ringhash", "ringhash LockTable", "ringhash, 1 thread", "ringhash add+remove",
-             "ringhash RedisLockTable"}
-UNITS = {"build": "per ring", "membership": "per operation", "lock-uncontended": "per pair",
-         "lock-handoff": "per hand-off", "redis-uncontended": "per pair"}
+BASELINES = {
+    "ringhash",
+    "ringhash LockTable",
+    "ringhash, 1 thread",
+    "ringhash add+remove",
+    "ringhash RedisLockTable",
+}
+UNITS = {
+    "build": "per ring",
+    "membership": "per operation",
+    "lock-uncontended": "per pair",
+    "lock-handoff": "per hand-off",
+    "redis-uncontended": "per pair",
+}
 
 
 def run_suite(pytest_args: list[str]) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "bench.json"
-        cmd = [sys.executable, "-m", "pytest", str(HERE), "--benchmark-only", "-q",
-               "-p", "no:cacheprovider", f"--benchmark-json={out}",
-               # More rounds over a longer time than pytest-benchmark's defaults, so the best
-               # round of each benchmark is likelier to fall in a quiet moment of a shared machine.
-               "--benchmark-max-time=2.5", "--benchmark-min-rounds=15", *pytest_args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(HERE),
+            "--benchmark-only",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            f"--benchmark-json={out}",
+            # More rounds over a longer time than pytest-benchmark's defaults, so the best
+            # round of each benchmark is likelier to fall in a quiet moment of a shared machine.
+            "--benchmark-max-time=2.5",
+            "--benchmark-min-rounds=15",
+            *pytest_args,
+        ]
         print("$", " ".join(cmd), file=sys.stderr)
         subprocess.run(cmd, check=True, cwd=HERE.parent)
         return json.loads(out.read_text())
@@ -121,35 +154,53 @@ def machine(data: dict) -> str:
     cpu = info.get("cpu", {}).get("brand_raw") or platform.processor() or platform.machine()
     ring = ringhash.HashRing([f"node-{i}" for i in range(100)]).snapshot()
     per_point = ring.nbytes / len(ring.points)
-    return (f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
-            f"CPython {platform.python_version()}; numpy {numpy.__version__}; "
-            f"ringhash {ringhash.__version__} (batch loops: {core.SIMD}); "
-            f"ring memory {per_point:.1f} bytes per point including the index "
-            f"(100 nodes x 160 points: {ring.nbytes / 1024:.0f} KiB)")
+    return (
+        f"{cpu}, {os.cpu_count()} cores; {platform.system()} {platform.release()}; "
+        f"CPython {platform.python_version()}; numpy {numpy.__version__}; "
+        f"ringhash {ringhash.__version__} (batch loops: {core.SIMD}); "
+        f"ring memory {per_point:.1f} bytes per point including the index "
+        f"(100 nodes x 160 points: {ring.nbytes / 1024:.0f} KiB)"
+    )
 
 
 def render(data: dict) -> str:
     groups: dict[str, list[dict]] = defaultdict(list)
     for b in data["benchmarks"]:
         groups[b["group"]].append(b)
-    out = [f"Machine: {machine(data)}", "",
-           "Reproduce: `pip install '.[bench]' && python bench/compare.py`", "",
-           "The ratio column is each implementation's time divided by ringhash's in the same",
-           "scenario and run (how many times slower it is); for ringhash variants it is the",
-           "cost relative to the plain ringhash row.", ""]
+    out = [
+        f"Machine: {machine(data)}",
+        "",
+        "Reproduce: `pip install '.[bench]' && python bench/compare.py`",
+        "",
+        "The ratio column is each implementation's time divided by ringhash's in the same",
+        "scenario and run (how many times slower it is); for ringhash variants it is the",
+        "cost relative to the plain ringhash row.",
+        "",
+    ]
     for group in ORDER + sorted(set(groups) - set(ORDER)):
         if group not in groups:
             continue
-        out += [f"### {TITLES.get(group, group)}", "",
-                f"| {SPLIT.get(group, 'nodes')} | implementation | time | ratio |",
-                "| --- | --- | --- | --- |", *rows_for(group, groups[group]), ""]
+        out += [
+            f"### {TITLES.get(group, group)}",
+            "",
+            f"| {SPLIT.get(group, 'nodes')} | implementation | time | ratio |",
+            "| --- | --- | --- | --- |",
+            *rows_for(group, groups[group]),
+            "",
+        ]
     return "\n".join(out)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("-o", "--output", default=str(HERE / "RESULTS.md"), help="Markdown file to write")
-    parser.add_argument("--json", help="render an existing pytest-benchmark JSON file instead of running")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "-o", "--output", default=str(HERE / "RESULTS.md"), help="Markdown file to write"
+    )
+    parser.add_argument(
+        "--json", help="render an existing pytest-benchmark JSON file instead of running"
+    )
     args, pytest_args = parser.parse_known_args()
     data = json.loads(Path(args.json).read_text()) if args.json else run_suite(pytest_args)
     text = render(data)

@@ -47,7 +47,8 @@ class NumpyBaseline:
     def __init__(self, names: list[str], vnodes: int = 160) -> None:
         pts = np.fromiter(
             (mmh3.hash(f"{name}#{i}", 0, signed=False) for name in names for i in range(vnodes)),
-            dtype=np.uint32, count=len(names) * vnodes,
+            dtype=np.uint32,
+            count=len(names) * vnodes,
         )
         own = np.repeat(np.arange(len(names), dtype=np.int32), vnodes)
         order = np.argsort(pts, kind="stable")
@@ -59,8 +60,9 @@ class NumpyBaseline:
         return self.owners.take(pos)
 
     def lookup_str(self, keys: list[str]) -> np.ndarray:
-        hashes = np.fromiter((mmh3.hash(k, 0, signed=False) for k in keys), dtype=np.uint32,
-                             count=len(keys))
+        hashes = np.fromiter(
+            (mmh3.hash(k, 0, signed=False) for k in keys), dtype=np.uint32, count=len(keys)
+        )
         return self._route(hashes)
 
     def lookup_u64_murmur3(self, keys: np.ndarray) -> np.ndarray:
@@ -101,8 +103,11 @@ class BisectRing:
     """Hand-written: a sorted list of mmh3 points and bisect."""
 
     def __init__(self, names: list[str], vnodes: int = 160) -> None:
-        pairs = sorted((mmh3.hash(f"{name}#{i}", 0, signed=False), name)
-                       for name in names for i in range(vnodes))
+        pairs = sorted(
+            (mmh3.hash(f"{name}#{i}", 0, signed=False), name)
+            for name in names
+            for i in range(vnodes)
+        )
         self.points = [p for p, _ in pairs]
         self.owners = [n for _, n in pairs]
 

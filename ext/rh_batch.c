@@ -245,7 +245,8 @@ RH_AVX2_INLINE void u64_group_x8(const void *ctx, size_t g, uint32_t *dst)
     murmur3_u64_x8(b->keys + g * 8, b->seed, dst);
 }
 
-RH_AVX2_INLINE void split_x8(const rh_ring *r, const uint32_t *h, uint32_t *bucket, uint32_t *offset)
+RH_AVX2_INLINE void split_x8(const rh_ring *r, const uint32_t *h, uint32_t *bucket,
+                             uint32_t *offset)
 {
     __m256i v = _mm256_loadu_si256((const __m256i *)h);
     _mm256_storeu_si256((__m256i *)bucket, _mm256_srl_epi32(v, _mm_cvtsi32_si128((int)r->shift)));
@@ -261,8 +262,8 @@ RH_AVX2_INLINE size_t crowded_x8(const int32_t *o, uint32_t first, uint32_t *lis
                                      _mm256_set1_epi32(RH_CROWDED_OWNER));
     unsigned m = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(hit));
     __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)lanes_lut[m]));
-    __m256i lanes = _mm256_add_epi32(_mm256_set1_epi32((int)first),
-                                     _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    __m256i lanes =
+        _mm256_add_epi32(_mm256_set1_epi32((int)first), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
     _mm256_storeu_si256((__m256i *)list, _mm256_permutevar8x32_epi32(lanes, perm));
     return (size_t)__builtin_popcount(m);
 }
@@ -350,11 +351,11 @@ RH_AVX2_INLINE __m256i rows_len_x8(const __m256i *rows, size_t nwords)
     for (size_t j = 0; j < nwords; j++) {
         __m256i x = rows[j];
         /* bytes used = 4 - (number of the shifts x >> 0, 8, 16, 24 that are zero) */
-        __m256i zeros = _mm256_add_epi32(
-            _mm256_add_epi32(_mm256_cmpeq_epi32(x, zero),
-                             _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 8), zero)),
-            _mm256_add_epi32(_mm256_cmpeq_epi32(_mm256_srli_epi32(x, 16), zero),
-                             _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 24), zero)));
+        __m256i zeros =
+            _mm256_add_epi32(_mm256_add_epi32(_mm256_cmpeq_epi32(x, zero),
+                                              _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 8), zero)),
+                             _mm256_add_epi32(_mm256_cmpeq_epi32(_mm256_srli_epi32(x, 16), zero),
+                                              _mm256_cmpeq_epi32(_mm256_srli_epi32(x, 24), zero)));
         __m256i here = _mm256_add_epi32(_mm256_set1_epi32((int)(4 * j + 4)), zeros);
         len = _mm256_blendv_epi8(here, len, _mm256_cmpeq_epi32(x, zero));
     }
@@ -389,8 +390,8 @@ RH_AVX2_INLINE void fixed_group_x8(const void *ctx, size_t g, uint32_t *out)
         return;
     }
     for (int l = 0; l < 8; l++)
-        r[l] = _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(items + (size_t)l * w)),
-                                p->keep);
+        r[l] =
+            _mm256_and_si256(_mm256_loadu_si256((const __m256i *)(items + (size_t)l * w)), p->keep);
     transpose8(r);
     _mm256_storeu_si256((__m256i *)out,
                         murmur3_rows_x8(r, p->nwords, rows_len_x8(r, p->nwords), p->seed));
@@ -436,8 +437,10 @@ RH_AVX512_INLINE __m512i fmix32_x16(__m512i h)
 /* rh_murmur3_u64 of 16 keys. */
 RH_AVX512_INLINE void murmur3_u64_x16(const uint64_t *k, uint32_t seed, uint32_t *out)
 {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    const __m512i even =
+        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd =
+        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     __m512i a = _mm512_loadu_si512(k), b = _mm512_loadu_si512(k + 8);
     __m512i lo = _mm512_permutex2var_epi32(a, even, b), hi = _mm512_permutex2var_epi32(a, odd, b);
     __m512i h = mur_block_x16(mur_block_x16(_mm512_set1_epi32((int)seed), lo), hi);
@@ -462,10 +465,11 @@ RH_AVX512_INLINE void split_x16(const rh_ring *r, const uint32_t *h, uint32_t *b
 /* crowded_x8 with AVX-512's compress. */
 RH_AVX512_INLINE size_t crowded_x16(const int32_t *o, uint32_t first, uint32_t *list)
 {
-    __mmask16 m = _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(o), _mm512_set1_epi32(RH_CROWDED_OWNER));
-    __m512i lanes = _mm512_add_epi32(_mm512_set1_epi32((int)first),
-                                     _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
-                                                       13, 14, 15));
+    __mmask16 m =
+        _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(o), _mm512_set1_epi32(RH_CROWDED_OWNER));
+    __m512i lanes =
+        _mm512_add_epi32(_mm512_set1_epi32((int)first),
+                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
     _mm512_storeu_si512(list, _mm512_maskz_compress_epi32(m, lanes));
     return (size_t)__builtin_popcount(m);
 }
@@ -608,9 +612,9 @@ RH_FORCE_INLINE void lookup_u64_loop(const rh_ring *r, const uint64_t *keys, siz
 }
 
 /* "S" items: whole groups with the vector hash, the rest one by one. */
-RH_FORCE_INLINE void fixed_loop(const void *plan, size_t ngroups, size_t lanes,
-                                hash_group_fn group, const unsigned char *raw, size_t itemsize,
-                                size_t n, uint32_t seed, uint32_t *out)
+RH_FORCE_INLINE void fixed_loop(const void *plan, size_t ngroups, size_t lanes, hash_group_fn group,
+                                const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
+                                uint32_t *out)
 {
     for (size_t g = 0; g < ngroups; g++)
         group(plan, g, out + g * lanes);
@@ -682,8 +686,8 @@ RH_AVX512_ATTR static void lookup_fixed_avx512(const rh_ring *r, const unsigned 
 {
     fixed_plan_x16 p;
     size_t ngroups = fixed_plan_x16_make(&p, raw, itemsize, n, r->seed);
-    lookup_fixed_loop(r, &p, ngroups, 16, fixed_group_x16, split_x16, crowded_x16, raw, itemsize,
-                      n, out);
+    lookup_fixed_loop(r, &p, ngroups, 16, fixed_group_x16, split_x16, crowded_x16, raw, itemsize, n,
+                      out);
 }
 
 static const rh_kernels kernels_avx2 = {"avx2", u64_block_avx2, fixed_avx2, lookup_u64_avx2,
@@ -711,7 +715,7 @@ static int x86_simd_level(void)
         !((b >> 8) & 1)) /* AVX2, BMI2 */
         return 0;
     int avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1) && /* F, BW, VL */
-                 ((b >> 28) & 1) &&                                        /* CD */
+                 ((b >> 28) & 1) &&                                       /* CD */
                  (xcr0_lo & 0xE6) == 0xE6; /* and opmask and ZMM state */
     return avx512 ? 2 : 1;
 }

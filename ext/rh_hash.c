@@ -3,7 +3,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* Slicing-by-8 CRC-32. The tables are filled once at module import (under
  * the GIL, before any kernel can run) and are read-only afterwards. */
 static uint32_t crc_table[8][256];
@@ -30,9 +29,9 @@ static inline uint32_t crc_step8(uint32_t c, const unsigned char *p)
     uint32_t lo = rh_load_le32(p) ^ c;
     uint32_t hi = rh_load_le32(p + 4);
     return crc_table[7][lo & 0xFF] ^ crc_table[6][(lo >> 8) & 0xFF] ^
-           crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^
-           crc_table[3][hi & 0xFF] ^ crc_table[2][(hi >> 8) & 0xFF] ^
-           crc_table[1][(hi >> 16) & 0xFF] ^ crc_table[0][hi >> 24];
+           crc_table[5][(lo >> 16) & 0xFF] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xFF] ^
+           crc_table[2][(hi >> 8) & 0xFF] ^ crc_table[1][(hi >> 16) & 0xFF] ^
+           crc_table[0][hi >> 24];
 }
 
 static uint32_t crc32_update(uint32_t c, const unsigned char *p, size_t len);
@@ -82,8 +81,8 @@ static uint32_t crc32_update(uint32_t c, const unsigned char *p, size_t len)
     return c;
 }
 
-void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
-                    uint32_t count, uint32_t *out)
+void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len, uint32_t count,
+                    uint32_t *out)
 {
     /* Every point string is name + "#" + decimal(i): hash the shared prefix
      * once (murmur3: its whole 4-byte blocks; crc32: all of it), then only
@@ -127,11 +126,10 @@ static const uint32_t md5_k[64] = {
     0x289b7ec6, 0xeaa127fa, 0xd4ef3085, 0x04881d05, 0xd9d4d039, 0xe6db99e5, 0x1fa27cf8, 0xc4ac5665,
     0xf4292244, 0x432aff97, 0xab9423a7, 0xfc93a039, 0x655b59c3, 0x8f0ccc92, 0xffeff47d, 0x85845dd1,
     0x6fa87e4f, 0xfe2ce6e0, 0xa3014314, 0x4e0811a1, 0xf7537e82, 0xbd3af235, 0x2ad7d2bb, 0xeb86d391};
-static const unsigned char md5_r[64] = {
-    7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
-    5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20, 5, 9, 14, 20,
-    4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
-    6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
+static const unsigned char md5_r[64] = {7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22, 7, 12, 17, 22,
+                                        5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20, 5, 9,  14, 20,
+                                        4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23, 4, 11, 16, 23,
+                                        6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21, 6, 10, 15, 21};
 
 static void md5_block(uint32_t st[4], const unsigned char *blk)
 {

@@ -14,8 +14,10 @@
 extern "C" {
 #endif
 
-
-static inline uint32_t rh_rotl32(uint32_t x, int r) { return (x << r) | (x >> (32 - r)); }
+static inline uint32_t rh_rotl32(uint32_t x, int r)
+{
+    return (x << r) | (x >> (32 - r));
+}
 
 static inline uint32_t rh_fmix32(uint32_t h)
 {
@@ -57,7 +59,8 @@ static inline uint32_t rh_load_le32(const unsigned char *p)
  * start at p; finish with the total length. Used to hash many strings that
  * share a prefix (their prefix's blocks are mixed in once), and inline so
  * batch loops over byte keys keep several keys in flight. */
-static inline uint32_t rh_murmur3_finish(uint32_t h, const unsigned char *p, size_t len, size_t total)
+static inline uint32_t rh_murmur3_finish(uint32_t h, const unsigned char *p, size_t len,
+                                         size_t total)
 {
     size_t nblocks = len / 4;
     for (size_t i = 0; i < nblocks; i++)
@@ -67,9 +70,7 @@ static inline uint32_t rh_murmur3_finish(uint32_t h, const unsigned char *p, siz
     switch (len & 3) {
     case 3: k ^= (uint32_t)tail[2] << 16; /* fall through */
     case 2: k ^= (uint32_t)tail[1] << 8;  /* fall through */
-    case 1:
-        k ^= tail[0];
-        h ^= rh_mix_k(k);
+    case 1: k ^= tail[0]; h ^= rh_mix_k(k);
     }
     h ^= (uint32_t)total;
     return rh_fmix32(h);
@@ -147,8 +148,8 @@ ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out);
 
 /* Points of one node: out[i] = H(name + "#" + decimal(i)) for 0 <= i < count.
  * algo is RH_MURMUR3 or RH_CRC32 (the ring hashes; MD5 is for ketama keys only). */
-void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
-                    uint32_t count, uint32_t *out);
+void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len, uint32_t count,
+                    uint32_t *out);
 
 #ifdef __cplusplus
 }

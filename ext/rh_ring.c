@@ -115,8 +115,8 @@ static inline size_t first_entry_at(const uint32_t *pts, const int32_t *own, siz
     return lo;
 }
 
-void rh_ring_merge(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *add,
-                   size_t m, int32_t rank, uint32_t *out_pts, int32_t *out_own)
+void rh_ring_merge(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *add, size_t m,
+                   int32_t rank, uint32_t *out_pts, int32_t *out_own)
 {
     /* In runs between insertion points (found by binary search), so the copying
      * loops have no data-dependent branches. */
@@ -138,8 +138,8 @@ void rh_ring_merge(const uint32_t *pts, const int32_t *own, size_t n, const uint
     rh_ring_pad(out_pts, out_own, k);
 }
 
-int rh_ring_drop(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *gone,
-                 size_t m, int32_t rank, uint32_t *out_pts, int32_t *out_own)
+int rh_ring_drop(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *gone, size_t m,
+                 int32_t rank, uint32_t *out_pts, int32_t *out_own)
 {
     size_t i = 0, k = 0;
     if (m > n)

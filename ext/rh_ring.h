@@ -122,13 +122,13 @@ int rh_index_patch(const uint32_t *old, unsigned shift, const uint32_t *delta, s
 
 /* Insert m sorted points owned by `rank` into a ring of n (owners >= rank move
  * up by one; equal points stay ordered by owner); writes n + m padded entries. */
-void rh_ring_merge(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *add,
-                   size_t m, int32_t rank, uint32_t *out_pts, int32_t *out_own);
+void rh_ring_merge(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *add, size_t m,
+                   int32_t rank, uint32_t *out_pts, int32_t *out_own);
 
 /* Remove owner `rank`'s m sorted points (owners above it move down); writes
  * n - m padded entries. Returns -1 if the ring does not hold those points. */
-int rh_ring_drop(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *gone,
-                 size_t m, int32_t rank, uint32_t *out_pts, int32_t *out_own);
+int rh_ring_drop(const uint32_t *pts, const int32_t *own, size_t n, const uint32_t *gone, size_t m,
+                 int32_t rank, uint32_t *out_pts, int32_t *out_own);
 
 /* Point a ring at its padded arrays and index (n >= 1, bits = rh_index_bits(n)). */
 void rh_ring_init(rh_ring *r, const uint32_t *pts, const int32_t *own, const uint32_t *idx,

@@ -62,8 +62,21 @@ class RedisServer:
         self.proc = None
 
     def start(self):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir),
-                "--save", "", "--daemonize", "no", "--protected-mode", "yes"]
+        args = [
+            REDIS_SERVER,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.dir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
         if self.aof:
             args += ["--appendonly", "yes", "--appendfsync", "always"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -76,7 +89,7 @@ class RedisServer:
                 return self
             except redis.ConnectionError:
                 if time.monotonic() > deadline or self.proc.poll() is not None:
-                    raise RuntimeError("redis-server did not start")
+                    raise RuntimeError("redis-server did not start") from None
                 time.sleep(0.02)
 
     def kill(self):
@@ -98,7 +111,10 @@ class RedisServer:
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     if REDIS_SERVER is None:
-        pytest.skip("no redis-server binary on this machine (.ci/run installs it: apt-get install redis-server)")
+        pytest.skip(
+            "no redis-server binary on this machine "
+            "(.ci/run installs it: apt-get install redis-server)"
+        )
     pytest.importorskip("redis", reason="redis-py is not installed (pip install 'ringhash[redis]')")
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
@@ -113,6 +129,6 @@ def make_redis_table(redis_server, request):
     prefix = f"t{abs(hash(request.node.nodeid)) % 10**9}:{time.monotonic_ns()}:"
     client = redis_server.client()
     yield lambda default_ttl=None, **kw: RedisLockTable(
-        client, prefix=prefix, default_ttl=30.0 if default_ttl is None else default_ttl, **kw)
+        client, prefix=prefix, default_ttl=30.0 if default_ttl is None else default_ttl, **kw
+    )
     client.close()
-

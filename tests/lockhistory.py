@@ -36,7 +36,7 @@ def check_history(holds: list[Hold]) -> dict[str, int]:
         assert len(set(tokens)) == len(tokens), f"{name}: a token was granted twice"
         # Sweep: every hold overlapping an exclusive one is a violation.
         for i, a in enumerate(hs):
-            for b in hs[i + 1:]:
+            for b in hs[i + 1 :]:
                 if b.start < a.end and (a.mode == "exclusive" or b.mode == "exclusive"):
                     raise AssertionError(f"{name}: overlapping holds {a} and {b}")
         # a released before b was even requested: a was granted first, so its token is smaller.

@@ -26,7 +26,9 @@ def test_missing_extension_raises_import_error_with_instructions():
         else:
             print("IMPORTED")
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert "IMPORTED" not in out
     assert "ringhash._core" in out and "pip install ." in out and "no pure-Python fallback" in out
 

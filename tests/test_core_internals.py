@@ -66,12 +66,17 @@ def test_search_at_points_bucket_edges_and_crowded_buckets(name):
     table = _table(_edge_rings()[name])
     pts = table.points.astype(np.int64)
     bucket = 1 << table.shift
-    probes = np.concatenate([
-        pts - 1, pts, pts + 1,
-        (pts >> table.shift) << table.shift, ((pts >> table.shift) + 1) * bucket - 1,
-        [0, 1, 2**31, 2**32 - 2, 2**32 - 1],
-        np.random.default_rng(1).integers(0, 2**32, 20_000),
-    ])
+    probes = np.concatenate(
+        [
+            pts - 1,
+            pts,
+            pts + 1,
+            (pts >> table.shift) << table.shift,
+            ((pts >> table.shift) + 1) * bucket - 1,
+            [0, 1, 2**31, 2**32 - 2, 2**32 - 1],
+            np.random.default_rng(1).integers(0, 2**32, 20_000),
+        ]
+    )
     probes = probes[(probes >= 0) & (probes < 2**32)].astype(np.uint32)
     expect = np.searchsorted(pts, probes.astype(np.int64), side="left")
     expect[expect == len(pts)] = 0  # past the last point: the first one
@@ -88,8 +93,11 @@ def test_batch_lookups_redo_crowded_keys(name):
     strs = np.char.add(b"k", ints[:50_001].astype("S15"))  # 16-byte items
     for keys, raw in ((ints, None), (strs, strs.view(np.uint8))):
         hashes = ringhash.murmur3_32(keys)
-        got = (table.lookup_u64(keys) if raw is None else
-               table.lookup_fixed_bytes(raw, keys.dtype.itemsize))
+        got = (
+            table.lookup_u64(keys)
+            if raw is None
+            else table.lookup_fixed_bytes(raw, keys.dtype.itemsize)
+        )
         assert np.array_equal(got, table.search(hashes))
 
 
@@ -99,14 +107,18 @@ def test_with_and_without_a_node_equal_a_fresh_build(name):
     in one bucket, at the ends of the hash space): equal to a table built afresh."""
     base = np.asarray(_edge_rings()[name], dtype=np.uint32)
     if len(base) < 1000:  # enough other points that the index keeps its size
-        base = np.concatenate([base, np.random.default_rng(2).integers(0, 2**32, 1000, dtype=np.uint32)])
+        base = np.concatenate(
+            [base, np.random.default_rng(2).integers(0, 2**32, 1000, dtype=np.uint32)]
+        )
     base.sort()
     delta = np.array([2**32 - 1, 3, 0, 40, 3, 2**31, 2**32 - 1], dtype=np.uint32)  # any order
     assert _core.index_bits(len(base) + len(delta)) == _core.index_bits(len(base))
     for rank in (0, 1):  # the new node sorts before or after the old one
         old_nodes = ("m",)
         new_nodes = ("a", "m") if rank == 0 else ("m", "z")
-        small = _core.RingTable(base, np.zeros(len(base), dtype=np.int32), old_nodes, _core.MURMUR3, 0)
+        small = _core.RingTable(
+            base, np.zeros(len(base), dtype=np.int32), old_nodes, _core.MURMUR3, 0
+        )
         big = small.with_node(delta, rank, new_nodes)
         both = np.concatenate([base, delta])
         owner = np.concatenate([np.full(len(base), 1 - rank), np.full(len(delta), rank)])
@@ -167,15 +179,21 @@ def test_membership_changes_refuse_what_does_not_fit():
 )
 def test_a_table_checks_its_arrays(points, owners, match):
     with pytest.raises(ValueError, match=match):
-        _core.RingTable(np.array(points, dtype=np.uint32), np.array(owners, dtype=np.int32),
-                        ("a", "b"), _core.MURMUR3, 0)
+        _core.RingTable(
+            np.array(points, dtype=np.uint32),
+            np.array(owners, dtype=np.int32),
+            ("a", "b"),
+            _core.MURMUR3,
+            0,
+        )
 
 
 @pytest.mark.parametrize("algo, rule", [(7, 0), (0, 2)])
 def test_a_table_checks_its_hash_and_rule(algo, rule):
     with pytest.raises(ValueError, match="unknown"):
-        _core.RingTable(np.array([1], dtype=np.uint32), np.array([0], dtype=np.int32), ("a",), algo,
-                        0, rule)
+        _core.RingTable(
+            np.array([1], dtype=np.uint32), np.array([0], dtype=np.int32), ("a",), algo, 0, rule
+        )
 
 
 @pytest.mark.parametrize("name", list(_edge_rings()))
@@ -183,8 +201,9 @@ def test_strictly_greater_rule(name):
     """RULE_GT (stathat): the first point strictly greater than the hash, in every path."""
     table = _table(_edge_rings()[name], _core.RULE_GT)
     pts = table.points.astype(np.int64)
-    probes = np.concatenate([pts - 1, pts, pts + 1, [0, 2**32 - 1],
-                             np.random.default_rng(8).integers(0, 2**32, 5000)])
+    probes = np.concatenate(
+        [pts - 1, pts, pts + 1, [0, 2**32 - 1], np.random.default_rng(8).integers(0, 2**32, 5000)]
+    )
     probes = probes[(probes >= 0) & (probes < 2**32)].astype(np.uint32)
     expect = np.searchsorted(pts, probes.astype(np.int64), side="right")
     expect[expect == len(pts)] = 0
@@ -219,5 +238,3 @@ def test_index_size_is_as_documented(npoints):
 def test_index_bits_rejects_impossible_sizes(npoints):
     with pytest.raises(ValueError, match="points"):
         _core.index_bits(npoints)
-
-

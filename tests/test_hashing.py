@@ -21,7 +21,9 @@ def mmh(b, seed=0):
     return mmh3.hash(b, seed, signed=False)
 
 
-RANDOM_BYTES = [rng.randbytes(n) for n in list(range(0, 40)) + [rng.randrange(40, 600) for _ in range(60)]]
+RANDOM_BYTES = [
+    rng.randbytes(n) for n in list(range(0, 40)) + [rng.randrange(40, 600) for _ in range(60)]
+]
 SEEDS = [0, 1, 42, 0x9747B28C, 2**32 - 1] + [rng.randrange(2**32) for _ in range(5)]
 
 
@@ -45,16 +47,36 @@ def test_reference_hashes_match_mmh3_and_zlib():
         assert _reference.crc32(b) == zlib.crc32(b)
 
 
-@pytest.mark.parametrize("hash_fn, expect", [
-    (ringhash.murmur3_32, lambda b: mmh(b)),
-    (ringhash.crc32, zlib.crc32),
-])
+@pytest.mark.parametrize(
+    "hash_fn, expect",
+    [
+        (ringhash.murmur3_32, lambda b: mmh(b)),
+        (ringhash.crc32, zlib.crc32),
+    ],
+)
 def test_scalar_key_types(hash_fn, expect):
-    keys = ["", "user:42", "naïve ☃ 日本 🎉", b"\x00\xff", bytearray(b"abc"),
-            memoryview(b"memory"), memoryview(np.arange(6, dtype=np.int32)),
-            0, 1, -1, 2**63 - 1, -(2**63), 2**64 - 1, 2**63,
-            np.int8(-5), np.uint16(65535), np.int64(-(2**63)), np.uint64(2**64 - 1),
-            np.str_("numpy str"), np.bytes_(b"numpy bytes")]
+    keys = [
+        "",
+        "user:42",
+        "naïve ☃ 日本 🎉",
+        b"\x00\xff",
+        bytearray(b"abc"),
+        memoryview(b"memory"),
+        memoryview(np.arange(6, dtype=np.int32)),
+        0,
+        1,
+        -1,
+        2**63 - 1,
+        -(2**63),
+        2**64 - 1,
+        2**63,
+        np.int8(-5),
+        np.uint16(65535),
+        np.int64(-(2**63)),
+        np.uint64(2**64 - 1),
+        np.str_("numpy str"),
+        np.bytes_(b"numpy bytes"),
+    ]
     for key in keys:
         got = hash_fn(key)
         assert isinstance(got, int)
@@ -88,13 +110,20 @@ def test_every_batch_form(seed):
     s_arr = np.array(b)
     assert h(s_arr).tolist() == [mmh(bytes(x), seed) for x in s_arr]
     assert h(np.array([b"a\x00b", b"a\x00\x00", b""])).tolist() == [
-        mmh(b"a\x00b", seed), mmh(b"a", seed), mmh(b"", seed)]
+        mmh(b"a\x00b", seed),
+        mmh(b"a", seed),
+        mmh(b"", seed),
+    ]
     assert ringhash.crc32(np.array([b"a\x00b", b"a\x00\x00", b""])).tolist() == [
-        zlib.crc32(b"a\x00b"), zlib.crc32(b"a"), zlib.crc32(b"")]
+        zlib.crc32(b"a\x00b"),
+        zlib.crc32(b"a"),
+        zlib.crc32(b""),
+    ]
 
 
-@pytest.mark.parametrize("dtype", ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8",
-                                   ">i2", ">i8", ">u4", ">u8"])
+@pytest.mark.parametrize(
+    "dtype", ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", ">i2", ">i8", ">u4", ">u8"]
+)
 def test_integer_arrays_hash_by_value(dtype):
     info = np.iinfo(np.dtype(dtype))
     values = sorted({info.min, info.max, 0, 1, info.min // 2, info.max // 3})
@@ -111,7 +140,8 @@ def test_shapes_and_strides_are_kept():
     assert out.ravel().tolist() == [mmh(encoded(int(v))) for v in arr.ravel()]
     strided = arr[:, ::2, ::-1]
     assert ringhash.murmur3_32(strided).tolist() == [
-        [[mmh(encoded(int(v))) for v in row] for row in plane] for plane in strided]
+        [[mmh(encoded(int(v))) for v in row] for row in plane] for plane in strided
+    ]
     s2 = np.array([["ab", "c"], ["dé", ""]])
     assert ringhash.murmur3_32(s2).shape == (2, 2)
     zero_d = ringhash.murmur3_32(np.array(5))
@@ -125,9 +155,20 @@ def test_mixed_list_and_random_known_answers():
     for _ in range(2000):
         kind = rng.randrange(4)
         if kind == 0:
-            keys.append("".join(chr(rng.choice([rng.randrange(32, 127), rng.randrange(0x80, 0xD800),
-                                                rng.randrange(0xE000, 0x110000)]))
-                                for _ in range(rng.randrange(0, 30))))
+            keys.append(
+                "".join(
+                    chr(
+                        rng.choice(
+                            [
+                                rng.randrange(32, 127),
+                                rng.randrange(0x80, 0xD800),
+                                rng.randrange(0xE000, 0x110000),
+                            ]
+                        )
+                    )
+                    for _ in range(rng.randrange(0, 30))
+                )
+            )
         elif kind == 1:
             keys.append(rng.randbytes(rng.randrange(0, 30)))
         elif kind == 2:
@@ -139,9 +180,11 @@ def test_mixed_list_and_random_known_answers():
     assert ringhash.crc32(keys).tolist() == [zlib.crc32(encoded(k)) for k in keys]
     strs = [k for k in keys if isinstance(k, str)]
     assert ringhash.murmur3_32(np.array(strs, dtype=object), seed).tolist() == [
-        mmh(s.encode(), seed) for s in strs]
+        mmh(s.encode(), seed) for s in strs
+    ]
     assert ringhash.murmur3_32(np.array(strs), seed).tolist() == [
-        mmh(s.rstrip("\x00").encode(), seed) for s in strs]
+        mmh(s.rstrip("\x00").encode(), seed) for s in strs
+    ]
 
 
 # The inputs, made the same way in the parent and in each child process.
@@ -159,7 +202,9 @@ fixed = {f"{w}x{n}": raw[:n, :w].copy().view(f"S{w}").ravel()
          for w in (1, 3, 4, 7, 8, 16, 23, 31, 32, 33, 63, 64, 65) for n in (997, 15, 7)}
 wide = np.char.add(np.arange(40).astype("S3"), b"x" * 300)  # past the 256-byte lane path
 """
-_LEVEL_SCRIPT = _LEVEL_DATA + """
+_LEVEL_SCRIPT = (
+    _LEVEL_DATA
+    + """
 import json
 import ringhash, ringhash._core as c
 ring = ringhash.HashRing(["a", "b", "c", "d"])
@@ -173,6 +218,7 @@ print(json.dumps({
     "lookup_sizes": [ring.lookup(ints[:n]).tolist() for n in (1, 7, 8, 15, 16, 17, 9999)],
 }))
 """
+)
 
 
 def _run_level(level):
@@ -182,8 +228,9 @@ def _run_level(level):
     import sys
 
     env = dict(os.environ, RINGHASH_SIMD=level)
-    out = subprocess.run([sys.executable, "-c", _LEVEL_SCRIPT], env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", _LEVEL_SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
@@ -193,8 +240,12 @@ def test_an_unknown_simd_cap_is_reported():
     import sys
 
     env = dict(os.environ, RINGHASH_SIMD="avx9000")
-    out = subprocess.run([sys.executable, "-W", "error::RuntimeWarning", "-c", "import ringhash"],
-                         env=env, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-W", "error::RuntimeWarning", "-c", "import ringhash"],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0 and "RINGHASH_SIMD='avx9000' is not one of" in out.stderr
 
 
@@ -215,6 +266,8 @@ def test_every_simd_build_of_the_batch_loops_agrees_with_mmh3():
     assert first["wide"] == [mmh(bytes(x), 17) for x in ns["wide"]]
     ring = ringhash.HashRing(["a", "b", "c", "d"])
     ref = _reference.ReferenceRing({"a": 1, "b": 1, "c": 1, "d": 1})
-    assert first["lookup_sizes"][-1] == [ring.nodes.index(ref.get(int(k))) for k in ns["ints"][:9999]]
+    assert first["lookup_sizes"][-1] == [
+        ring.nodes.index(ref.get(int(k))) for k in ns["ints"][:9999]
+    ]
     for level, run in runs.items():
         assert run == {**first, "simd": level}, level

@@ -269,14 +269,27 @@ def test_stats_count(make_table):
     assert st.grants == 2 and st.releases == 1 and st.holders == 1 and st.waiters == 0
 
 
-@pytest.mark.parametrize("kwargs, exc", [
-    ({"name": ""}, ValueError), ({"name": 5}, TypeError), ({"name": None}, TypeError),
-    ({"mode": "read"}, ValueError), ({"mode": None}, TypeError),
-    ({"ttl": -1}, ValueError), ({"ttl": float("nan")}, ValueError), ({"ttl": 0}, ValueError),
-    ({"ttl": float("inf")}, ValueError), ({"ttl": "1"}, TypeError), ({"ttl": True}, TypeError),
-    ({"timeout": -1}, ValueError), ({"timeout": float("nan")}, ValueError), ({"timeout": "1"}, TypeError),
-    ({"owner": ["unhashable"]}, TypeError), ({"on_lost": 5}, TypeError),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc",
+    [
+        ({"name": ""}, ValueError),
+        ({"name": 5}, TypeError),
+        ({"name": None}, TypeError),
+        ({"mode": "read"}, ValueError),
+        ({"mode": None}, TypeError),
+        ({"ttl": -1}, ValueError),
+        ({"ttl": float("nan")}, ValueError),
+        ({"ttl": 0}, ValueError),
+        ({"ttl": float("inf")}, ValueError),
+        ({"ttl": "1"}, TypeError),
+        ({"ttl": True}, TypeError),
+        ({"timeout": -1}, ValueError),
+        ({"timeout": float("nan")}, ValueError),
+        ({"timeout": "1"}, TypeError),
+        ({"owner": ["unhashable"]}, TypeError),
+        ({"on_lost": 5}, TypeError),
+    ],
+)
 def test_bad_arguments(make_table, kwargs, exc):
     table = make_table()
     args = {"name": "ok", **kwargs}
@@ -286,8 +299,16 @@ def test_bad_arguments(make_table, kwargs, exc):
     assert table.stats().grants == 0
 
 
-@pytest.mark.parametrize("names, exc", [("abc", TypeError), (["a", "a"], ValueError), ([], ValueError),
-                                        (["a", ""], ValueError), ([1], TypeError)])
+@pytest.mark.parametrize(
+    "names, exc",
+    [
+        ("abc", TypeError),
+        (["a", "a"], ValueError),
+        ([], ValueError),
+        (["a", ""], ValueError),
+        ([1], TypeError),
+    ],
+)
 def test_bad_acquire_many(make_table, names, exc):
     with pytest.raises(exc):
         make_table().acquire_many(names)

@@ -51,11 +51,19 @@ class LockModel(RuleBasedStateMachine):
     def acquire(self, name, owner, mode, ttl, wait):
         self.expire_model()
         held = self.model.get(name, {})
-        compatible = not held or (mode == "shared" and all(m == "shared" for m, _, _ in held.values()))
+        compatible = not held or (
+            mode == "shared" and all(m == "shared" for m, _, _ in held.values())
+        )
         timeout = 5.0 if wait else 0
         if compatible:
-            lease = self.table.acquire(name, mode=mode, ttl=ttl, owner=owner, timeout=timeout,
-                                       on_lost=self.lost_calls.append)
+            lease = self.table.acquire(
+                name,
+                mode=mode,
+                ttl=ttl,
+                owner=owner,
+                timeout=timeout,
+                on_lost=self.lost_calls.append,
+            )
             assert lease.token > self.last_token
             self.last_token = lease.token
             exp = None if ttl is None else self.clock.now + ttl

@@ -131,7 +131,9 @@ def test_history_of_threads_and_tasks(make_table):
     async def tasks():
         await asyncio.gather(*(task_worker(table, rec, 1000 + i) for i in range(TASKS)))
 
-    threads = [threading.Thread(target=guard, args=(thread_worker, table, rec, i)) for i in range(THREADS)]
+    threads = [
+        threading.Thread(target=guard, args=(thread_worker, table, rec, i)) for i in range(THREADS)
+    ]
     threads.append(threading.Thread(target=guard, args=(asyncio.run, tasks())))
     for t in threads:
         t.start()
@@ -143,7 +145,9 @@ def test_history_of_threads_and_tasks(make_table):
     per_name = check_history(rec.holds)
     assert sum(per_name.values()) == len(rec.holds) > THREADS * ROUNDS // 2
     assert rec.counter == rec.counted, (rec.counter, rec.counted)
-    assert any(h.mode == "shared" for h in rec.holds) and any(h.mode == "exclusive" for h in rec.holds)
+    assert any(h.mode == "shared" for h in rec.holds) and any(
+        h.mode == "exclusive" for h in rec.holds
+    )
     st = table.stats()
     # A timed-out acquire_many may have been granted its first lock (then handed back).
     assert 0 <= st.grants - (len(rec.holds) + rec.empty) <= rec.group_timeouts

@@ -15,9 +15,13 @@ from ringhash import HashRing, RingSnapshot
 def _blob(desc, points=(1, 2), owners=(0, 0)):
     """to_bytes framing around any description (the checksum made to fit)."""
     header = json.dumps(desc).encode()
-    body = (struct.pack("<8sHHI", b"RINGHASH", 1, 0, len(header)) + header
-            + struct.pack("<Q", len(points)) + np.asarray(points, "<u4").tobytes()
-            + np.asarray(owners, "<i4").tobytes())
+    body = (
+        struct.pack("<8sHHI", b"RINGHASH", 1, 0, len(header))
+        + header
+        + struct.pack("<Q", len(points))
+        + np.asarray(points, "<u4").tobytes()
+        + np.asarray(owners, "<i4").tobytes()
+    )
     return body + struct.pack("<I", zlib.crc32(body))
 
 
@@ -25,8 +29,14 @@ def _preset(name, state):
     return {"format": "ringhash.ring", "version": 1, "preset": name, "state": state}
 
 
-DEFAULT = {"format": "ringhash.ring", "version": 1, "preset": None, "vnodes": 2,
-           "hash": "murmur3", "seed": 0}
+DEFAULT = {
+    "format": "ringhash.ring",
+    "version": 1,
+    "preset": None,
+    "vnodes": 2,
+    "hash": "murmur3",
+    "seed": 0,
+}
 
 # (constructor, what it is given) -> the error a duplicate gives.
 DUPLICATES = {
@@ -35,17 +45,23 @@ DUPLICATES = {
     "groupcache": lambda: HashRing.groupcache(["a", "b", "a"]),
     "stathat": lambda: HashRing.stathat(["a", "b", "a"]),
     "from_dict ketama": lambda: HashRing.from_dict(
-        _preset("ketama", {"servers": [["a:1", 1], ["a:1", 1]]})),
+        _preset("ketama", {"servers": [["a:1", 1], ["a:1", 1]]})
+    ),
     "from_dict groupcache": lambda: HashRing.from_dict(
-        _preset("groupcache", {"replicas": 3, "order": ["a", "b", "a"]})),
+        _preset("groupcache", {"replicas": 3, "order": ["a", "b", "a"]})
+    ),
     "from_dict stathat": lambda: HashRing.from_dict(
-        _preset("stathat", {"replicas": 3, "ops": [["add", "a"], ["add", "a"]]})),
-    "from_bytes ketama": lambda: HashRing.from_bytes(_blob(
-        _preset("ketama", {"servers": [["a:1", 1], ["a:1", 1]]}))),
-    "from_bytes groupcache": lambda: HashRing.from_bytes(_blob(
-        _preset("groupcache", {"replicas": 3, "order": ["a", "a"]}))),
-    "RingSnapshot.from_bytes stathat": lambda: RingSnapshot.from_bytes(_blob(
-        _preset("stathat", {"replicas": 3, "ops": [["add", "a"], ["add", "a"]]}))),
+        _preset("stathat", {"replicas": 3, "ops": [["add", "a"], ["add", "a"]]})
+    ),
+    "from_bytes ketama": lambda: HashRing.from_bytes(
+        _blob(_preset("ketama", {"servers": [["a:1", 1], ["a:1", 1]]}))
+    ),
+    "from_bytes groupcache": lambda: HashRing.from_bytes(
+        _blob(_preset("groupcache", {"replicas": 3, "order": ["a", "a"]}))
+    ),
+    "RingSnapshot.from_bytes stathat": lambda: RingSnapshot.from_bytes(
+        _blob(_preset("stathat", {"replicas": 3, "ops": [["add", "a"], ["add", "a"]]}))
+    ),
 }
 
 
@@ -56,8 +72,12 @@ def test_a_name_given_twice_is_refused(door):
 
 
 def test_the_ring_refuses_to_add_a_node_it_has():
-    for ring in (HashRing(["a"]), HashRing.ketama({"a": 1}), HashRing.groupcache(["a"]),
-                 HashRing.stathat(["a"])):
+    for ring in (
+        HashRing(["a"]),
+        HashRing.ketama({"a": 1}),
+        HashRing.groupcache(["a"]),
+        HashRing.stathat(["a"]),
+    ):
         with pytest.raises(ValueError, match="already in the ring"):
             ring.add("a")
 
@@ -107,8 +127,12 @@ def test_a_string_is_not_a_list_of_names():
 
 def test_loaded_rings_round_trip():
     """What every loader accepts, it writes back and loads again."""
-    for ring in (HashRing(["a", "b"]), HashRing.ketama({"a:1": 1, "b:1": 2}),
-                 HashRing.groupcache(["x", "y"]), HashRing.stathat(["p", "q"])):
+    for ring in (
+        HashRing(["a", "b"]),
+        HashRing.ketama({"a:1": 1, "b:1": 2}),
+        HashRing.groupcache(["x", "y"]),
+        HashRing.stathat(["p", "q"]),
+    ):
         again = HashRing.from_bytes(ring.to_bytes())
         assert again == ring and HashRing.from_dict(again.to_dict()) == ring
         assert again.to_bytes() == ring.to_bytes()

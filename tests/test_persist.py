@@ -63,6 +63,7 @@ def test_loaded_ring_keeps_working():
 
 def test_from_bytes_does_not_hash(monkeypatch):
     import ringhash._core as core
+
     ring = HashRing([f"n{i}" for i in range(20)])
     blob = ring.to_bytes()
 
@@ -70,6 +71,7 @@ def test_from_bytes_does_not_hash(monkeypatch):
         raise AssertionError("hashed while loading")
 
     import ringhash.ring as ring_mod
+
     # The two ways a ring hashes node names: a whole build, and one node's points.
     monkeypatch.setattr(ring_mod.RingSnapshot, "_build", boom)
     monkeypatch.setattr(ring_mod._core, "node_points", boom)
@@ -79,14 +81,23 @@ def test_from_bytes_does_not_hash(monkeypatch):
 
 def test_dict_describes_the_ring():
     d = HashRing({"a": 2}, vnodes=10, seed=3).to_dict()
-    assert d == {"format": "ringhash.ring", "version": 1, "preset": None,
-                 "nodes": {"a": 2.0}, "vnodes": 10, "hash": "murmur3", "seed": 3}
+    assert d == {
+        "format": "ringhash.ring",
+        "version": 1,
+        "preset": None,
+        "nodes": {"a": 2.0},
+        "vnodes": 10,
+        "hash": "murmur3",
+        "seed": 3,
+    }
 
 
 BLOB = RINGS["default"]().to_bytes()
 
 
-@pytest.mark.parametrize("cut", [0, 1, 7, 8, 15, 16, 40, len(BLOB) // 2, len(BLOB) - 4, len(BLOB) - 1])
+@pytest.mark.parametrize(
+    "cut", [0, 1, 7, 8, 15, 16, 40, len(BLOB) // 2, len(BLOB) - 4, len(BLOB) - 1]
+)
 def test_truncated_input_is_rejected(cut):
     with pytest.raises(ValueError):
         HashRing.from_bytes(BLOB[:cut])
@@ -107,42 +118,75 @@ def _reseal(body: bytes) -> bytes:
 
 def _forge(desc, points, owners):
     header = json.dumps(desc).encode()
-    body = (struct.pack("<8sHHI", b"RINGHASH", 1, 0, len(header)) + header +
-            struct.pack("<Q", len(points)) + np.asarray(points, "<u4").tobytes() +
-            np.asarray(owners, "<i4").tobytes())
+    body = (
+        struct.pack("<8sHHI", b"RINGHASH", 1, 0, len(header))
+        + header
+        + struct.pack("<Q", len(points))
+        + np.asarray(points, "<u4").tobytes()
+        + np.asarray(owners, "<i4").tobytes()
+    )
     return _reseal(body)
 
 
-GOOD_DESC = {"format": "ringhash.ring", "version": 1, "preset": None, "nodes": {"a": 1.0, "b": 1.0},
-             "vnodes": 2, "hash": "murmur3", "seed": 0}
+GOOD_DESC = {
+    "format": "ringhash.ring",
+    "version": 1,
+    "preset": None,
+    "nodes": {"a": 1.0, "b": 1.0},
+    "vnodes": 2,
+    "hash": "murmur3",
+    "seed": 0,
+}
 
 
-@pytest.mark.parametrize("desc, points, owners, match", [
-    (GOOD_DESC, [5, 3, 9, 10], [0, 1, 0, 1], "sorted"),
-    (GOOD_DESC, [1, 2, 3, 4], [0, 2, 0, 1], "owners"),
-    (GOOD_DESC, [1, 2, 3, 4], [0, -1, 0, 1], "owners"),
-    (GOOD_DESC, [1, 2, 3, 4], [0, 0, 0, 0], "owns no point"),
-    (GOOD_DESC, [1, 2, 2, 4], [0, 1, 0, 1], "ordered by node name"),
-    (GOOD_DESC, [], [], "no points"),
-    ({**GOOD_DESC, "version": 2}, [1, 2], [0, 1], "version"),
-    ({**GOOD_DESC, "format": "other"}, [1, 2], [0, 1], "format"),
-    ({**GOOD_DESC, "nodes": ["a", "b"]}, [1, 2], [0, 1], "malformed"),
-    ({**GOOD_DESC, "hash": "sha1"}, [1, 2], [0, 1], "hash"),
-    ({**GOOD_DESC, "vnodes": -1}, [1, 2], [0, 1], "vnodes"),
-    ({k: v for k, v in GOOD_DESC.items() if k != "seed"}, [1, 2], [0, 1], "malformed"),
-    ({"format": "ringhash.ring", "version": 1, "preset": "stathat",
-      "state": {"replicas": 2, "ops": [["remove", "a"]]}}, [1], [0], "out of turn"),
-    ({"format": "ringhash.ring", "version": 1, "preset": "nope", "state": {}}, [1], [0], "preset"),
-    ([1, 2, 3], [1], [0], "dict"),
-])
+@pytest.mark.parametrize(
+    "desc, points, owners, match",
+    [
+        (GOOD_DESC, [5, 3, 9, 10], [0, 1, 0, 1], "sorted"),
+        (GOOD_DESC, [1, 2, 3, 4], [0, 2, 0, 1], "owners"),
+        (GOOD_DESC, [1, 2, 3, 4], [0, -1, 0, 1], "owners"),
+        (GOOD_DESC, [1, 2, 3, 4], [0, 0, 0, 0], "owns no point"),
+        (GOOD_DESC, [1, 2, 2, 4], [0, 1, 0, 1], "ordered by node name"),
+        (GOOD_DESC, [], [], "no points"),
+        ({**GOOD_DESC, "version": 2}, [1, 2], [0, 1], "version"),
+        ({**GOOD_DESC, "format": "other"}, [1, 2], [0, 1], "format"),
+        ({**GOOD_DESC, "nodes": ["a", "b"]}, [1, 2], [0, 1], "malformed"),
+        ({**GOOD_DESC, "hash": "sha1"}, [1, 2], [0, 1], "hash"),
+        ({**GOOD_DESC, "vnodes": -1}, [1, 2], [0, 1], "vnodes"),
+        ({k: v for k, v in GOOD_DESC.items() if k != "seed"}, [1, 2], [0, 1], "malformed"),
+        (
+            {
+                "format": "ringhash.ring",
+                "version": 1,
+                "preset": "stathat",
+                "state": {"replicas": 2, "ops": [["remove", "a"]]},
+            },
+            [1],
+            [0],
+            "out of turn",
+        ),
+        (
+            {"format": "ringhash.ring", "version": 1, "preset": "nope", "state": {}},
+            [1],
+            [0],
+            "preset",
+        ),
+        ([1, 2, 3], [1], [0], "dict"),
+    ],
+)
 def test_structurally_bad_input_is_rejected(desc, points, owners, match):
     with pytest.raises(ValueError, match=match):
         HashRing.from_bytes(_forge(desc, points, owners))
 
 
 def test_foreign_and_wrongly_typed_input():
-    for blob in (b"", b"\x00" * 64, b"PK\x03\x04" + b"\x00" * 40, pickle.dumps([1, 2, 3]),
-                 b"RINGHASH" + b"\xff" * 40):
+    for blob in (
+        b"",
+        b"\x00" * 64,
+        b"PK\x03\x04" + b"\x00" * 40,
+        pickle.dumps([1, 2, 3]),
+        b"RINGHASH" + b"\xff" * 40,
+    ):
         with pytest.raises(ValueError):
             HashRing.from_bytes(blob)
     bad_version = bytearray(BLOB[:-4])
@@ -155,7 +199,13 @@ def test_foreign_and_wrongly_typed_input():
     for wrong in ("text", 5, None, [1, 2]):
         with pytest.raises(TypeError):
             HashRing.from_bytes(wrong)
-    for wrong in (None, [], "x", {"format": "ringhash.ring"}, {"format": "ringhash.ring", "version": 1}):
+    for wrong in (
+        None,
+        [],
+        "x",
+        {"format": "ringhash.ring"},
+        {"format": "ringhash.ring", "version": 1},
+    ):
         with pytest.raises(ValueError):
             HashRing.from_dict(wrong)
 
@@ -168,7 +218,7 @@ def test_fuzz_random_bytes(data):
 
 @given(st.binary(min_size=1, max_size=8), st.integers(0, len(BLOB) - 1), st.booleans())
 def test_fuzz_spliced_bytes(junk, pos, reseal):
-    bad = BLOB[:pos] + junk + BLOB[pos + len(junk):]
+    bad = BLOB[:pos] + junk + BLOB[pos + len(junk) :]
     if reseal:  # a valid checksum over corrupted structure must still be caught
         bad = _reseal(bad[:-4])
     if bad == BLOB:

@@ -69,13 +69,17 @@ def test_moved_keys_match_per_key_lookups():
     arr = np.arange(50_000, dtype=np.int64).reshape(100, 500)
     m2 = change.moved(arr)
     assert m2.shape == (100, 500)
-    assert np.array_equal(m2.ravel(), np.array(before.get_many(arr)) != np.array(ring.get_many(arr)))
+    assert np.array_equal(
+        m2.ravel(), np.array(before.get_many(arr)) != np.array(ring.get_many(arr))
+    )
 
 
 def test_set_weight_and_diff_between_any_rings():
     ring = HashRing(["a", "b", "c"])
     change = ring.set_weight("a", 3)
-    assert {frm for frm, _ in change.by_pair} <= {"b", "c"} and {to for _, to in change.by_pair} == {"a"}
+    assert {frm for frm, _ in change.by_pair} <= {"b", "c"} and {
+        to for _, to in change.by_pair
+    } == {"a"}
     empty = HashRing()
     grow = empty.diff(ring)
     assert grow.fraction == 1.0 and {frm for frm, _ in grow.by_pair} == {None}
@@ -86,8 +90,12 @@ def test_set_weight_and_diff_between_any_rings():
         ring.diff("ring")
 
 
-@given(st.dictionaries(st.sampled_from("abcdefgh"), st.sampled_from([0.5, 1, 2]), min_size=1, max_size=6),
-       st.integers(1, 12))
+@given(
+    st.dictionaries(
+        st.sampled_from("abcdefgh"), st.sampled_from([0.5, 1, 2]), min_size=1, max_size=6
+    ),
+    st.integers(1, 12),
+)
 def test_shares_are_exact_arc_lengths(w, vnodes):
     ring = HashRing(w, vnodes=vnodes)
     ref = ReferenceRing(w, vnodes)
@@ -105,8 +113,11 @@ def test_shares_are_exact_arc_lengths(w, vnodes):
 
 def test_shares_match_routed_keys_for_every_rule():
     hashes = np.random.default_rng(3).integers(0, SPACE, 400_000, dtype=np.uint64).astype(np.uint32)
-    for ring in (HashRing({"a": 1, "b": 2, "c": 0.3}, vnodes=8), HashRing.stathat(["a", "b", "c"], 4),
-                 HashRing.groupcache(["a", "b", "c"], 4)):
+    for ring in (
+        HashRing({"a": 1, "b": 2, "c": 0.3}, vnodes=8),
+        HashRing.stathat(["a", "b", "c"], 4),
+        HashRing.groupcache(["a", "b", "c"], 4),
+    ):
         counts = np.bincount(ring.lookup_hashes(hashes), minlength=len(ring)) / len(hashes)
         assert np.allclose(list(ring.shares().values()), counts, atol=0.005)
 
@@ -159,8 +170,16 @@ def test_large_factor_equals_lookup():
     assert ring.assign_bounded(ks.reshape(100, 1000), 1e6).shape == (100, 1000)
 
 
-@pytest.mark.parametrize("factor, exc", [(0.9, ValueError), (float("nan"), ValueError),
-                                         (float("inf"), ValueError), ("2", TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "factor, exc",
+    [
+        (0.9, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        ("2", TypeError),
+        (True, TypeError),
+    ],
+)
 def test_bad_load_factor(factor, exc):
     with pytest.raises(exc):
         HashRing(["a"]).assign_bounded(["k"], factor)

@@ -86,8 +86,12 @@ def _crc_collision(replicas=3):
     the same value, so search random names of varying length (a birthday search).
     """
     rng = random.Random(11)
-    names = list({"".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randrange(4, 14)))
-                  for _ in range(250_000)})
+    names = list(
+        {
+            "".join(rng.choices("abcdefghijklmnopqrstuvwxyz", k=rng.randrange(4, 14)))
+            for _ in range(250_000)
+        }
+    )
     pts = ringhash.crc32([f"{r}{n}".encode() for n in names for r in range(replicas)])
     owner = np.repeat(np.arange(len(names)), replicas)
     order = np.argsort(pts, kind="stable")
@@ -160,13 +164,20 @@ def test_ketama_agrees_with_uhashring_where_rules_agree():
     assert [ours.get(k) for k in same] == [theirs.get_node(k) for k in same]
 
 
-@pytest.mark.parametrize("call, exc", [
-    (lambda: HashRing.ketama({"a": 1.5}), TypeError), (lambda: HashRing.ketama({"a": 0}), ValueError),
-    (lambda: HashRing.ketama({"a": True}), TypeError), (lambda: HashRing.ketama([("a", 1), ("a", 2)]), ValueError),
-    (lambda: HashRing.groupcache(["a", "a"]), ValueError), (lambda: HashRing.groupcache("ab"), TypeError),
-    (lambda: HashRing.groupcache(["a"], replicas=0), ValueError),
-    (lambda: HashRing.stathat(["a"], replicas=1.5), TypeError), (lambda: HashRing.stathat([""]), ValueError),
-])
+@pytest.mark.parametrize(
+    "call, exc",
+    [
+        (lambda: HashRing.ketama({"a": 1.5}), TypeError),
+        (lambda: HashRing.ketama({"a": 0}), ValueError),
+        (lambda: HashRing.ketama({"a": True}), TypeError),
+        (lambda: HashRing.ketama([("a", 1), ("a", 2)]), ValueError),
+        (lambda: HashRing.groupcache(["a", "a"]), ValueError),
+        (lambda: HashRing.groupcache("ab"), TypeError),
+        (lambda: HashRing.groupcache(["a"], replicas=0), ValueError),
+        (lambda: HashRing.stathat(["a"], replicas=1.5), TypeError),
+        (lambda: HashRing.stathat([""]), ValueError),
+    ],
+)
 def test_bad_preset_arguments(call, exc):
     with pytest.raises(exc):
         call()

@@ -39,8 +39,11 @@ def test_single_batch_and_reference_agree(w, ks, vnodes, config, n):
     assert [ring.get_nodes(k, n) for k in ks] == [ref.get_nodes(k, n) for k in ks]
 
 
-@given(rings, st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50),
-       st.sampled_from(["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]))
+@given(
+    rings,
+    st.lists(st.integers(-(2**63), 2**63 - 1), max_size=50),
+    st.sampled_from(["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8"]),
+)
 def test_integer_arrays_agree_with_reference(w, values, dtype):
     info = np.iinfo(dtype)
     values = [v for v in values if info.min <= v <= info.max]
@@ -57,7 +60,7 @@ def test_adding_a_node_only_moves_keys_to_it(w, new, weight, ks):
     before = ring.get_many(ks)
     ring.add(new, weight)
     after = ring.get_many(ks)
-    for b, a in zip(before, after):
+    for b, a in zip(before, after, strict=True):
         assert a == b or a == new
     assert ring == HashRing({**w, new: weight}, vnodes=20)
 
@@ -72,7 +75,7 @@ def test_removing_a_node_only_moves_its_keys(w, data):
     if not ring.nodes:
         return
     after = ring.get_many(ks)
-    for b, a in zip(before, after):
+    for b, a in zip(before, after, strict=True):
         assert a == b or b == gone
     assert gone not in after
 

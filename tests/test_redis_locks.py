@@ -14,7 +14,9 @@ from conftest import REDIS_SERVER, RedisServer
 from lockhistory import Hold, check_history
 from ringhash import LeaseLost, LockBackendError, LockTimeout
 
-pytestmark = pytest.mark.skipif(REDIS_SERVER is None, reason="no redis-server binary on this machine")
+pytestmark = pytest.mark.skipif(
+    REDIS_SERVER is None, reason="no redis-server binary on this machine"
+)
 
 
 def _worker(port, prefix, seed, rounds, out):
@@ -46,8 +48,10 @@ def _worker(port, prefix, seed, rounds, out):
 def test_history_across_processes(redis_server):
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(redis_server.port, f"mp{os.getpid()}:", i, 60, out))
-             for i in range(4)]
+    procs = [
+        ctx.Process(target=_worker, args=(redis_server.port, f"mp{os.getpid()}:", i, 60, out))
+        for i in range(4)
+    ]
     for p in procs:
         p.start()
     results = [out.get(timeout=120) for _ in procs]
@@ -136,7 +140,9 @@ def test_server_killed_and_restarted_with_aof(tmp_path):
     from ringhash.redis_locks import RedisLockTable
 
     try:
-        table = RedisLockTable(server.client(socket_timeout=1, socket_connect_timeout=0.5), prefix="f:")
+        table = RedisLockTable(
+            server.client(socket_timeout=1, socket_connect_timeout=0.5), prefix="f:"
+        )
         tokens = []
         for _ in range(3):
             with table.lock("acct", ttl=5) as lease:
@@ -173,7 +179,7 @@ def _slot(key: str) -> str:
     """The Redis Cluster hash tag of a key: the part between the first { and the next }."""
     start = key.find("{")
     end = key.find("}", start + 1)
-    return key[start + 1:end] if start >= 0 and end > start + 1 else key
+    return key[start + 1 : end] if start >= 0 and end > start + 1 else key
 
 
 def test_async_client_is_used_for_the_async_api(redis_server):

@@ -34,7 +34,12 @@ def test_points_follow_the_spec(hash, seed):
         assert mmh3.hash(b"node-a#0", seed, signed=False) in ring.points.tolist()
     # count = max(1, floor(vnodes * w + 0.5)): 40, 100, 10 and (0.04 -> 0 ->) 1
     counts = np.bincount(ring.owners, minlength=len(ring))
-    assert dict(zip(ring.nodes, counts.tolist())) == {"node-a": 40, "node-b": 100, "ноды": 10, "z": 1}
+    assert dict(zip(ring.nodes, counts.tolist(), strict=True)) == {
+        "node-a": 40,
+        "node-b": 100,
+        "ноды": 10,
+        "z": 1,
+    }
 
 
 def test_half_rounds_up():
@@ -57,13 +62,32 @@ def test_lookup_matches_reference_single_and_batch():
     for n in (1, 2, 3, 12, 50):
         got = ring.lookup_nodes(keys[:300], n)
         assert got.shape == (300, min(n, 12))
-        for k, row in zip(keys[:300], got):
+        for k, row in zip(keys[:300], got, strict=True):
             assert [ring.nodes[i] for i in row] == ref.get_nodes(k, n)
             assert ring.get_nodes(k, n) == ref.get_nodes(k, n)
 
 
-@pytest.mark.parametrize("dtype", ["i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", ">i4", ">u2",
-                                   ">i8", "S1", "S7", "S16", "S40", "S70"])
+@pytest.mark.parametrize(
+    "dtype",
+    [
+        "i1",
+        "i2",
+        "i4",
+        "i8",
+        "u1",
+        "u2",
+        "u4",
+        "u8",
+        ">i4",
+        ">u2",
+        ">i8",
+        "S1",
+        "S7",
+        "S16",
+        "S40",
+        "S70",
+    ],
+)
 def test_batch_lookup_of_every_array_kind_matches_reference(dtype):
     """Each array kind has its own kernel (fused int lookups, small ints widened in blocks,
     S items in vector groups): long, strided and N-D arrays all equal the reference."""
@@ -73,7 +97,7 @@ def test_batch_lookup_of_every_array_kind_matches_reference(dtype):
     dt = np.dtype(dtype)
     if dt.kind == "S":
         raw = rng.integers(0, 256, (1501, dt.itemsize), dtype=np.uint8)
-        raw[::4, dt.itemsize // 2:] = 0  # shorter items (trailing NULs are not part of a key)
+        raw[::4, dt.itemsize // 2 :] = 0  # shorter items (trailing NULs are not part of a key)
         arr = raw.view(dt).ravel()
     else:
         info = np.iinfo(dt)
@@ -83,17 +107,23 @@ def test_batch_lookup_of_every_array_kind_matches_reference(dtype):
     expect = np.array([ring.nodes.index(ref.get(k.item())) for k in arr], dtype=np.int32)
     assert ring.lookup(arr).tolist() == expect.tolist()
     assert ring.lookup(arr[::-3]).tolist() == expect[::-3].tolist()
-    assert ring.lookup(arr[:1500].reshape(30, 50)).tolist() == expect[:1500].reshape(30, 50).tolist()
+    assert (
+        ring.lookup(arr[:1500].reshape(30, 50)).tolist() == expect[:1500].reshape(30, 50).tolist()
+    )
     for n in (0, 1, 15, 17):
         assert ring.lookup(arr[:n]).tolist() == expect[:n].tolist()
 
 
-@pytest.mark.parametrize("make", [
-    lambda: HashRing({f"n{i}": 1 for i in range(5)}, vnodes=30, hash="crc32"),
-    lambda: HashRing.ketama({f"10.0.0.{i}:11211": 100 for i in range(5)}),
-    lambda: HashRing.groupcache([f"n{i}" for i in range(5)]),
-    lambda: HashRing.stathat([f"n{i}" for i in range(5)]),
-], ids=["crc32", "ketama", "groupcache", "stathat"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: HashRing({f"n{i}": 1 for i in range(5)}, vnodes=30, hash="crc32"),
+        lambda: HashRing.ketama({f"10.0.0.{i}:11211": 100 for i in range(5)}),
+        lambda: HashRing.groupcache([f"n{i}" for i in range(5)]),
+        lambda: HashRing.stathat([f"n{i}" for i in range(5)]),
+    ],
+    ids=["crc32", "ketama", "groupcache", "stathat"],
+)
 def test_s_array_lookups_on_other_hashes_and_presets(make):
     """S arrays on rings that do not take the murmur3 vector kernels (CRC-32 and MD5 keys,
     stathat's strict search) route each item like get() of its bytes."""
@@ -107,9 +137,14 @@ def test_s_array_lookups_on_other_hashes_and_presets(make):
 def test_lookup_into_an_out_buffer():
     """``out=`` gets the same owners as a fresh result, for every kind of batch, and is returned."""
     ring = HashRing({f"n{i}": 1 for i in range(7)}, vnodes=30)
-    batches = [np.arange(-600, 600, dtype=np.int64).reshape(40, 30), np.arange(1200, dtype=np.uint16),
-               np.array([f"k{i}".encode() for i in range(1200)]), [f"k{i}" for i in range(1200)],
-               np.array([f"ключ{i}" for i in range(1200)]), np.array([f"k{i}" for i in range(1200)], dtype=object)]
+    batches = [
+        np.arange(-600, 600, dtype=np.int64).reshape(40, 30),
+        np.arange(1200, dtype=np.uint16),
+        np.array([f"k{i}".encode() for i in range(1200)]),
+        [f"k{i}" for i in range(1200)],
+        np.array([f"ключ{i}" for i in range(1200)]),
+        np.array([f"k{i}" for i in range(1200)], dtype=object),
+    ]
     for keys in batches:
         expect = ring.lookup(keys)
         out = np.full(expect.shape, -7, dtype=np.int32)
@@ -242,7 +277,7 @@ def test_big_ring_matches_reference_after_many_changes():
     r = random.Random(3)
     ring = HashRing(vnodes=20)
     model = {}
-    for step in range(200):
+    for _step in range(200):
         op = r.random()
         if op < 0.5 or not model:
             name = f"node{r.randrange(60)}"
@@ -275,6 +310,12 @@ def test_memory_is_small():
 
 
 def test_package_exports():
-    assert set(ringhash.__all__) >= {"HashRing", "RingSnapshot", "EmptyRingError", "murmur3_32", "crc32"}
+    assert set(ringhash.__all__) >= {
+        "HashRing",
+        "RingSnapshot",
+        "EmptyRingError",
+        "murmur3_32",
+        "crc32",
+    }
     assert issubclass(EmptyRingError, LookupError)
     assert isinstance(ringhash.__version__, str)

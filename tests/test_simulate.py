@@ -21,8 +21,21 @@ def test_numbers_agree_with_api_and_reference(tmp_path, capsys):
     kf.write_bytes(("\r\n".join(keys) + "\r\n").encode())  # CRLF lines route like LF lines
     nodes = tmp_path / "nodes.txt"
     nodes.write_text("# fleet\nalpha 1\nbeta,2\ngamma\n")
-    res = run_json(capsys, "--nodes", f"@{nodes}", "--add", "delta:0.5", "--remove", "beta",
-                   "--set-weight", "gamma:3", "--keys-file", str(kf), "--vnodes", "50")
+    res = run_json(
+        capsys,
+        "--nodes",
+        f"@{nodes}",
+        "--add",
+        "delta:0.5",
+        "--remove",
+        "beta",
+        "--set-weight",
+        "gamma:3",
+        "--keys-file",
+        str(kf),
+        "--vnodes",
+        "50",
+    )
     before = HashRing({"alpha": 1, "beta": 2, "gamma": 1}, vnodes=50)
     after = HashRing({"alpha": 1, "gamma": 3, "delta": 0.5}, vnodes=50)
     ref_b = ReferenceRing({"alpha": 1, "beta": 2, "gamma": 1}, 50)
@@ -48,7 +61,9 @@ def test_numbers_agree_with_api_and_reference(tmp_path, capsys):
 
 
 def test_random_keys_and_counts(capsys):
-    res = run_json(capsys, "--nodes", "20", "--add", "node-20", "--keys", "300000", "--key-seed", "4")
+    res = run_json(
+        capsys, "--nodes", "20", "--add", "node-20", "--keys", "300000", "--key-seed", "4"
+    )
     assert res["keys"] == 300_000
     assert sum(r["load_after"] for r in res["nodes"]) == 300_000
     # Only keys moving to the new node.
@@ -61,16 +76,26 @@ def test_random_keys_and_counts(capsys):
 
 def test_table_and_plot(tmp_path, capsys):
     png = tmp_path / "load.png"
-    assert main(["simulate", "--nodes", "a,b,c", "--add", "d", "--keys", "50000", "--plot", str(png)]) == 0
+    assert (
+        main(["simulate", "--nodes", "a,b,c", "--add", "d", "--keys", "50000", "--plot", str(png)])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "moved" in out and "peak/mean" in out and "d" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("args", [
-    ["--nodes", "a,b", "--remove", "zzz"], ["--nodes", "a,a"], ["--nodes", "a", "--set-weight", "a"],
-    ["--nodes", "a", "--keys", "-1"], ["--nodes", "@/nonexistent/file"], ["--nodes", "a", "--add", "a"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--nodes", "a,b", "--remove", "zzz"],
+        ["--nodes", "a,a"],
+        ["--nodes", "a", "--set-weight", "a"],
+        ["--nodes", "a", "--keys", "-1"],
+        ["--nodes", "@/nonexistent/file"],
+        ["--nodes", "a", "--add", "a"],
+    ],
+)
 def test_bad_arguments(args, capsys):
     with pytest.raises(SystemExit) as e:
         main(["simulate", *args])

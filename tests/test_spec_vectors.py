@@ -9,15 +9,19 @@ import pytest
 
 from ringhash import HashRing
 
-DOC = json.loads((pathlib.Path(__file__).resolve().parent / "data" /
-                  "ringhash_default_vectors.json").read_text(encoding="utf-8"))
+DOC = json.loads(
+    (pathlib.Path(__file__).resolve().parent / "data" / "ringhash_default_vectors.json").read_text(
+        encoding="utf-8"
+    )
+)
 
 
 @pytest.mark.parametrize("case", DOC["cases"], ids=lambda c: ",".join(list(c["nodes"])[:2]))
 def test_default_vectors(case):
     ring = HashRing(case["nodes"], vnodes=case["vnodes"], hash=case["hash"], seed=case["seed"])
     assert len(ring.points) == case["points"]
-    assert [[int(p), ring.nodes[o]] for p, o in zip(ring.points[:5], ring.owners[:5])] == case["first_points"]
+    first = zip(ring.points[:5], ring.owners[:5], strict=True)
+    assert [[int(p), ring.nodes[o]] for p, o in first] == case["first_points"]
     keys = case["keys"]
     assert [ring.get(k) for k in keys] == case["expected"]
     assert ring.get_many(keys) == case["expected"]

@@ -9,7 +9,8 @@ ringhash has no pure-Python fallback. If you are running from a source
 checkout, build the extension first:
 
     pip install .                                   # a normal install, or
-    pip install -e . --no-build-isolation           # an editable one (needs cython>=3.1, numpy, setuptools)
+    pip install -e . --no-build-isolation           # an editable one
+                                                    # (needs cython>=3.1, numpy, setuptools)
 
 Building needs a C compiler. Wheels for CPython 3.10-3.13 need none.
 """

@@ -22,7 +22,15 @@ import numpy as np
 
 from . import _core
 
-__all__ = ["ALGORITHMS", "KeyBatch", "check_algorithm", "check_seed", "classify", "hash_batch", "is_batch"]
+__all__ = [
+    "ALGORITHMS",
+    "KeyBatch",
+    "check_algorithm",
+    "check_seed",
+    "classify",
+    "hash_batch",
+    "is_batch",
+]
 
 ALGORITHMS = {"murmur3": _core.MURMUR3, "crc32": _core.CRC32}
 
@@ -96,8 +104,10 @@ def classify(keys: object) -> KeyBatch:
     if isinstance(keys, (list, tuple)):
         return KeyBatch(OBJECTS, keys, 0, (len(keys),))
     if not isinstance(keys, np.ndarray):
-        kind = "a single key" if isinstance(keys, (str, bytes, bytearray, memoryview, int)) else (
-            f"a {type(keys).__name__}"
+        kind = (
+            "a single key"
+            if isinstance(keys, (str, bytes, bytearray, memoryview, int))
+            else (f"a {type(keys).__name__}")
         )
         raise TypeError(
             f"expected a batch of keys (list, tuple or numpy array), got {kind}; "

@@ -25,11 +25,11 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
     h = seed & _MASK
     nblocks = len(data) // 4
     for i in range(nblocks):
-        k = int.from_bytes(data[4 * i:4 * i + 4], "little")
+        k = int.from_bytes(data[4 * i : 4 * i + 4], "little")
         k = rotl((k * c1) & _MASK, 15)
         h ^= (k * c2) & _MASK
         h = (rotl(h, 13) * 5 + 0xE6546B64) & _MASK
-    tail = data[4 * nblocks:]
+    tail = data[4 * nblocks :]
     if tail:
         k = int.from_bytes(tail, "little")
         k = rotl((k * c1) & _MASK, 15)
@@ -88,8 +88,9 @@ def point_count(vnodes: int, weight: float) -> int:
 class ReferenceRing:
     """The ring rule, transcribed: sorted (point, utf8(name)) pairs and bisect."""
 
-    def __init__(self, weights: Mapping[str, float], vnodes: int = 160, hash: str = "murmur3",
-                 seed: int = 0) -> None:
+    def __init__(
+        self, weights: Mapping[str, float], vnodes: int = 160, hash: str = "murmur3", seed: int = 0
+    ) -> None:
         self.weights = dict(weights)
         self.vnodes, self.hash, self.seed = vnodes, hash, seed
         entries = []

@@ -28,7 +28,7 @@ def _parse_weights(text: str | None, names: list[str]) -> dict[str, float]:
     if len(parts) != len(names):
         raise ValueError(f"--weights has {len(parts)} values for {len(names)} nodes")
     try:
-        return {name: float(w) for name, w in zip(names, parts)}
+        return {name: float(w) for name, w in zip(names, parts, strict=True)}
     except ValueError:
         raise ValueError(f"--weights must be numbers, got {text!r}") from None
 
@@ -55,7 +55,7 @@ def route(ring: HashRing, src: BinaryIO, out: BinaryIO) -> int:
     total = 0
     for keys in _batches(src):
         owners = snap.lookup(keys).tolist()
-        out.write(b"".join(k + b"\t" + names[o] + b"\n" for k, o in zip(keys, owners)))
+        out.write(b"".join(k + b"\t" + names[o] + b"\n" for k, o in zip(keys, owners, strict=True)))
         total += len(keys)
     return total
 
@@ -92,8 +92,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulate.main(args, parser)
     names = [n for n in args.nodes.split(",") if n]
     try:
-        ring = HashRing(_parse_weights(args.weights, names), vnodes=args.vnodes,
-                        hash=args.hash, seed=args.seed)
+        ring = HashRing(
+            _parse_weights(args.weights, names), vnodes=args.vnodes, hash=args.hash, seed=args.seed
+        )
         if not len(ring):
             raise ValueError("--nodes names no node")
     except (TypeError, ValueError) as e:

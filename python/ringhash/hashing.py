@@ -12,9 +12,11 @@ from ._keys import check_seed, hash_batch, is_batch
 __all__ = ["crc32", "murmur3_32"]
 
 
-
+# A batch gives an array, anything else one int (the batch types are objects too).
 @overload
-def murmur3_32(keys: list[object] | tuple[object, ...] | np.ndarray, seed: int = 0) -> np.ndarray: ...
+def murmur3_32(  # type: ignore[overload-overlap]
+    keys: list[object] | tuple[object, ...] | np.ndarray, seed: int = 0
+) -> np.ndarray: ...
 @overload
 def murmur3_32(keys: object, seed: int = 0) -> int: ...
 def murmur3_32(keys: object, seed: int = 0) -> int | np.ndarray:
@@ -36,7 +38,7 @@ def murmur3_32(keys: object, seed: int = 0) -> int | np.ndarray:
 
 
 @overload
-def crc32(keys: list[object] | tuple[object, ...] | np.ndarray) -> np.ndarray: ...
+def crc32(keys: list[object] | tuple[object, ...] | np.ndarray) -> np.ndarray: ...  # type: ignore[overload-overlap]
 @overload
 def crc32(keys: object) -> int: ...
 def crc32(keys: object) -> int | np.ndarray:

@@ -56,8 +56,10 @@ def check_envelope(d: object) -> dict[str, Any]:
     if d.get("format") != FORMAT:
         raise ValueError(f"not a ringhash ring description (format {d.get('format')!r})")
     if d.get("version") != VERSION:
-        raise ValueError(f"unsupported ring description version {d.get('version')!r} "
-                         f"(this ringhash reads version {VERSION})")
+        raise ValueError(
+            f"unsupported ring description version {d.get('version')!r} "
+            f"(this ringhash reads version {VERSION})"
+        )
     return d
 
 
@@ -66,8 +68,15 @@ def encode(description: dict[str, Any], points: np.ndarray, owners: np.ndarray) 
     header = json.dumps(description, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
     pts = np.ascontiguousarray(points, dtype="<u4")
     own = np.ascontiguousarray(owners, dtype="<i4")
-    body = b"".join([_HEAD.pack(MAGIC, VERSION, 0, len(header)), header,
-                     _COUNT.pack(len(pts)), pts.tobytes(), own.tobytes()])
+    body = b"".join(
+        [
+            _HEAD.pack(MAGIC, VERSION, 0, len(header)),
+            header,
+            _COUNT.pack(len(pts)),
+            pts.tobytes(),
+            own.tobytes(),
+        ]
+    )
     return body + _CRC.pack(zlib.crc32(body))
 
 
@@ -86,17 +95,19 @@ def decode(data: object) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     if magic != MAGIC:
         raise ValueError("not a ringhash ring (bad magic bytes)")
     if version != VERSION:
-        raise ValueError(f"unsupported ring format version {version} (this ringhash reads {VERSION})")
+        raise ValueError(
+            f"unsupported ring format version {version} (this ringhash reads {VERSION})"
+        )
     if flags != 0:
         raise ValueError(f"unsupported ring format flags {flags:#x}")
     (crc,) = _CRC.unpack_from(buf, len(buf) - _CRC.size)
-    if zlib.crc32(buf[:-_CRC.size]) != crc:
+    if zlib.crc32(buf[: -_CRC.size]) != crc:
         raise ValueError("ring data is corrupted (checksum mismatch) or truncated")
     off = _HEAD.size
     if header_len > min(MAX_HEADER, len(buf) - off - _COUNT.size - _CRC.size):
         raise ValueError("ring data is truncated (header length exceeds the data)")
     try:
-        desc = json.loads(bytes(buf[off:off + header_len]).decode("utf-8"))
+        desc = json.loads(bytes(buf[off : off + header_len]).decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"ring header is not valid JSON: {e}") from None
     off += header_len

@@ -56,7 +56,8 @@ def _owners_at(snap: RingView, hashes: np.ndarray, ids: dict[str, int]) -> np.nd
     if not len(snap.nodes):
         return np.full(len(hashes), -1, dtype=np.int64)
     local = np.array([ids[n] for n in snap.nodes], dtype=np.int64)
-    return local[snap.lookup_hashes(hashes)]
+    owners: np.ndarray = local[snap.lookup_hashes(hashes)]
+    return owners
 
 
 class RingChange:
@@ -74,7 +75,9 @@ class RingChange:
             raise ValueError("the two rings hash keys differently: compare their lookups instead")
         self.before = before
         self.after = after
-        self._computed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]] | None = None
+        self._computed: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]] | None = (
+            None
+        )
 
     def _compute(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, list[str]]:
         if self._computed is None:
@@ -99,9 +102,14 @@ class RingChange:
         """The moved hash ranges, in ring order."""
         starts, a, b, lengths, names = self._compute()
         moved = np.flatnonzero(a != b)
-        name = lambda i: None if i < 0 else names[i]  # noqa: E731
-        return tuple(MovedRange(int(starts[i]), int(starts[i] + lengths[i] - 1), name(a[i]), name(b[i]))
-                     for i in moved)
+
+        def name(i: int) -> str | None:
+            return None if i < 0 else names[i]
+
+        return tuple(
+            MovedRange(int(starts[i]), int(starts[i] + lengths[i] - 1), name(a[i]), name(b[i]))
+            for i in moved
+        )
 
     @property
     def fraction(self) -> float:
@@ -115,7 +123,7 @@ class RingChange:
         _, a, b, lengths, names = self._compute()
         m = a != b
         out: dict[tuple[str | None, str | None], float] = {}
-        for x, y, n in zip(a[m].tolist(), b[m].tolist(), lengths[m].tolist()):
+        for x, y, n in zip(a[m].tolist(), b[m].tolist(), lengths[m].tolist(), strict=True):
             key = (None if x < 0 else names[x], None if y < 0 else names[y])
             out[key] = out.get(key, 0.0) + n / SPACE
         return out
@@ -126,7 +134,8 @@ class RingChange:
         ring = self.before if len(self.before) else self.after
         hashes = ring.hash_keys(keys)
         at = np.searchsorted(starts, hashes.astype(np.int64), side="right") - 1
-        return (a != b)[at]
+        moved: np.ndarray = (a != b)[at]
+        return moved
 
     def __repr__(self) -> str:
         return f"RingChange(fraction={self.fraction:.4f}, ranges={len(self.ranges)})"
@@ -156,7 +165,7 @@ def shares(snap: RingView) -> dict[str, float]:
     pts = snap.points.astype(np.int64)
     arcs = np.diff(pts, prepend=pts[-1] - SPACE)  # the first point's arc wraps around
     own = np.bincount(snap.owners, weights=arcs, minlength=len(snap.nodes)) / SPACE
-    return dict(zip(snap.nodes, own.tolist()))
+    return dict(zip(snap.nodes, own.tolist(), strict=True))
 
 
 def balance(snap: RingView) -> Balance:
@@ -164,14 +173,19 @@ def balance(snap: RingView) -> Balance:
     w = np.array([snap.weights[n] for n in snap.nodes], dtype=float)
     ratio = share / (w / w.sum())
     mean = ratio.mean()
-    return Balance(float(ratio.max() / mean), float(ratio.min() / mean), float(ratio.std() / mean),
-                   len(snap.nodes), len(snap.points))
+    return Balance(
+        float(ratio.max() / mean),
+        float(ratio.min() / mean),
+        float(ratio.std() / mean),
+        len(snap.nodes),
+        len(snap.points),
+    )
 
 
 def load(snap: RingView, keys: object) -> dict[str, int]:
     """Keys per node for a concrete batch."""
     counts = np.bincount(snap.lookup(keys).reshape(-1), minlength=len(snap.nodes))
-    return dict(zip(snap.nodes, counts.tolist()))
+    return dict(zip(snap.nodes, counts.tolist(), strict=True))
 
 
 def bounded_caps(snap: RingView, nkeys: int, load_factor: object) -> np.ndarray:
@@ -182,5 +196,6 @@ def bounded_caps(snap: RingView, nkeys: int, load_factor: object) -> np.ndarray:
     if not (load_factor >= 1.0 and math.isfinite(load_factor)):
         raise ValueError(f"load_factor must be finite and >= 1, got {load_factor!r}")
     w = np.array([snap.weights[n] for n in snap.nodes], dtype=float)
-    return np.array([math.ceil(float(load_factor) * nkeys * x) for x in (w / w.sum()).tolist()],
-                    dtype=np.int64)
+    return np.array(
+        [math.ceil(float(load_factor) * nkeys * x) for x in (w / w.sum()).tolist()], dtype=np.int64
+    )

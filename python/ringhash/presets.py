@@ -98,7 +98,7 @@ def ketama_digests(weight: int, total: int, nservers: int) -> int:
     """
     pct = np.float32(np.float32(weight) / np.float32(total))
     product = float(pct) * 40.0 * float(np.float32(nservers))
-    return math.floor(np.float32(product))
+    return int(math.floor(np.float32(product)))
 
 
 def check_int_weight(weight: object) -> int:
@@ -132,10 +132,12 @@ class KetamaState:
     def of(cls, servers: Mapping[str, int] | Iterable[tuple[str, int]]) -> KetamaState:
         """Checked state for ``servers`` ("host:port" -> int weight, in server-file order)."""
         if isinstance(servers, (str, bytes)):
-            raise TypeError(f"servers must map addresses to weights, not a {type(servers).__name__}")
+            raise TypeError(
+                f"servers must map addresses to weights, not a {type(servers).__name__}"
+            )
         items = list(servers.items()) if isinstance(servers, Mapping) else list(servers)
         names = unique_names((addr for addr, _ in items), "server")
-        return cls(tuple((a, check_int_weight(w)) for a, (_, w) in zip(names, items)))
+        return cls(tuple((a, check_int_weight(w)) for a, (_, w) in zip(names, items, strict=True)))
 
     @property
     def vnodes(self) -> int:
@@ -150,7 +152,9 @@ class KetamaState:
         total = sum(w for _, w in self.servers)
         pts, own = [], []
         for addr, w in self.servers:
-            p = _core.ketama_points(addr.encode("utf-8"), ketama_digests(w, total, len(self.servers)))
+            p = _core.ketama_points(
+                addr.encode("utf-8"), ketama_digests(w, total, len(self.servers))
+            )
             pts.append(p)
             own.append(np.full(len(p), rank[addr], dtype=np.int32))
         if not pts:
@@ -178,7 +182,9 @@ class KetamaState:
 def _go_points(name: str, replicas: int) -> np.ndarray:
     """crc32(decimal(i) + name) for i < replicas (groupcache and stathat)."""
     raw = name.encode("utf-8")
-    return _core.hash_objects([str(i).encode("ascii") + raw for i in range(replicas)], _core.CRC32, 0)
+    return _core.hash_objects(
+        [str(i).encode("ascii") + raw for i in range(replicas)], _core.CRC32, 0
+    )
 
 
 class _GoRing:
@@ -289,15 +295,23 @@ class StathatState(_GoRing):
         circle = dict(self.circle)
         for p in _go_points(name, self.replicas).tolist():
             circle[p] = name  # overwrite: the last added wins
-        return StathatState(self.replicas, self.members + (name,), tuple(sorted(circle.items())),
-                            self.ops + (("add", name),))
+        return StathatState(
+            self.replicas,
+            self.members + (name,),
+            tuple(sorted(circle.items())),
+            self.ops + (("add", name),),
+        )
 
     def removed(self, name: str) -> StathatState:
         circle = dict(self.circle)
         for p in _go_points(name, self.replicas).tolist():
             circle.pop(p, None)  # whoever owns that entry now loses it, as in the Go code
-        return StathatState(self.replicas, tuple(n for n in self.members if n != name),
-                            tuple(sorted(circle.items())), self.ops + (("remove", name),))
+        return StathatState(
+            self.replicas,
+            tuple(n for n in self.members if n != name),
+            tuple(sorted(circle.items())),
+            self.ops + (("remove", name),),
+        )
 
     def describe(self) -> dict[str, Any]:
         return {"replicas": self.replicas, "ops": [list(op) for op in self.ops]}

@@ -24,7 +24,7 @@ import bisect
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -56,7 +56,7 @@ from .errors import EmptyRingError
 
 __all__ = ["MAX_POINTS", "HashRing", "RingSnapshot"]
 
-NodesArg = Union[Iterable[str], Mapping[str, float]]
+NodesArg = Iterable[str] | Mapping[str, float]
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -73,7 +73,9 @@ def _check_hashes(hashes: object) -> np.ndarray:
             )
         return np.ascontiguousarray(hashes, dtype=np.dtype(np.uint32).newbyteorder("="))
     if not isinstance(hashes, (list, tuple)):
-        raise TypeError(f"hashes must be a uint32 array or a list of ints, not {type(hashes).__name__}")
+        raise TypeError(
+            f"hashes must be a uint32 array or a list of ints, not {type(hashes).__name__}"
+        )
     for h in hashes:
         if isinstance(h, bool) or not isinstance(h, (int, np.integer)):
             raise TypeError(f"hashes must be ints, not {type(h).__name__}")
@@ -188,8 +190,10 @@ class _RingReads:
         names = list(snap.nodes[:5]) + (["..."] if len(snap) > 5 else [])
         shown = ", ".join(n if n == "..." else repr(n) for n in names)
         seed = f", seed={snap.seed}" if snap.seed else ""
-        return (f"{type(self).__name__}([{shown}], nodes={len(snap)}, points={len(snap.points)}, "
-                f"vnodes={snap.vnodes}, hash={snap.hash!r}{seed})")
+        return (
+            f"{type(self).__name__}([{shown}], nodes={len(snap)}, points={len(snap.points)}, "
+            f"vnodes={snap.vnodes}, hash={snap.hash!r}{seed})"
+        )
 
     # ------------------------------------------------------------ lookups
 
@@ -314,8 +318,12 @@ class _RingReads:
         if snap._preset is not None:
             d["state"] = snap._preset.describe()
         else:
-            d.update(nodes={n: snap._weights[n] for n in snap._nodes}, vnodes=snap._vnodes,
-                     hash=snap._hash, seed=snap._seed)
+            d.update(
+                nodes={n: snap._weights[n] for n in snap._nodes},
+                vnodes=snap._vnodes,
+                hash=snap._hash,
+                seed=snap._seed,
+            )
         return d
 
     def to_bytes(self) -> bytes:
@@ -341,11 +349,27 @@ class RingSnapshot(_RingReads):
     dtype('int32')
     """
 
-    __slots__ = ("_nodes", "_weights", "_vnodes", "_hash", "_seed", "_algo", "_table", "_names",
-                 "_preset")
+    __slots__ = (
+        "_nodes",
+        "_weights",
+        "_vnodes",
+        "_hash",
+        "_seed",
+        "_algo",
+        "_table",
+        "_names",
+        "_preset",
+    )
 
-    def __init__(self, weights: dict[str, float], vnodes: int, hash: str, seed: int,
-                 table: _core.RingTable | None, preset: presets.PresetState | None = None) -> None:
+    def __init__(
+        self,
+        weights: dict[str, float],
+        vnodes: int,
+        hash: str,
+        seed: int,
+        table: _core.RingTable | None,
+        preset: presets.PresetState | None = None,
+    ) -> None:
         # Private: build one with HashRing(...).snapshot(). ``table`` is built from
         # the keys of ``weights`` in UTF-8 order by the ring rule (or by the
         # preset's), or None for an empty ring.
@@ -379,13 +403,15 @@ class RingSnapshot(_RingReads):
         check_total(counts)
         table = None
         if names:
-            table = _core.RingTable.from_nodes([utf8(n) for n in names],
-                                               np.array(counts, dtype=np.int64), names, algo, seed)
+            table = _core.RingTable.from_nodes(
+                [utf8(n) for n in names], np.array(counts, dtype=np.int64), names, algo, seed
+            )
         return cls(weights, vnodes, hash, seed, table)
 
     @classmethod
-    def _from_preset(cls, state: presets.PresetState,
-                     arrays: tuple[np.ndarray, np.ndarray] | None = None) -> RingSnapshot:
+    def _from_preset(
+        cls, state: presets.PresetState, arrays: tuple[np.ndarray, np.ndarray] | None = None
+    ) -> RingSnapshot:
         """The preset's ring; with ``arrays`` (loaded points, owners) instead of building."""
         nodes, built = state.build() if arrays is None else (sort_nodes(state.weights), arrays)
         table = None
@@ -416,7 +442,9 @@ class RingSnapshot(_RingReads):
             return RingSnapshot(weights, self._vnodes, self._hash, self._seed, None)
         rank = self._nodes.index(name)
         gone = self._node_points(name, point_count(self._vnodes, self._weights[name]))
-        table = self._require().without_node(gone, rank, self._nodes[:rank] + self._nodes[rank + 1:])
+        table = self._require().without_node(
+            gone, rank, self._nodes[:rank] + self._nodes[rank + 1 :]
+        )
         return RingSnapshot(weights, self._vnodes, self._hash, self._seed, table)
 
     def _reweighted(self, name: str, weight: object) -> RingSnapshot:
@@ -424,8 +452,9 @@ class RingSnapshot(_RingReads):
             return self._from_preset(self._preset.reweighted(name, weight))
         w = check_weight(weight)
         if point_count(self._vnodes, w) == point_count(self._vnodes, self._weights[name]):
-            return RingSnapshot({**self._weights, name: w}, self._vnodes, self._hash, self._seed,
-                                self._require())
+            return RingSnapshot(
+                {**self._weights, name: w}, self._vnodes, self._hash, self._seed, self._require()
+            )
         return self._removed(name)._added(name, w)
 
     def _node_points(self, name: str, count: int) -> np.ndarray:
@@ -442,8 +471,9 @@ class RingSnapshot(_RingReads):
         return self._config() == other._config()
 
     def __hash__(self) -> int:
-        return hash((self._hash, self._seed, self._vnodes, frozenset(self._weights.items()),
-                     self._preset))
+        return hash(
+            (self._hash, self._seed, self._vnodes, frozenset(self._weights.items()), self._preset)
+        )
 
     @classmethod
     def from_bytes(cls, data: bytes) -> RingSnapshot:
@@ -454,8 +484,10 @@ class RingSnapshot(_RingReads):
         return (_from_bytes, (self.to_bytes(),))
 
 
-def _from_description(d: object, arrays: tuple[np.ndarray, np.ndarray] | None = None,
-                      ) -> RingSnapshot:
+def _from_description(
+    d: object,
+    arrays: tuple[np.ndarray, np.ndarray] | None = None,
+) -> RingSnapshot:
     """The snapshot a ``to_dict`` description stands for. With ``arrays`` (points,
     owners, from ``to_bytes``) the built ring is taken from them instead of hashed,
     once the table has checked them (sorted, owners in range) and, for the default
@@ -526,8 +558,9 @@ class HashRing(_RingReads):
 
     __slots__ = ("_snap", "_lock", "__weakref__")
 
-    def __init__(self, nodes: NodesArg = (), *, vnodes: int = 160, hash: str = "murmur3",
-                 seed: int = 0) -> None:
+    def __init__(
+        self, nodes: NodesArg = (), *, vnodes: int = 160, hash: str = "murmur3", seed: int = 0
+    ) -> None:
         vnodes = check_vnodes(vnodes)
         check_algorithm(hash)
         seed = check_seed(seed, hash)

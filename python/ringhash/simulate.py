@@ -60,7 +60,7 @@ def _keys(args: argparse.Namespace, progress: Any) -> list[np.ndarray | list[byt
         if data and data[-1] == b"":
             data.pop()
         data = [line[:-1] if line.endswith(b"\r") else line for line in data]  # CRLF, as route does
-        return [data[i:i + CHUNK] for i in range(0, len(data), CHUNK)]
+        return [data[i : i + CHUNK] for i in range(0, len(data), CHUNK)]
     rng = np.random.default_rng(args.key_seed)
     task = progress.add_task("generating keys", total=args.keys)
     chunks = []
@@ -74,7 +74,9 @@ def _keys(args: argparse.Namespace, progress: Any) -> list[np.ndarray | list[byt
 def run(args: argparse.Namespace) -> dict[str, Any]:
     from rich.progress import Progress
 
-    before = HashRing(_parse_node_spec(args.nodes), vnodes=args.vnodes, hash=args.hash, seed=args.seed)
+    before = HashRing(
+        _parse_node_spec(args.nodes), vnodes=args.vnodes, hash=args.hash, seed=args.seed
+    )
     after = HashRing.from_bytes(before.to_bytes())
     for text in args.add:
         name, w = _name_weight(text, 1.0)
@@ -120,17 +122,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         return float(ratio.max() / ratio.mean())
 
     moved_pairs = [
-        {"from": names[i], "to": names[j], "keys": int(pair[i, j]),
-         "space": change.by_pair.get((names[i], names[j]), 0.0)}
-        for i, j in zip(*np.nonzero(pair))
+        {
+            "from": names[i],
+            "to": names[j],
+            "keys": int(pair[i, j]),
+            "space": change.by_pair.get((names[i], names[j]), 0.0),
+        }
+        for i, j in zip(*np.nonzero(pair), strict=True)
     ]
     moved_pairs.sort(key=lambda p: -p["keys"])
     return {
         "keys": total,
         "nodes": [
-            {"name": n, "weight_before": a.weights.get(n), "weight_after": b.weights.get(n),
-             "share_before": share_a.get(n, 0.0), "share_after": share_b.get(n, 0.0),
-             "load_before": int(load_a[i]), "load_after": int(load_b[i])}
+            {
+                "name": n,
+                "weight_before": a.weights.get(n),
+                "weight_after": b.weights.get(n),
+                "share_before": share_a.get(n, 0.0),
+                "share_after": share_b.get(n, 0.0),
+                "load_before": int(load_a[i]),
+                "load_after": int(load_b[i]),
+            }
             for i, n in enumerate(names)
         ],
         "peak_to_mean_before": peak(load_a, a),
@@ -148,26 +160,56 @@ def render(result: dict[str, Any], top: int) -> None:
 
     console = Console()
     table = Table(title=f"{result['keys']:,} keys")
-    for col in ("node", "weight", "share before", "share after", "load before", "load after", "change"):
+    for col in (
+        "node",
+        "weight",
+        "share before",
+        "share after",
+        "load before",
+        "load after",
+        "change",
+    ):
         table.add_column(col, justify="left" if col == "node" else "right")
     rows = sorted(result["nodes"], key=lambda r: -abs(r["load_after"] - r["load_before"]))
     for r in rows[:top]:
         wb, wa = r["weight_before"], r["weight_after"]
-        weight = "-" if wa is None and wb is None else (
-            f"{wb:g}" if wa == wb else f"{'-' if wb is None else f'{wb:g}'} -> {'-' if wa is None else f'{wa:g}'}")
-        table.add_row(r["name"], weight, f"{r['share_before']:.2%}", f"{r['share_after']:.2%}",
-                      f"{r['load_before']:,}", f"{r['load_after']:,}",
-                      f"{r['load_after'] - r['load_before']:+,}")
+        weight = (
+            "-"
+            if wa is None and wb is None
+            else (
+                f"{wb:g}"
+                if wa == wb
+                else f"{'-' if wb is None else f'{wb:g}'} -> {'-' if wa is None else f'{wa:g}'}"
+            )
+        )
+        table.add_row(
+            r["name"],
+            weight,
+            f"{r['share_before']:.2%}",
+            f"{r['share_after']:.2%}",
+            f"{r['load_before']:,}",
+            f"{r['load_after']:,}",
+            f"{r['load_after'] - r['load_before']:+,}",
+        )
     if len(rows) > top:
         table.caption = f"{len(rows) - top} more nodes not shown (--top)"
     console.print(table)
-    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    console.print(f"peak/mean load: before {fmt(result['peak_to_mean_before'])}, "
-                  f"after {fmt(result['peak_to_mean_after'])}")
-    console.print(f"moved: {result['moved_keys']:,} keys ({result['moved_keys_fraction']:.2%}); "
-                  f"{result['moved_space']:.2%} of the hash space")
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.3f}"
+
+    console.print(
+        f"peak/mean load: before {fmt(result['peak_to_mean_before'])}, "
+        f"after {fmt(result['peak_to_mean_after'])}"
+    )
+    console.print(
+        f"moved: {result['moved_keys']:,} keys ({result['moved_keys_fraction']:.2%}); "
+        f"{result['moved_space']:.2%} of the hash space"
+    )
     for p in result["moved"][:top]:
-        console.print(f"  {p['from']} -> {p['to']}: {p['keys']:,} keys ({p['space']:.2%} of the space)")
+        console.print(
+            f"  {p['from']} -> {p['to']}: {p['keys']:,} keys ({p['space']:.2%} of the space)"
+        )
 
 
 def plot(result: dict[str, Any], path: str) -> None:
@@ -183,10 +225,17 @@ def plot(result: dict[str, Any], path: str) -> None:
     fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(rows) + 2), 4.2))
     ax.bar(x - 0.2, [r["load_before"] for r in rows], 0.4, label="before")
     ax.bar(x + 0.2, [r["load_after"] for r in rows], 0.4, label="after")
-    ax.set_xticks(x, [r["name"] for r in rows], rotation=60 if len(rows) > 8 else 0, ha="right" if len(rows) > 8 else "center")
+    ax.set_xticks(
+        x,
+        [r["name"] for r in rows],
+        rotation=60 if len(rows) > 8 else 0,
+        ha="right" if len(rows) > 8 else "center",
+    )
     ax.set_ylabel("keys")
-    ax.set_title(f"{result['keys']:,} keys: {result['moved_keys_fraction']:.2%} of them moved "
-                 f"({result['moved_space']:.2%} of the hash space)")
+    ax.set_title(
+        f"{result['keys']:,} keys: {result['moved_keys_fraction']:.2%} of them moved "
+        f"({result['moved_space']:.2%} of the hash space)"
+    )
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -194,10 +243,17 @@ def plot(result: dict[str, Any], path: str) -> None:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("simulate", help="what moves, and how balanced, if nodes change",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--nodes", required=True,
-                   help="names 'a,b,c', a count '100', or '@FILE' with 'name [weight]' lines")
+    p = sub.add_parser(
+        "simulate",
+        help="what moves, and how balanced, if nodes change",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--nodes",
+        required=True,
+        help="names 'a,b,c', a count '100', or '@FILE' with 'name [weight]' lines",
+    )
     p.add_argument("--add", action="append", default=[], metavar="NAME[:WEIGHT]")
     p.add_argument("--remove", action="append", default=[], metavar="NAME")
     p.add_argument("--set-weight", action="append", default=[], metavar="NAME:WEIGHT")

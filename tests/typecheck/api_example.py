@@ -70,9 +70,37 @@ def ring_api() -> None:
     hb: npt.NDArray[np.uint32] = murmur3_32(["k"])
     nodes: tuple[str, ...] = ring.nodes
     points: npt.NDArray[np.uint32] = ring.points
-    print(one, many, idx, into is buf, reps, table, again, fraction, len(ranges), moved, shares, bal, load,
-          bounded, same == ring, back == ring, diff.fraction, preset, g, s, h1, h2, hb, nodes,
-          points.size, MAX_POINTS, ringhash.__version__, len(snap), "a" in snap)
+    print(
+        one,
+        many,
+        idx,
+        into is buf,
+        reps,
+        table,
+        again,
+        fraction,
+        len(ranges),
+        moved,
+        shares,
+        bal,
+        load,
+        bounded,
+        same == ring,
+        back == ring,
+        diff.fraction,
+        preset,
+        g,
+        s,
+        h1,
+        h2,
+        hb,
+        nodes,
+        points.size,
+        MAX_POINTS,
+        ringhash.__version__,
+        len(snap),
+        "a" in snap,
+    )
     try:
         HashRing().get("k")
     except EmptyRingError as e:

@@ -83,6 +83,7 @@ MODES = (EXCLUSIVE, SHARED)
 
 # ---------------------------------------------------------------- errors
 
+
 class LockError(Exception):
     """Base of every lock-table error."""
 
@@ -104,6 +105,7 @@ class LockBackendError(LockError):
 
 
 # ---------------------------------------------------------------- arguments
+
 
 def check_name(name: object) -> str:
     if not isinstance(name, str):
@@ -169,6 +171,7 @@ def current_task() -> Hashable:
 
 # ---------------------------------------------------------------- shared types
 
+
 class _Backend(Protocol):
     def _release(self, lease: Lease) -> None: ...
     def _extend(self, lease: Lease, ttl: float) -> None: ...
@@ -183,12 +186,29 @@ class Lease:
     a thread: any thread may release or extend it.
     """
 
-    __slots__ = ("name", "mode", "token", "owner", "expires_at", "ttl", "_backend", "_on_lost",
-                 "__weakref__")
+    __slots__ = (
+        "name",
+        "mode",
+        "token",
+        "owner",
+        "expires_at",
+        "ttl",
+        "_backend",
+        "_on_lost",
+        "__weakref__",
+    )
 
-    def __init__(self, backend: _Backend, name: str, mode: str, token: int, owner: Hashable,
-                 expires_at: float | None, on_lost: Callable[[Lease], object] | None = None,
-                 ttl: float | None = None) -> None:
+    def __init__(
+        self,
+        backend: _Backend,
+        name: str,
+        mode: str,
+        token: int,
+        owner: Hashable,
+        expires_at: float | None,
+        on_lost: Callable[[Lease], object] | None = None,
+        ttl: float | None = None,
+    ) -> None:
         self._backend = backend
         self.name = name
         self.mode = mode
@@ -224,8 +244,12 @@ class Lease:
         """
         self._backend._release(self)
 
-    def keep_alive(self, *, every: float | None = None, max_renewals: int | None = None,
-                   ) -> KeepAlive:
+    def keep_alive(
+        self,
+        *,
+        every: float | None = None,
+        max_renewals: int | None = None,
+    ) -> KeepAlive:
         """Renew the lease in a background thread every ``every`` seconds (a third of
         its TTL by default), at most ``max_renewals`` times if given.
 
@@ -239,21 +263,26 @@ class Lease:
         interval = self.ttl / 3 if every is None else _check_seconds(every, "every")
         if interval <= 0:
             raise ValueError("every must be > 0 seconds")
-        if max_renewals is not None and (isinstance(max_renewals, bool) or not isinstance(max_renewals, int)
-                                         or max_renewals < 0):
+        if max_renewals is not None and (
+            isinstance(max_renewals, bool) or not isinstance(max_renewals, int) or max_renewals < 0
+        ):
             raise ValueError("max_renewals must be an int >= 0 or None")
         return KeepAlive(self, interval, max_renewals)
 
     def __enter__(self) -> Lease:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _release_on_exit(self, et)
 
     def __repr__(self) -> str:
         exp = "" if self.expires_at is None else f", expires_at={self.expires_at:.3f}"
-        return f"Lease({self.name!r}, mode={self.mode!r}, token={self.token}, owner={self.owner!r}{exp})"
+        return (
+            f"Lease({self.name!r}, mode={self.mode!r}, token={self.token}, "
+            f"owner={self.owner!r}{exp})"
+        )
 
 
 class KeepAlive:
@@ -263,8 +292,12 @@ class KeepAlive:
         self.lease = lease
         self.renewals = 0
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(interval, max_renewals),
-                                        name=f"ringhash-keep-alive-{lease.name}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._run,
+            args=(interval, max_renewals),
+            name=f"ringhash-keep-alive-{lease.name}",
+            daemon=True,
+        )
         self._thread.start()
 
     def _run(self, interval: float, max_renewals: int | None) -> None:
@@ -292,7 +325,8 @@ class KeepAlive:
 
 
 def _release_on_exit(lease: Lease | LeaseGroup, et: type[BaseException] | None) -> None:
-    """Release at the end of a with-block; a lost lease is reported unless an error is already on its way."""
+    """Release at the end of a with-block; a lost lease is reported unless an error
+    is already on its way."""
     try:
         lease.release()
     except LeaseLost:
@@ -342,8 +376,9 @@ class LeaseGroup:
     def __enter__(self) -> LeaseGroup:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         _release_on_exit(self, et)
 
     def __repr__(self) -> str:
@@ -376,8 +411,9 @@ class _LockContext:
 
     __slots__ = ("_acquire", "_acquire_async", "_lease")
 
-    def __init__(self, acquire: Callable[[], Lease] | None,
-                 acquire_async: Callable[[], Any] | None) -> None:
+    def __init__(
+        self, acquire: Callable[[], Lease] | None, acquire_async: Callable[[], Any] | None
+    ) -> None:
         self._acquire = acquire
         self._acquire_async = acquire_async
         self._lease: Lease | None = None
@@ -388,8 +424,9 @@ class _LockContext:
         self._lease = self._acquire()
         return self._lease
 
-    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         assert self._lease is not None
         _release_on_exit(self._lease, et)
 
@@ -399,8 +436,9 @@ class _LockContext:
         self._lease = await self._acquire_async()
         return self._lease
 
-    async def __aexit__(self, et: type[BaseException] | None, ev: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
         assert self._lease is not None
         _release_on_exit(self._lease, et)
 
@@ -410,59 +448,116 @@ class LockTableBase:
 
     default_ttl: float | None
 
-    def acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                timeout: float | None = None, owner: Hashable | None = None,
-                on_lost: Callable[[Lease], object] | None = None) -> Lease:
+    def acquire(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> Lease:
         raise NotImplementedError
 
-    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                            timeout: float | None = None, owner: Hashable | None = None,
-                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
+    async def acquire_async(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> Lease:
         raise NotImplementedError
 
     def _now(self) -> float:
         raise NotImplementedError
 
-    def _prepare(self, name: object, mode: object, ttl: object, timeout: object, owner: object,
-                 on_lost: object, default_owner: Callable[[], Hashable]
-                 ) -> tuple[str, str, float | None, float | None, Hashable,
-                            Callable[[Lease], object] | None]:
+    def _prepare(
+        self,
+        name: object,
+        mode: object,
+        ttl: object,
+        timeout: object,
+        owner: object,
+        on_lost: object,
+        default_owner: Callable[[], Hashable],
+    ) -> tuple[str, str, float | None, float | None, Hashable, Callable[[Lease], object] | None]:
         """Every acquire's arguments, checked, with the table's defaults filled in."""
-        return (check_name(name), check_mode(mode),
-                self.default_ttl if ttl is None else check_ttl(ttl), check_timeout(timeout),
-                default_owner() if owner is None else check_owner(owner),
-                check_on_lost(on_lost))
+        return (
+            check_name(name),
+            check_mode(mode),
+            self.default_ttl if ttl is None else check_ttl(ttl),
+            check_timeout(timeout),
+            default_owner() if owner is None else check_owner(owner),
+            check_on_lost(on_lost),
+        )
 
-    def try_acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                    timeout: float | None = 0, owner: Hashable | None = None,
-                    on_lost: Callable[[Lease], object] | None = None) -> Lease | None:
+    def try_acquire(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = 0,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> Lease | None:
         """Like :meth:`acquire` (trying once by default), but None instead of ``LockTimeout``."""
         try:
-            return self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost)
+            return self.acquire(
+                name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost
+            )
         except LockTimeout:
             return None
 
-    def lock(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-             timeout: float | None = None, owner: Hashable | None = None,
-             on_lost: Callable[[Lease], object] | None = None) -> _LockContext:
+    def lock(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> _LockContext:
         """``with table.lock(name) as lease:`` acquires on entry and releases on exit."""
         return _LockContext(
-            lambda: self.acquire(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost),
+            lambda: self.acquire(
+                name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost
+            ),
             None,
         )
 
-    def lock_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                   timeout: float | None = None, owner: Hashable | None = None,
-                   on_lost: Callable[[Lease], object] | None = None) -> _LockContext:
+    def lock_async(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> _LockContext:
         """``async with table.lock_async(name) as lease:``."""
         return _LockContext(
             None,
-            lambda: self.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout, owner=owner,
-                                       on_lost=on_lost),
+            lambda: self.acquire_async(
+                name, mode=mode, ttl=ttl, timeout=timeout, owner=owner, on_lost=on_lost
+            ),
         )
 
-    def acquire_many(self, names: Iterable[str], *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                     timeout: float | None = None, owner: Hashable | None = None) -> LeaseGroup:
+    def acquire_many(
+        self,
+        names: Iterable[str],
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+    ) -> LeaseGroup:
         """Acquire several names all-or-nothing, in sorted order (so callers never deadlock
         each other); the timeout covers the whole group."""
         ordered = _ordered_names(names)
@@ -479,7 +574,6 @@ class LockTableBase:
             _release_quietly(leases)
             raise
         return LeaseGroup(leases)
-
 
 
 def _ordered_names(names: Iterable[str]) -> list[str]:
@@ -499,7 +593,6 @@ def _release_quietly(leases: Iterable[Lease]) -> None:
             lease.release()
         except LockError:
             pass
-
 
 
 def notify_lost(leases: Iterable[Lease]) -> None:
@@ -527,8 +620,9 @@ class Reaper(Generic[T]):
 
     def __init__(self, table: T, step: Callable[[T], float | None], name: str) -> None:
         self._wake = threading.Event()
-        threading.Thread(target=self._run, args=(weakref.ref(table), step), name=name,
-                         daemon=True).start()
+        threading.Thread(
+            target=self._run, args=(weakref.ref(table), step), name=name, daemon=True
+        ).start()
         weakref.finalize(table, self._wake.set)  # end the thread with the table
 
     def poke(self) -> None:

@@ -44,11 +44,30 @@ __all__ = ["LockTable"]
 
 # ---------------------------------------------------------------- in-process table
 
-class _Waiter:
-    __slots__ = ("name", "mode", "owner", "ttl", "on_lost", "since", "lease", "gate", "loop", "future")
 
-    def __init__(self, name: str, mode: str, owner: Hashable, ttl: float | None,
-                 on_lost: Callable[[Lease], object] | None, since: float) -> None:
+class _Waiter:
+    __slots__ = (
+        "name",
+        "mode",
+        "owner",
+        "ttl",
+        "on_lost",
+        "since",
+        "lease",
+        "gate",
+        "loop",
+        "future",
+    )
+
+    def __init__(
+        self,
+        name: str,
+        mode: str,
+        owner: Hashable,
+        ttl: float | None,
+        on_lost: Callable[[Lease], object] | None,
+        since: float,
+    ) -> None:
         self.name, self.mode, self.owner, self.ttl = name, mode, owner, ttl
         self.on_lost, self.since = on_lost, since
         self.lease: Lease | None = None
@@ -135,8 +154,9 @@ class LockTable(LockTableBase):
     True
     """
 
-    def __init__(self, *, default_ttl: float | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, *, default_ttl: float | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.default_ttl = check_ttl(default_ttl)
         if not callable(clock):
             raise TypeError("clock must be callable")
@@ -152,7 +172,9 @@ class LockTable(LockTableBase):
         self._waiting_owners: dict[Hashable, list[_Waiter]] = {}
         self._expiries: list[tuple[float, int, Lease]] = []
         self._ttl_holders = 0  # holders with a TTL (sizes the expiry heap)
-        self._n_grants = self._n_releases = self._n_timeouts = self._n_expiries = self._n_deadlocks = 0
+        self._n_grants = self._n_releases = self._n_timeouts = self._n_expiries = (
+            self._n_deadlocks
+        ) = 0
         self._waiters = 0
         self._reaper: Reaper[LockTable] | None = None
 
@@ -163,7 +185,9 @@ class LockTable(LockTableBase):
         self._init_state()
 
     def __repr__(self) -> str:
-        return f"LockTable(names={len(self._names)}, holders={self._held()}, waiters={self._waiters})"
+        return (
+            f"LockTable(names={len(self._names)}, holders={self._held()}, waiters={self._waiters})"
+        )
 
     def _held(self) -> int:
         # Every grant ends in exactly one release or expiry (an abandoned grant
@@ -219,8 +243,15 @@ class LockTable(LockTableBase):
 
     # ------------------------------------------------------------ internals (lock held)
 
-    def _grant(self, name: str, state: _Name, mode: str, owner: Hashable, ttl: float | None,
-               on_lost: Callable[[Lease], object] | None) -> Lease:
+    def _grant(
+        self,
+        name: str,
+        state: _Name,
+        mode: str,
+        owner: Hashable,
+        ttl: float | None,
+        on_lost: Callable[[Lease], object] | None,
+    ) -> Lease:
         expires_at = None if ttl is None else self._clock() + ttl
         lease = Lease(self, name, mode, next(self._tokens), owner, expires_at, on_lost, ttl)
         state[lease.token] = lease
@@ -367,9 +398,16 @@ class LockTable(LockTableBase):
 
     # ------------------------------------------------------------ acquiring
 
-    def _enqueue_or_grant(self, name: str, mode: str, ttl: float | None, timeout: float | None,
-                          owner: Hashable, on_lost: Callable[[Lease], object] | None,
-                          make_waiter: Callable[[_Waiter], None]) -> Lease | _Waiter:
+    def _enqueue_or_grant(
+        self,
+        name: str,
+        mode: str,
+        ttl: float | None,
+        timeout: float | None,
+        owner: Hashable,
+        on_lost: Callable[[Lease], object] | None,
+        make_waiter: Callable[[_Waiter], None],
+    ) -> Lease | _Waiter:
         """Grant at once if FIFO order and modes allow, else queue a waiter (or refuse)."""
         lost: list[Lease] = []
         try:
@@ -435,12 +473,20 @@ class LockTable(LockTableBase):
         finally:
             notify_lost(lost)
 
-    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                            timeout: float | None = None, owner: Hashable | None = None,
-                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
+    async def acquire_async(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> Lease:
         """:meth:`acquire` for asyncio: waits without blocking the event loop."""
         name, mode, ttl, tmo, owner, on_lost = self._prepare(
-            name, mode, ttl, timeout, owner, on_lost, current_task)
+            name, mode, ttl, timeout, owner, on_lost, current_task
+        )
         deadline = None if tmo is None else self._clock() + tmo
         loop = asyncio.get_running_loop()
 
@@ -480,9 +526,16 @@ class LockTable(LockTableBase):
                 self._n_releases += 1  # an abandoned grant counts as released (see _held)
                 self._grant_waiters(w.name, state)
 
-    def acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                timeout: float | None = None, owner: Hashable | None = None,
-                on_lost: Callable[[Lease], object] | None = None) -> Lease:
+    def acquire(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> Lease:
         """Acquire ``name``; block until granted or the timeout passes.
 
         ``timeout=None`` waits as long as it takes, ``0`` tries once, ``> 0``
@@ -559,13 +612,18 @@ class LockTable(LockTableBase):
     def stats(self) -> LockStats:
         with self._lock:
             lost = self._expire_due()
-            s = LockStats(grants=self._n_grants, releases=self._n_releases, timeouts=self._n_timeouts,
-                          expiries=self._n_expiries, deadlocks=self._n_deadlocks,
-                          holders=self._held(), waiters=self._waiters)
+            s = LockStats(
+                grants=self._n_grants,
+                releases=self._n_releases,
+                timeouts=self._n_timeouts,
+                expiries=self._n_expiries,
+                deadlocks=self._n_deadlocks,
+                holders=self._held(),
+                waiters=self._waiters,
+            )
         notify_lost(lost)
         return s
 
     def __len__(self) -> int:
         """Names with holders or waiters (idle names cost nothing and are not counted)."""
         return len(self._names)
-

@@ -53,7 +53,6 @@ import socket
 import threading
 import time
 import uuid
-import weakref
 from collections.abc import Callable, Hashable
 from typing import Any
 
@@ -126,7 +125,12 @@ end
 
 # KEYS: holders, info, queue, qexp, tokens, qseq, qinfo
 # ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, channel
-ACQUIRE = _NOW + _PURGE + _PURGE_WAITERS + _OWNS + """
+ACQUIRE = (
+    _NOW
+    + _PURGE
+    + _PURGE_WAITERS
+    + _OWNS
+    + """
 local nholders = redis.call('ZCARD', KEYS[1])
 local hmode = redis.call('HGET', KEYS[2], 'mode')
 local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared')
@@ -159,9 +163,13 @@ local hint = -1
 if first[2] then hint = tonumber(first[2]) - now end
 return {0, 0, hint, now}
 """
+)
 
 # KEYS: holders, info; ARGV: token, owner, channel
-RELEASE = _NOW + _OWNS + """
+RELEASE = (
+    _NOW
+    + _OWNS
+    + """
 if not owns(ARGV[1], ARGV[2]) then return 0 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('HDEL', KEYS[2], ARGV[1])
@@ -169,21 +177,30 @@ if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) en
 redis.call('PUBLISH', ARGV[3], 'release')
 return 1
 """
+)
 
 # KEYS: holders, info; ARGV: token, owner, ttl_ms
-EXTEND = _NOW + _OWNS + """
+EXTEND = (
+    _NOW
+    + _OWNS
+    + """
 if not owns(ARGV[1], ARGV[2]) then return {0, 0, now} end
 local exp = now + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[1])
 keep_until_last()
 return {1, exp, now}
 """
+)
 
 # KEYS: holders, info; ARGV: token, owner
-VALID = _NOW + _OWNS + """
+VALID = (
+    _NOW
+    + _OWNS
+    + """
 if owns(ARGV[1], ARGV[2]) then return 1 end
 return 0
 """
+)
 
 # KEYS: queue, qexp, qinfo; ARGV: waiter, channel
 CANCEL = """
@@ -195,7 +212,9 @@ return 1
 """
 
 # KEYS: holders, info; returns token, expiry ms, mode|owner ... and now
-HOLDERS = _NOW + """
+HOLDERS = (
+    _NOW
+    + """
 local out = {now}
 local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
 for i = 1, #live, 2 do
@@ -205,6 +224,7 @@ for i = 1, #live, 2 do
 end
 return out
 """
+)
 
 _HOST = socket.gethostname()
 
@@ -267,12 +287,23 @@ class RedisLockTable(LockTableBase):
     for what is and is not guaranteed across processes.
     """
 
-    def __init__(self, client: Any, *, async_client: Any = None, prefix: str = "ringhash:",
-                 default_ttl: float = 30.0, poll_cap: float = 0.2) -> None:
+    default_ttl: float  # every Redis lease has a TTL
+
+    def __init__(
+        self,
+        client: Any,
+        *,
+        async_client: Any = None,
+        prefix: str = "ringhash:",
+        default_ttl: float = 30.0,
+        poll_cap: float = 0.2,
+    ) -> None:
         if not isinstance(client, redis.Redis):
             raise TypeError(f"client must be a redis.Redis, not {type(client).__name__}")
         if async_client is not None and not isinstance(async_client, redis.asyncio.Redis):
-            raise TypeError(f"async_client must be a redis.asyncio.Redis, not {type(async_client).__name__}")
+            raise TypeError(
+                f"async_client must be a redis.asyncio.Redis, not {type(async_client).__name__}"
+            )
         if not isinstance(prefix, str):
             raise TypeError("prefix must be a str")
         ttl = check_ttl(default_ttl)
@@ -282,11 +313,21 @@ class RedisLockTable(LockTableBase):
         self.prefix = prefix
         self.default_ttl = ttl
         self.poll_cap = float(poll_cap)
-        self._scripts = {name: client.register_script(src) for name, src in
-                         [("acquire", ACQUIRE), ("release", RELEASE), ("extend", EXTEND),
-                          ("valid", VALID), ("cancel", CANCEL), ("holders", HOLDERS)]}
+        self._scripts = {
+            name: client.register_script(src)
+            for name, src in [
+                ("acquire", ACQUIRE),
+                ("release", RELEASE),
+                ("extend", EXTEND),
+                ("valid", VALID),
+                ("cancel", CANCEL),
+                ("holders", HOLDERS),
+            ]
+        }
         self.async_client = async_client
-        self._async_acquire = None if async_client is None else async_client.register_script(ACQUIRE)
+        self._async_acquire = (
+            None if async_client is None else async_client.register_script(ACQUIRE)
+        )
         self._lock = threading.Lock()
         self._counts = dict(grants=0, releases=0, timeouts=0, expiries=0, deadlocks=0)
         self._local: dict[tuple[str, int], Lease] = {}  # (name, token) -> lease granted here, live
@@ -317,8 +358,12 @@ class RedisLockTable(LockTableBase):
 
     def _release(self, lease: Lease) -> None:
         k = _Keys(self.prefix, lease.name)
-        ok = self._call("release", [k.holders, k.info],
-                        [lease.token, self._owner_of(lease), k.channel], f"release {lease.name!r}")
+        ok = self._call(
+            "release",
+            [k.holders, k.info],
+            [lease.token, self._owner_of(lease), k.channel],
+            f"release {lease.name!r}",
+        )
         with self._lock:
             self._local.pop((lease.name, lease.token), None)
             if ok:
@@ -329,9 +374,12 @@ class RedisLockTable(LockTableBase):
     def _extend(self, lease: Lease, ttl: float) -> None:
         k = _Keys(self.prefix, lease.name)
         start = time.monotonic()
-        ok, exp, now = self._call("extend", [k.holders, k.info],
-                                  [lease.token, self._owner_of(lease), max(1, round(ttl * 1000))],
-                                  f"extend {lease.name!r}")
+        ok, exp, now = self._call(
+            "extend",
+            [k.holders, k.info],
+            [lease.token, self._owner_of(lease), max(1, round(ttl * 1000))],
+            f"extend {lease.name!r}",
+        )
         if not ok:
             with self._lock:
                 self._local.pop((lease.name, lease.token), None)
@@ -343,8 +391,14 @@ class RedisLockTable(LockTableBase):
 
     def _is_valid(self, lease: Lease) -> bool:
         k = _Keys(self.prefix, lease.name)
-        ok = bool(self._call("valid", [k.holders, k.info], [lease.token, self._owner_of(lease)],
-                             f"check {lease.name!r}"))
+        ok = bool(
+            self._call(
+                "valid",
+                [k.holders, k.info],
+                [lease.token, self._owner_of(lease)],
+                f"check {lease.name!r}",
+            )
+        )
         if not ok:
             with self._lock:
                 self._local.pop((lease.name, lease.token), None)
@@ -352,17 +406,34 @@ class RedisLockTable(LockTableBase):
 
     # ------------------------------------------------------------ acquiring
 
-    def _attempt(self, k: _Keys, waiter: str, name: str, mode: str, ttl: float, owner: Hashable,
-                 enqueue: bool, on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
+    def _attempt(
+        self,
+        k: _Keys,
+        waiter: str,
+        name: str,
+        mode: str,
+        ttl: float,
+        owner: Hashable,
+        enqueue: bool,
+        on_lost: Callable[[Lease], object] | None,
+    ) -> tuple[Lease | None, float]:
         """One atomic try: (lease, 0) if granted, else (None, ms until a holder expires or -1)."""
         start = time.monotonic()
         keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
         reply = self._call("acquire", keys, args, f"acquire {name!r}")
         return self._granted(reply, start, name, mode, ttl, owner, on_lost)
 
-    async def _attempt_async(self, k: _Keys, waiter: str, name: str, mode: str, ttl: float,
-                             owner: Hashable, enqueue: bool,
-                             on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
+    async def _attempt_async(
+        self,
+        k: _Keys,
+        waiter: str,
+        name: str,
+        mode: str,
+        ttl: float,
+        owner: Hashable,
+        enqueue: bool,
+        on_lost: Callable[[Lease], object] | None,
+    ) -> tuple[Lease | None, float]:
         """:meth:`_attempt` through the asyncio client."""
         start = time.monotonic()
         keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
@@ -373,20 +444,46 @@ class RedisLockTable(LockTableBase):
             raise _backend_error(f"acquire {name!r}", e) from e
         return self._granted(reply, start, name, mode, ttl, owner, on_lost)
 
-    def _acquire_call(self, k: _Keys, waiter: str, mode: str, ttl: float, owner: Hashable,
-                      enqueue: bool) -> tuple[list[str], list[Any]]:
+    def _acquire_call(
+        self, k: _Keys, waiter: str, mode: str, ttl: float, owner: Hashable, enqueue: bool
+    ) -> tuple[list[str], list[Any]]:
         waiter_ttl = max(2000, int(self.poll_cap * 1000 * 10))
-        return ([k.holders, k.info, k.queue, k.qexp, k.tokens, k.qseq, k.qinfo],
-                [waiter, mode, max(1, round(ttl * 1000)), _owner_id(owner), int(enqueue), waiter_ttl,
-                 k.channel])
+        return (
+            [k.holders, k.info, k.queue, k.qexp, k.tokens, k.qseq, k.qinfo],
+            [
+                waiter,
+                mode,
+                max(1, round(ttl * 1000)),
+                _owner_id(owner),
+                int(enqueue),
+                waiter_ttl,
+                k.channel,
+            ],
+        )
 
-    def _granted(self, reply: Any, start: float, name: str, mode: str, ttl: float, owner: Hashable,
-                 on_lost: Callable[[Lease], object] | None) -> tuple[Lease | None, float]:
+    def _granted(
+        self,
+        reply: Any,
+        start: float,
+        name: str,
+        mode: str,
+        ttl: float,
+        owner: Hashable,
+        on_lost: Callable[[Lease], object] | None,
+    ) -> tuple[Lease | None, float]:
         got, token, exp_or_hint, now = reply
         if not got:
             return None, float(exp_or_hint)
-        lease = Lease(self, name, mode, int(token), owner, _local_expiry(start, exp_or_hint, now),
-                      on_lost, ttl)
+        lease = Lease(
+            self,
+            name,
+            mode,
+            int(token),
+            owner,
+            _local_expiry(start, exp_or_hint, now),
+            on_lost,
+            ttl,
+        )
         with self._lock:
             self._counts["grants"] += 1
             self._local[(lease.name, lease.token)] = lease
@@ -396,7 +493,9 @@ class RedisLockTable(LockTableBase):
 
     def _cancel(self, k: _Keys, waiter: str, name: str) -> None:
         try:
-            self._call("cancel", [k.queue, k.qexp, k.qinfo], [waiter, k.channel], f"cancel {name!r}")
+            self._call(
+                "cancel", [k.queue, k.qexp, k.qinfo], [waiter, k.channel], f"cancel {name!r}"
+            )
         except LockBackendError:
             log.warning("could not withdraw a waiter from %r; its heartbeat will lapse", name)
 
@@ -414,8 +513,10 @@ class RedisLockTable(LockTableBase):
                 o = stack.pop()
                 if o == owner:
                     self._counts["deadlocks"] += 1
-                    raise DeadlockError(f"acquiring {name!r} for owner {owner!r} would deadlock: "
-                                        "it waits on a lock its owner holds (through this table)")
+                    raise DeadlockError(
+                        f"acquiring {name!r} for owner {owner!r} would deadlock: "
+                        "it waits on a lock its owner holds (through this table)"
+                    )
                 if o in seen:
                     continue
                 seen.add(o)
@@ -423,12 +524,27 @@ class RedisLockTable(LockTableBase):
                 if waits_on is not None:
                     stack.extend(held.get(waits_on, ()))
 
-    def acquire(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                timeout: float | None = None, owner: Hashable | None = None,
-                on_lost: Callable[[Lease], object] | None = None) -> Lease:
+    def _prepare_redis(
+        self, *args: Any
+    ) -> tuple[str, str, float, float | None, Hashable, Callable[[Lease], object] | None]:
+        """``_prepare``, with the TTL every Redis lease has (``default_ttl`` is never None)."""
+        name, mode, ttl, tmo, owner, on_lost = self._prepare(*args)
+        return name, mode, self.default_ttl if ttl is None else ttl, tmo, owner, on_lost
+
+    def acquire(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> Lease:
         """Acquire ``name`` (see :meth:`ringhash.LockTable.acquire`); every lease has a TTL."""
-        name, mode, ttl_s, tmo, owner, on_lost = self._prepare(
-            name, mode, ttl, timeout, owner, on_lost, threading.current_thread)
+        name, mode, ttl_s, tmo, owner, on_lost = self._prepare_redis(
+            name, mode, ttl, timeout, owner, on_lost, threading.current_thread
+        )
         k = _Keys(self.prefix, name)
         waiter = uuid.uuid4().hex
         with self._lock:
@@ -439,9 +555,17 @@ class RedisLockTable(LockTableBase):
             with self._lock:
                 self._waiting.pop(owner, None)
 
-    def _acquire_blocking(self, k: _Keys, waiter: str, name: str, mode: str, ttl_s: float,
-                          tmo: float | None, owner: Hashable,
-                          on_lost: Callable[[Lease], object] | None) -> Lease:
+    def _acquire_blocking(
+        self,
+        k: _Keys,
+        waiter: str,
+        name: str,
+        mode: str,
+        ttl_s: float,
+        tmo: float | None,
+        owner: Hashable,
+        on_lost: Callable[[Lease], object] | None,
+    ) -> Lease:
         lease, hint = self._attempt(k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
         if lease is not None:
             return lease
@@ -454,7 +578,7 @@ class RedisLockTable(LockTableBase):
             self._cancel(k, waiter, name)
             raise
         deadline = None if tmo is None else time.monotonic() + tmo
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         backoff = 0.005
         try:
             pubsub.subscribe(k.channel)
@@ -477,13 +601,21 @@ class RedisLockTable(LockTableBase):
             except redis.RedisError:
                 pass
 
-    async def acquire_async(self, name: str, *, mode: str = EXCLUSIVE, ttl: float | None = None,
-                            timeout: float | None = None, owner: Hashable | None = None,
-                            on_lost: Callable[[Lease], object] | None = None) -> Lease:
+    async def acquire_async(
+        self,
+        name: str,
+        *,
+        mode: str = EXCLUSIVE,
+        ttl: float | None = None,
+        timeout: float | None = None,
+        owner: Hashable | None = None,
+        on_lost: Callable[[Lease], object] | None = None,
+    ) -> Lease:
         """:meth:`acquire` for asyncio: through ``async_client`` if given, else with the sync
         client's calls in a worker thread; waits never block the event loop."""
-        name, mode, ttl_s, tmo, owner, on_lost = self._prepare(
-            name, mode, ttl, timeout, owner, on_lost, current_task)
+        name, mode, ttl_s, tmo, owner, on_lost = self._prepare_redis(
+            name, mode, ttl, timeout, owner, on_lost, current_task
+        )
         k = _Keys(self.prefix, name)
         waiter = uuid.uuid4().hex
         deadline = None if tmo is None else time.monotonic() + tmo
@@ -495,8 +627,10 @@ class RedisLockTable(LockTableBase):
             while True:
                 args = (k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
                 fut = asyncio.ensure_future(
-                    self._attempt_async(*args) if self._async_acquire is not None
-                    else asyncio.to_thread(self._attempt, *args))
+                    self._attempt_async(*args)
+                    if self._async_acquire is not None
+                    else asyncio.to_thread(self._attempt, *args)
+                )
                 try:
                     lease, hint = await asyncio.shield(fut)
                 except asyncio.CancelledError:
@@ -520,8 +654,9 @@ class RedisLockTable(LockTableBase):
             with self._lock:
                 self._waiting.pop(owner, None)
 
-    def _next_wait(self, name: str, hint: float, deadline: float | None,
-                   backoff: float) -> tuple[float, float]:
+    def _next_wait(
+        self, name: str, hint: float, deadline: float | None, backoff: float
+    ) -> tuple[float, float]:
         """Seconds to wait before the next attempt, and the next backoff; LockTimeout
         once the deadline has passed. Waits end at the earliest holder expiry
         (``hint``, ms) or the capped backoff, whichever is first; a pub/sub
@@ -547,8 +682,9 @@ class RedisLockTable(LockTableBase):
         """Call lease.on_lost when it expires (checked on the server at its local expiry)."""
         assert lease.expires_at is not None
         with self._lock:
-            heapq.heappush(self._lost_heap,
-                           (lease.expires_at, next(self._seq), lease.expires_at, lease))
+            heapq.heappush(
+                self._lost_heap, (lease.expires_at, next(self._seq), lease.expires_at, lease)
+            )
             if self._reaper is None:
                 self._reaper = Reaper(self, RedisLockTable._due_lost, "ringhash-redis-lock-reaper")
             else:
@@ -573,8 +709,11 @@ class RedisLockTable(LockTableBase):
                 # The local expiry is a conservative estimate (counted from before the
                 # request was sent), so the server may not have expired it yet.
                 with self._lock:
-                    heapq.heappush(self._lost_heap, (time.monotonic() + 0.02, next(self._seq),
-                                                     lease.expires_at, lease))
+                    assert lease.expires_at is not None  # watched leases have a TTL
+                    heapq.heappush(
+                        self._lost_heap,
+                        (time.monotonic() + 0.02, next(self._seq), lease.expires_at, lease),
+                    )
                     nxt = 0.02 if nxt is None else min(nxt, 0.02)
                 continue
             self._count("expiries")
@@ -595,8 +734,11 @@ class RedisLockTable(LockTableBase):
             token, exp, info = int(raw[i]), int(float(raw[i + 1])), _text(raw[i + 2])
             mode, _, owner = info.partition("|")
             local = self._local.get((name, token))
-            out.append(local if local is not None else
-                       Lease(self, name, mode, token, owner, _local_expiry(start, exp, now)))
+            out.append(
+                local
+                if local is not None
+                else Lease(self, name, mode, token, owner, _local_expiry(start, exp, now))
+            )
         return tuple(sorted(out, key=lambda lease: lease.token))
 
     def waiting(self, name: str) -> tuple[WaitingRequest, ...]:
@@ -604,7 +746,7 @@ class RedisLockTable(LockTableBase):
         check_name(name)
         k = _Keys(self.prefix, name)
         try:
-            ids = self.client.zrange(k.queue, 0, -1)
+            ids: list[Any] = list(self.client.zrange(k.queue, 0, -1))
             infos = self.client.hmget(k.qinfo, ids) if ids else []
         except redis.RedisError as e:
             raise _backend_error(f"read {name!r}", e) from e
@@ -621,8 +763,11 @@ class RedisLockTable(LockTableBase):
         """Counters of this table object (not of other processes), and its live leases."""
         now = time.monotonic()
         with self._lock:
-            live = sum(1 for lease in self._local.values()
-                       if lease.expires_at is None or lease.expires_at > now)
+            live = sum(
+                1
+                for lease in self._local.values()
+                if lease.expires_at is None or lease.expires_at > now
+            )
             return LockStats(holders=live, waiters=len(self._waiting), **self._counts)
 
 
@@ -648,5 +793,6 @@ def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float]]) -> None
         try:
             lease.release()
         except Exception:
-            log.warning("could not hand back %r after a cancelled acquire; it expires at its TTL",
-                        lease)
+            log.warning(
+                "could not hand back %r after a cancelled acquire; it expires at its TTL", lease
+            )

@@ -1,0 +1,154 @@
+"""The Lua scripts of ``RedisLockTable`` (``_redis.py``): every state change of a lock
+is one of these, atomic on the server and timed by the server's clock.
+
+Keys of one lock (all in one Redis Cluster hash slot): ``holders`` (sorted set, token ->
+expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``), ``queue``
+(sorted set of waiter ids in arrival order), ``qexp`` (waiter heartbeats), ``tokens`` (the
+fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details).
+"""
+
+__all__ = ["ACQUIRE", "CANCEL", "EXTEND", "HOLDERS", "RELEASE", "VALID"]
+
+_NOW = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+"""
+
+_PURGE = """
+local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #dead > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  redis.call('HDEL', KEYS[2], unpack(dead))
+end
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], 'mode') end
+"""
+
+_PURGE_WAITERS = """
+local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
+if #stale > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  redis.call('ZREM', KEYS[3], unpack(stale))
+  redis.call('HDEL', KEYS[7], unpack(stale))
+end
+"""
+
+_OWNS = """
+local function owns(token, owner)
+  local score = redis.call('ZSCORE', KEYS[1], token)
+  if not score or tonumber(score) <= now then return false end
+  local v = redis.call('HGET', KEYS[2], token)
+  if not v then return false end
+  local bar = string.find(v, '|', 1, true)
+  return string.sub(v, bar + 1) == owner
+end
+local function keep_until_last()
+  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  if last[2] then
+    redis.call('PEXPIREAT', KEYS[1], last[2])
+    redis.call('PEXPIREAT', KEYS[2], last[2])
+  end
+end
+"""
+
+# KEYS: holders, info, queue, qexp, tokens, qseq, qinfo
+# ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, channel
+ACQUIRE = (
+    _NOW
+    + _PURGE
+    + _PURGE_WAITERS
+    + _OWNS
+    + """
+local nholders = redis.call('ZCARD', KEYS[1])
+local hmode = redis.call('HGET', KEYS[2], 'mode')
+local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared')
+local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
+local ahead = rank or redis.call('ZCARD', KEYS[3])
+if compatible and ahead == 0 then
+  local token = redis.call('INCR', KEYS[5])
+  local exp = now + tonumber(ARGV[3])
+  redis.call('ZADD', KEYS[1], exp, token)
+  redis.call('HSET', KEYS[2], token, ARGV[2] .. '|' .. ARGV[4], 'mode', ARGV[2])
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+  redis.call('HDEL', KEYS[7], ARGV[1])
+  keep_until_last()
+  if redis.call('ZCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[7], 'grant') end
+  return {1, token, exp, now}
+end
+if ARGV[5] == '1' then
+  if not rank then
+    redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[6]), ARGV[1])
+    redis.call('HSET', KEYS[7], ARGV[1], ARGV[2] .. '|' .. now .. '|' .. ARGV[4])
+  end
+  redis.call('ZADD', KEYS[4], now + tonumber(ARGV[6]), ARGV[1])
+  for i = 3, 7 do
+    if i ~= 5 then redis.call('PEXPIRE', KEYS[i], 2 * tonumber(ARGV[6])) end
+  end
+end
+local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+local hint = -1
+if first[2] then hint = tonumber(first[2]) - now end
+return {0, 0, hint, now}
+"""
+)
+
+# KEYS: holders, info; ARGV: token, owner, channel
+RELEASE = (
+    _NOW
+    + _OWNS
+    + """
+if not owns(ARGV[1], ARGV[2]) then return 0 end
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
+redis.call('PUBLISH', ARGV[3], 'release')
+return 1
+"""
+)
+
+# KEYS: holders, info; ARGV: token, owner, ttl_ms
+EXTEND = (
+    _NOW
+    + _OWNS
+    + """
+if not owns(ARGV[1], ARGV[2]) then return {0, 0, now} end
+local exp = now + tonumber(ARGV[3])
+redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[1])
+keep_until_last()
+return {1, exp, now}
+"""
+)
+
+# KEYS: holders, info; ARGV: token, owner
+VALID = (
+    _NOW
+    + _OWNS
+    + """
+if owns(ARGV[1], ARGV[2]) then return 1 end
+return 0
+"""
+)
+
+# KEYS: queue, qexp, qinfo; ARGV: waiter, channel
+CANCEL = """
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('HDEL', KEYS[3], ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'cancel')
+return 1
+"""
+
+# KEYS: holders, info; returns token, expiry ms, mode|owner ... and now
+HOLDERS = (
+    _NOW
+    + """
+local out = {now}
+local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
+for i = 1, #live, 2 do
+  table.insert(out, live[i])
+  table.insert(out, live[i + 1])
+  table.insert(out, redis.call('HGET', KEYS[2], live[i]) or '')
+end
+return out
+"""
+)

@@ -185,6 +185,40 @@ size_t rh_find_crowded(const rh_ring *r, uint32_t h)
     return rh_find_crowded_inline(r, h);
 }
 
+size_t rh_walk_small(const rh_ring *r, size_t pos, size_t want, int32_t *out)
+{
+    size_t got = 0, n = r->n;
+    if (pos == n)
+        pos = 0;
+    for (size_t step = 0; step < n && got < want; step++) {
+        int32_t o = r->own[pos];
+        int seen = 0;
+        for (size_t j = 0; j < got; j++)
+            seen |= out[j] == o;
+        if (!seen)
+            out[got++] = o;
+        pos = pos + 1 == n ? 0 : pos + 1;
+    }
+    return got;
+}
+
+size_t rh_walk_stamped(const rh_ring *r, size_t pos, size_t want, uint32_t *stamp, uint32_t gen,
+                       int32_t *out)
+{
+    size_t got = 0, n = r->n;
+    if (pos == n)
+        pos = 0;
+    for (size_t step = 0; step < n && got < want; step++) {
+        int32_t o = r->own[pos];
+        if (stamp[o] != gen) {
+            stamp[o] = gen;
+            out[got++] = o;
+        }
+        pos = pos + 1 == n ? 0 : pos + 1;
+    }
+    return got;
+}
+
 void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
 {
     const rh_ring ring = *r; /* a copy: stores to out cannot change it */

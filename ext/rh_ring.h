@@ -213,6 +213,16 @@ static inline int32_t rh_owner_split(const rh_ring *r, uint32_t bucket, uint32_t
     return r->own[(r->idx[bucket] + offset) >> r->shift];
 }
 
+/* Replica walks: up to want distinct owners met walking clockwise from
+ * position pos (n wraps to 0), written to out; returns how many (fewer than
+ * want only if fewer owners own points). rh_walk_small finds repeats by
+ * scanning out (for want <= RH_WALK_SMALL); rh_walk_stamped marks owners in
+ * stamp (one entry per owner; an owner is seen if its entry equals gen). */
+#define RH_WALK_SMALL 8
+size_t rh_walk_small(const rh_ring *r, size_t pos, size_t want, int32_t *out);
+size_t rh_walk_stamped(const rh_ring *r, size_t pos, size_t want, uint32_t *stamp, uint32_t gen,
+                       int32_t *out);
+
 /* out[i] = owner of hashes[i] under the ring's rule. */
 void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out);
 

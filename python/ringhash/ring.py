@@ -113,6 +113,9 @@ class _EmptyTable:
     def get(self, key: object) -> str:
         raise EmptyRingError("the ring has no nodes")
 
+    def get_nodes(self, key: object, n: int) -> list[str]:
+        raise EmptyRingError("the ring has no nodes")
+
 
 _EMPTY_TABLE = _EmptyTable()
 
@@ -210,13 +213,19 @@ class _RingReads:
     def get_nodes(self, key: object, n: int) -> list[str]:
         """The first ``n`` distinct nodes clockwise from ``key`` (its preference list).
 
-        At most ``len(ring)`` nodes are returned; the first is ``get(key)``.
+        At most ``len(ring)`` nodes are returned; the first is ``get(key)``. One key
+        takes the single-key path (no array is made), about the cost of ``get``.
+
+        Examples
+        --------
+        >>> HashRing(["a", "b", "c"]).get_nodes("user:42", 2)
+        ['c', 'a']
         """
+        if type(n) is int and 0 < n <= 4096:  # the common case: no more checks here
+            return self._snap._table.get_nodes(key, n)
         snap = self._snap
-        table = snap._require()
-        want = min(check_count(n), len(snap._nodes))
-        h = np.array([_core.hash_key(key, snap._algo, snap._seed)], dtype=np.uint32)
-        return [snap._nodes[i] for i in table.replicas(h, want)[0] if i >= 0]
+        snap._require()
+        return snap._table.get_nodes(key, min(check_count(n), len(snap._nodes)))
 
     def hash_keys(self, keys: object) -> np.ndarray:
         """The ring hash of each key in a batch (uint32, the batch's shape)."""
@@ -271,6 +280,9 @@ class _RingReads:
         snap = self._snap
         table = snap._require()
         want = min(check_count(n), len(snap._nodes))
+        if want == 1:  # the owners themselves: the lookup path
+            owners = snap.lookup(keys)
+            return owners.reshape(owners.shape + (1,))
         hashes = hash_batch(keys, snap._algo, snap._seed)
         return table.replicas(hashes.reshape(-1), want).reshape(hashes.shape + (want,))
 

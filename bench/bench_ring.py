@@ -1,7 +1,7 @@
 """Ring benchmarks: ringhash and its peers, measured in the same run.
 
-Groups: lookup-uint64, lookup-str, lookup-batch, get-single, build, membership,
-threads.
+Groups: lookup-uint64, lookup-str, lookup-batch, get-single, replicas-single,
+replicas-batch, build, membership, threads.
 Every benchmark records its peer and keys per call; bench/compare.py turns a
 run into the ns-per-key table with ratios to ringhash.
 """
@@ -213,6 +213,64 @@ def test_bisect_get(benchmark, str_keys):
     keys, get = str_keys[:SINGLE], ring.get
     record(benchmark, "mmh3 + bisect", len(keys), nodes=100)
     benchmark(lambda: [get(k) for k in keys])
+
+
+# ------------------------------------------------------------------ replicas-single
+# A cache client reading a key's replicas once per request: the result is used and
+# dropped (keeping 20,000 result lists alive would charge the garbage collector's
+# scans of them to the call). The get() row is measured the same way, as the ratio base.
+
+
+def _each(fn, keys, *args):
+    def run():
+        for k in keys:
+            fn(k, *args)
+
+    return run
+
+
+@pytest.mark.benchmark(group="replicas-single")
+def test_ringhash_get_per_request(benchmark, str_keys):
+    ring = ringhash.HashRing(node_names(100))
+    keys = str_keys[:SINGLE]
+    record(benchmark, "ringhash", len(keys), nodes=100)
+    benchmark(_each(ring.get, keys))
+
+
+@pytest.mark.benchmark(group="replicas-single")
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+def test_ringhash_get_nodes(benchmark, str_keys, n):
+    ring = ringhash.HashRing(node_names(100))
+    keys = str_keys[:SINGLE]
+    record(benchmark, f"ringhash get_nodes(key, {n})", len(keys), nodes=100)
+    benchmark(_each(ring.get_nodes, keys, n))
+
+
+@needs_uhashring
+@pytest.mark.benchmark(group="replicas-single")
+def test_uhashring_range(benchmark, str_keys):
+    ring = uhashring_ring(node_names(100))
+    keys = str_keys[: SINGLE // 10]  # tens of µs a call
+    record(benchmark, "uhashring list(range(key, size=3))", len(keys), nodes=100)
+    benchmark(_each(lambda k: list(ring.range(k, size=3)), keys))  # range() is a generator
+
+
+# ------------------------------------------------------------------ replicas-batch
+
+
+@pytest.mark.benchmark(group="replicas-batch")
+def test_ringhash_lookup_for_replicas(benchmark, u64_keys):
+    ring = ringhash.HashRing(node_names(100))
+    record(benchmark, "ringhash", len(u64_keys), nodes=100)
+    benchmark(ring.lookup, u64_keys)
+
+
+@pytest.mark.benchmark(group="replicas-batch")
+@pytest.mark.parametrize("n", [1, 2, 3, 8, 16])
+def test_ringhash_lookup_nodes(benchmark, u64_keys, n):
+    ring = ringhash.HashRing(node_names(100))
+    record(benchmark, f"ringhash lookup_nodes(keys, {n})", len(u64_keys), nodes=100)
+    benchmark(ring.lookup_nodes, u64_keys, n)
 
 
 # ------------------------------------------------------------------ build (1,000 nodes x 160)

@@ -28,6 +28,8 @@ ORDER = [
     "lookup-str",
     "lookup-batch",
     "get-single",
+    "replicas-single",
+    "replicas-batch",
     "build",
     "membership",
     "threads",
@@ -42,6 +44,11 @@ TITLES = {
         "Batch lookup by batch size (100 nodes): uint64 array and 16-character str list"
     ),
     "get-single": "One key per call (100 nodes)",
+    "replicas-single": "One key's n replicas per call, as a cache client reads them (100 nodes; "
+    "each result used and dropped, as a request handler does); ratio to ringhash get()",
+    "replicas-batch": (
+        "The first n distinct owners of 1M uint64 keys (100 nodes); ratio to lookup()"
+    ),
     "build": "Building a 1,000-node x 160-point ring",
     "membership": "Adding + removing one node on a 1,000-node ring",
     "threads": "Two 1M-key batches: one thread vs two threads (GIL released); numpy's own GIL-free "

@@ -1,7 +1,7 @@
 """Ring benchmarks: ringhash and its peers, measured in the same run.
 
 Groups: lookup-uint64, lookup-str, lookup-batch, get-single, replicas-single,
-replicas-batch, build, membership, threads.
+replicas-batch, crowded, build, membership, threads.
 Every benchmark records its peer and keys per call; bench/compare.py turns a
 run into the ns-per-key table with ratios to ringhash.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import ringhash
-from conftest import BATCH_SIZES, RING_SIZES, SINGLE, SLOW_BATCH, record
+from conftest import BATCH, BATCH_SIZES, RING_SIZES, SINGLE, SLOW_BATCH, record
 from peers import (
     FASTRING_REASON,
     BisectRing,
@@ -271,6 +271,89 @@ def test_ringhash_lookup_nodes(benchmark, u64_keys, n):
     ring = ringhash.HashRing(node_names(100))
     record(benchmark, f"ringhash lookup_nodes(keys, {n})", len(u64_keys), nodes=100)
     benchmark(ring.lookup_nodes, u64_keys, n)
+
+
+# ------------------------------------------------------------------ crowded
+# A ring whose points were crafted (from_bytes trusts a file's points): 65,534 points
+# packed into 1/256 of the hash space, a run of 512 crowded index buckets, next to a
+# ring of hashed points of the same size and a plain binary search over the crafted
+# points (numpy searchsorted, after the same hashing).
+
+CROWDED_POINTS = 65_534
+ARC = 1 << 24
+
+
+@pytest.fixture(scope="module")
+def crowded():
+    from ringhash import persist
+
+    names = node_names(100)
+    normal = ringhash.HashRing(names, vnodes=CROWDED_POINTS // 100)
+    rng = np.random.default_rng(3)
+    pts = np.sort(rng.integers(2**31, 2**31 + ARC, CROWDED_POINTS, dtype=np.uint64)).astype(
+        np.uint32
+    )
+    owners = np.arange(CROWDED_POINTS, dtype=np.int32) % 100
+    order = np.lexsort((owners, pts))
+    blob = persist.encode(normal.to_dict(), pts[order], owners[order])
+    crafted = ringhash.HashRing.from_bytes(blob)
+    keys = np.arange(BATCH * 300, dtype=np.uint64)  # int keys whose hash lands in the arc
+    h = ringhash.murmur3_32(keys)
+    aimed = keys[(h >= 2**31) & (h < 2**31 + ARC)][: max(1, BATCH // 100)]
+    return normal, crafted, aimed
+
+
+@pytest.mark.benchmark(group="crowded")
+@pytest.mark.parametrize(
+    "ring_kind, keys_kind",
+    [
+        ("hashed points", "random keys"),
+        ("crafted points", "random keys"),
+        ("crafted points", "keys aimed at the run"),
+    ],
+)
+def test_ringhash_crowded(benchmark, crowded, u64_keys, ring_kind, keys_kind):
+    normal, crafted, aimed = crowded
+    ring = normal if ring_kind == "hashed points" else crafted
+    keys = u64_keys if keys_kind == "random keys" else aimed
+    peer = "ringhash" if ring_kind == "hashed points" else f"ringhash, {ring_kind}, {keys_kind}"
+    record(benchmark, peer, len(keys), nodes=CROWDED_POINTS)
+    benchmark(ring.lookup, keys)
+
+
+@pytest.mark.benchmark(group="crowded")
+def test_searchsorted_crowded(benchmark, crowded):
+    _, crafted, aimed = crowded
+    points, owners = crafted.points, crafted.owners
+
+    def run():
+        pos = np.searchsorted(points, ringhash.murmur3_32(aimed))
+        pos[pos == len(points)] = 0
+        return owners[pos]
+
+    record(
+        benchmark,
+        "murmur3_32 + numpy searchsorted, keys aimed at the run",
+        len(aimed),
+        nodes=CROWDED_POINTS,
+    )
+    benchmark(run)
+
+
+@pytest.mark.benchmark(group="crowded")
+@pytest.mark.parametrize("ring_kind", ["hashed points", "crafted points"])
+def test_ringhash_crowded_get(benchmark, crowded, ring_kind):
+    normal, crafted, aimed = crowded
+    ring = normal if ring_kind == "hashed points" else crafted
+    keys = [int(k) for k in aimed[:SINGLE]]
+    record(
+        benchmark,
+        f"ringhash get(), {ring_kind}, keys aimed at the run",
+        len(keys),
+        nodes=CROWDED_POINTS,
+    )
+    get = ring.get
+    benchmark(lambda: [get(k) for k in keys])
 
 
 # ------------------------------------------------------------------ build (1,000 nodes x 160)

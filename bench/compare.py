@@ -30,6 +30,7 @@ ORDER = [
     "get-single",
     "replicas-single",
     "replicas-batch",
+    "crowded",
     "build",
     "membership",
     "threads",
@@ -48,6 +49,10 @@ TITLES = {
     "each result used and dropped, as a request handler does); ratio to ringhash get()",
     "replicas-batch": (
         "The first n distinct owners of 1M uint64 keys (100 nodes); ratio to lookup()"
+    ),
+    "crowded": (
+        "A ring of crafted points (from_bytes: 65,534 points in 1/256 of the hash space) next "
+        "to hashed points and a binary search; batch lookup and get()"
     ),
     "build": "Building a 1,000-node x 160-point ring",
     "membership": "Adding + removing one node on a 1,000-node ring",

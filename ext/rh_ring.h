@@ -136,34 +136,50 @@ void rh_ring_init(rh_ring *r, const uint32_t *pts, const int32_t *own, const uin
 
 /* ---------------------------------------------------------------- searching */
 
-/* The first position in [lo, hi) whose point is >= v, or hi (a binary search). */
+/* The first position in [lo, hi) whose point is >= v, or hi: a binary search
+ * without a data-dependent branch (the halving step is a select), so a search
+ * over a large, unpredictable range does not stall on mispredictions. */
 static inline size_t rh_first_at_least(const uint32_t *pts, size_t lo, size_t hi, uint64_t v)
 {
-    while (lo < hi) {
-        size_t mid = lo + ((hi - lo) >> 1);
-        if (pts[mid] < v)
-            lo = mid + 1;
-        else
-            hi = mid;
+    if (lo >= hi)
+        return lo;
+    const uint32_t *base = pts + lo;
+    size_t len = hi - lo;
+    while (len > 1) {
+        size_t half = len >> 1;
+        base = base[half] < v ? base + half : base;
+        len -= half;
     }
-    return lo;
+    return (size_t)(base - pts) + (*base < v);
 }
 
+/* Buckets looked at on each side of a crowded bucket for an uncrowded one. */
+#define RH_CROWDED_SCAN 4
+
 /* The position of h in a crowded bucket: the first point >= h, between the
- * nearest uncrowded buckets' positions. Inline for the batch loops. */
+ * nearest uncrowded buckets' positions. Inline for the batch loops.
+ *
+ * The uncrowded bucket before starts at or before h's position, the one after
+ * (idx[2**bits] = n << shift at the latest) after it. Hashed points leave runs
+ * of crowded buckets a few buckets long, so the window is a handful of points;
+ * only crafted points (a ring loaded from a file, node names chosen so their
+ * points fall in one arc) make long runs. Past RH_CROWDED_SCAN buckets the
+ * bound on that side is the end of the ring instead, so a lookup costs at most
+ * 2 * RH_CROWDED_SCAN index loads and a binary search over all n points:
+ * O(log n), whatever the points. */
 static inline size_t rh_find_crowded_inline(const rh_ring *r, uint32_t h)
 {
-    size_t b = h >> r->shift, lo = 0, hi, j;
-    /* The nearest uncrowded buckets: the one before starts at or before h's
-     * position, the one after (idx[2**bits] = n << shift at the latest) after it. */
-    for (j = b; j-- > 0;)
+    size_t b = h >> r->shift, nb = (size_t)1 << (32 - r->shift), lo = 0, hi = r->n, j;
+    for (j = b; j-- > 0 && b - j <= RH_CROWDED_SCAN;)
         if (r->idx[j] < r->crowded) {
             lo = r->idx[j] >> r->shift;
             break;
         }
-    for (j = b + 1; r->idx[j] >= r->crowded; j++)
-        ;
-    hi = r->idx[j] >> r->shift;
+    for (j = b + 1; j <= nb && j - b <= RH_CROWDED_SCAN; j++)
+        if (r->idx[j] < r->crowded) {
+            hi = r->idx[j] >> r->shift;
+            break;
+        }
     if (hi - lo <= 8) {
         /* Count the points below h among the 8 from lo, without a branch: from
          * hi on they are all above h, and reads past the padded array's last

@@ -48,7 +48,20 @@ def _edge_rings():
         "nine in one bucket": [100 * i for i in range(1, 10)] + [2**31],
         "random 1,600": r.integers(0, 2**32, 1600, dtype=np.uint64).tolist(),
         "random 70,000 (sparse index)": big.tolist(),
+        # A run of crowded buckets far longer than the scan for an uncrowded one
+        # (RH_CROWDED_SCAN): only crafted points do this; the search then covers the
+        # whole ring on that side.
+        "crowded run of 400 buckets": _crowded_run(),
+        "everything in one arc": list(range(2**31, 2**31 + 3 * 5000, 3)) + [5, 2**32 - 2],
     }
+
+
+def _crowded_run():
+    """1,600 random points, plus 3 points in each of 400 consecutive buckets (the
+    index of a 2,800-point ring has 2**15 buckets of 2**17 hashes)."""
+    r = np.random.default_rng(11)
+    run = [(b << 17) + off for b in range(9000, 9400) for off in (5, 70_000, 130_000)]
+    return r.integers(0, 2**32, 1600, dtype=np.uint64).tolist() + run
 
 
 @pytest.mark.parametrize("name", list(_edge_rings()))

@@ -344,3 +344,24 @@ def test_bad_remove_and_set_weight_leave_ring_unchanged(ring):
         with pytest.raises(exc):
             ring.set_weight("a", w)
     assert_unchanged(ring, before)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda c: c.md5(None),
+        lambda c: c.node_points(None, 3, c.MURMUR3, 0),
+        lambda c: c.ketama_points(None, 2),
+        lambda c: c.RingTable.from_nodes(None, np.zeros(0, np.int64), (), c.MURMUR3, 0),
+        lambda c: c.RingTable(
+            np.array([1], np.uint32), np.array([0], np.int32), None, c.MURMUR3, 0
+        ),
+    ],
+)
+def test_core_entry_points_reject_none(call):
+    """Cython lets None through a bytes/list/tuple argument unless told not to; these
+    would read past Py_None. Private entry points, refused all the same."""
+    from ringhash import _core
+
+    with pytest.raises(TypeError):
+        call(_core)

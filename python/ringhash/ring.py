@@ -613,12 +613,27 @@ class HashRing(_RingReads):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> HashRing:
-        """Rebuild a ring from :meth:`to_dict`; ValueError if the description is malformed."""
+        """Rebuild a ring from :meth:`to_dict`; ValueError if the description is malformed.
+
+        Everything is checked as the constructors check it (node names must be
+        ``str``, none twice) and the ring is hashed afresh from the description.
+        """
         return cls._of(_from_description(dict(d) if isinstance(d, Mapping) else d))
 
     @classmethod
     def from_bytes(cls, data: bytes) -> HashRing:
-        """A ring from :meth:`to_bytes` output (of a ring or a snapshot), loaded without hashing."""
+        """A ring from :meth:`to_bytes` output (of a ring or a snapshot), loaded without hashing.
+
+        What it trusts: the file's points are taken as they are, not re-hashed
+        from the node names (that is what makes loading fast; rebuild with
+        ``from_dict(ring.to_dict())`` to hash them afresh). What it checks: the
+        framing and checksum, the description (names are ``str``, none twice,
+        weights and settings valid), that the points are sorted by (point, node)
+        and every owner indexes a node, and, for the default ring, that every node
+        owns a point. Whatever points pass, lookups stay correct and cost
+        O(log n) at worst (a ring crafted to crowd one arc included); anything
+        else raises ValueError (TypeError for an argument that is not bytes).
+        """
         return cls._of(_from_bytes(data))
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -181,7 +181,7 @@ void rh_md5(const void *data, size_t len, unsigned char digest[16])
     size_t padded = n + 1 + 8 <= 64 ? 64 : 128;
     memset(tail + n + 1, 0, padded - n - 1 - 8);
     uint64_t bits = (uint64_t)len * 8;
-    for (int i = 0; i < 8; i++)
+    for (size_t i = 0; i < 8; i++)
         tail[padded - 8 + i] = (unsigned char)(bits >> (8 * i));
     md5_block(st, tail);
     if (padded == 128)

@@ -124,7 +124,7 @@ static const rh_kernels kernels_portable = {"scalar", u64_block_portable, fixed_
  * The search has no branch: every key gets rh_owner_split, which is
  * RH_CROWDED_OWNER for a key in a crowded bucket (rh_ring.h). After each
  * RH_BLOCK keys, `crowded` lists such keys (without a branch either) and they
- * are searched again (rh_find_crowded_inline) from their hashes, kept in a
+ * are searched again (rh_fix_crowded, several at a time) from their hashes, kept in a
  * buffer of two blocks. A branch on the entry instead would be mispredicted
  * for about 1% of keys, and in a loop that runs this far ahead of its loads
  * each misprediction throws away the work of dozens of keys; measured, the
@@ -171,10 +171,7 @@ RH_FORCE_INLINE void fused_lookup(const rh_ring *r, size_t lanes, size_t ngroups
             size_t nfix = 0;
             for (size_t k0 = first; k0 < end; k0 += lanes)
                 nfix += crowded(out + k0, (uint32_t)(k0 - first), fix + nfix);
-            for (size_t j = 0; j < nfix; j++) {
-                size_t k = first + fix[j];
-                out[k] = ring.own[rh_find_crowded_inline(&ring, hb[k % (2 * RH_BLOCK)])];
-            }
+            rh_fix_crowded(&ring, hb, 2 * RH_BLOCK, first, fix, nfix, out);
             first = end;
         }
     }

@@ -156,8 +156,8 @@ static inline size_t rh_first_at_least(const uint32_t *pts, size_t lo, size_t hi
 /* Buckets looked at on each side of a crowded bucket for an uncrowded one. */
 #define RH_CROWDED_SCAN 4
 
-/* The position of h in a crowded bucket: the first point >= h, between the
- * nearest uncrowded buckets' positions. Inline for the batch loops.
+/* The window [lo, hi) of positions that holds h's when h's bucket is crowded:
+ * between the nearest uncrowded buckets' positions.
  *
  * The uncrowded bucket before starts at or before h's position, the one after
  * (idx[2**bits] = n << shift at the latest) after it. Hashed points leave runs
@@ -167,7 +167,7 @@ static inline size_t rh_first_at_least(const uint32_t *pts, size_t lo, size_t hi
  * bound on that side is the end of the ring instead, so a lookup costs at most
  * 2 * RH_CROWDED_SCAN index loads and a binary search over all n points:
  * O(log n), whatever the points. */
-static inline size_t rh_find_crowded_inline(const rh_ring *r, uint32_t h)
+static inline void rh_crowded_window(const rh_ring *r, uint32_t h, size_t *lo_out, size_t *hi_out)
 {
     size_t b = h >> r->shift, nb = (size_t)1 << (32 - r->shift), lo = 0, hi = r->n, j;
     for (j = b; j-- > 0 && b - j <= RH_CROWDED_SCAN;)
@@ -180,6 +180,16 @@ static inline size_t rh_find_crowded_inline(const rh_ring *r, uint32_t h)
             hi = r->idx[j] >> r->shift;
             break;
         }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
+/* The position of h in a crowded bucket: the first point >= h in its window.
+ * Inline for the batch loops. */
+static inline size_t rh_find_crowded_inline(const rh_ring *r, uint32_t h)
+{
+    size_t lo, hi, j;
+    rh_crowded_window(r, h, &lo, &hi);
     if (hi - lo <= 8) {
         /* Count the points below h among the 8 from lo, without a branch: from
          * hi on they are all above h, and reads past the padded array's last
@@ -190,6 +200,47 @@ static inline size_t rh_find_crowded_inline(const rh_ring *r, uint32_t h)
         return pos;
     }
     return rh_first_at_least(r->pts, lo, hi, h);
+}
+
+/* Keys searched together by rh_fix_crowded. */
+#define RH_INTERLEAVE 8
+
+/* The owners of the crowded keys of a batch: out[first + fix[j]] for j < nfix,
+ * whose hashes are hashes[(first + fix[j]) % wrap]. Their binary searches run
+ * RH_INTERLEAVE at a time in lockstep (one step of each, then the next), so
+ * their loads overlap instead of each search waiting on its own chain: what
+ * keeps a ring crafted to crowd one arc as fast as a plain binary search.
+ *
+ * Every window is widened to the longest one, so all searches take the same
+ * steps: points before a window's lo are all below its key and points from its
+ * hi on all above, so a wider window has the same answer. It grows downward
+ * from hi (or upward from 0, never past n, as the longest window fits in
+ * [0, n]). */
+static inline void rh_fix_crowded(const rh_ring *r, const uint32_t *hashes, size_t wrap,
+                                  size_t first, const uint32_t *fix, size_t nfix, int32_t *out)
+{
+    for (size_t j0 = 0; j0 < nfix; j0 += RH_INTERLEAVE) {
+        size_t g = nfix - j0 < RH_INTERLEAVE ? nfix - j0 : RH_INTERLEAVE, len = 0;
+        size_t lo[RH_INTERLEAVE], hi[RH_INTERLEAVE];
+        const uint32_t *base[RH_INTERLEAVE];
+        uint32_t key[RH_INTERLEAVE];
+        for (size_t l = 0; l < g; l++) {
+            key[l] = hashes[(first + fix[j0 + l]) % wrap];
+            rh_crowded_window(r, key[l], &lo[l], &hi[l]);
+            len = hi[l] - lo[l] > len ? hi[l] - lo[l] : len;
+        }
+        for (size_t l = 0; l < g; l++)
+            base[l] = r->pts + (hi[l] >= len ? hi[l] - len : 0);
+        for (; len > 1; len -= len >> 1) {
+            size_t half = len >> 1;
+            for (size_t l = 0; l < g; l++)
+                base[l] = base[l][half] < key[l] ? base[l] + half : base[l];
+        }
+        for (size_t l = 0; l < g; l++) {
+            size_t pos = (size_t)(base[l] - r->pts) + (len ? *base[l] < key[l] : 0);
+            out[first + fix[j0 + l]] = r->own[pos];
+        }
+    }
 }
 
 /* The same, out of line (single-key paths). */

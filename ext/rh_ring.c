@@ -180,6 +180,33 @@ void rh_ring_init(rh_ring *r, const uint32_t *pts, const int32_t *own, const uin
     r->seed = seed;
 }
 
+void rh_fix_crowded(const rh_ring *r, const uint32_t *hashes, size_t wrap, size_t first,
+                    const uint32_t *fix, size_t nfix, int32_t *out)
+{
+    for (size_t j0 = 0; j0 < nfix; j0 += RH_INTERLEAVE) {
+        size_t g = nfix - j0 < RH_INTERLEAVE ? nfix - j0 : RH_INTERLEAVE, len = 0;
+        size_t lo[RH_INTERLEAVE], hi[RH_INTERLEAVE];
+        const uint32_t *base[RH_INTERLEAVE];
+        uint32_t key[RH_INTERLEAVE];
+        for (size_t l = 0; l < g; l++) {
+            key[l] = hashes[(first + fix[j0 + l]) % wrap];
+            rh_crowded_window(r, key[l], &lo[l], &hi[l]);
+            len = hi[l] - lo[l] > len ? hi[l] - lo[l] : len;
+        }
+        for (size_t l = 0; l < g; l++)
+            base[l] = r->pts + (hi[l] >= len ? hi[l] - len : 0);
+        for (; len > 1; len -= len >> 1) {
+            size_t half = len >> 1;
+            for (size_t l = 0; l < g; l++)
+                base[l] = base[l][half] < key[l] ? base[l] + half : base[l];
+        }
+        for (size_t l = 0; l < g; l++) {
+            size_t pos = (size_t)(base[l] - r->pts) + (len ? *base[l] < key[l] : 0);
+            out[first + fix[j0 + l]] = r->own[pos];
+        }
+    }
+}
+
 size_t rh_find_crowded(const rh_ring *r, uint32_t h)
 {
     return rh_find_crowded_inline(r, h);

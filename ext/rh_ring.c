@@ -248,12 +248,33 @@ size_t rh_walk_stamped(const rh_ring *r, size_t pos, size_t want, uint32_t *stam
 
 void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
 {
+    /* Keys in an uncrowded bucket are found at once; the others are listed (with
+     * the hash the ">=" search needs) and searched together after each block,
+     * as the fused loops do (rh_fix_crowded). */
     const rh_ring ring = *r; /* a copy: stores to out cannot change it */
-    if (ring.rule == RH_RULE_GE) {
-        for (size_t i = 0; i < m; i++)
-            out[i] = ring.own[rh_find_ge(&ring, hashes[i])];
-    } else {
-        for (size_t i = 0; i < m; i++)
-            out[i] = ring.own[rh_find(&ring, hashes[i])];
+    uint32_t fix[RH_BLOCK], keys[RH_BLOCK];
+    for (size_t start = 0; start < m; start += RH_BLOCK) {
+        size_t count = m - start < RH_BLOCK ? m - start : RH_BLOCK, nfix = 0;
+        const uint32_t *h = hashes + start;
+        int32_t *o = out + start;
+        for (size_t i = 0; i < count; i++) {
+            uint32_t v = h[i];
+            if (ring.rule == RH_RULE_GT) {
+                if (v == RH_SENTINEL) { /* nothing is greater: the first point */
+                    o[i] = ring.own[ring.n];
+                    continue;
+                }
+                v += 1;
+            }
+            uint32_t e = ring.idx[v >> ring.shift];
+            if (RH_UNLIKELY(e >= ring.crowded)) {
+                keys[i] = v;
+                fix[nfix++] = (uint32_t)i;
+                continue;
+            }
+            o[i] = ring.own[(e + (v & ring.mask)) >> ring.shift];
+        }
+        if (nfix)
+            rh_fix_crowded(&ring, keys, RH_BLOCK, 0, fix, nfix, o);
     }
 }

@@ -1,7 +1,7 @@
 """Ring benchmarks: ringhash and its peers, measured in the same run.
 
 Groups: lookup-uint64, lookup-str, lookup-batch, get-single, replicas-single,
-replicas-batch, crowded, build, membership, threads.
+replicas-batch, crowded, crowded-names, build, membership, threads.
 Every benchmark records its peer and keys per call; bench/compare.py turns a
 run into the ns-per-key table with ratios to ringhash.
 """
@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import ringhash
-from conftest import BATCH, BATCH_SIZES, RING_SIZES, SINGLE, SLOW_BATCH, record
+from conftest import BATCH, BATCH_SIZES, RING_SIZES, SINGLE, SLOW_BATCH, SMOKE, record
 from peers import (
     FASTRING_REASON,
     BisectRing,
@@ -319,6 +319,80 @@ def test_ringhash_crowded(benchmark, crowded, u64_keys, ring_kind, keys_kind):
     peer = "ringhash" if ring_kind == "hashed points" else f"ringhash, {ring_kind}, {keys_kind}"
     record(benchmark, peer, len(keys), nodes=CROWDED_POINTS)
     benchmark(ring.lookup, keys)
+
+
+@pytest.mark.benchmark(group="crowded")
+def test_ringhash_crowded_hashes(benchmark, crowded):
+    """The hash-then-search path (lists, crc32 rings, the stathat rule) on the run."""
+    _, crafted, aimed = crowded
+    hashes = ringhash.murmur3_32(aimed)
+    record(
+        benchmark,
+        "ringhash lookup_hashes, crafted points, keys aimed at the run",
+        len(aimed),
+        nodes=CROWDED_POINTS,
+    )
+    benchmark(crafted.lookup_hashes, hashes)
+
+
+NAMED_POINTS = 4096
+
+
+@pytest.fixture(scope="module")
+def crowded_by_names():
+    """Node names chosen (by brute force over "n<i>") so that their single points
+    (vnodes=1) fall in 1/256 of the hash space, as a user who picks names could;
+    next to a ring of as many names not chosen."""
+    want = 256 if SMOKE else NAMED_POINTS
+    found: list[bytes] = []
+    start = 0
+    while len(found) < want:
+        ids = np.arange(start, start + 1_000_000).astype("S10")
+        points = ringhash.murmur3_32(np.char.add(np.char.add(b"n", ids), b"#0"))
+        hit = (points >= 2**31) & (points < 2**31 + ARC)
+        found.extend(b"n" + i for i in ids[hit].tolist())
+        start += 1_000_000
+    chosen = ringhash.HashRing([f.decode() for f in found[:want]], vnodes=1)
+    plain = ringhash.HashRing([f"plain-{i}" for i in range(want)], vnodes=1)
+    keys = np.arange(BATCH * 300, dtype=np.uint64)
+    h = ringhash.murmur3_32(keys)
+    aimed = keys[(h >= 2**31) & (h < 2**31 + ARC)][: max(1, BATCH // 100)]
+    return chosen, plain, aimed
+
+
+@pytest.mark.benchmark(group="crowded-names")
+@pytest.mark.parametrize("ring_kind", ["names not chosen", "names chosen to crowd one arc"])
+def test_ringhash_crowded_names(benchmark, crowded_by_names, ring_kind):
+    chosen, plain, aimed = crowded_by_names
+    ring = plain if ring_kind == "names not chosen" else chosen
+    peer = "ringhash" if ring_kind == "names not chosen" else f"ringhash, {ring_kind}"
+    record(benchmark, peer, len(aimed), nodes=len(ring))
+    benchmark(ring.lookup, aimed)
+
+
+@pytest.mark.benchmark(group="crowded-names")
+def test_searchsorted_crowded_names(benchmark, crowded_by_names):
+    chosen, _, aimed = crowded_by_names
+    points, owners = chosen.points, chosen.owners
+
+    def run():
+        pos = np.searchsorted(points, ringhash.murmur3_32(aimed))
+        pos[pos == len(points)] = 0
+        return owners[pos]
+
+    record(
+        benchmark, "murmur3_32 + numpy searchsorted, chosen names", len(aimed), nodes=len(chosen)
+    )
+    benchmark(run)
+
+
+@pytest.mark.benchmark(group="crowded-names")
+def test_ringhash_crowded_names_get(benchmark, crowded_by_names):
+    chosen, _, aimed = crowded_by_names
+    keys = [int(k) for k in aimed[:SINGLE]]
+    record(benchmark, "ringhash get(), chosen names", len(keys), nodes=len(chosen))
+    get = chosen.get
+    benchmark(lambda: [get(k) for k in keys])
 
 
 @pytest.mark.benchmark(group="crowded")

@@ -31,6 +31,7 @@ ORDER = [
     "replicas-single",
     "replicas-batch",
     "crowded",
+    "crowded-names",
     "build",
     "membership",
     "threads",
@@ -53,6 +54,10 @@ TITLES = {
     "crowded": (
         "A ring of crafted points (from_bytes: 65,534 points in 1/256 of the hash space) next "
         "to hashed points and a binary search; batch lookup and get()"
+    ),
+    "crowded-names": (
+        "4,096 nodes (vnodes=1) whose names were chosen so their points fall in 1/256 of the "
+        "hash space, next to as many names not chosen; keys aimed at that arc"
     ),
     "build": "Building a 1,000-node x 160-point ring",
     "membership": "Adding + removing one node on a 1,000-node ring",

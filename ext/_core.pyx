@@ -43,7 +43,6 @@ cdef extern from "rh_ring.h" nogil:
         RH_BLOCK
         RH_RULE_GE
         RH_RULE_GT
-    const int32_t CROWDED_OWNER "RH_CROWDED_OWNER"
     const uint32_t MAX_INDEXED "RH_MAX_INDEXED_POINTS"
     unsigned rh_index_bits(size_t n)
     void rh_ring_pad(uint32_t *pts, int32_t *own, size_t n)

@@ -3,6 +3,73 @@
 
 #include <string.h>
 
+/* The first position in [lo, hi) whose point is >= v, or hi: a binary search
+ * without a data-dependent branch (the halving step is a select), so a search
+ * over a large, unpredictable range does not stall on mispredictions. */
+static size_t first_at_least(const uint32_t *pts, size_t lo, size_t hi, uint64_t v)
+{
+    if (lo >= hi)
+        return lo;
+    const uint32_t *base = pts + lo;
+    size_t len = hi - lo;
+    while (len > 1) {
+        size_t half = len >> 1;
+        base = base[half] < v ? base + half : base;
+        len -= half;
+    }
+    return (size_t)(base - pts) + (*base < v);
+}
+
+/* Buckets looked at on each side of a crowded bucket for an uncrowded one (see crowded_window). */
+#define RH_CROWDED_SCAN 4
+
+/* The window [lo, hi) of positions that holds h's when h's bucket is crowded:
+ * between the nearest uncrowded buckets' positions.
+ *
+ * The uncrowded bucket before starts at or before h's position, the one after
+ * (idx[2**bits] = n << shift at the latest) after it. Hashed points leave runs
+ * of crowded buckets a few buckets long, so the window is a handful of points;
+ * only crafted points (a ring loaded from a file, node names chosen so their
+ * points fall in one arc) make long runs. Past RH_CROWDED_SCAN buckets the
+ * bound on that side is the end of the ring instead, so a lookup costs at most
+ * 2 * RH_CROWDED_SCAN index loads and a binary search over all n points:
+ * O(log n), whatever the points. */
+static void crowded_window(const rh_ring *r, uint32_t h, size_t *lo_out, size_t *hi_out)
+{
+    size_t b = h >> r->shift, nb = (size_t)1 << (32 - r->shift), lo = 0, hi = r->n, j;
+    for (j = b; j-- > 0 && b - j <= RH_CROWDED_SCAN;)
+        if (r->idx[j] < r->crowded) {
+            lo = r->idx[j] >> r->shift;
+            break;
+        }
+    for (j = b + 1; j <= nb && j - b <= RH_CROWDED_SCAN; j++)
+        if (r->idx[j] < r->crowded) {
+            hi = r->idx[j] >> r->shift;
+            break;
+        }
+    *lo_out = lo;
+    *hi_out = hi;
+}
+
+size_t rh_find_crowded(const rh_ring *r, uint32_t h)
+{
+    size_t lo, hi, j;
+    crowded_window(r, h, &lo, &hi);
+    if (hi - lo <= 8) {
+        /* Count the points below h among the 8 from lo, without a branch: from
+         * hi on they are all above h, and reads past the padded array's last
+         * entry, pts[n + 1] (the sentinel), are clamped to it. */
+        size_t n1 = r->n + 1, pos = lo;
+        for (j = lo; j < lo + 8; j++)
+            pos += r->pts[j < n1 ? j : n1] < h;
+        return pos;
+    }
+    return first_at_least(r->pts, lo, hi, h);
+}
+
+/* Keys searched together by rh_fix_crowded. */
+#define RH_INTERLEAVE 8
+
 unsigned rh_index_bits(size_t n)
 {
     /* Below 65,536 points: the smallest 2**bits >= 6n, so 6 to 12 buckets per
@@ -62,8 +129,8 @@ void rh_index_build(const uint32_t *pts, size_t n, unsigned shift, uint32_t *idx
 static void index_fix(uint32_t *idx, unsigned shift, const uint32_t *pts, size_t n, size_t b)
 {
     uint64_t start = (uint64_t)b << shift, end = (uint64_t)(b + 1) << shift;
-    idx[b] = index_entry(pts, n, rh_first_at_least(pts, 0, n, start),
-                         rh_first_at_least(pts, 0, n, end), shift);
+    idx[b] = index_entry(pts, n, first_at_least(pts, 0, n, start), first_at_least(pts, 0, n, end),
+                         shift);
 }
 
 /* out[i] = in[i] + add, except that the old "crowded" value becomes the new
@@ -190,7 +257,7 @@ void rh_fix_crowded(const rh_ring *r, const uint32_t *hashes, size_t wrap, size_
         uint32_t key[RH_INTERLEAVE];
         for (size_t l = 0; l < g; l++) {
             key[l] = hashes[(first + fix[j0 + l]) % wrap];
-            rh_crowded_window(r, key[l], &lo[l], &hi[l]);
+            crowded_window(r, key[l], &lo[l], &hi[l]);
             len = hi[l] - lo[l] > len ? hi[l] - lo[l] : len;
         }
         for (size_t l = 0; l < g; l++)
@@ -205,11 +272,6 @@ void rh_fix_crowded(const rh_ring *r, const uint32_t *hashes, size_t wrap, size_
             out[first + fix[j0 + l]] = r->own[pos];
         }
     }
-}
-
-size_t rh_find_crowded(const rh_ring *r, uint32_t h)
-{
-    return rh_find_crowded_inline(r, h);
 }
 
 size_t rh_walk_small(const rh_ring *r, size_t pos, size_t want, int32_t *out)

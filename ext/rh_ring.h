@@ -136,78 +136,9 @@ void rh_ring_init(rh_ring *r, const uint32_t *pts, const int32_t *own, const uin
 
 /* ---------------------------------------------------------------- searching */
 
-/* The first position in [lo, hi) whose point is >= v, or hi: a binary search
- * without a data-dependent branch (the halving step is a select), so a search
- * over a large, unpredictable range does not stall on mispredictions. */
-static inline size_t rh_first_at_least(const uint32_t *pts, size_t lo, size_t hi, uint64_t v)
-{
-    if (lo >= hi)
-        return lo;
-    const uint32_t *base = pts + lo;
-    size_t len = hi - lo;
-    while (len > 1) {
-        size_t half = len >> 1;
-        base = base[half] < v ? base + half : base;
-        len -= half;
-    }
-    return (size_t)(base - pts) + (*base < v);
-}
-
-/* Buckets looked at on each side of a crowded bucket for an uncrowded one. */
-#define RH_CROWDED_SCAN 4
-
-/* The window [lo, hi) of positions that holds h's when h's bucket is crowded:
- * between the nearest uncrowded buckets' positions.
- *
- * The uncrowded bucket before starts at or before h's position, the one after
- * (idx[2**bits] = n << shift at the latest) after it. Hashed points leave runs
- * of crowded buckets a few buckets long, so the window is a handful of points;
- * only crafted points (a ring loaded from a file, node names chosen so their
- * points fall in one arc) make long runs. Past RH_CROWDED_SCAN buckets the
- * bound on that side is the end of the ring instead, so a lookup costs at most
- * 2 * RH_CROWDED_SCAN index loads and a binary search over all n points:
- * O(log n), whatever the points. */
-static inline void rh_crowded_window(const rh_ring *r, uint32_t h, size_t *lo_out, size_t *hi_out)
-{
-    size_t b = h >> r->shift, nb = (size_t)1 << (32 - r->shift), lo = 0, hi = r->n, j;
-    for (j = b; j-- > 0 && b - j <= RH_CROWDED_SCAN;)
-        if (r->idx[j] < r->crowded) {
-            lo = r->idx[j] >> r->shift;
-            break;
-        }
-    for (j = b + 1; j <= nb && j - b <= RH_CROWDED_SCAN; j++)
-        if (r->idx[j] < r->crowded) {
-            hi = r->idx[j] >> r->shift;
-            break;
-        }
-    *lo_out = lo;
-    *hi_out = hi;
-}
-
-/* The position of h in a crowded bucket: the first point >= h in its window.
- * Inline for the batch loops. */
-static inline size_t rh_find_crowded_inline(const rh_ring *r, uint32_t h)
-{
-    size_t lo, hi, j;
-    rh_crowded_window(r, h, &lo, &hi);
-    if (hi - lo <= 8) {
-        /* Count the points below h among the 8 from lo, without a branch: from
-         * hi on they are all above h, and reads past the padded array's last
-         * entry, pts[n + 1] (the sentinel), are clamped to it. */
-        size_t n1 = r->n + 1, pos = lo;
-        for (j = lo; j < lo + 8; j++)
-            pos += r->pts[j < n1 ? j : n1] < h;
-        return pos;
-    }
-    return rh_first_at_least(r->pts, lo, hi, h);
-}
-
-/* Keys searched together by rh_fix_crowded. */
-#define RH_INTERLEAVE 8
-
 /* The owners of the crowded keys of a batch: out[first + fix[j]] for j < nfix,
  * whose hashes are hashes[(first + fix[j]) % wrap]. Their binary searches run
- * RH_INTERLEAVE at a time in lockstep (one step of each, then the next), so
+ * eight at a time in lockstep (one step of each, then the next), so
  * their loads overlap instead of each search waiting on its own chain: what
  * keeps a ring crafted to crowd one arc as fast as a plain binary search.
  *
@@ -252,7 +183,7 @@ static inline int32_t rh_owner(const rh_ring *r, uint32_t h)
 
 /* The branch-free step of the batch loops (RH_RULE_GE): the owner of a hash
  * split into its bucket and its offset in the bucket, or RH_CROWDED_OWNER for
- * a key in a crowded bucket (look it up again with rh_find_crowded_inline). */
+ * a key in a crowded bucket (look those up again with rh_fix_crowded). */
 static inline int32_t rh_owner_split(const rh_ring *r, uint32_t bucket, uint32_t offset)
 {
     return r->own[(r->idx[bucket] + offset) >> r->shift];

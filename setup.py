@@ -6,6 +6,7 @@ debugging a kernel; release builds turn them off.
 
 import os
 
+import numpy
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 
@@ -33,9 +34,20 @@ if os.name != "nt":
 extensions = [
     Extension(
         "ringhash._core",
-        sources=["ext/_core.pyx", "ext/rh_hash.c", "ext/rh_ring.c", "ext/rh_batch.c"],
-        include_dirs=["ext"],
-        depends=["ext/rh_hash.h", "ext/rh_ring.h"],
+        sources=[
+            "ext/_core.pyx",
+            "ext/rh_hash.c",
+            "ext/rh_ring.c",
+            "ext/rh_batch.c",
+            "ext/rh_column.c",
+        ],
+        include_dirs=["ext", numpy.get_include()],
+        # The StringDType C API (NpyString_*) is numpy 2's: the runtime floor is numpy 2.0.
+        define_macros=[
+            ("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
+            ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION"),
+        ],
+        depends=["ext/rh_hash.h", "ext/rh_ring.h", "ext/rh_column.h", "ext/_columns.pxi"],
         extra_compile_args=extra_compile_args,
     )
 ]

@@ -17,10 +17,13 @@ from cpython.long cimport PyLong_AsLongLong, PyLong_AsUnsignedLongLong
 from cpython.ref cimport Py_INCREF
 from cpython.tuple cimport PyTuple_GET_ITEM
 from libc.stdint cimport int8_t, int16_t, int32_t, int64_t, uint8_t, uint16_t, uint32_t, uint64_t
-from libc.stdlib cimport calloc, free, malloc
-from libc.string cimport memset
+from libc.stdlib cimport calloc, free, malloc, realloc
+from libc.string cimport memcpy, memset
 
+cimport numpy as cnp
 import numpy as np
+
+cnp.import_array()
 
 cdef extern from "Python.h":
     const char *PyUnicode_AsUTF8AndSize(object s, Py_ssize_t *size) except NULL
@@ -766,3 +769,8 @@ def md5(bytes data not None):
     cdef unsigned char d[16]
     rh_md5(PyBytes_AS_STRING(data), <size_t>PyBytes_GET_SIZE(data), d)
     return bytes(d[:16])
+
+
+# ---------------------------------------------------------------- columns
+
+include "_columns.pxi"

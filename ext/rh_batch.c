@@ -73,6 +73,14 @@ RH_PORTABLE_ATTR static void u64_block_portable(const uint64_t *keys, size_t n, 
     u64_block_loop(keys, n, seed, out);
 }
 
+/* Variable-length keys given as (pointer, length) pairs. */
+static void spans_scalar(const unsigned char *const *ptr, const uint32_t *len, size_t n,
+                         uint32_t seed, uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = rh_murmur3_32(ptr[i], len[i], seed);
+}
+
 /* The portable lookups: hash a block, then search it. */
 static void lookup_u64_portable(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *out)
 {
@@ -105,10 +113,13 @@ typedef struct {
     void (*lookup_u64)(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *out);
     void (*lookup_fixed)(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,
                          int32_t *out);
+    void (*spans_block)(const unsigned char *const *ptr, const uint32_t *len, size_t n,
+                        uint32_t seed, uint32_t *out);
 } rh_kernels;
 
-static const rh_kernels kernels_portable = {"scalar", u64_block_portable, fixed_scalar,
-                                            lookup_u64_portable, lookup_fixed_portable};
+static const rh_kernels kernels_portable = {"scalar",           u64_block_portable,
+                                            fixed_scalar,       lookup_u64_portable,
+                                            lookup_fixed_portable, spans_scalar};
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define RH_HAVE_X86_BUILDS 1
@@ -595,6 +606,50 @@ RH_AVX512_INLINE void fixed_group_x16(const void *ctx, size_t g, uint32_t *out)
     _mm512_storeu_si512(out, murmur3_rows_x16(r, p->nwords, rows_len_x16(r, p->nwords), p->seed));
 }
 
+/* Variable-length keys (Arrow strings and binaries, StringDType), 16 at a time:
+ * each key is one masked load of exactly its bytes (nothing read past it), so
+ * keys of different lengths share a group; their lengths come from the caller
+ * instead of from NUL bytes. Groups whose longest key has at most 16 bytes use
+ * fixed_group_x16's four-to-a-register layout, up to 64 bytes the 16x16
+ * transpose; a group with a longer key is hashed one key at a time. */
+RH_AVX512_INLINE void spans_group_x16(const unsigned char *const *ptr, const uint32_t *len,
+                                      uint32_t seed, uint32_t *out)
+{
+    __m512i vlen = _mm512_loadu_si512(len);
+    uint32_t longest = _mm512_reduce_max_epu32(vlen);
+    __m512i r[16];
+    if (longest > 64) {
+        spans_scalar(ptr, len, 16, seed, out);
+        return;
+    }
+    if (longest <= 16) {
+        const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        for (int k = 0; k < 4; k++) {
+            __m512i v = _mm512_castsi128_si512(
+                _mm_maskz_loadu_epi8((__mmask16)((1u << len[4 * k]) - 1), ptr[4 * k]));
+            for (int i = 1; i < 4; i++)
+                v = _mm512_inserti32x4(
+                    v, _mm_maskz_loadu_epi8((__mmask16)((1u << len[4 * k + i]) - 1), ptr[4 * k + i]),
+                    i);
+            r[k] = v;
+        }
+        __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
+        __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
+        __m512i rows[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                           _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+        __m512i h = murmur3_rows_x16(rows, (longest + 3) / 4, _mm512_permutexvar_epi32(perm, vlen),
+                                     seed);
+        _mm512_storeu_si512(out, _mm512_permutexvar_epi32(perm, h));
+        return;
+    }
+    for (int l = 0; l < 16; l++) {
+        __mmask64 m = len[l] == 64 ? ~(__mmask64)0 : (((__mmask64)1 << len[l]) - 1);
+        r[l] = _mm512_maskz_loadu_epi8(m, ptr[l]);
+    }
+    transpose16(r);
+    _mm512_storeu_si512(out, murmur3_rows_x16(r, (longest + 3) / 4, vlen, seed));
+}
+
 /* ---------------------------------------------------------------- the kernels of each level */
 
 /* Int keys, fused: whole groups through fused_lookup, the rest one by one. */
@@ -687,10 +742,21 @@ RH_AVX512_ATTR static void lookup_fixed_avx512(const rh_ring *r, const unsigned 
                       out);
 }
 
-static const rh_kernels kernels_avx2 = {"avx2", u64_block_avx2, fixed_avx2, lookup_u64_avx2,
-                                        lookup_fixed_avx2};
-static const rh_kernels kernels_avx512 = {"avx512", u64_block_avx512, fixed_avx512,
-                                          lookup_u64_avx512, lookup_fixed_avx512};
+RH_AVX512_ATTR static void spans_avx512(const unsigned char *const *ptr, const uint32_t *len,
+                                        size_t n, uint32_t seed, uint32_t *out)
+{
+    size_t whole = n / 16 * 16;
+    for (size_t i = 0; i < whole; i += 16)
+        spans_group_x16(ptr + i, len + i, seed, out + i);
+    spans_scalar(ptr + whole, len + whole, n - whole, seed, out + whole);
+}
+
+/* AVX2 has no byte-masked loads to read a key without reading past it: its
+ * build hashes variable-length keys with the portable loop. */
+static const rh_kernels kernels_avx2 = {"avx2",          u64_block_avx2,    fixed_avx2,
+                                        lookup_u64_avx2, lookup_fixed_avx2, spans_scalar};
+static const rh_kernels kernels_avx512 = {"avx512",          u64_block_avx512,    fixed_avx512,
+                                          lookup_u64_avx512, lookup_fixed_avx512, spans_avx512};
 
 #include <cpuid.h>
 
@@ -738,6 +804,30 @@ void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, si
     for (size_t i = 0; i < n; i++) {
         const unsigned char *item = raw + i * itemsize;
         out[i] = rh_hash_bytes(algo, item, fixed_len(item, itemsize), seed);
+    }
+}
+
+void rh_hash_spans(int algo, const unsigned char *const *ptr, const uint32_t *len, size_t n,
+                   uint32_t seed, uint32_t *out)
+{
+    if (algo == RH_MURMUR3) {
+        kernels->spans_block(ptr, len, n, seed, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = rh_hash_bytes(algo, ptr[i], len[i], seed);
+}
+
+void rh_lookup_spans(const rh_ring *r, const unsigned char *const *ptr, const uint32_t *len,
+                     size_t n, int32_t *out)
+{
+    /* Measured: fusing as rh_lookup_u64 does was slower here (the spans are
+     * already a second pass over the block), so hash, then search. */
+    uint32_t hb[RH_BLOCK];
+    for (size_t start = 0; start < n; start += RH_BLOCK) {
+        size_t m = n - start < RH_BLOCK ? n - start : RH_BLOCK;
+        rh_hash_spans(r->algo, ptr + start, len + start, m, r->seed, hb);
+        rh_search(r, hb, m, out + start);
     }
 }
 

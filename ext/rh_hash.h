@@ -105,6 +105,11 @@ void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_
 void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, size_t n,
                          uint32_t seed, uint32_t *out);
 
+/* The hash (algo) of n variable-length keys, key i being len[i] bytes at ptr[i]
+ * (only those bytes are read). Murmur3 takes the AVX-512 build. */
+void rh_hash_spans(int algo, const unsigned char *const *ptr, const uint32_t *len, size_t n,
+                   uint32_t seed, uint32_t *out);
+
 /* Which build of the batch loops is in use: "avx512", "avx2" or "scalar". */
 const char *rh_simd(void);
 

@@ -8,10 +8,16 @@ One rule everywhere (hashing, ring lookups, batches):
   unsigned, [-2**63, 0) as two's complement; anything else is OverflowError.
 - ``bool``, ``float``, ``None`` and everything else -> TypeError.
 
-A batch is a list or tuple of keys (mixed types allowed) or a numpy array of
+A batch is a list or tuple of keys (mixed types allowed); a numpy array of
 any shape with an integer (any width, by value), ``S`` (item bytes, trailing
-NULs stripped as numpy does), ``U`` (UTF-8 of the item) or object dtype. Other
-dtypes raise TypeError: nothing is cast silently.
+NULs stripped as numpy does), ``U`` (UTF-8 of the item), ``StringDType``
+(UTF-8 of the item) or object dtype; or a column: any object exporting the
+Arrow PyCapsule interface (``__arrow_c_array__`` / ``__arrow_c_stream__``:
+pyarrow, polars, pandas, nanoarrow, DuckDB...) of an integer, string, binary
+or dictionary-of-those type, read in place in C. pandas objects backed by
+numpy take the numpy path. Other dtypes and Arrow types raise TypeError:
+nothing is cast silently. Null keys (Arrow nulls, StringDType's NA) raise
+ValueError unless the method takes ``nulls=``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ __all__ = [
     "ALGORITHMS",
     "KeyBatch",
     "check_algorithm",
+    "check_no_nulls",
     "check_seed",
     "classify",
     "hash_batch",
@@ -55,9 +62,18 @@ def check_seed(seed: object, algorithm: str = "murmur3") -> int:
     return seed
 
 
+def _is_column(keys: object) -> bool:
+    return hasattr(keys, "__arrow_c_stream__") or hasattr(keys, "__arrow_c_array__")
+
+
+def _is_pandas(keys: object) -> bool:
+    module = type(keys).__module__
+    return (module == "pandas" or module.startswith("pandas.")) and hasattr(keys, "dtype")
+
+
 def is_batch(keys: object) -> bool:
-    """Whether ``keys`` is a batch (list, tuple or ndarray) rather than one key."""
-    return isinstance(keys, (list, tuple, np.ndarray))
+    """Whether ``keys`` is a batch (list, tuple, ndarray or column) rather than one key."""
+    return isinstance(keys, (list, tuple, np.ndarray)) or _is_column(keys) or _is_pandas(keys)
 
 
 def _native(arr: np.ndarray) -> np.ndarray:
@@ -80,7 +96,14 @@ def int_bits(arr: np.ndarray) -> np.ndarray:
 
 
 #: The kinds of batch the kernels take (KeyBatch.kind).
-U64, SMALL_INT, FIXED, UCS4, OBJECTS = "u64", "small_int", "fixed", "ucs4", "objects"
+U64, SMALL_INT, FIXED, UCS4, OBJECTS, COLUMN = (
+    "u64",
+    "small_int",
+    "fixed",
+    "ucs4",
+    "objects",
+    "column",
+)
 
 
 class KeyBatch(NamedTuple):
@@ -90,7 +113,8 @@ class KeyBatch(NamedTuple):
     SMALL_INT, a flat native 8- to 32-bit int array (the kernel widens it);
     FIXED, the raw bytes of an ``S`` array (``width`` bytes per item); UCS4,
     the code points of a ``U`` array (``width`` per item); OBJECTS, a list or
-    tuple of keys. ``shape`` is the batch's shape.
+    tuple of keys; COLUMN, a ``_core.Column`` (Arrow buffers or a StringDType
+    array, read in place). ``shape`` is the batch's shape.
     """
 
     kind: str
@@ -103,6 +127,14 @@ def classify(keys: object) -> KeyBatch:
     """The kind of a batch and its data for the kernels (TypeError for what is not a batch)."""
     if isinstance(keys, (list, tuple)):
         return KeyBatch(OBJECTS, keys, 0, (len(keys),))
+    if _is_pandas(keys):
+        if isinstance(keys.dtype, np.dtype):  # numpy-backed: the numpy path, no copy
+            keys = np.asarray(keys)
+        elif not _is_column(keys) and hasattr(keys, "to_series"):  # an Index
+            keys = keys.to_series()
+    if _is_column(keys) and not isinstance(keys, np.ndarray):
+        col = _core.Column.from_arrow(keys)
+        return KeyBatch(COLUMN, col, 0, (len(col),))
     if not isinstance(keys, np.ndarray):
         kind = (
             "a single key"
@@ -110,7 +142,7 @@ def classify(keys: object) -> KeyBatch:
             else (f"a {type(keys).__name__}")
         )
         raise TypeError(
-            f"expected a batch of keys (list, tuple or numpy array), got {kind}; "
+            f"expected a batch of keys (list, tuple, numpy array or Arrow column), got {kind}; "
             "use get() or pass [key] for one key"
         )
     kind = keys.dtype.kind
@@ -128,10 +160,23 @@ def classify(keys: object) -> KeyBatch:
         return KeyBatch(UCS4, flat.view(np.uint32), flat.dtype.itemsize // 4, keys.shape)
     if kind == "O":
         return KeyBatch(OBJECTS, keys.reshape(-1).tolist(), 0, keys.shape)
+    if kind == "T":  # numpy StringDType
+        return KeyBatch(COLUMN, _core.Column.from_strings(keys.reshape(-1)), 0, keys.shape)
     raise TypeError(
         f"unsupported key dtype {keys.dtype}: expected an integer, bytes ('S'), "
-        "str ('U') or object array (no implicit casts: convert explicitly)"
+        "str ('U', StringDType) or object array (no implicit casts: convert explicitly)"
     )
+
+
+def check_no_nulls(batch: KeyBatch) -> None:
+    """ValueError naming the first null key of a column (other batches have none)."""
+    if batch.kind == COLUMN:
+        at = batch.data.first_null()
+        if at >= 0:
+            raise ValueError(
+                f"keys[{at}] is null: filter the nulls out first"
+                " (lookup, get_many and lookup_nodes take nulls=)"
+            )
 
 
 def hash_classified(batch: KeyBatch, algo: int, seed: int) -> np.ndarray:
@@ -145,6 +190,9 @@ def hash_classified(batch: KeyBatch, algo: int, seed: int) -> np.ndarray:
         return _core.hash_fixed_bytes(data, width, algo, seed)
     if kind == UCS4:
         return _core.hash_ucs4(data, width, algo, seed)
+    if kind == COLUMN:
+        check_no_nulls(batch)
+        return _core.hash_column(data, algo, seed)
     return _core.hash_objects(data, algo, seed)
 
 

@@ -24,18 +24,20 @@ import bisect
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from . import _core, persist, planning, presets
 from ._keys import (
+    COLUMN,
     FIXED,
     OBJECTS,
     SMALL_INT,
     U64,
     check_algorithm,
     check_seed,
+    check_no_nulls,
     classify,
     hash_batch,
     hash_classified,
@@ -54,9 +56,11 @@ from ._rule import (
 )
 from .errors import EmptyRingError
 
-__all__ = ["MAX_POINTS", "HashRing", "RingSnapshot"]
+__all__ = ["MAX_POINTS", "HashRing", "Partition", "RingSnapshot"]
 
 NodesArg = Iterable[str] | Mapping[str, float]
+
+_REFUSE: Any = object()  # get_many's default: null keys are an error
 
 
 def _readonly(arr: np.ndarray) -> np.ndarray:
@@ -101,6 +105,26 @@ def _out_buffer(out: object, shape: tuple[int, ...], keys: object) -> np.ndarray
     if isinstance(keys, np.ndarray) and np.may_share_memory(out, keys):
         raise ValueError("out overlaps the keys")
     return out.reshape(-1)
+
+
+def _check_nulls(nulls: object) -> int | None:
+    """The owner value written for null keys (an int32), or None to refuse nulls."""
+    if nulls is None:
+        return None
+    if isinstance(nulls, bool) or not isinstance(nulls, (int, np.integer)):
+        raise TypeError(f"nulls must be an int (the owner value for null keys), not {nulls!r}")
+    if not -(2**31) <= nulls < 2**31:
+        raise ValueError(f"nulls must fit in int32, got {nulls}")
+    return int(nulls)
+
+
+class Partition(NamedTuple):
+    """A batch's rows grouped by owner: ``order[offsets[i]:offsets[i + 1]]`` are the
+    rows node ``nodes[i]`` owns, in their original order (int64 arrays; ``offsets``
+    has ``len(nodes) + 1`` entries)."""
+
+    order: np.ndarray
+    offsets: np.ndarray
 
 
 class _EmptyTable:
@@ -232,19 +256,36 @@ class _RingReads:
         snap = self._snap
         return hash_batch(keys, snap._algo, snap._seed)
 
-    def lookup(self, keys: object, *, out: np.ndarray | None = None) -> np.ndarray:
+    def lookup(
+        self, keys: object, *, out: np.ndarray | None = None, nulls: int | None = None
+    ) -> np.ndarray:
         """Owner of each key in a batch, as int32 indices into ``nodes`` (the batch's shape).
 
-        ``out``: an int32, C-contiguous, writeable array of that shape to write the
-        owners into (and return), so a hot loop can reuse one buffer. It must not
-        overlap ``keys``; if a key is rejected, ``out`` may be partly written.
+        ``keys``: a list, a numpy array, or a column (pyarrow, polars, pandas...,
+        read in place). ``out``: an int32, C-contiguous, writeable array of that
+        shape to write the owners into (and return), so a hot loop can reuse one
+        buffer. It must not overlap ``keys``; if a key is rejected, ``out`` may be
+        partly written. ``nulls``: the value written for null keys of a column
+        (e.g. -1); by default a null key is a ValueError naming its position,
+        raised before anything is written.
+
+        Examples
+        --------
+        >>> ring = HashRing(["a", "b", "c"])
+        >>> ring.lookup(["user:1", "user:2"]).tolist()
+        [2, 0]
         """
         snap = self._snap
         table = snap._require()
         batch = classify(keys)
+        fill = _check_nulls(nulls)
         flat_out = _out_buffer(out, batch.shape, keys)
         kind = batch.kind
-        if kind == U64:
+        if kind == COLUMN:
+            if fill is None:
+                check_no_nulls(batch)
+            owners = _core.lookup_column(table, batch.data, flat_out, fill)
+        elif kind == U64:
             owners = table.lookup_u64(batch.data, flat_out)
         elif kind == SMALL_INT:
             owners = table.lookup_small_ints(batch.data, flat_out)
@@ -262,29 +303,67 @@ class _RingReads:
         arr = _check_hashes(hashes)
         return table.search(arr.reshape(-1)).reshape(arr.shape)
 
-    def get_many(self, keys: object) -> list[str]:
-        """Owner names of a batch of keys, flattened in C order."""
+    def get_many(self, keys: object, *, nulls: object = _REFUSE) -> list[Any]:
+        """Owner names of a batch of keys, flattened in C order.
+
+        ``nulls``: what to put in the list for a column's null keys (e.g. None);
+        by default a null key is a ValueError.
+        """
         snap = self._snap
         names = snap._names
         if names is None:
             names = snap._names = np.array(snap._nodes, dtype=object)
-        found: list[str] = names[snap.lookup(keys).reshape(-1)].tolist()
-        return found
+        if nulls is _REFUSE:
+            found: list[str] = names[snap.lookup(keys).reshape(-1)].tolist()
+            return found
+        owners = snap.lookup(keys, nulls=-1).reshape(-1)
+        with_null = np.append(names, np.array([nulls], dtype=object))  # index -1: nulls
+        return with_null[owners].tolist()  # type: ignore[no-any-return]
 
-    def lookup_nodes(self, keys: object, n: int) -> np.ndarray:
+    def lookup_nodes(self, keys: object, n: int, *, nulls: int | None = None) -> np.ndarray:
         """The first ``n`` distinct owners of each key (int32, shape ``batch + (min(n, len),)``).
 
         For the stathat preset, a node that lost every point to collisions owns
-        no key, and rows that cannot be filled end in -1.
+        no key, and rows that cannot be filled end in -1. ``nulls``: the value
+        filling the rows of a column's null keys; by default they are a ValueError.
         """
         snap = self._snap
         table = snap._require()
         want = min(check_count(n), len(snap._nodes))
+        fill = _check_nulls(nulls)
         if want == 1:  # the owners themselves: the lookup path
-            owners = snap.lookup(keys)
+            owners = snap.lookup(keys, nulls=fill)
             return owners.reshape(owners.shape + (1,))
-        hashes = hash_batch(keys, snap._algo, snap._seed)
-        return table.replicas(hashes.reshape(-1), want).reshape(hashes.shape + (want,))
+        batch = classify(keys)
+        if fill is None or batch.kind != COLUMN:
+            hashes = hash_classified(batch, snap._algo, snap._seed)
+            return table.replicas(hashes, want).reshape(batch.shape + (want,))
+        null = _core.lookup_column(table, batch.data, None, -1) == -1
+        hashes = _core.hash_column(batch.data, snap._algo, snap._seed)
+        rows = table.replicas(hashes, want)
+        rows[null] = fill
+        return rows.reshape(batch.shape + (want,))
+
+    def partition(self, keys: object) -> Partition:
+        """The rows of a batch grouped by owner, for splitting a table into shards.
+
+        Returns ``Partition(order, offsets)``: the rows node ``nodes[i]`` owns are
+        ``order[offsets[i]:offsets[i + 1]]``, in their original order (a stable
+        counting sort in C, O(n), not an argsort). Null keys are a ValueError.
+
+        Examples
+        --------
+        >>> ring = HashRing(["a", "b", "c"])
+        >>> keys = ["k0", "k1", "k2", "k3", "k4", "k5"]
+        >>> order, offsets = ring.partition(keys)
+        >>> {ring.nodes[i]: [keys[r] for r in order[offsets[i]:offsets[i + 1]]]
+        ...  for i in range(len(ring.nodes))}
+        {'a': ['k5'], 'b': ['k0', 'k2', 'k4'], 'c': ['k1', 'k3']}
+        """
+        snap = self._snap
+        owners = np.ascontiguousarray(snap.lookup(keys).reshape(-1))
+        order, offsets = _core.partition(owners, len(snap._nodes))
+        return Partition(order, offsets)
 
     # ------------------------------------------------------------ planning
 

@@ -1,0 +1,378 @@
+/* ringhash: key columns read in place (see rh_column.h). */
+#include "rh_column.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rh_hash.h"
+#include "rh_ring.h"
+
+static int fail(char *err, size_t errlen, const char *msg)
+{
+    snprintf(err, errlen, "%s", msg);
+    return -1;
+}
+
+const char *rh_arrow_type_name(const char *f)
+{
+    /* whole format strings, then families named by a prefix ("tss:UTC", "d:38,10") */
+    static const char *const exact[][2] = {
+        {"n", "null"},       {"b", "bool"},        {"e", "float16"},    {"f", "float32"},
+        {"g", "float64"},    {"c", "int8"},        {"C", "uint8"},      {"s", "int16"},
+        {"S", "uint16"},     {"i", "int32"},       {"I", "uint32"},     {"l", "int64"},
+        {"L", "uint64"},     {"u", "utf8"},        {"U", "large_utf8"}, {"vu", "utf8_view"},
+        {"z", "binary"},     {"Z", "large_binary"}, {"vz", "binary_view"}, {"tdD", "date32"},
+        {"tdm", "date64"},   {"+l", "list"},       {"+L", "large_list"}, {"+vl", "list_view"},
+        {"+vL", "large_list_view"}, {"+s", "struct"}, {"+m", "map"},     {"+r", "run_end_encoded"},
+    };
+    static const char *const prefix[][2] = {
+        {"w:", "fixed_size_binary"}, {"+w:", "fixed_size_list"}, {"d:", "decimal"},
+        {"tt", "time"}, {"ts", "timestamp"}, {"tD", "duration"}, {"ti", "interval"},
+        {"+u", "union"},
+    };
+    for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
+        if (strcmp(f, exact[i][0]) == 0)
+            return exact[i][1];
+    for (size_t i = 0; i < sizeof prefix / sizeof prefix[0]; i++)
+        if (strncmp(f, prefix[i][0], strlen(prefix[i][0])) == 0)
+            return prefix[i][1];
+    return NULL;
+}
+
+int rh_col_init(rh_col *c, const char *format, const struct ArrowArray *a, char *err,
+                size_t errlen)
+{
+    static const char ints[] = "cCsSiIlL";
+    int64_t want = 2;
+    memset(c, 0, sizeof *c);
+    if (!a->release)
+        return fail(err, errlen, "the Arrow array was already released");
+    if (a->length < 0 || a->offset < 0 || a->offset > INT64_MAX - a->length - 1)
+        return fail(err, errlen, "the Arrow array has a negative length or offset");
+    if (a->n_buffers < 0 || (a->n_buffers > 0 && !a->buffers))
+        return fail(err, errlen, "the Arrow array has no buffer list");
+    c->length = a->length;
+    c->offset = a->offset;
+    if (format[0] != '\0' && format[1] == '\0' && strchr(ints, format[0])) {
+        int k = (int)(strchr(ints, format[0]) - ints);
+        c->kind = RH_COL_INT;
+        c->width = 1 << (k / 2);
+        c->is_signed = (k % 2) == 0;
+    } else if (strcmp(format, "u") == 0 || strcmp(format, "z") == 0) {
+        c->kind = RH_COL_BIN32;
+        want = 3;
+    } else if (strcmp(format, "U") == 0 || strcmp(format, "Z") == 0) {
+        c->kind = RH_COL_BIN64;
+        want = 3;
+    } else if (strcmp(format, "vu") == 0 || strcmp(format, "vz") == 0) {
+        c->kind = RH_COL_VIEW;
+        if (a->n_buffers < 3)
+            return fail(err, errlen, "a view array needs at least 3 buffers");
+        want = a->n_buffers;
+        c->nvbufs = a->n_buffers - 3;
+    } else if (strncmp(format, "w:", 2) == 0) {
+        char *end;
+        long w = strtol(format + 2, &end, 10);
+        if (*end != '\0' || w < 0 || w > INT32_MAX)
+            return fail(err, errlen, "bad fixed_size_binary width in the Arrow format");
+        c->kind = RH_COL_FIXED;
+        c->width = (int)w;
+    } else {
+        return fail(err, errlen, "not a key type");
+    }
+    if (a->n_buffers != want) {
+        snprintf(err, errlen, "the Arrow array has %lld buffers; its type has %lld",
+                 (long long)a->n_buffers, (long long)want);
+        return -1;
+    }
+    c->validity = a->null_count == 0 ? NULL : (const uint8_t *)a->buffers[0];
+    if (a->null_count > 0 && !c->validity)
+        return fail(err, errlen, "the Arrow array has nulls but no validity buffer");
+    c->values = a->buffers[1];
+    if (c->kind == RH_COL_BIN32 || c->kind == RH_COL_BIN64) {
+        c->data = (const uint8_t *)a->buffers[2];
+        if (!c->values && a->length > 0)
+            return fail(err, errlen, "the Arrow array has no offsets buffer");
+        return 0;
+    }
+    if (!c->values && a->length > 0 && !(c->kind == RH_COL_FIXED && c->width == 0))
+        return fail(err, errlen, "the Arrow array has no values buffer");
+    if (c->kind == RH_COL_VIEW) {
+        c->vbufs = (const uint8_t *const *)(a->buffers + 2);
+        c->vsizes = (const int64_t *)a->buffers[a->n_buffers - 1];
+        if (c->nvbufs > 0 && !c->vsizes)
+            return fail(err, errlen, "the view array has no buffer sizes");
+    }
+    return 0;
+}
+
+int64_t rh_col_first_null(const rh_col *c, int64_t start, int64_t n)
+{
+    if (!c->validity || n <= 0)
+        return -1;
+    uint64_t bit = (uint64_t)(c->offset + start), end = bit + (uint64_t)n;
+    const uint8_t *v = c->validity;
+    while (bit < end && (bit & 63)) {
+        if (!((v[bit >> 3] >> (bit & 7)) & 1))
+            return (int64_t)(bit - (uint64_t)c->offset);
+        bit++;
+    }
+    while (bit + 64 <= end) {
+        uint64_t w;
+        memcpy(&w, v + (bit >> 3), 8);
+        if (w != UINT64_MAX)
+            break; /* the bitwise loop below finds which */
+        bit += 64;
+    }
+    for (; bit < end; bit++)
+        if (!((v[bit >> 3] >> (bit & 7)) & 1))
+            return (int64_t)(bit - (uint64_t)c->offset);
+    return -1;
+}
+
+static inline uint64_t int_at(const rh_col *c, int64_t row)
+{
+    const void *p = c->values;
+    switch (c->width * 2 + c->is_signed) {
+    case 2: return ((const uint8_t *)p)[row];
+    case 3: return (uint64_t)(int64_t)((const int8_t *)p)[row];
+    case 4: return ((const uint16_t *)p)[row];
+    case 5: return (uint64_t)(int64_t)((const int16_t *)p)[row];
+    case 8: return ((const uint32_t *)p)[row];
+    case 9: return (uint64_t)(int64_t)((const int32_t *)p)[row];
+    case 17: return (uint64_t)((const int64_t *)p)[row];
+    default: return ((const uint64_t *)p)[row];
+    }
+}
+
+void rh_col_u64(const rh_col *c, int64_t start, int64_t n, uint64_t *out)
+{
+    int64_t base = c->offset + start;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = rh_col_valid(c, start + i) ? int_at(c, base + i) : 0;
+}
+
+int64_t rh_col_codes(const rh_col *c, int64_t start, int64_t n, int64_t ndict, int64_t *out)
+{
+    int64_t base = c->offset + start;
+    for (int64_t i = 0; i < n; i++) {
+        if (!rh_col_valid(c, start + i)) {
+            out[i] = -1;
+            continue;
+        }
+        uint64_t v = int_at(c, base + i);
+        /* unsigned compare: negative codes become huge */
+        if (v >= (uint64_t)ndict)
+            return start + i;
+        out[i] = (int64_t)v;
+    }
+    return -1;
+}
+
+/* The bytes of row `row` (absolute: offset included); -1 if the producer lied. */
+static inline int span_of(const rh_col *c, int64_t row, const uint8_t **p, size_t *len)
+{
+    switch (c->kind) {
+    case RH_COL_BIN32: {
+        const int32_t *o = (const int32_t *)c->values;
+        int32_t s = o[row], e = o[row + 1];
+        if (s < 0 || e < s)
+            return -1;
+        *p = c->data + s;
+        *len = (size_t)(e - s);
+        return 0;
+    }
+    case RH_COL_BIN64: {
+        const int64_t *o = (const int64_t *)c->values;
+        int64_t s = o[row], e = o[row + 1];
+        if (s < 0 || e < s)
+            return -1;
+        *p = c->data + s;
+        *len = (size_t)(e - s);
+        return 0;
+    }
+    case RH_COL_VIEW: {
+        const uint8_t *v = (const uint8_t *)c->values + 16 * row;
+        int32_t l, b, off;
+        memcpy(&l, v, 4);
+        if (l < 0)
+            return -1;
+        if (l <= 12) {
+            *p = v + 4;
+        } else {
+            memcpy(&b, v + 8, 4);
+            memcpy(&off, v + 12, 4);
+            if (b < 0 || b >= c->nvbufs || off < 0 || (int64_t)off + l > c->vsizes[b] ||
+                !c->vbufs[b])
+                return -1;
+            *p = c->vbufs[b] + off;
+        }
+        *len = (size_t)l;
+        return 0;
+    }
+    default: /* RH_COL_FIXED */
+        *p = (const uint8_t *)c->values + (size_t)row * (size_t)c->width;
+        *len = (size_t)c->width;
+        return 0;
+    }
+}
+
+/* Hash rows [start, start + n) of a variable-length column a block at a time:
+ * each block's rows are checked and turned into (pointer, length) spans, which
+ * the batch kernel hashes (16 at a time with AVX-512). */
+#define RH_SPAN_BLOCK 256
+
+/* The common case without a branch per row: utf8 / binary offsets and no
+ * validity bitmap. Returns 0 (nothing decided) if the offsets are bad, so the
+ * careful loop finds the row, or for other layouts. */
+static int spans_fast(const rh_col *c, int64_t start, int64_t m, const unsigned char **ptr,
+                      uint32_t *len)
+{
+    int bad = 0;
+    if (c->validity)
+        return 0;
+    if (c->kind == RH_COL_BIN32) {
+        const int32_t *o = (const int32_t *)c->values + c->offset + start;
+        for (int64_t i = 0; i < m; i++) {
+            int32_t s = o[i], e = o[i + 1];
+            bad |= (s < 0) | (e < s);
+            ptr[i] = c->data + (uint32_t)s;
+            len[i] = (uint32_t)e - (uint32_t)s;
+        }
+        return !bad;
+    }
+    if (c->kind == RH_COL_BIN64) {
+        const int64_t *o = (const int64_t *)c->values + c->offset + start;
+        uint64_t longest = 0;
+        for (int64_t i = 0; i < m; i++) {
+            uint64_t s = (uint64_t)o[i], l = (uint64_t)o[i + 1] - s;
+            /* negative offsets and going backwards both show as huge unsigned values */
+            longest |= s | l;
+            ptr[i] = c->data + s;
+            len[i] = (uint32_t)l;
+        }
+        return (longest >> 32) == 0 ? 1 : 0; /* else: bad, or a key of 4 GiB+ */
+    }
+    if (c->kind == RH_COL_VIEW) {
+        const uint8_t *v = (const uint8_t *)c->values + 16 * (c->offset + start);
+        for (int64_t i = 0; i < m; i++, v += 16) {
+            int32_t l, b, off;
+            memcpy(&l, v, 4);
+            memcpy(&b, v + 8, 4);
+            memcpy(&off, v + 12, 4);
+            if (l <= 12) {
+                bad |= l < 0;
+                ptr[i] = v + 4;
+            } else {
+                bad |= (b < 0) | (b >= c->nvbufs) || (off < 0) ||
+                       ((int64_t)off + l > c->vsizes[b]) || !c->vbufs[b];
+                if (bad)
+                    return 0;
+                ptr[i] = c->vbufs[b] + off;
+            }
+            len[i] = (uint32_t)l;
+        }
+        return !bad;
+    }
+    return 0;
+}
+
+/* Rows [start, start + m) (m <= RH_SPAN_BLOCK) as spans; null rows are empty
+ * and a key of 4 GiB or more gets length 0 and is listed in huge (its count
+ * returned through nhuge) to be done alone. Returns -1, or the first bad row. */
+static int64_t col_spans(const rh_col *c, int64_t start, int64_t m, const unsigned char **ptr,
+                         uint32_t *len, int64_t *huge, int64_t *nhuge)
+{
+    static const unsigned char empty[1] = {0};
+    *nhuge = 0;
+    if (spans_fast(c, start, m, ptr, len))
+        return -1;
+    for (int64_t i = 0; i < m; i++) {
+        int64_t row = start + i;
+        size_t l = 0;
+        ptr[i] = empty;
+        len[i] = 0;
+        if (c->validity && !rh_col_valid(c, row))
+            continue;
+        if (span_of(c, c->offset + row, &ptr[i], &l) < 0)
+            return row;
+        if (l > UINT32_MAX) {
+            huge[(*nhuge)++] = i;
+            l = 0;
+        }
+        len[i] = (uint32_t)l;
+    }
+    return -1;
+}
+
+/* The hash of one huge key (a row col_spans listed). */
+static uint32_t huge_hash(const rh_col *c, int algo, uint32_t seed, int64_t row)
+{
+    const uint8_t *p = NULL;
+    size_t l = 0;
+    span_of(c, c->offset + row, &p, &l); /* checked by col_spans */
+    return rh_hash_bytes(algo, p, l, seed);
+}
+
+int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t n, int32_t *out)
+{
+    const unsigned char *ptr[RH_SPAN_BLOCK];
+    uint32_t len[RH_SPAN_BLOCK];
+    int64_t huge[RH_SPAN_BLOCK], nhuge;
+    for (int64_t b = 0; b < n; b += RH_SPAN_BLOCK) {
+        int64_t m = n - b < RH_SPAN_BLOCK ? n - b : RH_SPAN_BLOCK;
+        int64_t bad = col_spans(c, start + b, m, ptr, len, huge, &nhuge);
+        if (bad >= 0)
+            return bad;
+        rh_lookup_spans(r, ptr, len, (size_t)m, out + b);
+        for (int64_t k = 0; k < nhuge; k++)
+            out[b + huge[k]] = rh_owner(r, huge_hash(c, r->algo, r->seed, start + b + huge[k]));
+    }
+    return -1;
+}
+
+static int64_t hash_spans(const rh_col *c, int algo, uint32_t seed, int64_t start, int64_t n,
+                          uint32_t *out)
+{
+    const unsigned char *ptr[RH_SPAN_BLOCK];
+    uint32_t len[RH_SPAN_BLOCK];
+    int64_t huge[RH_SPAN_BLOCK], nhuge;
+    for (int64_t b = 0; b < n; b += RH_SPAN_BLOCK) {
+        int64_t m = n - b < RH_SPAN_BLOCK ? n - b : RH_SPAN_BLOCK;
+        int64_t bad = col_spans(c, start + b, m, ptr, len, huge, &nhuge);
+        if (bad >= 0)
+            return bad;
+        rh_hash_spans(algo, ptr, len, (size_t)m, seed, out + b);
+        for (int64_t k = 0; k < nhuge; k++)
+            out[b + huge[k]] = huge_hash(c, algo, seed, start + b + huge[k]);
+    }
+    return -1;
+}
+
+int64_t rh_col_hash(const rh_col *c, int algo, uint32_t seed, int64_t start, int64_t n,
+                    uint32_t *out)
+{
+    if (c->kind != RH_COL_INT)
+        return hash_spans(c, algo, seed, start, n, out);
+    int64_t base = c->offset + start;
+    for (int64_t i = 0; i < n; i++)
+        out[i] = rh_col_valid(c, start + i) ? rh_hash_u64(algo, int_at(c, base + i), seed) : 0;
+    return -1;
+}
+
+void rh_partition(const int32_t *owner, int64_t n, int32_t nowners, int64_t *order,
+                  int64_t *offsets)
+{
+    memset(offsets, 0, ((size_t)nowners + 1) * sizeof *offsets);
+    for (int64_t i = 0; i < n; i++)
+        offsets[owner[i] + 1]++;
+    for (int32_t o = 0; o < nowners; o++)
+        offsets[o + 1] += offsets[o];
+    /* offsets[o] is now where owner o's run starts; advance it as rows land */
+    for (int64_t i = 0; i < n; i++)
+        order[offsets[owner[i]]++] = i;
+    /* now offsets[o] is where o's run ends, i.e. where o + 1's starts */
+    memmove(offsets + 1, offsets, (size_t)nowners * sizeof *offsets);
+    offsets[0] = 0;
+}

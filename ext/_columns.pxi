@@ -10,11 +10,17 @@ cdef extern from "Python.h":
 cdef extern from "rh_column.h" nogil:
     cdef struct ArrowSchema:
         const char *format
+        const char *name
+        int64_t n_children
+        ArrowSchema **children
         ArrowSchema *dictionary
         void (*release)(ArrowSchema *)
     cdef struct ArrowArray:
         int64_t length
         int64_t null_count
+        int64_t offset
+        int64_t n_children
+        ArrowArray **children
         ArrowArray *dictionary
         void (*release)(ArrowArray *)
     cdef struct ArrowArrayStream:
@@ -97,6 +103,7 @@ cdef class Column:
     """
 
     cdef ArrowSchema schema
+    cdef ArrowSchema *keys  # the schema of the keys: self.schema, or a table's one column
     cdef ArrowArray *arrays
     cdef _chunk *chunks
     cdef Py_ssize_t nchunks
@@ -178,8 +185,16 @@ cdef class Column:
         return msg.decode("utf-8", "replace") if msg != NULL else "no message"
 
     cdef _check_schema(self):
-        cdef const char *fmt = self.schema.format
-        cdef ArrowSchema *d = self.schema.dictionary
+        self.keys = &self.schema
+        if self.schema.format == NULL:
+            raise ValueError("the Arrow schema has no format")
+        if self.schema.format.decode("utf-8", "replace") == "+s":  # a table (record batches)
+            if self.schema.n_children != 1 or self.schema.children == NULL:
+                raise TypeError(f"a table of {self.schema.n_children} columns: pass one column "
+                                "of keys")
+            self.keys = self.schema.children[0]
+        cdef const char *fmt = self.keys.format
+        cdef ArrowSchema *d = self.keys.dictionary
         if fmt == NULL:
             raise ValueError("the Arrow schema has no format")
         if d != NULL:
@@ -214,16 +229,26 @@ cdef class Column:
         arrays[self.nchunks] = src[0]
         src.release = NULL
         cdef ArrowArray *a = &arrays[self.nchunks]
+        cdef ArrowArray *k = a
         cdef _chunk *c = &chunks[self.nchunks]
         self.nchunks += 1
         memset(c, 0, sizeof(_chunk))
-        if rh_col_init(&c.col, self.schema.format, a, err, sizeof(err)) != 0:
+        if self.keys != &self.schema:  # a table's one column
+            if a.release == NULL or a.n_children != 1 or a.children == NULL:
+                raise ValueError("bad Arrow array: a table without its one column")
+            if a.null_count != 0 and a.null_count != -1 or a.offset != 0:
+                raise ValueError("bad Arrow array: a table with null or sliced rows")
+            k = a.children[0]
+            if k.length < a.length:
+                raise ValueError("bad Arrow array: a column shorter than its table")
+        if rh_col_init(&c.col, self.keys.format, k, err, sizeof(err)) != 0:
             raise ValueError(f"bad Arrow array: {err.decode('utf-8', 'replace')}")
-        if self.schema.dictionary != NULL:
+        c.col.length = a.length
+        if self.keys.dictionary != NULL:
             c.is_dict = True
-            if a.dictionary == NULL:
+            if k.dictionary == NULL:
                 raise ValueError("bad Arrow array: a dictionary array without its dictionary")
-            if rh_col_init(&c.dict, self.schema.dictionary.format, a.dictionary, err,
+            if rh_col_init(&c.dict, self.keys.dictionary.format, k.dictionary, err,
                            sizeof(err)) != 0:
                 raise ValueError(f"bad Arrow dictionary: {err.decode('utf-8', 'replace')}")
         self.length += a.length

@@ -32,11 +32,15 @@ __all__ = [
     "ALGORITHMS",
     "KeyBatch",
     "check_algorithm",
+    "check_hashes",
     "check_no_nulls",
+    "check_nulls",
     "check_seed",
     "classify",
     "hash_batch",
     "is_batch",
+    "lookup_classified",
+    "out_buffer",
 ]
 
 ALGORITHMS = {"murmur3": _core.MURMUR3, "crc32": _core.CRC32}
@@ -200,3 +204,80 @@ def hash_batch(keys: object, algo: int, seed: int) -> np.ndarray:
     """Hash a batch of keys: a uint32 array with the batch's shape."""
     batch = classify(keys)
     return hash_classified(batch, algo, seed).reshape(batch.shape)
+
+
+# ---------------------------------------------------------------- batch lookups
+
+
+def check_hashes(hashes: object) -> np.ndarray:
+    """Pre-hashed keys as a native uint32 array; no implicit casts."""
+    if isinstance(hashes, np.ndarray):
+        if hashes.dtype != np.uint32:
+            raise TypeError(
+                f"hashes must be a uint32 array, got dtype {hashes.dtype} (hash_keys() returns one)"
+            )
+        return np.ascontiguousarray(hashes, dtype=np.dtype(np.uint32).newbyteorder("="))
+    if not isinstance(hashes, (list, tuple)):
+        raise TypeError(
+            f"hashes must be a uint32 array or a list of ints, not {type(hashes).__name__}"
+        )
+    for h in hashes:
+        if isinstance(h, bool) or not isinstance(h, (int, np.integer)):
+            raise TypeError(f"hashes must be ints, not {type(h).__name__}")
+        if not 0 <= h < 2**32:
+            raise ValueError(f"hashes must lie in [0, 2**32), got {h}")
+    return np.array(hashes, dtype=np.uint32)
+
+
+def out_buffer(out: object, shape: tuple[int, ...], keys: object) -> np.ndarray | None:
+    """Check a batch lookup's ``out`` and return it flat (a view), or None."""
+    if out is None:
+        return None
+    if not isinstance(out, np.ndarray):
+        raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
+    if out.dtype != np.int32:
+        raise TypeError(f"out must have dtype int32, not {out.dtype}")
+    if out.shape != tuple(shape):
+        raise ValueError(f"out has shape {out.shape}; the keys give {tuple(shape)}")
+    if not out.flags.c_contiguous:
+        raise ValueError("out must be C-contiguous")
+    if not out.flags.writeable:
+        raise ValueError("out is read-only")
+    if isinstance(keys, np.ndarray) and np.may_share_memory(out, keys):
+        raise ValueError("out overlaps the keys")
+    return out.reshape(-1)
+
+
+def check_nulls(nulls: object) -> int | None:
+    """The owner value written for null keys (an int32), or None to refuse nulls."""
+    if nulls is None:
+        return None
+    if isinstance(nulls, bool) or not isinstance(nulls, (int, np.integer)):
+        raise TypeError(f"nulls must be an int (the owner value for null keys), not {nulls!r}")
+    if not -(2**31) <= nulls < 2**31:
+        raise ValueError(f"nulls must fit in int32, got {nulls}")
+    return int(nulls)
+
+
+def lookup_classified(
+    table: Any, batch: KeyBatch, flat_out: np.ndarray | None, nulls: int | None
+) -> np.ndarray:
+    """Owners of a classified batch in a built ring (a ``_core.RingTable``), flat.
+
+    ``flat_out`` is a checked output buffer or None; ``nulls`` the owner value
+    for a column's null keys, or None to refuse them (ValueError, nothing written).
+    """
+    kind, data = batch.kind, batch.data
+    if kind == COLUMN:
+        if nulls is None:
+            check_no_nulls(batch)
+        return _core.lookup_column(table, data, flat_out, nulls)
+    if kind == U64:
+        return table.lookup_u64(data, flat_out)
+    if kind == SMALL_INT:
+        return table.lookup_small_ints(data, flat_out)
+    if kind == FIXED:
+        return table.lookup_fixed_bytes(data, batch.width, flat_out)
+    if kind == OBJECTS:
+        return table.lookup_objects(data, flat_out)
+    return table.search(hash_classified(batch, table.algo, table.seed), flat_out)

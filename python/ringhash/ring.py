@@ -31,16 +31,15 @@ import numpy as np
 from . import _core, persist, planning, presets
 from ._keys import (
     COLUMN,
-    FIXED,
-    OBJECTS,
-    SMALL_INT,
-    U64,
     check_algorithm,
+    check_hashes,
+    check_nulls,
     check_seed,
-    check_no_nulls,
     classify,
     hash_batch,
     hash_classified,
+    lookup_classified,
+    out_buffer,
 )
 from ._rule import (
     MAX_POINTS,
@@ -66,56 +65,6 @@ _REFUSE: Any = object()  # get_many's default: null keys are an error
 def _readonly(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
     return arr
-
-
-def _check_hashes(hashes: object) -> np.ndarray:
-    """Pre-hashed keys as a native uint32 array; no implicit casts."""
-    if isinstance(hashes, np.ndarray):
-        if hashes.dtype != np.uint32:
-            raise TypeError(
-                f"hashes must be a uint32 array, got dtype {hashes.dtype} (hash_keys() returns one)"
-            )
-        return np.ascontiguousarray(hashes, dtype=np.dtype(np.uint32).newbyteorder("="))
-    if not isinstance(hashes, (list, tuple)):
-        raise TypeError(
-            f"hashes must be a uint32 array or a list of ints, not {type(hashes).__name__}"
-        )
-    for h in hashes:
-        if isinstance(h, bool) or not isinstance(h, (int, np.integer)):
-            raise TypeError(f"hashes must be ints, not {type(h).__name__}")
-        if not 0 <= h < 2**32:
-            raise ValueError(f"hashes must lie in [0, 2**32), got {h}")
-    return np.array(hashes, dtype=np.uint32)
-
-
-def _out_buffer(out: object, shape: tuple[int, ...], keys: object) -> np.ndarray | None:
-    """Check a batch lookup's ``out`` and return it flat (a view), or None."""
-    if out is None:
-        return None
-    if not isinstance(out, np.ndarray):
-        raise TypeError(f"out must be a numpy array, not {type(out).__name__}")
-    if out.dtype != np.int32:
-        raise TypeError(f"out must have dtype int32, not {out.dtype}")
-    if out.shape != tuple(shape):
-        raise ValueError(f"out has shape {out.shape}; the keys give {tuple(shape)}")
-    if not out.flags.c_contiguous:
-        raise ValueError("out must be C-contiguous")
-    if not out.flags.writeable:
-        raise ValueError("out is read-only")
-    if isinstance(keys, np.ndarray) and np.may_share_memory(out, keys):
-        raise ValueError("out overlaps the keys")
-    return out.reshape(-1)
-
-
-def _check_nulls(nulls: object) -> int | None:
-    """The owner value written for null keys (an int32), or None to refuse nulls."""
-    if nulls is None:
-        return None
-    if isinstance(nulls, bool) or not isinstance(nulls, (int, np.integer)):
-        raise TypeError(f"nulls must be an int (the owner value for null keys), not {nulls!r}")
-    if not -(2**31) <= nulls < 2**31:
-        raise ValueError(f"nulls must fit in int32, got {nulls}")
-    return int(nulls)
 
 
 class Partition(NamedTuple):
@@ -278,29 +227,14 @@ class _RingReads:
         snap = self._snap
         table = snap._require()
         batch = classify(keys)
-        fill = _check_nulls(nulls)
-        flat_out = _out_buffer(out, batch.shape, keys)
-        kind = batch.kind
-        if kind == COLUMN:
-            if fill is None:
-                check_no_nulls(batch)
-            owners = _core.lookup_column(table, batch.data, flat_out, fill)
-        elif kind == U64:
-            owners = table.lookup_u64(batch.data, flat_out)
-        elif kind == SMALL_INT:
-            owners = table.lookup_small_ints(batch.data, flat_out)
-        elif kind == FIXED:
-            owners = table.lookup_fixed_bytes(batch.data, batch.width, flat_out)
-        elif kind == OBJECTS:
-            owners = table.lookup_objects(batch.data, flat_out)
-        else:
-            owners = table.search(hash_classified(batch, snap._algo, snap._seed), flat_out)
+        flat_out = out_buffer(out, batch.shape, keys)
+        owners = lookup_classified(table, batch, flat_out, check_nulls(nulls))
         return owners.reshape(batch.shape) if out is None else out
 
     def lookup_hashes(self, hashes: object) -> np.ndarray:
         """Owner of each pre-computed key hash (uint32 array or list of ints)."""
         table = self._snap._require()
-        arr = _check_hashes(hashes)
+        arr = check_hashes(hashes)
         return table.search(arr.reshape(-1)).reshape(arr.shape)
 
     def get_many(self, keys: object, *, nulls: object = _REFUSE) -> list[Any]:
@@ -330,7 +264,7 @@ class _RingReads:
         snap = self._snap
         table = snap._require()
         want = min(check_count(n), len(snap._nodes))
-        fill = _check_nulls(nulls)
+        fill = check_nulls(nulls)
         if want == 1:  # the owners themselves: the lookup path
             owners = snap.lookup(keys, nulls=fill)
             return owners.reshape(owners.shape + (1,))

@@ -117,9 +117,9 @@ typedef struct {
                         uint32_t seed, uint32_t *out);
 } rh_kernels;
 
-static const rh_kernels kernels_portable = {"scalar",           u64_block_portable,
-                                            fixed_scalar,       lookup_u64_portable,
-                                            lookup_fixed_portable, spans_scalar};
+static const rh_kernels kernels_portable = {
+    "scalar",    u64_block_portable, fixed_scalar, lookup_u64_portable, lookup_fixed_portable,
+    spans_scalar};
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define RH_HAVE_X86_BUILDS 1
@@ -623,22 +623,22 @@ RH_AVX512_INLINE void spans_group_x16(const unsigned char *const *ptr, const uin
         return;
     }
     if (longest <= 16) {
-        const __m512i perm = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+        const __m512i perm =
+            _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+#define RH_SPAN_X4(i) _mm_maskz_loadu_epi8((__mmask16)((1u << len[i]) - 1), ptr[i])
         for (int k = 0; k < 4; k++) {
-            __m512i v = _mm512_castsi128_si512(
-                _mm_maskz_loadu_epi8((__mmask16)((1u << len[4 * k]) - 1), ptr[4 * k]));
-            for (int i = 1; i < 4; i++)
-                v = _mm512_inserti32x4(
-                    v, _mm_maskz_loadu_epi8((__mmask16)((1u << len[4 * k + i]) - 1), ptr[4 * k + i]),
-                    i);
-            r[k] = v;
+            __m512i v = _mm512_castsi128_si512(RH_SPAN_X4(4 * k));
+            v = _mm512_inserti32x4(v, RH_SPAN_X4(4 * k + 1), 1);
+            v = _mm512_inserti32x4(v, RH_SPAN_X4(4 * k + 2), 2);
+            r[k] = _mm512_inserti32x4(v, RH_SPAN_X4(4 * k + 3), 3);
         }
+#undef RH_SPAN_X4
         __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
         __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
         __m512i rows[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
                            _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
-        __m512i h = murmur3_rows_x16(rows, (longest + 3) / 4, _mm512_permutexvar_epi32(perm, vlen),
-                                     seed);
+        __m512i h =
+            murmur3_rows_x16(rows, (longest + 3) / 4, _mm512_permutexvar_epi32(perm, vlen), seed);
         _mm512_storeu_si512(out, _mm512_permutexvar_epi32(perm, h));
         return;
     }

@@ -18,18 +18,40 @@ const char *rh_arrow_type_name(const char *f)
 {
     /* whole format strings, then families named by a prefix ("tss:UTC", "d:38,10") */
     static const char *const exact[][2] = {
-        {"n", "null"},       {"b", "bool"},        {"e", "float16"},    {"f", "float32"},
-        {"g", "float64"},    {"c", "int8"},        {"C", "uint8"},      {"s", "int16"},
-        {"S", "uint16"},     {"i", "int32"},       {"I", "uint32"},     {"l", "int64"},
-        {"L", "uint64"},     {"u", "utf8"},        {"U", "large_utf8"}, {"vu", "utf8_view"},
-        {"z", "binary"},     {"Z", "large_binary"}, {"vz", "binary_view"}, {"tdD", "date32"},
-        {"tdm", "date64"},   {"+l", "list"},       {"+L", "large_list"}, {"+vl", "list_view"},
-        {"+vL", "large_list_view"}, {"+s", "struct"}, {"+m", "map"},     {"+r", "run_end_encoded"},
+        {"n", "null"},
+        {"b", "bool"},
+        {"e", "float16"},
+        {"f", "float32"},
+        {"g", "float64"},
+        {"c", "int8"},
+        {"C", "uint8"},
+        {"s", "int16"},
+        {"S", "uint16"},
+        {"i", "int32"},
+        {"I", "uint32"},
+        {"l", "int64"},
+        {"L", "uint64"},
+        {"u", "utf8"},
+        {"U", "large_utf8"},
+        {"vu", "utf8_view"},
+        {"z", "binary"},
+        {"Z", "large_binary"},
+        {"vz", "binary_view"},
+        {"tdD", "date32"},
+        {"tdm", "date64"},
+        {"+l", "list"},
+        {"+L", "large_list"},
+        {"+vl", "list_view"},
+        {"+vL", "large_list_view"},
+        {"+s", "struct"},
+        {"+m", "map"},
+        {"+r", "run_end_encoded"},
     };
     static const char *const prefix[][2] = {
-        {"w:", "fixed_size_binary"}, {"+w:", "fixed_size_list"}, {"d:", "decimal"},
-        {"tt", "time"}, {"ts", "timestamp"}, {"tD", "duration"}, {"ti", "interval"},
-        {"+u", "union"},
+        {"w:", "fixed_size_binary"}, {"+w:", "fixed_size_list"},
+        {"d:", "decimal"},           {"tt", "time"},
+        {"ts", "timestamp"},         {"tD", "duration"},
+        {"ti", "interval"},          {"+u", "union"},
     };
     for (size_t i = 0; i < sizeof exact / sizeof exact[0]; i++)
         if (strcmp(f, exact[i][0]) == 0)
@@ -40,8 +62,7 @@ const char *rh_arrow_type_name(const char *f)
     return NULL;
 }
 
-int rh_col_init(rh_col *c, const char *format, const struct ArrowArray *a, char *err,
-                size_t errlen)
+int rh_col_init(rh_col *c, const char *format, const struct ArrowArray *a, char *err, size_t errlen)
 {
     static const char ints[] = "cCsSiIlL";
     int64_t want = 2;

@@ -89,12 +89,12 @@ typedef struct rh_col {
     int width;     /* RH_COL_INT: 1, 2, 4 or 8; RH_COL_FIXED: bytes per value */
     int is_signed; /* RH_COL_INT */
     int64_t length;
-    int64_t offset;            /* rows of the buffers before row 0 (a slice) */
-    const uint8_t *validity;   /* NULL: no nulls */
-    const void *values;        /* ints, offsets, views or fixed-size data */
-    const uint8_t *data;       /* RH_COL_BIN32/64 */
+    int64_t offset;              /* rows of the buffers before row 0 (a slice) */
+    const uint8_t *validity;     /* NULL: no nulls */
+    const void *values;          /* ints, offsets, views or fixed-size data */
+    const uint8_t *data;         /* RH_COL_BIN32/64 */
     const uint8_t *const *vbufs; /* RH_COL_VIEW: the variadic data buffers */
-    const int64_t *vsizes;     /* RH_COL_VIEW: their sizes */
+    const int64_t *vsizes;       /* RH_COL_VIEW: their sizes */
     int64_t nvbufs;
 } rh_col;
 
@@ -128,8 +128,7 @@ int64_t rh_col_hash(const rh_col *c, int algo, uint32_t seed, int64_t start, int
 /* Owners of rows [start, start + n) of a string / binary column in ring r
  * (hash and search fused; null rows are hashed as empty, for the caller to
  * overwrite). Returns -1, or the first row the producer got wrong. */
-int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t n,
-                      int32_t *out);
+int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t n, int32_t *out);
 
 /* The 64-bit key encodings of integer rows [start, start + n) (null rows 0). */
 void rh_col_u64(const rh_col *c, int64_t start, int64_t n, uint64_t *out);

@@ -132,7 +132,7 @@ def classify(keys: object) -> KeyBatch:
     if isinstance(keys, (list, tuple)):
         return KeyBatch(OBJECTS, keys, 0, (len(keys),))
     if _is_pandas(keys):
-        if isinstance(keys.dtype, np.dtype):  # numpy-backed: the numpy path, no copy
+        if isinstance(getattr(keys, "dtype", None), np.dtype):  # numpy-backed: no copy
             keys = np.asarray(keys)
         elif not _is_column(keys) and hasattr(keys, "to_series"):  # an Index
             keys = keys.to_series()
@@ -260,7 +260,7 @@ def check_nulls(nulls: object) -> int | None:
 
 
 def lookup_classified(
-    table: Any, batch: KeyBatch, flat_out: np.ndarray | None, nulls: int | None
+    table: _core.RingTable, batch: KeyBatch, flat_out: np.ndarray | None, nulls: int | None
 ) -> np.ndarray:
     """Owners of a classified batch in a built ring (a ``_core.RingTable``), flat.
 

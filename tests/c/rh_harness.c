@@ -108,6 +108,32 @@ int main(void)
     }
     report("fixed-width items");
 
+    /* Variable-length keys (spans) of 0..100 bytes, groups mixing short and
+     * long keys, each checked against the one-key hash too. */
+    fnv_reset();
+    for (int round = 0; round < 40; round++) {
+        enum { N = 117 };
+        static unsigned char pool[N * 100];
+        const unsigned char *ptr[N];
+        uint32_t len[N], out[N];
+        size_t at = 0, cap = round % 4 == 0 ? 101 : round % 4 == 1 ? 17 : round % 4 == 2 ? 65 : 13;
+        for (size_t i = 0; i < N; i++) {
+            len[i] = (uint32_t)(next() % cap);
+            ptr[i] = pool + at;
+            for (uint32_t j = 0; j < len[i]; j++)
+                pool[at++] = (unsigned char)next();
+        }
+        rh_hash_spans(RH_MURMUR3, ptr, len, N, 11, out);
+        for (size_t i = 0; i < N; i++) {
+            if (out[i] != rh_murmur3_32(ptr[i], len[i], 11)) {
+                printf("spans: key %zu of round %d differs from rh_murmur3_32\n", i, round);
+                return 1;
+            }
+            fnv_u32(out[i]);
+        }
+    }
+    report("variable-length keys");
+
     /* UTF-32 to UTF-8. */
     fnv_reset();
     for (int t = 0; t < 2000; t++) {

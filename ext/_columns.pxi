@@ -315,40 +315,48 @@ cdef class Column:
 
     cdef int _fill_strings(self, const rh_ring *ring, int algo, uint32_t seed, void *out,
                            int32_t null_owner) except -1:
+        """StringDType items, a block at a time: unpacked (under numpy's allocator
+        lock) into spans, then hashed or looked up like Arrow strings."""
         cdef char *data = <char *>cnp.PyArray_DATA(self.strings)
         cdef Py_ssize_t stride = cnp.PyArray_STRIDE(self.strings, 0)
         cdef PyArray_StringDTypeObject *descr = <PyArray_StringDTypeObject *><void *>cnp.PyArray_DESCR(
             self.strings)
         cdef npy_string_allocator *alloc = NpyString_acquire_allocator(descr)
         cdef npy_static_string s
-        cdef uint32_t hb[RH_BLOCK]
-        cdef uint32_t *h = &hb[0] if ring != NULL else <uint32_t *>out
+        cdef const unsigned char *ptr[RH_BLOCK]
+        cdef uint32_t len[RH_BLOCK]
+        cdef bint isnull[RH_BLOCK]
         cdef int32_t *o = <int32_t *>out
-        cdef int64_t start = 0, m, i, bad = -1, base
+        cdef int64_t start = 0, m, i, bad = -1
         cdef int rc
         cdef bint na = self.string_nulls
         with nogil:
             while start < self.length and bad < 0:
                 m = min(<int64_t>RH_BLOCK, self.length - start)
-                base = 0 if ring != NULL else start
                 for i in range(m):
                     rc = NpyString_load(alloc, <npy_packed_static_string *>(
                         data + (start + i) * stride), &s)
-                    if rc < 0:
+                    isnull[i] = rc == 1 and na
+                    if rc == 1 and not na:  # unset: numpy's default string
+                        s = descr.default_string
+                    if rc < 0 or (s.size >> 32) != 0:  # a key of 4 GiB or more
                         bad = start + i
                         break
-                    if rc == 1:
-                        if na:  # a null (the caller asked for null_owner)
-                            h[base + i] = 0
-                            continue
-                        s = descr.default_string
-                    h[base + i] = rh_hash_bytes(algo, s.buf, s.size, seed)
-                if bad < 0 and ring != NULL:
-                    rh_search(ring, hb, <size_t>m, &o[start])
+                    if isnull[i] or s.buf == NULL:
+                        ptr[i] = _EMPTY
+                        len[i] = 0
+                    else:
+                        ptr[i] = <const unsigned char *>s.buf
+                        len[i] = <uint32_t>s.size
+                if bad >= 0:
+                    break
+                if ring == NULL:
+                    rh_hash_spans(algo, ptr, len, <size_t>m, seed, <uint32_t *>out + start)
+                else:
+                    rh_lookup_spans(ring, ptr, len, <size_t>m, &o[start])
                     if na:
                         for i in range(m):
-                            if NpyString_load(alloc, <npy_packed_static_string *>(
-                                    data + (start + i) * stride), &s) == 1:
+                            if isnull[i]:
                                 o[start + i] = null_owner
                 start += m
         NpyString_release_allocator(alloc)
@@ -367,6 +375,7 @@ cdef class Column:
 
 
 cdef object _NO_NA = object()
+cdef unsigned char _EMPTY[1]  # where an empty or null key points
 
 
 cdef int64_t _chunk_first_null(_chunk *c) noexcept nogil:

@@ -422,7 +422,9 @@ def test_pandas():
     check(pd.Series(STR_KEYS, dtype=object), STR_KEYS)  # numpy-backed: the list path
     check(pd.Series(INT_KEYS, dtype="int64"), INT_KEYS)  # numpy-backed: the numpy path
     check(pd.Index(INT_KEYS), INT_KEYS)
-    check(pd.Series(INT_KEYS, dtype="Int64"), INT_KEYS)  # masked: through Arrow
+    check(pd.Series(INT_KEYS, dtype="Int64"), INT_KEYS)  # masked, no NA: its numpy data
+    masked = pd.Series([5, None, 7], dtype="UInt32")  # with an NA: through Arrow
+    assert RING.lookup(masked, nulls=-1).tolist() == [*RING.lookup([5]), -1, *RING.lookup([7])]
     check(pd.Series(range(100), dtype="uint8"), list(range(100)))
     s = pd.Series(["a", None, "b"], dtype="string[pyarrow]")
     assert RING.lookup(s, nulls=-1)[1] == -1

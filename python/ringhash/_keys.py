@@ -70,6 +70,9 @@ def _is_column(keys: object) -> bool:
     return hasattr(keys, "__arrow_c_stream__") or hasattr(keys, "__arrow_c_array__")
 
 
+_PANDAS_MASKED_INTS = {f"{s}Int{b}Dtype" for s in ("", "U") for b in (8, 16, 32, 64)}
+
+
 def _is_pandas(keys: object) -> bool:
     module = type(keys).__module__
     return (module == "pandas" or module.startswith("pandas.")) and hasattr(keys, "dtype")
@@ -132,8 +135,11 @@ def classify(keys: object) -> KeyBatch:
     if isinstance(keys, (list, tuple)):
         return KeyBatch(OBJECTS, keys, 0, (len(keys),))
     if _is_pandas(keys):
-        if isinstance(getattr(keys, "dtype", None), np.dtype):  # numpy-backed: no copy
+        dtype = getattr(keys, "dtype", None)
+        if isinstance(dtype, np.dtype):  # numpy-backed: no copy
             keys = np.asarray(keys)
+        elif type(dtype).__name__ in _PANDAS_MASKED_INTS and not keys.hasnans:  # type: ignore[attr-defined]
+            keys = keys.to_numpy(dtype=dtype.numpy_dtype)  # type: ignore[attr-defined,union-attr]  # no copy
         elif not _is_column(keys) and hasattr(keys, "to_series"):  # an Index
             keys = keys.to_series()
     if _is_column(keys) and not isinstance(keys, np.ndarray):

@@ -41,7 +41,7 @@ def best(fn, rounds: int) -> float:  # type: ignore[no-untyped-def]
 def measure(rows: dict[str, object], rounds: int, n: int) -> dict[str, float]:
     """ns per key of each row's function; rows interleaved round by round."""
     out: dict[str, list[float]] = {name: [] for name in rows}
-    for name, fn in rows.items():
+    for fn in rows.values():
         fn()  # warm up (and fail early)
     for _ in range(rounds):
         for name, fn in rows.items():

@@ -27,6 +27,8 @@ ORDER = [
     "lookup-uint64",
     "lookup-str",
     "lookup-batch",
+    "columns",
+    "partition",
     "get-single",
     "replicas-single",
     "replicas-batch",
@@ -45,6 +47,9 @@ TITLES = {
     "lookup-batch": (
         "Batch lookup by batch size (100 nodes): uint64 array and 16-character str list"
     ),
+    "columns": "Batch lookup, 1M 16-character ids as DataFrame and Arrow columns (100 nodes); "
+    "ratio to a numpy S16 array",
+    "partition": "Grouping 1M uint64 keys' rows by owner (100 nodes); ratio to lookup() alone",
     "get-single": "One key per call (100 nodes)",
     "replicas-single": "One key's n replicas per call, as a cache client reads them (100 nodes; "
     "each result used and dropped, as a request handler does); ratio to ringhash get()",

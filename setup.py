@@ -27,7 +27,9 @@ if os.name != "nt":
     # -fvisibility=hidden: the module exports only PyInit__core (PyMODINIT_FUNC
     # marks it visible), so the C helpers cannot clash with another library's
     # symbols and calls between them need no PLT.
-    extra_compile_args = ["-O3", "-std=c99", "-fvisibility=hidden"] + (
+    # -ffp-contract=off: no fused multiply-adds, so rendezvous scores (rh_algos.c)
+    # are the same on every machine and build.
+    extra_compile_args = ["-O3", "-std=c99", "-fvisibility=hidden", "-ffp-contract=off"] + (
         ["-UNDEBUG", "-O0", "-g"] if debug else ["-g0"]
     )
 
@@ -40,6 +42,7 @@ extensions = [
             "ext/rh_ring.c",
             "ext/rh_batch.c",
             "ext/rh_column.c",
+            "ext/rh_algos.c",
         ],
         include_dirs=["ext", numpy.get_include()],
         # The StringDType C API (NpyString_*) is numpy 2's: the runtime floor is numpy 2.0.
@@ -47,7 +50,14 @@ extensions = [
             ("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION"),
             ("NPY_TARGET_VERSION", "NPY_2_0_API_VERSION"),
         ],
-        depends=["ext/rh_hash.h", "ext/rh_ring.h", "ext/rh_column.h", "ext/_columns.pxi"],
+        depends=[
+            "ext/rh_hash.h",
+            "ext/rh_ring.h",
+            "ext/rh_column.h",
+            "ext/rh_algos.h",
+            "ext/_columns.pxi",
+            "ext/_algos.pxi",
+        ],
         extra_compile_args=extra_compile_args,
     )
 ]

@@ -287,6 +287,38 @@ cdef class Column:
             row0 += self.chunks[k].col.length
         return -1
 
+    def null_mask(self):
+        """A bool array, True where a key is null (all False if none can be)."""
+        cdef Py_ssize_t k
+        cdef int64_t row0 = 0, i, start, m
+        cdef int64_t codes[RH_BLOCK]
+        cdef _chunk *c
+        mask = np.zeros(self.length, dtype=np.bool_)
+        if self.strings is not None:
+            if self.string_nulls:
+                mask[:] = [x is self.strings.dtype.na_object or
+                           (isinstance(x, float) and x != x) for x in self.strings.tolist()]
+            return mask
+        cdef uint8_t[::1] v = mask.view(np.uint8)
+        for k in range(self.nchunks):
+            c = &self.chunks[k]
+            with nogil:
+                if not c.is_dict:
+                    if c.col.validity != NULL:
+                        for i in range(c.col.length):
+                            v[row0 + i] = not rh_col_valid(&c.col, i)
+                else:
+                    start = 0
+                    while start < c.col.length:
+                        m = min(<int64_t>RH_BLOCK, c.col.length - start)
+                        rh_col_codes(&c.col, start, m, c.dict.length, codes)
+                        for i in range(m):
+                            v[row0 + start + i] = codes[i] < 0 or (
+                                codes[i] < c.dict.length and not rh_col_valid(&c.dict, codes[i]))
+                        start += m
+            row0 += c.col.length
+        return mask
+
     cdef int fill(self, RingTable t, int algo, uint32_t seed, void *out, bint nulls,
                   int32_t null_owner) except -1:
         """Hashes (t is None: out is uint32[length]) or owners (out is int32[length])

@@ -778,3 +778,7 @@ def md5(bytes data not None):
 # ---------------------------------------------------------------- columns
 
 include "_columns.pxi"
+
+# ---------------------------------------------------------------- other algorithms
+
+include "_algos.pxi"

@@ -371,6 +371,32 @@ static int64_t hash_spans(const rh_col *c, int algo, uint32_t seed, int64_t star
     return -1;
 }
 
+int64_t rh_col_key64(const rh_col *c, int64_t start, int64_t n, uint64_t *out)
+{
+    const unsigned char *ptr[RH_SPAN_BLOCK];
+    uint32_t len[RH_SPAN_BLOCK];
+    int64_t huge[RH_SPAN_BLOCK], nhuge;
+    if (c->kind == RH_COL_INT) {
+        rh_col_u64(c, start, n, out);
+        return -1;
+    }
+    for (int64_t b = 0; b < n; b += RH_SPAN_BLOCK) {
+        int64_t m = n - b < RH_SPAN_BLOCK ? n - b : RH_SPAN_BLOCK;
+        int64_t bad = col_spans(c, start + b, m, ptr, len, huge, &nhuge);
+        if (bad >= 0)
+            return bad;
+        for (int64_t i = 0; i < m; i++)
+            out[b + i] = rh_murmur3_x64_lo(ptr[i], len[i], 0);
+        for (int64_t k = 0; k < nhuge; k++) {
+            const uint8_t *p = NULL;
+            size_t l = 0;
+            span_of(c, c->offset + start + b + huge[k], &p, &l);
+            out[b + huge[k]] = rh_murmur3_x64_lo(p, l, 0);
+        }
+    }
+    return -1;
+}
+
 int64_t rh_col_hash(const rh_col *c, int algo, uint32_t seed, int64_t start, int64_t n,
                     uint32_t *out)
 {

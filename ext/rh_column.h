@@ -130,6 +130,11 @@ int64_t rh_col_hash(const rh_col *c, int algo, uint32_t seed, int64_t start, int
  * overwrite). Returns -1, or the first row the producer got wrong. */
 int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t n, int32_t *out);
 
+/* The 64-bit keys of rows [start, start + n) for jump consistent hash: an
+ * integer as itself, bytes as rh_murmur3_x64_lo (null rows 0). Returns -1, or
+ * the first row the producer got wrong. */
+int64_t rh_col_key64(const rh_col *c, int64_t start, int64_t n, uint64_t *out);
+
 /* The 64-bit key encodings of integer rows [start, start + n) (null rows 0). */
 void rh_col_u64(const rh_col *c, int64_t start, int64_t n, uint64_t *out);
 

@@ -197,3 +197,77 @@ uint32_t rh_md5_32(const void *data, size_t len)
     rh_md5(data, len, d);
     return rh_load_le32(d);
 }
+
+/* MurmurHash3_x64_128, low half (the jump key of bytes). */
+
+static inline uint64_t rotl64(uint64_t x, int r)
+{
+    return (x << r) | (x >> (64 - r));
+}
+
+static inline uint64_t fmix64(uint64_t k)
+{
+    k ^= k >> 33;
+    k *= 0xff51afd7ed558ccdULL;
+    k ^= k >> 33;
+    k *= 0xc4ceb9fe1a85ec53ULL;
+    k ^= k >> 33;
+    return k;
+}
+
+static inline uint64_t load_le64(const unsigned char *p)
+{
+    return (uint64_t)rh_load_le32(p) | ((uint64_t)rh_load_le32(p + 4) << 32);
+}
+
+uint64_t rh_murmur3_x64_lo(const void *data, size_t len, uint32_t seed)
+{
+    const unsigned char *p = (const unsigned char *)data;
+    const uint64_t c1 = 0x87c37b91114253d5ULL, c2 = 0x4cf5ad432745937fULL;
+    uint64_t h1 = seed, h2 = seed;
+    size_t nblocks = len / 16;
+    for (size_t i = 0; i < nblocks; i++) {
+        uint64_t k1 = load_le64(p + 16 * i), k2 = load_le64(p + 16 * i + 8);
+        k1 *= c1;
+        k1 = rotl64(k1, 31);
+        k1 *= c2;
+        h1 ^= k1;
+        h1 = rotl64(h1, 27);
+        h1 += h2;
+        h1 = h1 * 5 + 0x52dce729;
+        k2 *= c2;
+        k2 = rotl64(k2, 33);
+        k2 *= c1;
+        h2 ^= k2;
+        h2 = rotl64(h2, 31);
+        h2 += h1;
+        h2 = h2 * 5 + 0x38495ab5;
+    }
+    const unsigned char *tail = p + 16 * nblocks;
+    uint64_t k1 = 0, k2 = 0;
+    size_t rest = len & 15;
+    for (size_t i = rest; i > 8; i--)
+        k2 ^= (uint64_t)tail[i - 1] << (8 * (i - 9));
+    if (rest > 8) {
+        k2 *= c2;
+        k2 = rotl64(k2, 33);
+        k2 *= c1;
+        h2 ^= k2;
+    }
+    for (size_t i = rest < 8 ? rest : 8; i > 0; i--)
+        k1 ^= (uint64_t)tail[i - 1] << (8 * (i - 1));
+    if (rest > 0) {
+        k1 *= c1;
+        k1 = rotl64(k1, 31);
+        k1 *= c2;
+        h1 ^= k1;
+    }
+    h1 ^= (uint64_t)len;
+    h2 ^= (uint64_t)len;
+    h1 += h2;
+    h2 += h1;
+    h1 = fmix64(h1);
+    h2 = fmix64(h2);
+    h1 += h2;
+    return h1;
+}

@@ -124,6 +124,10 @@ uint32_t rh_crc32(const void *data, size_t len);
 void rh_md5(const void *data, size_t len, unsigned char digest[16]);
 uint32_t rh_md5_32(const void *data, size_t len);
 
+/* The low 64 bits of MurmurHash3_x64_128 (equal to mmh3.hash64(b, seed, signed=False)[0]):
+ * the 64-bit key of a str or bytes key for jump consistent hash. */
+uint64_t rh_murmur3_x64_lo(const void *data, size_t len, uint32_t seed);
+
 /* Algorithm ids shared with the Cython layer. */
 enum { RH_MURMUR3 = 0, RH_CRC32 = 1, RH_MD5 = 2 };
 

@@ -7,14 +7,27 @@ import pytest
 
 import ringhash
 import ringhash.hashing
+import ringhash.jump
 import ringhash.locks
 import ringhash.locks._memory
+import ringhash.maglev
+import ringhash.multiprobe
+import ringhash.rendezvous
 import ringhash.ring
 
 README = pathlib.Path(__file__).resolve().parent.parent / "README.md"
 
 
-MODULES = [ringhash.hashing, ringhash.ring, ringhash.locks, ringhash.locks._memory]
+MODULES = [
+    ringhash.hashing,
+    ringhash.ring,
+    ringhash.locks,
+    ringhash.locks._memory,
+    ringhash.jump,
+    ringhash.rendezvous,
+    ringhash.maglev,
+    ringhash.multiprobe,
+]
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda m: m.__name__)

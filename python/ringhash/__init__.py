@@ -7,9 +7,11 @@ except ImportError as _error:  # pragma: no cover - exercised by a subprocess te
 
     raise_build_error(_error)
 
+from ._algorithm import AlgorithmChange
 from ._version import __version__
 from .errors import EmptyRingError
 from .hashing import crc32, murmur3_32
+from .jump import JumpHash
 from .locks import (
     DeadlockError,
     Lease,
@@ -21,15 +23,20 @@ from .locks import (
     LockTable,
     LockTimeout,
 )
+from .maglev import Maglev
+from .multiprobe import MultiProbe
 from .planning import Balance, MovedRange, RingChange
-from .ring import MAX_POINTS, HashRing, RingSnapshot
+from .rendezvous import Rendezvous
+from .ring import MAX_POINTS, HashRing, Partition, RingSnapshot
 
 __all__ = [
     "MAX_POINTS",
+    "AlgorithmChange",
     "Balance",
     "DeadlockError",
     "EmptyRingError",
     "HashRing",
+    "JumpHash",
     "Lease",
     "LeaseGroup",
     "LeaseLost",
@@ -38,7 +45,11 @@ __all__ = [
     "LockStats",
     "LockTable",
     "LockTimeout",
+    "Maglev",
     "MovedRange",
+    "MultiProbe",
+    "Partition",
+    "Rendezvous",
     "RingChange",
     "RingSnapshot",
     "__version__",

@@ -39,7 +39,9 @@ __all__ = [
     "classify",
     "hash_batch",
     "is_batch",
+    "key64_classified",
     "lookup_classified",
+    "null_mask",
     "out_buffer",
 ]
 
@@ -204,6 +206,36 @@ def hash_classified(batch: KeyBatch, algo: int, seed: int) -> np.ndarray:
         check_no_nulls(batch)
         return _core.hash_column(data, algo, seed)
     return _core.hash_objects(data, algo, seed)
+
+
+def key64_classified(batch: KeyBatch) -> np.ndarray:
+    """Jump hash's 64-bit keys of a classified batch, flat (uint64): an int key as
+    itself, any other by its bytes through MurmurHash3 x64_128 (low half, seed 0).
+    A column's null keys get 0 (callers check nulls first)."""
+    kind, data, width = batch.kind, batch.data, batch.width
+    if kind == U64:
+        return data  # type: ignore[no-any-return]
+    if kind == SMALL_INT:
+        return int_bits(data)
+    if kind == FIXED:
+        return _core.key64_fixed(data, width)
+    if kind == UCS4:
+        return _core.key64_ucs4(data, width)
+    if kind == COLUMN:
+        return _core.key64_column(data)
+    return _core.key64_objects(data)
+
+
+def null_mask(batch: KeyBatch, nulls: int | None) -> np.ndarray | None:
+    """Where a batch's keys are null (flat bool), or None if there can be none.
+    ``nulls`` None means nulls are refused: ValueError naming the first."""
+    if batch.kind != COLUMN:
+        return None
+    if nulls is None:
+        check_no_nulls(batch)
+        return None
+    mask: np.ndarray = batch.data.null_mask()
+    return mask if mask.any() else None
 
 
 def hash_batch(keys: object, algo: int, seed: int) -> np.ndarray:

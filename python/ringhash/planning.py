@@ -171,14 +171,19 @@ def shares(snap: RingView) -> dict[str, float]:
 def balance(snap: RingView) -> Balance:
     share = np.array(list(shares(snap).values()))
     w = np.array([snap.weights[n] for n in snap.nodes], dtype=float)
-    ratio = share / (w / w.sum())
+    return balance_of(share, w, len(snap.points))
+
+
+def balance_of(share: np.ndarray, weights: np.ndarray, points: int) -> Balance:
+    """The Balance of nodes owning ``share`` of the keys with these ``weights``."""
+    ratio = share / (weights / weights.sum())
     mean = ratio.mean()
     return Balance(
         float(ratio.max() / mean),
         float(ratio.min() / mean),
         float(ratio.std() / mean),
-        len(snap.nodes),
-        len(snap.points),
+        len(share),
+        points,
     )
 
 

@@ -191,8 +191,9 @@ def check_no_nulls(batch: KeyBatch) -> None:
             )
 
 
-def hash_classified(batch: KeyBatch, algo: int, seed: int) -> np.ndarray:
-    """The hashes of a classified batch, flat (uint32)."""
+def hash_classified(batch: KeyBatch, algo: int, seed: int, *, nulls_ok: bool = False) -> np.ndarray:
+    """The hashes of a classified batch, flat (uint32). A column's null keys are a
+    ValueError, or with ``nulls_ok`` (the caller masks them) hash as empty."""
     kind, data, width = batch.kind, batch.data, batch.width
     if kind == U64:
         return _core.hash_u64(data, algo, seed)
@@ -203,7 +204,8 @@ def hash_classified(batch: KeyBatch, algo: int, seed: int) -> np.ndarray:
     if kind == UCS4:
         return _core.hash_ucs4(data, width, algo, seed)
     if kind == COLUMN:
-        check_no_nulls(batch)
+        if not nulls_ok:
+            check_no_nulls(batch)
         return _core.hash_column(data, algo, seed)
     return _core.hash_objects(data, algo, seed)
 

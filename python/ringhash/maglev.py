@@ -82,7 +82,9 @@ class Maglev(Algorithm):
         return Built(nodes, {n: weights[n] for n in nodes}, table)
 
     def _route(self, state: Built, batch: KeyBatch, out: np.ndarray | None) -> np.ndarray:
-        return _core.maglev_block(hash_classified(batch, _core.MURMUR3, 0), state.extra, out)
+        return _core.maglev_block(
+            hash_classified(batch, _core.MURMUR3, 0, nulls_ok=True), state.extra, out
+        )
 
     def _route_one(self, state: Built, key: object) -> int:
         m = self._params["table_size"]

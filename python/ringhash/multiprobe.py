@@ -67,7 +67,7 @@ class MultiProbe(Algorithm):
         return Built(nodes, {n: weights[n] for n in nodes}, table)
 
     def _route(self, state: Built, batch: KeyBatch, out: np.ndarray | None) -> np.ndarray:
-        hashes = hash_classified(batch, _core.MURMUR3, 0)
+        hashes = hash_classified(batch, _core.MURMUR3, 0, nulls_ok=True)
         return _core.multiprobe_block(state.extra, hashes, self._params["probes"], out)
 
     def _route_one(self, state: Built, key: object) -> int:

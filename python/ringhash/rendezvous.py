@@ -53,7 +53,9 @@ class Rendezvous(Algorithm):
 
     def _route(self, state: Built, batch: KeyBatch, out: np.ndarray | None) -> np.ndarray:
         seeds, inv_w = state.extra
-        return _core.rendezvous_block(hash_classified(batch, _core.MURMUR3, 0), seeds, inv_w, out)
+        return _core.rendezvous_block(
+            hash_classified(batch, _core.MURMUR3, 0, nulls_ok=True), seeds, inv_w, out
+        )
 
     def _route_one(self, state: Built, key: object) -> int:
         seeds, inv_w = state.extra
@@ -66,4 +68,5 @@ class Rendezvous(Algorithm):
 
     def _shares(self, state: Built) -> np.ndarray:
         w = np.array([state.weights[n] for n in state.nodes], dtype=float)
-        return w / w.sum()  # the method's exact probabilities
+        share: np.ndarray = w / w.sum()  # the method's exact probabilities
+        return share

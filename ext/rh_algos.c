@@ -8,7 +8,7 @@
 
 /* ---------------------------------------------------------------- jump */
 
-void rh_jump_block(const uint64_t *keys, size_t n, int32_t buckets, int32_t *out)
+static void jump_block_portable(const uint64_t *keys, size_t n, int32_t buckets, int32_t *out)
 {
     for (size_t i = 0; i < n; i++)
         out[i] = rh_jump(keys[i], buckets);
@@ -57,6 +57,50 @@ double rh_neg_ln_u32(uint32_t h)
     return (k * ln2_hi - ln_m) + k * ln2_lo;
 }
 
+/* The least score -ln(u_j) * inv_w[j] over nodes with values v, with few
+ * logarithms: lo[j] = (1 - u_j) * inv_w[j] is a lower bound of node j's score
+ * (-ln u >= 1 - u), so after scoring the node of least bound exactly (U), only
+ * nodes whose bound is at most U (widened by 2**-40 for rounding, far above
+ * the error of either computation) can win; they are scored exactly, in index
+ * order. Typically one to three logarithms per key instead of one per node;
+ * the result is the exact argmin, the same as scoring every node. */
+static inline int32_t rendezvous_pick(const uint32_t *v, const double *inv_w, size_t nn, double *lo)
+{
+    for (size_t j = 0; j < nn; j++)
+        lo[j] = (1.0 - ((double)v[j] + 0.5) * 0x1p-32) * inv_w[j];
+    /* the least bound, by eight independent minima (no chain of dependent compares) */
+    double acc[8];
+    for (int l = 0; l < 8; l++)
+        acc[l] = lo[0];
+    size_t whole = nn / 8 * 8;
+    for (size_t j = 0; j < whole; j += 8)
+        for (size_t l = 0; l < 8; l++)
+            acc[l] = lo[j + l] < acc[l] ? lo[j + l] : acc[l];
+    for (size_t j = whole; j < nn; j++)
+        acc[0] = lo[j] < acc[0] ? lo[j] : acc[0];
+    double bound = acc[0];
+    for (int l = 1; l < 8; l++)
+        bound = acc[l] < bound ? acc[l] : bound;
+    size_t first = 0;
+    while (lo[first] != bound)
+        first++;
+    double least = rh_neg_ln_u32(v[first]) * inv_w[first];
+    double cut = least * (1.0 + 0x1p-40);
+    size_t who = first, ncut = 0;
+    for (size_t j = 0; j < nn; j++) /* how many may win: a vectorized count, usually 1 */
+        ncut += lo[j] <= cut;
+    for (size_t j = 0; j < nn && ncut > 1; j++) {
+        if (lo[j] > cut || j == first)
+            continue;
+        double t = rh_neg_ln_u32(v[j]) * inv_w[j];
+        if (t < least || (t == least && j < who)) {
+            least = t;
+            who = j;
+        }
+    }
+    return (int32_t)who;
+}
+
 static inline int32_t rendezvous_one(uint32_t k, const uint32_t *seeds, const double *inv_w,
                                      size_t nn)
 {
@@ -87,19 +131,16 @@ static inline int32_t rendezvous_one(uint32_t k, const uint32_t *seeds, const do
  * the compiler vectorizes the node loop (the log has no branch). */
 #define RH_NODE_BLOCK 256
 
-void rh_rendezvous_block(const uint32_t *hashes, size_t n, const uint32_t *seeds,
-                         const double *inv_w, size_t nn, int32_t *out)
+static void rendezvous_block_portable(const uint32_t *hashes, size_t n, const uint32_t *seeds,
+                                      const double *inv_w, size_t nn, int32_t *out)
 {
     if (nn <= RH_NODE_BLOCK && inv_w) {
-        double t[RH_NODE_BLOCK];
+        uint32_t v[RH_NODE_BLOCK];
+        double lo[RH_NODE_BLOCK];
         for (size_t i = 0; i < n; i++) {
-            uint32_t k = hashes[i];
             for (size_t j = 0; j < nn; j++)
-                t[j] = rh_neg_ln_u32(node_value(k, seeds[j])) * inv_w[j];
-            int32_t best = 0;
-            for (size_t j = 1; j < nn; j++)
-                best = t[j] < t[best] ? (int32_t)j : best;
-            out[i] = best;
+                v[j] = node_value(hashes[i], seeds[j]);
+            out[i] = rendezvous_pick(v, inv_w, nn, lo);
         }
         return;
     }
@@ -203,16 +244,19 @@ void rh_maglev_block(const uint32_t *hashes, size_t n, const int32_t *table, uin
 
 int32_t rh_multiprobe(const rh_ring *r, uint32_t h, int k)
 {
-    uint32_t step = rh_fmix32(h ^ 0x9E3779B9u) | 1u, probe = h, best = UINT32_MAX;
-    size_t at = 0;
-    for (int j = 0; j < k; j++, probe += step) {
-        size_t pos = rh_find(r, probe);
+    /* Branch-free over the probes (which one wins is unpredictable): a select
+     * keeps the nearest point so far; ties keep the earlier probe. */
+    uint32_t step = rh_fmix32(h ^ 0x9E3779B9u) | 1u, probe = h;
+    size_t pos = rh_find_ge(r, probe), at = pos == r->n ? 0 : pos;
+    uint32_t best = r->pts[at] - probe;
+    for (int j = 1; j < k; j++) {
+        probe += step;
+        pos = rh_find_ge(r, probe);
         size_t p = pos == r->n ? 0 : pos;
         uint32_t d = r->pts[p] - probe; /* wraps past the last point */
-        if (d < best || j == 0) {
-            best = d;
-            at = p;
-        }
+        int nearer = d < best;
+        best = nearer ? d : best;
+        at = nearer ? p : at;
     }
     return r->own[at];
 }
@@ -221,4 +265,179 @@ void rh_multiprobe_block(const rh_ring *r, const uint32_t *hashes, size_t n, int
 {
     for (size_t i = 0; i < n; i++)
         out[i] = rh_multiprobe(r, hashes[i], k);
+}
+
+/* ---------------------------------------------------------------- vector builds */
+
+/* Jump hash and rendezvous, 8 or 16 lanes at a time, written once with GCC's
+ * vector extensions (which Clang reads too) and built for AVX2 and AVX-512 by
+ * target attributes, as rh_batch.c's loops are; rh_simd_level() picks the
+ * same level. Every lane does exactly the scalar code's operations (no FMA,
+ * exact conversions), so results do not depend on the build. */
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define RH_ALGO_VECTORS 1
+/* The helpers below take and return 64-byte vectors; they are always inlined
+ * into functions built for AVX2 or AVX-512, so no call ever crosses an ABI.
+ * (GCC reports it at the end of the file, so the warning stays off from here.) */
+#pragma GCC diagnostic ignored "-Wpsabi"
+
+typedef uint64_t u64x8 __attribute__((vector_size(64)));
+typedef int64_t i64x8 __attribute__((vector_size(64)));
+typedef double f64x8 __attribute__((vector_size(64)));
+
+#define RH_VEC_INLINE static inline __attribute__((always_inline))
+
+/* An unsigned integer below 2**52 as a double, exactly (no AVX-512DQ needed). */
+RH_VEC_INLINE f64x8 small_u64_to_f64(u64x8 x)
+{
+    const u64x8 magic = (u64x8){0} + 0x4330000000000000ULL;
+    f64x8 d;
+    u64x8 bits = x | magic;
+    memcpy(&d, &bits, sizeof d);
+    return d - 4503599627370496.0;
+}
+
+/* Sixteen keys (two independent groups of eight, for the CPU to overlap)
+ * through Lamping & Veach's loop in lockstep: a lane stops taking new values
+ * once its j reaches the bucket count. */
+RH_VEC_INLINE void jump_x16(const uint64_t *keys, int32_t buckets, int32_t *out)
+{
+    const f64x8 n = (f64x8){0} + (double)buckets, two31 = (f64x8){0} + 2147483648.0;
+    u64x8 key[2];
+    f64x8 b[2], j[2];
+    i64x8 active[2];
+    for (int g = 0; g < 2; g++) {
+        memcpy(&key[g], keys + 8 * g, sizeof key[g]);
+        b[g] = (f64x8){0} - 1.0;
+        j[g] = (f64x8){0};
+        active[g] = j[g] < n;
+    }
+    for (;;) {
+        i64x8 either = active[0] | active[1];
+        uint64_t any = 0;
+        for (int l = 0; l < 8; l++)
+            any |= (uint64_t)either[l];
+        if (!any)
+            break;
+        for (int g = 0; g < 2; g++) {
+            b[g] = (f64x8)(((i64x8)j[g] & active[g]) | ((i64x8)b[g] & ~active[g]));
+            key[g] = key[g] * 2862933555777941757ULL + 1;
+            f64x8 x = (b[g] + 1.0) * (two31 / small_u64_to_f64((key[g] >> 33) + 1));
+            /* j is integral in the scalar code: truncate it, exactly for 0 <= x <
+             * 2**52 (round to nearest by adding 2**52, then step back where that
+             * rounded up); lanes past n keep n, and stop */
+            i64x8 below = x < n;
+            f64x8 kept = (f64x8)(((i64x8)x & below) | ((i64x8)n & ~below));
+            f64x8 r = (kept + 4503599627370496.0) - 4503599627370496.0;
+            i64x8 up = r > kept;
+            j[g] = (f64x8)(((i64x8)(r - 1.0) & up) | ((i64x8)r & ~up));
+            active[g] &= below;
+        }
+    }
+    for (int g = 0; g < 2; g++)
+        for (int l = 0; l < 8; l++)
+            out[8 * g + l] = (int32_t)b[g][l];
+}
+
+/* One key over the nodes in passes the compiler vectorizes: every node's value
+ * into a buffer, then (uniform weights) the greatest by a max reduction and a
+ * scan for the first node that has it, or (weights) rendezvous_pick. The
+ * lowest index wins ties, as in the scalar loop. */
+RH_VEC_INLINE int32_t rendezvous_two_pass(uint32_t k, const uint32_t *seeds, const double *inv_w,
+                                          size_t nn, uint32_t *v, double *t)
+{
+    const uint32_t mk = rh_mix_k(k);
+    for (size_t j = 0; j < nn; j++) { /* node_value, with k's block mixed once */
+        uint32_t h = seeds[j] ^ mk;
+        h = ((h << 13) | (h >> 19)) * 5 + 0xe6546b64u;
+        v[j] = rh_fmix32(h ^ 4u);
+    }
+    if (!inv_w) {
+        uint32_t top = 0;
+        for (size_t j = 0; j < nn; j++)
+            top = v[j] > top ? v[j] : top;
+        size_t j = 0;
+        while (v[j] != top)
+            j++;
+        return (int32_t)j;
+    }
+    return rendezvous_pick(v, inv_w, nn, t);
+}
+
+RH_VEC_INLINE void rendezvous_loop(const uint32_t *hashes, size_t n, const uint32_t *seeds,
+                                   const double *inv_w, size_t nn, int32_t *out)
+{
+    uint32_t vbuf[RH_NODE_BLOCK];
+    double tbuf[RH_NODE_BLOCK];
+    uint32_t *v = nn <= RH_NODE_BLOCK ? vbuf : (uint32_t *)malloc(nn * sizeof *v);
+    double *t = nn <= RH_NODE_BLOCK ? tbuf : (double *)malloc(nn * sizeof *t);
+    if (!v || !t) {
+        if (v != vbuf)
+            free(v);
+        if (t != tbuf)
+            free(t);
+        rendezvous_block_portable(hashes, n, seeds, inv_w, nn, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = rendezvous_two_pass(hashes[i], seeds, inv_w, nn, v, t);
+    if (v != vbuf)
+        free(v);
+    if (t != tbuf)
+        free(t);
+}
+
+#define RH_AVX2_BUILD __attribute__((target("avx2,bmi2")))
+#define RH_AVX512_BUILD __attribute__((target("avx2,bmi2,avx512f,avx512bw,avx512vl,avx512cd")))
+
+RH_AVX512_BUILD static void jump_avx512(const uint64_t *keys, size_t n, int32_t buckets,
+                                        int32_t *out)
+{
+    size_t whole = n / 16 * 16;
+    for (size_t i = 0; i < whole; i += 16)
+        jump_x16(keys + i, buckets, out + i);
+    jump_block_portable(keys + whole, n - whole, buckets, out + whole);
+}
+
+RH_AVX2_BUILD static void rendezvous_avx2(const uint32_t *hashes, size_t n, const uint32_t *seeds,
+                                          const double *inv_w, size_t nn, int32_t *out)
+{
+    rendezvous_loop(hashes, n, seeds, inv_w, nn, out);
+}
+
+RH_AVX512_BUILD static void rendezvous_avx512(const uint32_t *hashes, size_t n,
+                                              const uint32_t *seeds, const double *inv_w, size_t nn,
+                                              int32_t *out)
+{
+    rendezvous_loop(hashes, n, seeds, inv_w, nn, out);
+}
+#endif
+
+void rh_jump_block(const uint64_t *keys, size_t n, int32_t buckets, int32_t *out)
+{
+#ifdef RH_ALGO_VECTORS
+    if (rh_simd_level() == 2) {
+        jump_avx512(keys, n, buckets, out);
+        return;
+    }
+    /* AVX2 has no 64-bit multiply: measured slower than the scalar loop */
+#endif
+    jump_block_portable(keys, n, buckets, out);
+}
+
+void rh_rendezvous_block(const uint32_t *hashes, size_t n, const uint32_t *seeds,
+                         const double *inv_w, size_t nn, int32_t *out)
+{
+#ifdef RH_ALGO_VECTORS
+    int level = rh_simd_level();
+    if (level == 2) {
+        rendezvous_avx512(hashes, n, seeds, inv_w, nn, out);
+        return;
+    }
+    if (level == 1) {
+        rendezvous_avx2(hashes, n, seeds, inv_w, nn, out);
+        return;
+    }
+#endif
+    rendezvous_block_portable(hashes, n, seeds, inv_w, nn, out);
 }

@@ -891,3 +891,8 @@ const char *rh_simd(void)
 {
     return kernels->name;
 }
+
+int rh_simd_level(void)
+{
+    return strcmp(kernels->name, "avx512") == 0 ? 2 : strcmp(kernels->name, "avx2") == 0 ? 1 : 0;
+}

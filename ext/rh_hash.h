@@ -110,8 +110,10 @@ void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, si
 void rh_hash_spans(int algo, const unsigned char *const *ptr, const uint32_t *len, size_t n,
                    uint32_t seed, uint32_t *out);
 
-/* Which build of the batch loops is in use: "avx512", "avx2" or "scalar". */
+/* Which build of the batch loops is in use: "avx512", "avx2" or "scalar" (as
+ * a level: 2, 1 or 0, for other files' builds to follow the same choice). */
 const char *rh_simd(void);
+int rh_simd_level(void);
 
 /* One-time set-up (CRC tables, CPU feature check); call once, before anything else. */
 void rh_init(void);

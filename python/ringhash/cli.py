@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from . import simulate
+from . import compare, simulate
 from .ring import HashRing
 
 __all__ = ["main"]
@@ -82,6 +82,7 @@ def _build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, help="murmur3 seed (default 0)")
     r.add_argument("-o", "--output", default="-", help="output file (default stdout)")
     simulate.add_parser(sub)
+    compare.add_parser(sub)
     return parser
 
 
@@ -90,6 +91,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return simulate.main(args, parser)
+    if args.command == "compare":
+        return compare.main(args, parser)
     names = [n for n in args.nodes.split(",") if n]
     try:
         ring = HashRing(

@@ -29,6 +29,7 @@ ORDER = [
     "lookup-batch",
     "columns",
     "partition",
+    "algorithms",
     "get-single",
     "replicas-single",
     "replicas-batch",
@@ -49,6 +50,7 @@ TITLES = {
     ),
     "columns": "Batch lookup, 1M 16-character ids as DataFrame and Arrow columns (100 nodes); "
     "ratio to a numpy S16 array",
+    "algorithms": "The other algorithms, 1M uint64 keys, 100 nodes; ratio to the ring's lookup",
     "partition": "Grouping 1M uint64 keys' rows by owner (100 nodes); ratio to lookup() alone",
     "get-single": "One key per call (100 nodes)",
     "replicas-single": "One key's n replicas per call, as a cache client reads them (100 nodes; "

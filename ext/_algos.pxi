@@ -13,6 +13,8 @@ cdef extern from "rh_algos.h" nogil:
                         size_t nn, uint32_t m, int32_t *table)
     void rh_maglev_block(const uint32_t *hashes, size_t n, const int32_t *table, uint32_t m,
                          int32_t *out)
+    void rh_maglev_u64(const uint64_t *keys, size_t n, const int32_t *table, uint32_t m,
+                       int32_t *out)
     int32_t rh_multiprobe(const rh_ring *r, uint32_t h, int k)
     void rh_multiprobe_block(const rh_ring *r, const uint32_t *hashes, size_t n, int k,
                              int32_t *out)
@@ -257,6 +259,17 @@ def maglev_block(const uint32_t[::1] hashes, const int32_t[::1] table, out=None)
     if n:
         with nogil:
             rh_maglev_block(&hashes[0], <size_t>n, &table[0], <uint32_t>table.shape[0], &o[0])
+    return out
+
+
+def maglev_u64(const uint64_t[::1] keys, const int32_t[::1] table, out=None):
+    """Owners of int keys (their 64-bit encodings), hashed and looked up a block at a time."""
+    cdef Py_ssize_t n = keys.shape[0]
+    out = _result(n, out)
+    cdef int32_t[::1] o = out
+    if n:
+        with nogil:
+            rh_maglev_u64(&keys[0], <size_t>n, &table[0], <uint32_t>table.shape[0], &o[0])
     return out
 
 

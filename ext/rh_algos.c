@@ -233,6 +233,16 @@ int rh_maglev_build(const uint32_t *offset, const uint32_t *skip, const double *
     return status;
 }
 
+void rh_maglev_u64(const uint64_t *keys, size_t n, const int32_t *table, uint32_t m, int32_t *out)
+{
+    uint32_t hb[RH_BLOCK]; /* a block hashed, then looked up: no array of hashes */
+    for (size_t start = 0; start < n; start += RH_BLOCK) {
+        size_t b = n - start < RH_BLOCK ? n - start : RH_BLOCK;
+        rh_murmur3_u64_block(keys + start, b, 0, hb);
+        rh_maglev_block(hb, b, table, m, out + start);
+    }
+}
+
 void rh_maglev_block(const uint32_t *hashes, size_t n, const int32_t *table, uint32_t m,
                      int32_t *out)
 {

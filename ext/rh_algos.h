@@ -57,6 +57,8 @@ static inline int32_t rh_maglev_owner(const int32_t *table, uint32_t m, uint32_t
 }
 void rh_maglev_block(const uint32_t *hashes, size_t n, const int32_t *table, uint32_t m,
                      int32_t *out);
+/* The same for int keys (their murmur3 hashes, seed 0), a block at a time. */
+void rh_maglev_u64(const uint64_t *keys, size_t n, const int32_t *table, uint32_t m, int32_t *out);
 
 /* Multi-probe: probe j of key hash h is h + j * (rh_fmix32(h ^ 0x9E3779B9) | 1)
  * (mod 2**32), j < k; each probe's distance to the first point >= it (wrapping)

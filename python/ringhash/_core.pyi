@@ -136,6 +136,11 @@ def maglev_block(
     table: npt.NDArray[np.int32],
     out: npt.NDArray[np.int32] | None = None,
 ) -> npt.NDArray[np.int32]: ...
+def maglev_u64(
+    keys: npt.NDArray[np.uint64],
+    table: npt.NDArray[np.int32],
+    out: npt.NDArray[np.int32] | None = None,
+) -> npt.NDArray[np.int32]: ...
 def multiprobe_one(t: RingTable, h: int, k: int) -> int: ...
 def multiprobe_block(
     t: RingTable, hashes: npt.NDArray[np.uint32], k: int, out: npt.NDArray[np.int32] | None = None

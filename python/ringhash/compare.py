@@ -43,7 +43,7 @@ class Row:
 
     algorithm: str
     nodes: int
-    peak_to_mean: float | None  # keys per node / weight share, max over mean
+    peak_to_mean: float | None  # share of the key space / weight share, max over mean
     min_to_mean: float | None
     moved_on_add: float | None  # fraction of the sample keys
     ideal_add: float
@@ -106,11 +106,8 @@ def _measure(
     t0 = time.perf_counter()
     algo = make(w)
     build_ms = (time.perf_counter() - t0) * 1e3
-    owners = algo.lookup(keys)
-    counts = np.bincount(owners, minlength=len(algo.nodes)).astype(float)
-    share = np.array([w[n] for n in algo.nodes]) / total
-    ratio = counts / len(keys) / share
-    names = np.array(algo.nodes, dtype=object)[owners]
+    balance = algo.balance()  # from each node's exact (or finely sampled) share
+    names = np.array(algo.nodes, dtype=object)[algo.lookup(keys)]
 
     grown = make({**w, "node-new": new_weight})
     moved_add = float((np.array(grown.nodes, dtype=object)[grown.lookup(keys)] != names).mean())
@@ -125,8 +122,8 @@ def _measure(
         get = algo.get
         get_ns = _best(lambda: [get(k) for k in few], rounds) / len(few) * 1e9
     return Row(
-        peak_to_mean=float(ratio.max() / ratio.mean()),
-        min_to_mean=float(ratio.min() / ratio.mean()),
+        peak_to_mean=balance.peak_to_mean,
+        min_to_mean=balance.min_to_mean,
         moved_on_add=moved_add,
         moved_on_remove=moved_remove,
         memory=int(algo.nbytes),

@@ -28,7 +28,7 @@ import numpy as np
 
 from . import _core
 from ._algorithm import Algorithm, Built
-from ._keys import KeyBatch, hash_classified
+from ._keys import U64, KeyBatch, hash_classified
 from ._rule import sort_nodes, utf8
 
 __all__ = ["Maglev"]
@@ -82,6 +82,8 @@ class Maglev(Algorithm):
         return Built(nodes, {n: weights[n] for n in nodes}, table)
 
     def _route(self, state: Built, batch: KeyBatch, out: np.ndarray | None) -> np.ndarray:
+        if batch.kind == U64:  # hashed and looked up a block at a time
+            return _core.maglev_u64(batch.data, state.extra, out)
         return _core.maglev_block(
             hash_classified(batch, _core.MURMUR3, 0, nulls_ok=True), state.extra, out
         )

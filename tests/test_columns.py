@@ -416,9 +416,11 @@ def test_pandas():
     pd = pytest.importorskip("pandas", reason="pandas (a test extra) is not installed")
     check(pd.Series(STR_KEYS, dtype="string[pyarrow]"), STR_KEYS)
     check(pd.Series(STR_KEYS, dtype=pd.ArrowDtype(pa.large_string())), STR_KEYS)
-    check(pd.Series(STR_KEYS, dtype="category"), STR_KEYS)
     check(pd.Index(STR_KEYS, dtype="string[pyarrow]"), STR_KEYS)
-    check(pd.CategoricalIndex(STR_KEYS), STR_KEYS)
+    # against what pandas holds: pandas 2 builds categories through numpy, whose "U"
+    # arrays drop trailing NULs ("\x00" becomes "")
+    for cat in (pd.Series(STR_KEYS, dtype="category"), pd.CategoricalIndex(STR_KEYS)):
+        check(cat, cat.tolist())
     check(pd.Series(STR_KEYS, dtype=object), STR_KEYS)  # numpy-backed: the list path
     check(pd.Series(INT_KEYS, dtype="int64"), INT_KEYS)  # numpy-backed: the numpy path
     check(pd.Index(INT_KEYS), INT_KEYS)

@@ -80,6 +80,32 @@ def _is_pandas(keys: object) -> bool:
     return (module == "pandas" or module.startswith("pandas.")) and hasattr(keys, "dtype")
 
 
+def _from_pandas(keys: Any) -> Any:
+    """A pandas Series or Index as what the batch path reads without a copy where it
+    can: its numpy array, or an Arrow column (pandas 3 exports Arrow-backed data as a
+    capsule; pandas 2 through ``__arrow_array__``, which pandas implements)."""
+    dtype = keys.dtype
+    if isinstance(dtype, np.dtype):  # numpy-backed: no copy
+        return np.asarray(keys)
+    if type(dtype).__name__ in _PANDAS_MASKED_INTS and not keys.hasnans:
+        return keys.to_numpy(dtype=dtype.numpy_dtype)  # its data, no copy
+    if _is_column(keys):
+        return keys
+    if hasattr(keys, "to_series"):  # an Index: its Series exports what the Index does not
+        series = keys.to_series()
+        if _is_column(series):
+            return series
+    array = getattr(keys, "array", None)
+    if hasattr(array, "__arrow_array__"):
+        return array.__arrow_array__()  # type: ignore[union-attr]
+    if hasattr(array, "categories") and hasattr(array, "codes"):
+        # a pandas 2 Categorical: its values from the categories themselves (its
+        # to_numpy can pass through a numpy "U" array, which drops trailing NULs)
+        cats = array.categories.tolist()  # type: ignore[union-attr]
+        return [cats[c] if c >= 0 else None for c in array.codes.tolist()]  # type: ignore[union-attr]
+    return keys.to_numpy(dtype=object)
+
+
 def is_batch(keys: object) -> bool:
     """Whether ``keys`` is a batch (list, tuple, ndarray or column) rather than one key."""
     return isinstance(keys, (list, tuple, np.ndarray)) or _is_column(keys) or _is_pandas(keys)
@@ -134,16 +160,10 @@ class KeyBatch(NamedTuple):
 
 def classify(keys: object) -> KeyBatch:
     """The kind of a batch and its data for the kernels (TypeError for what is not a batch)."""
+    if _is_pandas(keys):
+        keys = _from_pandas(keys)
     if isinstance(keys, (list, tuple)):
         return KeyBatch(OBJECTS, keys, 0, (len(keys),))
-    if _is_pandas(keys):
-        dtype = getattr(keys, "dtype", None)
-        if isinstance(dtype, np.dtype):  # numpy-backed: no copy
-            keys = np.asarray(keys)
-        elif type(dtype).__name__ in _PANDAS_MASKED_INTS and not keys.hasnans:  # type: ignore[attr-defined]
-            keys = keys.to_numpy(dtype=dtype.numpy_dtype)  # type: ignore[attr-defined,union-attr]  # no copy
-        elif not _is_column(keys) and hasattr(keys, "to_series"):  # an Index
-            keys = keys.to_series()
     if _is_column(keys) and not isinstance(keys, np.ndarray):
         col = _core.Column.from_arrow(keys)
         return KeyBatch(COLUMN, col, 0, (len(col),))

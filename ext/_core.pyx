@@ -46,6 +46,7 @@ cdef extern from "rh_ring.h" nogil:
         RH_BLOCK
         RH_RULE_GE
         RH_RULE_GT
+        RH_RULE_NEAREST
     const uint32_t MAX_INDEXED "RH_MAX_INDEXED_POINTS"
     unsigned rh_index_bits(size_t n)
     void rh_ring_pad(uint32_t *pts, int32_t *own, size_t n)
@@ -90,6 +91,8 @@ cdef extern from "rh_hash.h" nogil:
         RH_MURMUR3
         RH_CRC32
         RH_MD5
+        RH_NALGOS
+        RH_AVALANCHE
 
 rh_init()
 
@@ -105,6 +108,10 @@ SIMD = rh_simd().decode("ascii")
 MURMUR3 = RH_MURMUR3
 CRC32 = RH_CRC32
 MD5 = RH_MD5
+#: The proxies' and clients' key hashes (rh_hash.h), and the HAProxy avalanche flag.
+PROXY_HASHES = {"sdbm": 3, "djb2": 4, "wt6": 5, "one_at_a_time": 6, "fnv1_64": 7,
+                "fnv1a_64": 8, "fnv1_32": 9, "fnv1a_32": 10, "murmur2": 11, "crc32_15": 12}
+AVALANCHE = RH_AVALANCHE
 
 cdef object _np_integer = np.integer
 cdef object _KEY_TYPES = (
@@ -312,6 +319,7 @@ def node_points(bytes name not None, uint32_t count, int algo, uint32_t seed):
 #: The search rules (rh_ring.h): first point >= the key's hash, or strictly >.
 RULE_GE = RH_RULE_GE
 RULE_GT = RH_RULE_GT
+RULE_NEAREST = RH_RULE_NEAREST
 
 #: The most points a ring can index (rh_ring.h).
 MAX_INDEXED_POINTS = MAX_INDEXED
@@ -694,9 +702,9 @@ cdef class RingTable:
 
 
 cdef int _check_algo_rule(int algo, int rule) except -1:
-    if algo != RH_MURMUR3 and algo != RH_CRC32 and algo != RH_MD5:
+    if not 0 <= (algo & ~RH_AVALANCHE) < RH_NALGOS:
         raise ValueError(f"unknown hash id {algo}")
-    if rule != RH_RULE_GE and rule != RH_RULE_GT:
+    if rule != RH_RULE_GE and rule != RH_RULE_GT and rule != RH_RULE_NEAREST:
         raise ValueError(f"unknown search rule {rule}")
     return 0
 

@@ -271,3 +271,154 @@ uint64_t rh_murmur3_x64_lo(const void *data, size_t len, uint32_t seed)
     h1 += h2;
     return h1;
 }
+
+/* ---------------------------------------------------------------- proxy and client key hashes */
+
+/* A byte read through a plain char on x86-64, widened to 32 bits. */
+static inline uint32_t schar32(unsigned char c)
+{
+    return (uint32_t)(int32_t)(signed char)c;
+}
+
+static uint32_t sdbm(const unsigned char *p, size_t len)
+{
+    uint32_t h = 0;
+    for (size_t i = 0; i < len; i++)
+        h = p[i] + (h << 6) + (h << 16) - h;
+    return h;
+}
+
+static uint32_t djb2(const unsigned char *p, size_t len)
+{
+    uint32_t h = 5381;
+    for (size_t i = 0; i < len; i++)
+        h = ((h << 5) + h) + p[i];
+    return h;
+}
+
+static uint32_t wt6(const unsigned char *p, size_t len)
+{
+    uint32_t h0 = 0xa53c965au, h1 = 0x5ca6953au, step0 = 6, step1 = 18;
+    for (size_t i = 0; i < len; i++) {
+        uint32_t t = p[i];
+        h0 = ~(h0 ^ t);
+        h1 = ~(h1 + t);
+        t = (h1 << step0) | (h1 >> ((32 - step0) & 31));
+        h1 = (h0 << step1) | (h0 >> ((32 - step1) & 31));
+        h0 = t;
+        t = ((h0 >> 16) ^ h1) & 0xffff;
+        step0 = t & 0x1F;
+        step1 = t >> 11;
+    }
+    return h0 ^ h1;
+}
+
+static uint32_t one_at_a_time(const unsigned char *p, size_t len)
+{
+    uint32_t v = 0;
+    for (size_t i = 0; i < len; i++) {
+        v += schar32(p[i]);
+        v += v << 10;
+        v ^= v >> 6;
+    }
+    v += v << 3;
+    v ^= v >> 11;
+    v += v << 15;
+    return v;
+}
+
+#define FNV_64_INIT 0xcbf29ce484222325ULL
+#define FNV_64_PRIME 0x100000001b3ULL
+#define FNV_32_INIT 2166136261u
+#define FNV_32_PRIME 16777619u
+
+static uint32_t fnv1_64(const unsigned char *p, size_t len)
+{
+    uint64_t h = FNV_64_INIT;
+    for (size_t i = 0; i < len; i++) {
+        h *= FNV_64_PRIME;
+        h ^= (uint64_t)(int64_t)(signed char)p[i];
+    }
+    return (uint32_t)h;
+}
+
+static uint32_t fnv1a_64(const unsigned char *p, size_t len)
+{
+    uint32_t h = (uint32_t)FNV_64_INIT; /* truncated, as the original does */
+    for (size_t i = 0; i < len; i++) {
+        h ^= schar32(p[i]);
+        h *= (uint32_t)FNV_64_PRIME;
+    }
+    return h;
+}
+
+static uint32_t fnv1_32(const unsigned char *p, size_t len)
+{
+    uint32_t h = FNV_32_INIT;
+    for (size_t i = 0; i < len; i++) {
+        h *= FNV_32_PRIME;
+        h ^= schar32(p[i]);
+    }
+    return h;
+}
+
+static uint32_t fnv1a_32(const unsigned char *p, size_t len)
+{
+    uint32_t h = FNV_32_INIT;
+    for (size_t i = 0; i < len; i++) {
+        h ^= schar32(p[i]);
+        h *= FNV_32_PRIME;
+    }
+    return h;
+}
+
+static uint32_t murmur2(const unsigned char *p, size_t length)
+{
+    const uint32_t m = 0x5bd1e995u;
+    const uint32_t seed = 0xdeadbeefu * (uint32_t)length;
+    uint32_t h = seed ^ (uint32_t)length;
+    while (length >= 4) {
+        uint32_t k = rh_load_le32(p);
+        k *= m;
+        k ^= k >> 24;
+        k *= m;
+        h *= m;
+        h ^= k;
+        p += 4;
+        length -= 4;
+    }
+    switch (length) {
+    case 3: h ^= (uint32_t)p[2] << 16; /* fall through */
+    case 2: h ^= (uint32_t)p[1] << 8;  /* fall through */
+    case 1:
+        h ^= p[0];
+        h *= m;
+        break;
+    default: break;
+    }
+    h ^= h >> 13;
+    h *= m;
+    h ^= h >> 15;
+    return h;
+}
+
+uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len)
+{
+    uint32_t h;
+    switch (algo & 0xff) {
+    case RH_CRC32: h = rh_crc32(data, len); break;
+    case RH_SDBM: h = sdbm(data, len); break;
+    case RH_DJB2: h = djb2(data, len); break;
+    case RH_WT6: h = wt6(data, len); break;
+    case RH_ONE_AT_A_TIME: h = one_at_a_time(data, len); break;
+    case RH_FNV1_64: h = fnv1_64(data, len); break;
+    case RH_FNV1A_64: h = fnv1a_64(data, len); break;
+    case RH_FNV1_32: h = fnv1_32(data, len); break;
+    case RH_FNV1A_32: h = fnv1a_32(data, len); break;
+    case RH_MURMUR2: h = murmur2(data, len); break;
+    case RH_CRC32_15: h = ((rh_crc32(data, len)) >> 16) & 0x7fff; break;
+    case RH_MD5: h = rh_md5_32(data, len); break;
+    default: h = rh_murmur3_32(data, len, 0); break;
+    }
+    return (algo & RH_AVALANCHE) ? rh_full_hash(h) : h;
+}

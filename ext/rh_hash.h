@@ -130,15 +130,52 @@ uint32_t rh_md5_32(const void *data, size_t len);
  * the 64-bit key of a str or bytes key for jump consistent hash. */
 uint64_t rh_murmur3_x64_lo(const void *data, size_t len, uint32_t seed);
 
-/* Algorithm ids shared with the Cython layer. */
-enum { RH_MURMUR3 = 0, RH_CRC32 = 1, RH_MD5 = 2 };
+/* Algorithm ids shared with the Cython layer: the ring's hashes, then the key
+ * hashes of the proxies and clients the presets reproduce (rh_proxy_hash). */
+enum {
+    RH_MURMUR3 = 0,
+    RH_CRC32 = 1,
+    RH_MD5 = 2,
+    RH_SDBM = 3,          /* HAProxy */
+    RH_DJB2 = 4,          /* HAProxy */
+    RH_WT6 = 5,           /* HAProxy */
+    RH_ONE_AT_A_TIME = 6, /* libmemcached "default", twemproxy */
+    RH_FNV1_64 = 7,       /* libmemcached / twemproxy (64-bit state, low 32 bits) */
+    RH_FNV1A_64 = 8,      /* libmemcached / twemproxy (their 32-bit truncation of it) */
+    RH_FNV1_32 = 9,
+    RH_FNV1A_32 = 10,
+    RH_MURMUR2 = 11,  /* libmemcached / twemproxy "murmur" (seed 0xdeadbeef * len) */
+    RH_CRC32_15 = 12, /* libmemcached "crc" / twemproxy "crc32": ((~crc) >> 16) & 0x7fff */
+    RH_NALGOS = 13,
+    /* or'ed into an id: the result goes through HAProxy's full_hash ("avalanche") */
+    RH_AVALANCHE = 0x100,
+};
+
+/* The proxies' and clients' key hashes (ids RH_SDBM ... RH_CRC32_15, with or
+ * without RH_AVALANCHE), each as its C source computes it on x86-64: where
+ * that source reads bytes through a plain (signed) char, bytes above 0x7F are
+ * sign-extended, as there. */
+uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len);
+
+/* HAProxy's full_hash (Bob Jenkins' integer hash, times 3221225473). */
+static inline uint32_t rh_full_hash(uint32_t a)
+{
+    a = (a + 0x7ed55d16u) + (a << 12);
+    a = (a ^ 0xc761c23cu) ^ (a >> 19);
+    a = (a + 0x165667b1u) + (a << 5);
+    a = (a + 0xd3a2646cu) ^ (a << 9);
+    a = (a + 0xfd7046c5u) + (a << 3);
+    a = (a ^ 0xb55a4f09u) ^ (a >> 16);
+    return a * 3221225473u;
+}
 
 static inline uint32_t rh_hash_bytes(int algo, const void *data, size_t len, uint32_t seed)
 {
     switch (algo) {
+    case RH_MURMUR3: return rh_murmur3_32(data, len, seed);
     case RH_CRC32: return rh_crc32(data, len);
     case RH_MD5: return rh_md5_32(data, len);
-    default: return rh_murmur3_32(data, len, seed);
+    default: return rh_proxy_hash(algo, (const unsigned char *)data, len);
     }
 }
 

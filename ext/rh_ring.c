@@ -315,6 +315,11 @@ void rh_search(const rh_ring *r, const uint32_t *hashes, size_t m, int32_t *out)
      * as the fused loops do (rh_fix_crowded). */
     const rh_ring ring = *r; /* a copy: stores to out cannot change it */
     uint32_t fix[RH_BLOCK], keys[RH_BLOCK];
+    if (ring.rule == RH_RULE_NEAREST) { /* two candidates per key: the single-key search */
+        for (size_t i = 0; i < m; i++)
+            out[i] = ring.own[rh_find_nearest(&ring, hashes[i])];
+        return;
+    }
     for (size_t start = 0; start < m; start += RH_BLOCK) {
         size_t count = m - start < RH_BLOCK ? m - start : RH_BLOCK, nfix = 0;
         const uint32_t *h = hashes + start;

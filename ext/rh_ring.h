@@ -54,7 +54,10 @@
  * Search rules. RH_RULE_GE: a key belongs to the first point >= its hash (the
  * default ring, ketama, groupcache). RH_RULE_GT: the first point strictly >
  * its hash (stathat): the first point >= h + 1, and h = 2**32 - 1 wraps to the
- * first point. Both wrap past the last point to the first.
+ * first point. Both wrap past the last point to the first. RH_RULE_NEAREST:
+ * the nearer of the first point >= h and the point before it (distances
+ * h - prev and next - h modulo 2**32; a tie goes to the point before), as
+ * HAProxy's consistent hashing (lb_chash.c) chooses.
  */
 #ifndef RINGHASH_RH_RING_H
 #define RINGHASH_RH_RING_H
@@ -85,7 +88,7 @@ extern "C" {
 /* Keys hashed, then searched, per round of a batch loop (C and Cython). */
 #define RH_BLOCK 512
 
-enum { RH_RULE_GE = 0, RH_RULE_GT = 1 };
+enum { RH_RULE_GE = 0, RH_RULE_GT = 1, RH_RULE_NEAREST = 2 };
 
 typedef struct {
     const uint32_t *pts; /* n + RH_PAD sorted points, the last two RH_SENTINEL */
@@ -164,9 +167,19 @@ static inline size_t rh_find_ge(const rh_ring *r, uint32_t h)
     return (e + (h & r->mask)) >> r->shift;
 }
 
+/* Position in [0, n) of the point nearest hash h (RH_RULE_NEAREST). */
+static inline size_t rh_find_nearest(const rh_ring *r, uint32_t h)
+{
+    size_t pos = rh_find_ge(r, h);
+    size_t next = pos == r->n ? 0 : pos, prev = pos == 0 ? r->n - 1 : pos - 1;
+    return h - r->pts[prev] <= r->pts[next] - h ? prev : next;
+}
+
 /* Position in [0, n] of the point that owns hash h under the ring's rule. */
 static inline size_t rh_find(const rh_ring *r, uint32_t h)
 {
+    if (r->rule == RH_RULE_NEAREST)
+        return rh_find_nearest(r, h);
     if (r->rule == RH_RULE_GT) {
         if (h == RH_SENTINEL)
             return r->n; /* nothing is greater: wrap to the first point */

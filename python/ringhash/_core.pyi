@@ -13,6 +13,9 @@ RULE_GT: int
 MURMUR3: int
 CRC32: int
 MD5: int
+PROXY_HASHES: dict[str, int]
+AVALANCHE: int
+RULE_NEAREST: int
 
 def hash_key(key: object, algo: int, seed: int) -> int: ...
 def hash_objects(seq: object, algo: int, seed: int) -> npt.NDArray[np.uint32]: ...

@@ -42,6 +42,8 @@ from ._rule import check_node, sort_nodes, unique_names
 
 __all__ = [
     "GroupcacheState",
+    "first_wins",
+    "register",
     "KetamaState",
     "PresetState",
     "StathatState",
@@ -61,10 +63,14 @@ class PresetState(Protocol):
     duplicates, weights), so a state that exists is a valid one.
     """
 
-    name: ClassVar[str]  # "ketama", "groupcache", "stathat"
-    algo: ClassVar[int]  # the key hash, an _core algorithm id
-    rule: ClassVar[int]  # the search rule, _core.RULE_GE or RULE_GT
-    hash: ClassVar[str]  # the key hash's name
+    name: ClassVar[str]  # "ketama", "groupcache", "stathat", "nginx", ...
+
+    @property
+    def algo(self) -> int: ...  # the key hash, an _core algorithm id
+    @property
+    def rule(self) -> int: ...  # the search rule, _core.RULE_GE, RULE_GT or RULE_NEAREST
+    @property
+    def hash(self) -> str: ...  # the key hash's name
 
     @property
     def vnodes(self) -> int: ...
@@ -88,6 +94,34 @@ def _sorted_ring(points: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np
         return None
     order = np.lexsort((owners, points))
     return points[order], owners[order].astype(np.int32)
+
+
+def first_wins(
+    points: list[np.ndarray], nodes: tuple[str, ...], order: Iterable[str]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Points of servers given in config ``order`` (one array each), as a ring in
+    which a point several servers hash to belongs to the first of them in config
+    order (and, within a server, its first such point): what a stable sort of
+    the continuum followed by a search for the first point >= a hash gives
+    (nginx, twemproxy and libmemcached sort with glibc's stable qsort), and
+    equal points dropped after the first (nginx drops them explicitly)."""
+    rank = {n: i for i, n in enumerate(nodes)}
+    names = list(order)
+    if not points or not sum(len(p) for p in points):
+        return None
+    pts = np.concatenate(points)
+    seq = np.concatenate([np.full(len(p), i, dtype=np.int64) for i, p in enumerate(points)])
+    order_ = np.lexsort((np.arange(len(pts)), seq, pts))  # by point, then config order
+    pts, seq = pts[order_], seq[order_]
+    keep = np.ones(len(pts), dtype=bool)
+    keep[1:] = pts[1:] != pts[:-1]
+    owners = np.array([rank[n] for n in names], dtype=np.int32)[seq[keep]]
+    return pts[keep], owners
+
+
+def register(name: str, loader: Any) -> None:
+    """Make ``from_description`` (and so ``from_dict`` / ``from_bytes``) know a preset."""
+    _LOADERS[name] = loader
 
 
 def ketama_digests(weight: int, total: int, nservers: int) -> int:

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 
 from . import _core, persist, planning, presets
+from ._constructors import PresetConstructors
 from ._keys import (
     COLUMN,
     check_algorithm,
@@ -550,7 +551,7 @@ def _from_bytes(data: object) -> RingSnapshot:
     return _from_description(desc, (points, owners))
 
 
-class HashRing(_RingReads):
+class HashRing(_RingReads, PresetConstructors):
     """A consistent-hashing ring of named, weighted nodes.
 
     Parameters
@@ -599,28 +600,9 @@ class HashRing(_RingReads):
         ring._snap = snap
         return ring
 
-    # ------------------------------------------------------------ presets
-
     @classmethod
-    def ketama(cls, servers: Mapping[str, int] | Iterable[tuple[str, int]]) -> HashRing:
-        """A ring identical to libketama's continuum for ``servers`` ("host:port" -> int weight).
-
-        The order of ``servers`` is the order of libketama's server file. See
-        :mod:`ringhash.presets` for the exact rules.
-        """
-        return cls._of(RingSnapshot._from_preset(presets.KetamaState.of(servers)))
-
-    @classmethod
-    def groupcache(cls, nodes: Iterable[str] = (), replicas: int = 50) -> HashRing:
-        """A ring identical to golang/groupcache's ``consistenthash.New(replicas, nil)``
-        after ``Add(nodes...)`` (crc32, no separator in point strings)."""
-        return cls._of(RingSnapshot._from_preset(presets.GroupcacheState.of(replicas, nodes)))
-
-    @classmethod
-    def stathat(cls, nodes: Iterable[str] = (), replicas: int = 20) -> HashRing:
-        """A ring identical to stathat.com/c/consistent with ``NumberOfReplicas = replicas``
-        after ``Add(n)`` for each node in order (first point strictly greater than the key)."""
-        return cls._of(RingSnapshot._from_preset(presets.StathatState.of(replicas, nodes)))
+    def _preset_ring(cls, state: presets.PresetState) -> HashRing:
+        return cls._of(RingSnapshot._from_preset(state))
 
     # ------------------------------------------------------------ persistence
 

@@ -1,0 +1,280 @@
+"""HAProxy ``hash-type consistent`` (lb_chash.c, HAProxy 2.6).
+
+The rule, from HAProxy's source:
+
+- Servers are named by their ``server`` names. Each has a numeric id: the one
+  written (``id N``), or else the smallest id not yet used, given in config
+  order after the written ones are reserved. Deleting a ``server`` line thus
+  renumbers the servers after it that have no written id, and their keys move
+  although they did not change.
+- A server of weight ``w`` (default 1; 0 takes no traffic) gets ``16 * w``
+  points, point ``j`` at ``full_hash(id * 4096 + j)`` (``full_hash``: Bob
+  Jenkins' integer hash times 3221225473, a bijection, so no two points tie).
+- A key's hash is the ``hash-type`` function of its bytes: ``sdbm`` (the
+  default), ``djb2``, ``wt6`` or ``crc32``, then ``full_hash`` if ``avalanche``
+  is written, or if no function is written at all (HAProxy's default for
+  consistent hashing is "sdbm avalanche").
+- A key belongs to the nearer of the first point ``>=`` its hash and the point
+  before it (a tie goes to the point before): not "first point clockwise".
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import _core, presets
+from ._rule import check_node, sort_nodes
+
+__all__ = ["HASH_FUNCTIONS", "HaproxyState", "parse_haproxy"]
+
+HASH_FUNCTIONS = {"sdbm": 3, "djb2": 4, "wt6": 5, "crc32": _core.CRC32}
+SRV_EWGHT_RANGE = 256 * 16
+
+
+def full_hash(a: np.ndarray) -> np.ndarray:
+    """HAProxy's full_hash over a uint32 array."""
+    a = a.astype(np.uint32)
+    with np.errstate(over="ignore"):
+        a = (a + np.uint32(0x7ED55D16)) + (a << np.uint32(12))
+        a = (a ^ np.uint32(0xC761C23C)) ^ (a >> np.uint32(19))
+        a = (a + np.uint32(0x165667B1)) + (a << np.uint32(5))
+        a = (a + np.uint32(0xD3A2646C)) ^ (a << np.uint32(9))
+        a = (a + np.uint32(0xFD7046C5)) + (a << np.uint32(3))
+        a = (a ^ np.uint32(0xB55A4F09)) ^ (a >> np.uint32(16))
+        return a * np.uint32(3221225473)
+
+
+def _check_weight(weight: object) -> int:
+    if isinstance(weight, bool) or not isinstance(weight, (int, np.integer, float)):
+        raise TypeError(f"HAProxy weights are ints, not {type(weight).__name__}")
+    if weight != int(weight) or not 0 <= weight <= 256:
+        raise ValueError(f"HAProxy weights are ints in [0, 256], got {weight}")
+    return int(weight)
+
+
+def _check_id(sid: object) -> int | None:
+    if sid is None:
+        return None
+    if isinstance(sid, bool) or not isinstance(sid, (int, np.integer)) or not 1 <= sid < 2**20:
+        raise ValueError(f"HAProxy server ids are ints >= 1, got {sid!r}")
+    return int(sid)
+
+
+def assign_ids(written: Iterable[int | None]) -> list[int]:
+    """Ids as HAProxy gives them: written ones kept, the rest the smallest free ids
+    in config order."""
+    ids = list(written)
+    used = {i for i in ids if i is not None}
+    if len(used) != sum(i is not None for i in ids):
+        raise ValueError("two servers have the same id")
+    out, nxt = [], 1
+    for i in ids:
+        if i is None:
+            while nxt in used:
+                nxt += 1
+            i = nxt
+            used.add(i)
+        out.append(i)
+    return out
+
+
+@dataclass(frozen=True)
+class HaproxyState:
+    """Servers in backend order: (name, written id or None, weight); the hash."""
+
+    servers: tuple[tuple[str, int | None, int], ...]
+    function: str = "sdbm"
+    avalanche: bool = True
+
+    name: ClassVar[str] = "haproxy"
+    rule: ClassVar[int] = _core.RULE_NEAREST
+
+    @classmethod
+    def of(
+        cls, servers: Iterable[Any], function: str = "sdbm", avalanche: bool | None = None
+    ) -> HaproxyState:
+        """``servers``: names, or ``(name, weight)`` / ``(name, weight, id)`` items, in
+        backend order. ``avalanche`` None: HAProxy's default (on for the default
+        function, when no function is written)."""
+        if isinstance(servers, (str, bytes)):
+            raise TypeError("servers must be a list of server names")
+        if function not in HASH_FUNCTIONS:
+            raise ValueError(
+                f"unknown HAProxy hash function {function!r}: expected one of "
+                f"{sorted(HASH_FUNCTIONS)}"
+            )
+        out: list[tuple[str, int | None, int]] = []
+        for item in servers:
+            if isinstance(item, str):
+                item = (item, 1)
+            name, weight, *rest = item
+            out.append(
+                (check_node(name), _check_id(rest[0] if rest else None), _check_weight(weight))
+            )
+        if len({n for n, _, _ in out}) != len(out):
+            raise ValueError("a server name is listed twice")
+        assign_ids(i for _, i, _ in out)
+        return cls(tuple(out), function, function == "sdbm" if avalanche is None else avalanche)
+
+    @property
+    def algo(self) -> int:  # type: ignore[override]
+        return HASH_FUNCTIONS[self.function] | (_core.AVALANCHE if self.avalanche else 0)
+
+    @property
+    def hash(self) -> str:  # type: ignore[override]
+        return self.function + (" avalanche" if self.avalanche else "")
+
+    @property
+    def vnodes(self) -> int:
+        return 16
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {n: float(w) for n, _, w in self.servers}
+
+    @property
+    def ids(self) -> dict[str, int]:
+        """Each server's id, as HAProxy assigns it."""
+        ids = assign_ids(i for _, i, _ in self.servers)
+        return {n: i for (n, _, _), i in zip(self.servers, ids, strict=True)}
+
+    def build(self) -> presets.Built:
+        nodes = sort_nodes(n for n, _, _ in self.servers)
+        ids = self.ids
+        points = [
+            full_hash(np.arange(w * 16, dtype=np.uint64) + ids[n] * SRV_EWGHT_RANGE)
+            for n, _, w in self.servers
+        ]
+        return nodes, presets.first_wins(points, nodes, (n for n, _, _ in self.servers))
+
+    def _with(self, servers: Iterable[Any]) -> HaproxyState:
+        return HaproxyState.of(servers, self.function, self.avalanche)
+
+    def added(self, name: str, weight: object) -> HaproxyState:
+        return self._with([*((n, w, i) for n, i, w in self.servers), (name, weight)])
+
+    def removed(self, name: str) -> HaproxyState:
+        return self._with((n, w, i) for n, i, w in self.servers if n != name)
+
+    def reweighted(self, name: str, weight: object) -> HaproxyState:
+        return self._with((n, weight if n == name else w, i) for n, i, w in self.servers)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "servers": [[n, w, i] for n, i, w in self.servers],
+            "function": self.function,
+            "avalanche": self.avalanche,
+        }
+
+    @classmethod
+    def from_description(cls, d: dict[str, Any]) -> HaproxyState:
+        return cls.of([tuple(s) for s in d["servers"]], d["function"], bool(d["avalanche"]))
+
+
+presets.register("haproxy", HaproxyState.from_description)
+
+
+# ---------------------------------------------------------------- haproxy.cfg
+
+SECTIONS = (
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "resolvers",
+    "peers",
+    "userlist",
+    "mailers",
+    "program",
+    "http-errors",
+    "ring",
+    "cache",
+)
+HASH_BALANCES = re.compile(r"^(uri|url_param|hdr\(.*\)|source|rdp-cookie.*|hash)$")
+
+
+def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
+    """The servers and hash of ``backend NAME`` (or ``listen NAME``) in a haproxy.cfg
+    text, with ``balance`` and ``hash-type`` inherited from the ``defaults``
+    section before it; a clear ValueError naming the line for what the preset
+    does not reproduce."""
+    section, name = None, None
+    defaults: dict[str, tuple[int, list[str]]] = {}
+    own: dict[str, tuple[int, list[str]]] = {}
+    servers: list[tuple[str, int, int | None]] = []
+    start = None
+    for lineno, raw in enumerate(cfg_text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            words = shlex.split(line)
+        except ValueError as e:
+            raise ValueError(f"haproxy.cfg line {lineno}: {e}") from None
+        if words[0] in SECTIONS:
+            if section in ("backend", "listen") and name == backend:
+                break
+            section, name = words[0], (words[1] if len(words) > 1 else None)
+            if section == "defaults":
+                defaults = {}
+            if section in ("backend", "listen") and name == backend:
+                start, own = lineno, dict(defaults)
+            continue
+        if section == "defaults" and words[0] in ("balance", "hash-type"):
+            defaults[words[0]] = (lineno, words[1:])
+        if not (section in ("backend", "listen") and name == backend):
+            continue
+        if words[0] in ("balance", "hash-type"):
+            own[words[0]] = (lineno, words[1:])
+        elif words[0] == "server":
+            if len(words) < 3:
+                raise ValueError(f"haproxy.cfg line {lineno}: 'server' needs a name and an address")
+            weight, sid = 1, None
+            opts = words[3:]
+            for k, v in zip(opts, [*opts[1:], ""], strict=False):
+                try:
+                    if k == "weight":
+                        weight = int(v)
+                    elif k == "id":
+                        sid = int(v)
+                except ValueError:
+                    raise ValueError(f"haproxy.cfg line {lineno}: bad '{k} {v}'") from None
+                if k == "backup":
+                    raise ValueError(
+                        f"haproxy.cfg line {lineno}: backup servers are not reproduced"
+                    )
+            servers.append((words[1], weight, sid))
+        elif words[0] in ("default-server", "server-template", "hash-balance-factor"):
+            raise ValueError(f"haproxy.cfg line {lineno}: '{words[0]}' is not reproduced")
+    if start is None:
+        raise ValueError(f"no 'backend {backend}' or 'listen {backend}' in the haproxy.cfg text")
+    bline, balance = own.get("balance", (start, ["roundrobin"]))
+    if not balance or not HASH_BALANCES.match(balance[0]):
+        raise ValueError(
+            f"haproxy.cfg line {bline}: 'balance {' '.join(balance)}' does not hash keys "
+            "(consistent hashing needs uri, url_param, hdr(), source, rdp-cookie or hash)"
+        )
+    hline, htype = own.get("hash-type", (start, ["map-based"]))
+    if not htype or htype[0] != "consistent":
+        raise ValueError(
+            f"haproxy.cfg line {hline}: backend {backend} does not use 'hash-type consistent'"
+        )
+    function = htype[1] if len(htype) > 1 else "sdbm"
+    if function not in HASH_FUNCTIONS:
+        raise ValueError(f"haproxy.cfg line {hline}: unknown hash function {function!r}")
+    if len(htype) > 2 and htype[2] != "avalanche":
+        raise ValueError(f"haproxy.cfg line {hline}: unknown modifier {htype[2]!r}")
+    avalanche = len(htype) == 1 or (len(htype) > 2 and htype[2] == "avalanche")
+    if not servers:
+        raise ValueError(f"haproxy.cfg line {start}: backend {backend} has no server")
+    try:
+        return HaproxyState.of(servers, function, avalanche)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"haproxy.cfg backend {backend}: {e}") from None

@@ -1,0 +1,172 @@
+"""libmemcached 1.1.4's ketama (``update_continuum``), as pylibmc uses it.
+
+- ``ketama`` with every weight 1: 100 points per server, point ``i`` being
+  the *key* hash of ``host:port-i`` (``host-i`` on the default port 11211),
+  one point per string.
+- A weight above 1 anywhere silently switches to the weighted mode (as
+  libmemcached does when such a server is added), as does ``ketama_weighted``:
+  ``floor((float)(pct * 160 / 4 * (float)n + 1e-10f)) * 4`` points per server
+  (C floats, ``pct = (float)weight / (float)total``), 4 per MD5 digest of the
+  same strings (bytes ``4x .. 4x + 3``, little-endian).
+- Keys use the ``hash`` behavior (``default`` is one-at-a-time);
+  ``ketama_weighted`` sets it to MD5, as libmemcached does. A key belongs to
+  the first point ``>=`` its hash, wrapping; equal points keep client order
+  (glibc's stable qsort).
+- Nodes are named by the server spec given (``host[:port[:weight]]``).
+
+Hash functions read key bytes as C ``char`` on x86-64 (signed: bytes above
+0x7F sign-extend), as libmemcached does there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from . import _core, presets
+from ._rule import check_node, sort_nodes
+from .twemproxy import check_weight, hash_id, points_per_server
+
+__all__ = ["LIBMEMCACHED_HASHES", "LibmemcachedState"]
+
+P = _core.PROXY_HASHES
+#: libmemcached's ``hash`` behavior (pylibmc names) -> ringhash hash ids.
+LIBMEMCACHED_HASHES = {
+    "default": P["one_at_a_time"],
+    "md5": _core.MD5,
+    "crc": P["crc32_15"],
+    "fnv1_64": P["fnv1_64"],
+    "fnv1a_64": P["fnv1a_64"],
+    "fnv1_32": P["fnv1_32"],
+    "fnv1a_32": P["fnv1a_32"],
+    "murmur": P["murmur2"],
+}
+
+
+BEHAVIORS = {"ketama", "ketama_weighted", "hash"}
+
+
+@dataclass(frozen=True)
+class LibmemcachedState:
+    """Server specs in client order: (spec, sort-host string, weight); the mode."""
+
+    servers: tuple[tuple[str, str, int], ...]
+    weighted: bool = False
+    key_hash: str = "default"
+
+    name: ClassVar[str] = "libmemcached"
+    rule: ClassVar[int] = _core.RULE_GE
+
+    @classmethod
+    def of(
+        cls, servers: Iterable[str] | Mapping[str, int], behaviors: Mapping[str, Any] | None = None
+    ) -> LibmemcachedState:
+        """``servers``: pylibmc server strings ``host[:port[:weight]]``; ``behaviors``:
+        the pylibmc behaviors dict (``ketama``, ``ketama_weighted``, ``hash``)."""
+        behaviors = dict(behaviors or {"ketama": True})
+        unknown = set(behaviors) - BEHAVIORS
+        if unknown:
+            raise ValueError(f"behaviors {sorted(unknown)} are not reproduced")
+        if not (behaviors.get("ketama") or behaviors.get("ketama_weighted")):
+            raise ValueError("only ketama distributions are consistent hashing: set ketama=True")
+        key_hash = behaviors.get("hash", "default")
+        if behaviors.get("ketama_weighted"):
+            key_hash = "md5"  # libmemcached sets the key hash to MD5 here
+        hash_id(LIBMEMCACHED_HASHES, key_hash, "libmemcached")
+        if isinstance(servers, (str, bytes)):
+            raise TypeError("servers must be a list of server strings")
+        items = list(servers.items()) if isinstance(servers, Mapping) else list(servers)
+        out = []
+        for item in items:
+            spec, weight = (item, None) if isinstance(item, str) else item
+            out.append(_spec(check_node(spec), weight))
+        if len({s for s, _, _ in out}) != len(out):
+            raise ValueError("a server is listed twice")
+        weighted = bool(behaviors.get("ketama_weighted")) or any(w > 1 for _, _, w in out)
+        return cls(tuple(out), weighted, key_hash)
+
+    @property
+    def algo(self) -> int:
+        return LIBMEMCACHED_HASHES[self.key_hash]
+
+    @property
+    def hash(self) -> str:
+        return self.key_hash
+
+    @property
+    def vnodes(self) -> int:
+        return 160 if self.weighted else 100
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {spec: float(w) for spec, _, w in self.servers}
+
+    def build(self) -> presets.Built:
+        nodes = sort_nodes(spec for spec, _, _ in self.servers)
+        total, n = sum(w for _, _, w in self.servers), len(self.servers)
+        points = []
+        for _, host, w in self.servers:
+            if self.weighted:
+                digests = points_per_server(w, total, n, False) // 4
+                points.append(_core.ketama_points(host.encode("utf-8"), digests))
+            else:
+                strings = [f"{host}-{i}".encode() for i in range(100)]
+                points.append(_core.hash_objects(strings, self.algo, 0))
+        return nodes, presets.first_wins(points, nodes, (s for s, _, _ in self.servers))
+
+    def _behaviors(self) -> dict[str, Any]:
+        b: dict[str, Any] = {"ketama": True, "hash": self.key_hash}
+        if self.weighted and self.key_hash == "md5":
+            b["ketama_weighted"] = True
+        return b
+
+    def _specs(self) -> list[tuple[str, int]]:
+        return [(s, w) for s, _, w in self.servers]
+
+    def added(self, name: str, weight: object) -> LibmemcachedState:
+        return LibmemcachedState.of([*self._specs(), (name, weight)], self._behaviors())
+
+    def removed(self, name: str) -> LibmemcachedState:
+        # the same client without that server: a weighted continuum stays weighted
+        return LibmemcachedState(
+            tuple(s for s in self.servers if s[0] != name), self.weighted, self.key_hash
+        )
+
+    def reweighted(self, name: str, weight: object) -> LibmemcachedState:
+        w = check_weight(weight)
+        return LibmemcachedState.of(
+            [(s, w if s == name else ow) for s, ow in self._specs()], self._behaviors()
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"servers": [[s, w] for s, w in self._specs()], "behaviors": self._behaviors()}
+
+    @classmethod
+    def from_description(cls, d: dict[str, Any]) -> LibmemcachedState:
+        return cls.of([tuple(s) for s in d["servers"]], d["behaviors"])
+
+
+def _spec(spec: str, weight: object) -> tuple[str, str, int]:
+    """(spec, sort-host string, weight) of a pylibmc server string."""
+    text = spec.strip()
+    w = 1
+    if text.startswith("/"):  # a unix socket: the path is the host, no port
+        return spec, text, check_weight(1 if weight is None else weight)
+    parts = text.rsplit(":", 2) if not text.startswith("[") else [text]
+    host, port = parts[0], 11211
+    if len(parts) >= 2:
+        if not parts[1].isdigit():
+            raise ValueError(f"server {spec!r}: expected host[:port[:weight]]")
+        port = int(parts[1])
+    if len(parts) == 3:
+        if not parts[2].isdigit():
+            raise ValueError(f"server {spec!r}: expected host[:port[:weight]]")
+        w = int(parts[2])
+    if weight is not None:
+        w = weight  # type: ignore[assignment]
+    sort_host = host if port == 11211 else f"{host}:{port}"
+    return spec, sort_host, check_weight(w)
+
+
+presets.register("libmemcached", LibmemcachedState.from_description)

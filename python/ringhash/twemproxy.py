@@ -1,0 +1,191 @@
+"""twemproxy (nutcracker 0.5) ``distribution: ketama`` (``nc_ketama.c``).
+
+A server line ``host:port:weight [name]`` is ring-named by ``name``, or
+    else by ``host:port``. With ``pct = (float)weight / (float)total`` (C
+    floats), it gets ``floorf((float)(pct * 160 / 4 * (float)nservers +
+    1e-10)) * 4`` points: 4 per MD5 digest of ``ring_name + "-" + i``
+    (bytes ``4x .. 4x + 3``, little-endian). Keys are hashed with the pool's
+    ``hash`` (``fnv1a_64`` by default); a key belongs to the first point
+    ``>=`` its hash, wrapping; equal points keep config order (glibc's stable
+    qsort). Nodes are named by the server line as written.
+
+Hash functions read key bytes as C ``char`` on x86-64 (signed: bytes above
+0x7F sign-extend), as the originals do there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+from . import _core, presets
+from ._rule import check_node, sort_nodes
+
+__all__ = ["TWEMPROXY_HASHES", "TwemproxyState", "parse_twemproxy"]
+
+P = _core.PROXY_HASHES
+#: twemproxy's ``hash:`` names -> ringhash hash ids (hsieh, jenkins, crc16 are not reproduced).
+TWEMPROXY_HASHES = {
+    "one_at_a_time": P["one_at_a_time"],
+    "md5": _core.MD5,
+    "crc32": P["crc32_15"],
+    "crc32a": _core.CRC32,
+    "fnv1_64": P["fnv1_64"],
+    "fnv1a_64": P["fnv1a_64"],
+    "fnv1_32": P["fnv1_32"],
+    "fnv1a_32": P["fnv1a_32"],
+    "murmur": P["murmur2"],
+}
+
+
+def points_per_server(weight: int, total: int, n: int, double_epsilon: bool) -> int:
+    """Both formulas in C float arithmetic: twemproxy adds a double 1e-10 (then
+    casts to float), libmemcached a float 1e-10f."""
+    f = np.float32
+    pct = f(f(weight) / f(total))
+    v = f(f(f(pct * f(160)) / f(4)) * f(n))
+    v = f(float(v) + 1e-10) if double_epsilon else f(v + f(1e-10))
+    return int(np.floor(v)) * 4
+
+
+def check_weight(weight: object) -> int:
+    if isinstance(weight, bool) or not isinstance(weight, (int, np.integer)):
+        raise TypeError(f"server weights are ints, not {type(weight).__name__}")
+    if weight < 1:
+        raise ValueError(f"server weights must be >= 1, got {weight}")
+    return int(weight)
+
+
+def hash_id(table: dict[str, int], name: object, what: str) -> int:
+    if not isinstance(name, str) or name not in table:
+        raise ValueError(f"unsupported {what} hash {name!r}: expected one of {sorted(table)}")
+    return table[name]
+
+
+@dataclass(frozen=True)
+class TwemproxyState:
+    """Server lines in pool order: (line, ring name, weight); the pool's hash."""
+
+    servers: tuple[tuple[str, str, int], ...]
+    hash: str = "fnv1a_64"
+
+    name: ClassVar[str] = "twemproxy"
+    rule: ClassVar[int] = _core.RULE_GE
+
+    @classmethod
+    def of(cls, servers: Iterable[str], hash: str = "fnv1a_64") -> TwemproxyState:
+        """``servers``: twemproxy server lines ``host:port:weight [name]``."""
+        hash_id(TWEMPROXY_HASHES, hash, "twemproxy")
+        if isinstance(servers, (str, bytes)):
+            raise TypeError("servers must be a list of server lines")
+        out = [_server_line(check_node(line)) for line in servers]
+        for field, what in ((0, "server line"), (1, "ring name")):
+            values = [s[field] for s in out]
+            if len(set(values)) != len(values):
+                raise ValueError(f"a {what} is listed twice")
+        return cls(tuple(out), hash)
+
+    @property
+    def algo(self) -> int:
+        return TWEMPROXY_HASHES[self.hash]
+
+    @property
+    def vnodes(self) -> int:
+        return 160
+
+    @property
+    def weights(self) -> dict[str, float]:
+        return {line: float(w) for line, _, w in self.servers}
+
+    def build(self) -> presets.Built:
+        nodes = sort_nodes(line for line, _, _ in self.servers)
+        total, n = sum(w for _, _, w in self.servers), len(self.servers)
+        points = [
+            _core.ketama_points(ring.encode("utf-8"), points_per_server(w, total, n, True) // 4)
+            for _, ring, w in self.servers
+        ]
+        return nodes, presets.first_wins(points, nodes, (line for line, _, _ in self.servers))
+
+    def _lines(self) -> list[str]:
+        return [line for line, _, _ in self.servers]
+
+    def added(self, name: str, weight: object) -> TwemproxyState:
+        line = _server_line(check_node(name))
+        if line[2] != check_weight(weight) and weight != 1.0:
+            raise ValueError("a twemproxy server's weight is part of its line: host:port:weight")
+        return TwemproxyState.of([*self._lines(), name], self.hash)
+
+    def removed(self, name: str) -> TwemproxyState:
+        return TwemproxyState(tuple(s for s in self.servers if s[0] != name), self.hash)
+
+    def reweighted(self, name: str, weight: object) -> TwemproxyState:
+        raise ValueError(
+            "a twemproxy server's weight is part of its line (host:port:weight): remove the "
+            "line and add it with the new weight"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"servers": self._lines(), "hash": self.hash}
+
+    @classmethod
+    def from_description(cls, d: dict[str, Any]) -> TwemproxyState:
+        return cls.of(d["servers"], d["hash"])
+
+
+def _server_line(line: str) -> tuple[str, str, int]:
+    """(line, ring name, weight) of ``host:port:weight [name]``."""
+    addr, _, name = line.strip().partition(" ")
+    parts = addr.rsplit(":", 2)
+    if len(parts) != 3 or not parts[2].isdigit() or not parts[1].isdigit():
+        raise ValueError(f"twemproxy server {line!r}: expected 'host:port:weight [name]'")
+    weight = check_weight(int(parts[2]))
+    name = name.strip()
+    return line, name or f"{parts[0]}:{parts[1]}", weight
+
+
+presets.register("twemproxy", TwemproxyState.from_description)
+
+
+def parse_twemproxy(yaml_text: str, pool: str) -> TwemproxyState:
+    """The servers and hash of ``pool`` in a nutcracker.yml text."""
+    try:
+        import yaml
+    except ImportError:  # pragma: no cover - exercised where the extra is absent
+        raise ImportError(
+            "reading nutcracker.yml needs PyYAML: pip install 'ringhash[twemproxy]'"
+        ) from None
+    try:
+        doc = yaml.safe_load(yaml_text)
+    except yaml.YAMLError as e:
+        raise ValueError(f"nutcracker.yml: {e}") from None
+    if not isinstance(doc, dict) or pool not in doc:
+        raise ValueError(f"no pool {pool!r} in the nutcracker.yml text")
+    conf = doc[pool]
+    if not isinstance(conf, dict):
+        raise ValueError(f"nutcracker.yml pool {pool}: expected a mapping")
+    where = _line_of(yaml_text, pool)
+    dist = conf.get("distribution", "ketama")
+    if dist != "ketama":
+        raise ValueError(
+            f"nutcracker.yml pool {pool} (line {where}): distribution {dist!r} is not "
+            "consistent hashing (only ketama is reproduced)"
+        )
+    if "hash_tag" in conf:
+        raise ValueError(f"nutcracker.yml pool {pool} (line {where}): hash_tag is not reproduced")
+    servers = conf.get("servers")
+    if not isinstance(servers, list) or not servers:
+        raise ValueError(f"nutcracker.yml pool {pool} (line {where}): no servers")
+    try:
+        return TwemproxyState.of([str(s) for s in servers], conf.get("hash", "fnv1a_64"))
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"nutcracker.yml pool {pool} (line {where}): {e}") from None
+
+
+def _line_of(text: str, key: str) -> int:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if line.split("#", 1)[0].rstrip() == f"{key}:":
+            return lineno
+    return 0

@@ -15,6 +15,8 @@ cdef extern from "rh_algos.h" nogil:
                          int32_t *out)
     void rh_maglev_u64(const uint64_t *keys, size_t n, const int32_t *table, uint32_t m,
                        int32_t *out)
+    int rh_pymemcache_scores(const unsigned char *key, size_t len, const unsigned char *names,
+                             const size_t *name_end, size_t nn, uint32_t *scores)
     int32_t rh_multiprobe(const rh_ring *r, uint32_t h, int k)
     void rh_multiprobe_block(const rh_ring *r, const uint32_t *hashes, size_t n, int k,
                              int32_t *out)
@@ -288,4 +290,25 @@ def multiprobe_block(RingTable t not None, const uint32_t[::1] hashes, int k, ou
     if n:
         with nogil:
             rh_multiprobe_block(&t.ring, &hashes[0], <size_t>n, k, &o[0])
+    return out
+
+
+# ---------------------------------------------------------------- pymemcache
+
+def pymemcache_scores(list keys not None, bytes names not None, const size_t[::1] name_end):
+    """Scores (uint32, len(keys) x nodes) of UTF-8 key texts under pymemcache's
+    RendezvousHash; ``names`` concatenated, node j ending at ``name_end[j]``."""
+    cdef Py_ssize_t i, n = len(keys), nn = name_end.shape[0]
+    out = np.empty((n, nn), dtype=np.uint32)
+    if n == 0 or nn == 0:
+        return out
+    cdef uint32_t[:, ::1] o = out
+    cdef bytes k
+    for i in range(n):
+        k = <bytes>keys[i]
+        if rh_pymemcache_scores(<const unsigned char *>PyBytes_AS_STRING(k),
+                                <size_t>PyBytes_GET_SIZE(k),
+                                <const unsigned char *>PyBytes_AS_STRING(names),
+                                &name_end[0], <size_t>nn, &o[i, 0]) != 0:
+            raise MemoryError()
     return out

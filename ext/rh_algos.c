@@ -250,6 +250,65 @@ void rh_maglev_block(const uint32_t *hashes, size_t n, const int32_t *table, uin
         out[i] = rh_maglev_owner(table, m, hashes[i]);
 }
 
+/* ---------------------------------------------------------------- pymemcache */
+
+/* UTF-8 text as pymemcache's pure-Python murmur3 reads a str: the low byte of
+ * each code point (bytes that do not decode are taken one by one). */
+static size_t low_bytes(const unsigned char *p, size_t len, unsigned char *out)
+{
+    size_t n = 0, i = 0;
+    while (i < len) {
+        unsigned char c = p[i];
+        size_t extra = c < 0x80         ? 0
+                       : (c >> 5) == 6  ? 1
+                       : (c >> 4) == 14 ? 2
+                       : (c >> 3) == 30 ? 3
+                                        : 9;
+        if (extra == 9 || (extra > 0 && i + extra >= len)) { /* no whole sequence here */
+            out[n++] = c;
+            i++;
+            continue;
+        }
+        uint32_t cp = extra == 0 ? c : (uint32_t)(c & (0x3F >> extra));
+        size_t k = 1;
+        for (; k <= extra; k++) {
+            if ((p[i + k] & 0xC0) != 0x80)
+                break;
+            cp = (cp << 6) | (p[i + k] & 0x3F);
+        }
+        if (k <= extra) { /* truncated sequence */
+            out[n++] = c;
+            i++;
+            continue;
+        }
+        out[n++] = (unsigned char)cp;
+        i += extra + 1;
+    }
+    return n;
+}
+
+int rh_pymemcache_scores(const unsigned char *key, size_t len, const unsigned char *names,
+                         const size_t *name_end, size_t nn, uint32_t *scores)
+{
+    size_t longest = 0;
+    for (size_t j = 0; j < nn; j++) {
+        size_t l = name_end[j] - (j ? name_end[j - 1] : 0);
+        longest = l > longest ? l : longest;
+    }
+    unsigned char *buf = (unsigned char *)malloc(longest + 1 + len + 1);
+    if (!buf)
+        return -1;
+    for (size_t j = 0; j < nn; j++) {
+        size_t start = j ? name_end[j - 1] : 0, l = name_end[j] - start;
+        memcpy(buf, names + start, l);
+        buf[l] = '-';
+        size_t k = low_bytes(key, len, buf + l + 1);
+        scores[j] = rh_murmur3_32(buf, l + 1 + k, 0);
+    }
+    free(buf);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- multi-probe */
 
 int32_t rh_multiprobe(const rh_ring *r, uint32_t h, int k)

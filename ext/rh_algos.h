@@ -60,6 +60,14 @@ void rh_maglev_block(const uint32_t *hashes, size_t n, const int32_t *table, uin
 /* The same for int keys (their murmur3 hashes, seed 0), a block at a time. */
 void rh_maglev_u64(const uint64_t *keys, size_t n, const int32_t *table, uint32_t m, int32_t *out);
 
+/* pymemcache's HashClient (RendezvousHash): node j's score for a key is
+ * murmur3_32 of name_j + "-" + the key's text, read as pymemcache's pure-Python
+ * murmur3 reads a str (the low byte of each code point; the key comes as its
+ * UTF-8). Names are concatenated, name j ending at name_end[j]. Returns 0, or
+ * -1 if memory ran out. */
+int rh_pymemcache_scores(const unsigned char *key, size_t len, const unsigned char *names,
+                         const size_t *name_end, size_t nn, uint32_t *scores);
+
 /* Multi-probe: probe j of key hash h is h + j * (rh_fmix32(h ^ 0x9E3779B9) | 1)
  * (mod 2**32), j < k; each probe's distance to the first point >= it (wrapping)
  * is that point's distance; the owner is that of the nearest point over all

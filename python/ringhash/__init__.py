@@ -26,6 +26,7 @@ from .locks import (
 from .maglev import Maglev
 from .multiprobe import MultiProbe
 from .planning import Balance, MovedRange, RingChange
+from .pymemcache import PymemcacheHash
 from .rendezvous import Rendezvous
 from .ring import MAX_POINTS, HashRing, Partition, RingSnapshot
 
@@ -49,6 +50,7 @@ __all__ = [
     "MovedRange",
     "MultiProbe",
     "Partition",
+    "PymemcacheHash",
     "Rendezvous",
     "RingChange",
     "RingSnapshot",

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from . import compare, simulate
+from ._configs import add_arguments, ring_from_args
 from .ring import HashRing
 
 __all__ = ["main"]
@@ -75,12 +76,13 @@ def _build_parser() -> argparse.ArgumentParser:
         "hashed as the raw bytes of the line (UTF-8 text hashes as its str).",
     )
     r.add_argument("file", nargs="?", default="-", help="file of keys ('-' or omitted: stdin)")
-    r.add_argument("--nodes", required=True, help="comma-separated node names")
+    r.add_argument("--nodes", help="comma-separated node names (or a config file, below)")
     r.add_argument("--weights", help="comma-separated weights, one per node (default 1 each)")
     r.add_argument("--vnodes", type=int, default=160, help="points per unit weight (default 160)")
     r.add_argument("--hash", choices=["murmur3", "crc32"], default="murmur3")
     r.add_argument("--seed", type=int, default=0, help="murmur3 seed (default 0)")
     r.add_argument("-o", "--output", default="-", help="output file (default stdout)")
+    add_arguments(r)
     simulate.add_parser(sub)
     compare.add_parser(sub)
     return parser
@@ -93,14 +95,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulate.main(args, parser)
     if args.command == "compare":
         return compare.main(args, parser)
-    names = [n for n in args.nodes.split(",") if n]
     try:
-        ring = HashRing(
-            _parse_weights(args.weights, names), vnodes=args.vnodes, hash=args.hash, seed=args.seed
-        )
+        ring = ring_from_args(args)
+        if ring is None:
+            if not args.nodes:
+                raise ValueError("give --nodes, or a config file (--nginx, --haproxy, --twemproxy)")
+            names = [n for n in args.nodes.split(",") if n]
+            ring = HashRing(
+                _parse_weights(args.weights, names),
+                vnodes=args.vnodes,
+                hash=args.hash,
+                seed=args.seed,
+            )
+        elif args.nodes:
+            raise ValueError("give --nodes or a config file, not both")
         if not len(ring):
             raise ValueError("--nodes names no node")
-    except (TypeError, ValueError) as e:
+    except (TypeError, ValueError, OSError, ImportError) as e:
         parser.error(str(e))
     src = sys.stdin.buffer if args.file == "-" else open(args.file, "rb")
     out = sys.stdout.buffer if args.output == "-" else open(args.output, "wb")

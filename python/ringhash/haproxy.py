@@ -47,7 +47,8 @@ def full_hash(a: np.ndarray) -> np.ndarray:
         a = (a + np.uint32(0xD3A2646C)) ^ (a << np.uint32(9))
         a = (a + np.uint32(0xFD7046C5)) + (a << np.uint32(3))
         a = (a ^ np.uint32(0xB55A4F09)) ^ (a >> np.uint32(16))
-        return a * np.uint32(3221225473)
+        out: np.ndarray = a * np.uint32(3221225473)
+        return out
 
 
 def _check_weight(weight: object) -> int:
@@ -123,11 +124,11 @@ class HaproxyState:
         return cls(tuple(out), function, function == "sdbm" if avalanche is None else avalanche)
 
     @property
-    def algo(self) -> int:  # type: ignore[override]
+    def algo(self) -> int:
         return HASH_FUNCTIONS[self.function] | (_core.AVALANCHE if self.avalanche else 0)
 
     @property
-    def hash(self) -> str:  # type: ignore[override]
+    def hash(self) -> str:
         return self.function + (" avalanche" if self.avalanche else "")
 
     @property

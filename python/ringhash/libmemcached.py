@@ -60,7 +60,7 @@ class LibmemcachedState:
 
     @classmethod
     def of(
-        cls, servers: Iterable[str] | Mapping[str, int], behaviors: Mapping[str, Any] | None = None
+        cls, servers: Iterable[Any] | Mapping[str, int], behaviors: Mapping[str, Any] | None = None
     ) -> LibmemcachedState:
         """``servers``: pylibmc server strings ``host[:port[:weight]]``; ``behaviors``:
         the pylibmc behaviors dict (``ketama``, ``ketama_weighted``, ``hash``)."""

@@ -32,6 +32,8 @@ class RingView(Protocol):
     @property
     def owners(self) -> np.ndarray: ...
     @property
+    def arc_ends(self) -> tuple[np.ndarray, np.ndarray]: ...
+    @property
     def hash(self) -> str: ...
     @property
     def seed(self) -> int: ...
@@ -85,7 +87,7 @@ class RingChange:
             ids = {n: i for i, n in enumerate(names)}
             # Ownership can only change where some point p starts (p) or ends (p + 1)
             # an arc, under either lookup rule; evaluate both rings at each such start.
-            pts = np.concatenate([self.before.points, self.after.points]).astype(np.int64)
+            pts = np.concatenate([self.before.arc_ends[0], self.after.arc_ends[0]]).astype(np.int64)
             starts = np.unique(np.concatenate([[0], pts, pts + 1]))
             starts = starts[starts < SPACE].astype(np.uint32)
             a = _owners_at(self.before, starts, ids)
@@ -162,9 +164,10 @@ def shares(snap: RingView) -> dict[str, float]:
     """The exact fraction of the hash space each node owns: arc lengths, not point counts."""
     if not len(snap.nodes):
         raise EmptyRingError("the ring has no nodes")
-    pts = snap.points.astype(np.int64)
+    ends, owners = snap.arc_ends
+    pts = ends.astype(np.int64)
     arcs = np.diff(pts, prepend=pts[-1] - SPACE)  # the first point's arc wraps around
-    own = np.bincount(snap.owners, weights=arcs, minlength=len(snap.nodes)) / SPACE
+    own = np.bincount(owners, weights=arcs, minlength=len(snap.nodes)) / SPACE
     return dict(zip(snap.nodes, own.tolist(), strict=True))
 
 
@@ -172,6 +175,18 @@ def balance(snap: RingView) -> Balance:
     share = np.array(list(shares(snap).values()))
     w = np.array([snap.weights[n] for n in snap.nodes], dtype=float)
     return balance_of(share, w, len(snap.points))
+
+
+def nearest_arc_ends(points: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ends of the arcs of a nearest-point ring, as a first-point->= ring: each
+    point owns up to the midpoint of the gap after it (a tie going to the point
+    before), so ``floor`` of that midpoint ends its arc."""
+    pts = points.astype(np.int64)
+    nxt = np.roll(pts, -1)
+    nxt[-1] += SPACE
+    mid = (pts + (nxt - pts) // 2) % SPACE
+    order = np.argsort(mid, kind="stable")
+    return mid[order].astype(np.uint32), owners[order]
 
 
 def balance_of(share: np.ndarray, weights: np.ndarray, points: int) -> Balance:

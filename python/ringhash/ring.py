@@ -143,6 +143,16 @@ class _RingReads:
         return self._snap._table.owners
 
     @property
+    def arc_ends(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ends, owners): where each arc of the hash space ends and who owns it, as
+        a first-point->= ring; the points themselves, but for HAProxy's
+        nearest-point rule the midpoints between them."""
+        table = self._snap._table
+        if getattr(table, "rule", _core.RULE_GE) == _core.RULE_NEAREST:
+            return planning.nearest_arc_ends(table.points, table.owners)
+        return table.points, table.owners
+
+    @property
     def nbytes(self) -> int:
         """Bytes of the built ring: points, owners and the search index."""
         return self._snap._table.nbytes

@@ -1,9 +1,14 @@
 """``ringhash simulate``: what happens to a ring, and to its keys, if nodes change.
 
-Builds a ring, applies ``--add``/``--remove``/``--set-weight``, routes keys
-through both rings and reports per-node share and load before and after,
-balance, and how much moved where. Needs the ``simulate`` extra (rich) for its
-table and progress bar, and the ``plot`` extra (matplotlib) for ``--plot``.
+Builds a ring (from ``--nodes``, or from a deployed config: ``--nginx FILE
+--upstream NAME``, ``--haproxy FILE --backend NAME``, ``--twemproxy FILE --pool
+NAME``), applies ``--add``/``--remove``/``--set-weight`` or compares with the
+changed file given as ``--to FILE``, routes keys through both rings and reports
+per-node share and load before and after, balance, how much moved where, and
+which keys moved between servers that did not change (HAProxy renumbers the
+automatic ids of the servers after a deleted line). ``--json`` needs nothing
+more; the table and progress bar need the ``simulate`` extra (rich), ``--plot``
+the ``plot`` extra (matplotlib).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._configs import add_arguments, ring_from_args
 from .ring import HashRing
 
 CHUNK = 1 << 20
@@ -71,13 +77,46 @@ def _keys(args: argparse.Namespace, progress: Any) -> list[np.ndarray | list[byt
     return chunks
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+class _NoProgress:
+    """Progress's interface, doing nothing (JSON output needs no rich)."""
+
+    def __enter__(self) -> _NoProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: object, **kwargs: object) -> int:
+        return 0
+
+    def advance(self, *args: object) -> None:
+        return None
+
+
+def _progress(args: argparse.Namespace) -> Any:
+    if args.json or not sys.stderr.isatty():
+        return _NoProgress()
     from rich.progress import Progress
 
-    before = HashRing(
-        _parse_node_spec(args.nodes), vnodes=args.vnodes, hash=args.hash, seed=args.seed
-    )
-    after = HashRing.from_bytes(before.to_bytes())
+    return Progress(transient=True)
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    before = ring_from_args(args)
+    if before is None:
+        if not args.nodes:
+            raise ValueError("give --nodes, or a config file (--nginx, --haproxy, --twemproxy)")
+        before = HashRing(
+            _parse_node_spec(args.nodes), vnodes=args.vnodes, hash=args.hash, seed=args.seed
+        )
+    elif args.nodes:
+        raise ValueError("give --nodes or a config file, not both")
+    if args.to:
+        after = ring_from_args(args, args.to)
+        if after is None:
+            raise ValueError("--to needs a config file to compare with (--nginx, --haproxy, ...)")
+    else:
+        after = HashRing.from_bytes(before.to_bytes())
     for text in args.add:
         name, w = _name_weight(text, 1.0)
         after.add(name, 1.0 if w is None else w)
@@ -97,7 +136,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_b = np.zeros(len(names), dtype=np.int64)
     pair = np.zeros((len(names), len(names)), dtype=np.int64)
     total = 0
-    with Progress(transient=True, disable=args.json or not sys.stderr.isatty()) as progress:
+    with _progress(args) as progress:
         chunks = _keys(args, progress)
         task = progress.add_task("routing keys", total=sum(len(c) for c in chunks))
         for chunk in chunks:
@@ -131,6 +170,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for i, j in zip(*np.nonzero(pair), strict=True)
     ]
     moved_pairs.sort(key=lambda p: -p["keys"])
+    # servers present before and after with the same weight, that still lost or
+    # gained keys to each other: not what consistent hashing promises
+    same = {n for n in names if n in a and n in b and a.weights[n] == b.weights[n]}
+    unchanged = [p for p in moved_pairs if p["from"] in same and p["to"] in same]
     return {
         "keys": total,
         "nodes": [
@@ -151,6 +194,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "moved_keys": int(pair.sum()),
         "moved_keys_fraction": float(pair.sum() / total) if total else 0.0,
         "moved": moved_pairs,
+        "moved_between_unchanged_keys": sum(p["keys"] for p in unchanged),
+        "moved_between_unchanged": unchanged,
     }
 
 
@@ -210,6 +255,13 @@ def render(result: dict[str, Any], top: int) -> None:
         console.print(
             f"  {p['from']} -> {p['to']}: {p['keys']:,} keys ({p['space']:.2%} of the space)"
         )
+    if result["moved_between_unchanged_keys"]:
+        console.print(
+            f"[bold red]{result['moved_between_unchanged_keys']:,} keys moved between servers "
+            "that did not change[/] (e.g. HAProxy renumbered the servers after a deleted line):"
+        )
+        for p in result["moved_between_unchanged"][:top]:
+            console.print(f"  {p['from']} -> {p['to']}: {p['keys']:,} keys")
 
 
 def plot(result: dict[str, Any], path: str) -> None:
@@ -251,9 +303,10 @@ def add_parser(sub: Any) -> None:
     )
     p.add_argument(
         "--nodes",
-        required=True,
         help="names 'a,b,c', a count '100', or '@FILE' with 'name [weight]' lines",
     )
+    add_arguments(p)
+    p.add_argument("--to", metavar="FILE", help="the changed config file to compare with")
     p.add_argument("--add", action="append", default=[], metavar="NAME[:WEIGHT]")
     p.add_argument("--remove", action="append", default=[], metavar="NAME")
     p.add_argument("--set-weight", action="append", default=[], metavar="NAME:WEIGHT")
@@ -269,10 +322,13 @@ def add_parser(sub: Any) -> None:
 
 
 def main(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    try:
-        import rich  # noqa: F401
-    except ImportError:
-        parser.error("simulate needs rich: pip install 'ringhash[simulate]'")
+    if not args.json:
+        try:
+            import rich  # noqa: F401
+        except ImportError:
+            parser.error(
+                "the simulate table needs rich: pip install 'ringhash[simulate]' (or use --json)"
+            )
     if args.keys < 0:
         parser.error("--keys must be >= 0")
     try:

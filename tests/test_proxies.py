@@ -1,0 +1,519 @@
+"""Presets of the proxies and clients in front of servers: nginx, HAProxy,
+twemproxy, libmemcached (pylibmc) and pymemcache, checked key for key against
+routing recorded from the real programs (tests/data/real), plus their hash
+functions, search rules, config readers and membership changes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import pathlib
+import pickle
+import random
+import sys
+
+import numpy as np
+import pytest
+
+from ringhash import HashRing, PymemcacheHash, _core
+from ringhash.cli import main
+
+REAL = pathlib.Path(__file__).parent / "data" / "real"
+M32 = 2**32
+
+
+def cases(system: str) -> list[dict]:
+    name = {"libmemcached": "libmemcached-1.1.4"}.get(system, system)
+    with gzip.open(REAL / f"{name}.jsonl.gz", "rt", encoding="utf-8") as f:
+        return [json.loads(line) for line in f]
+
+
+def agree(ring, keys, owners) -> None:  # type: ignore[no-untyped-def]
+    assert ring.get_many(keys) == owners
+    assert [ring.get(k) for k in keys[:200]] == owners[:200]
+    np.testing.assert_array_equal(
+        np.array(ring.nodes, dtype=object)[ring.lookup(np.array(keys))], owners
+    )
+
+
+# ---------------------------------------------------------------- recorded samples
+
+
+@pytest.mark.parametrize("case", cases("nginx"), ids=lambda c: c["config_name"])
+def test_nginx_samples(case):
+    conf = "http {\n" + case["config"]["upstream_block"] + "}\n"
+    upstream = case["config"]["upstream_block"].split()[1]
+    agree(HashRing.from_nginx(conf, upstream), case["keys"], case["owners"])
+    servers = [(s["server"], s["weight"]) for s in case["config"]["servers"]]
+    agree(HashRing.nginx(servers), case["keys"], case["owners"])
+
+
+@pytest.mark.parametrize("case", cases("haproxy"), ids=lambda c: c["config_name"])
+def test_haproxy_samples(case):
+    block = case["config"]["backend_block"]
+    agree(HashRing.from_haproxy(block, block.split()[1]), case["keys"], case["owners"])
+    servers = [(s["name"], s["weight"], s["id"]) for s in case["config"]["servers"]]
+    agree(HashRing.haproxy(servers), case["keys"], case["owners"])
+
+
+@pytest.mark.parametrize("case", cases("twemproxy"), ids=lambda c: c["config_name"])
+def test_twemproxy_samples(case):
+    ring = HashRing.from_twemproxy(case["config"]["pool_yaml"], case["config_name"])
+    agree(ring, case["keys"], case["owners"])
+    lines = [s["server"] for s in case["config"]["servers"]]
+    agree(HashRing.twemproxy(lines, case["config"]["hash"]), case["keys"], case["owners"])
+
+
+@pytest.mark.parametrize("case", cases("libmemcached"), ids=lambda c: c["config_name"])
+def test_libmemcached_samples(case):
+    servers = [s["server"] for s in case["config"]["servers"]]
+    ring = HashRing.libmemcached(servers, case["config"]["behaviors_set"])
+    agree(ring, case["keys"], case["owners"])
+    weighted = case["config"]["behaviors_read_back"]["ketama_weighted"] == 1
+    assert (ring.vnodes == 160) == weighted  # a weight > 1 switched the mode silently
+
+
+@pytest.mark.parametrize("case", cases("pymemcache"), ids=lambda c: c["config_name"])
+def test_pymemcache_samples(case):
+    servers = [tuple(s["server"].rsplit(":", 1)) for s in case["config"]["servers"]]
+    client = PymemcacheHash(servers)
+    assert client.get_many(case["keys"]) == case["owners"]
+    assert [client.get(k) for k in case["keys"][:200]] == case["owners"][:200]
+
+
+def test_pymemcache_matches_its_own_hasher():
+    rendezvous = pytest.importorskip("pymemcache.client.rendezvous")
+    nodes = [f"10.0.0.{i}:11211" for i in range(7)]
+    ref = rendezvous.RendezvousHash(list(nodes))
+    keys = ["", "a", "ünï", "中文键", "x" * 70, "\udcff", *[f"k{i}" for i in range(300)]]
+    client = PymemcacheHash(nodes)
+    assert client.get_many(keys) == [ref.get_node(k) for k in keys]
+    assert client.get(b"bytes-key") == ref.get_node(b"bytes-key")  # its repr is hashed
+    order = client.get_nodes("user:1", 7)
+    scores = {n: ref.hash_function(f"{n}-user:1") for n in nodes}
+    assert order == sorted(nodes, key=lambda n: (-scores[n], [-ord(c) for c in n]))
+    with pytest.raises(TypeError, match="str or bytes"):
+        client.get(42)
+
+
+# ---------------------------------------------------------------- hash functions
+
+
+def signed(b: bytes) -> list[int]:
+    return [c - 256 if c >= 128 else c for c in b]
+
+
+def sdbm(b: bytes) -> int:
+    h = 0
+    for c in b:
+        h = (c + (h << 6) + (h << 16) - h) % M32
+    return h
+
+
+def djb2(b: bytes) -> int:
+    h = 5381
+    for c in b:
+        h = (h * 33 + c) % M32
+    return h
+
+
+def wt6(b: bytes) -> int:
+    h0, h1, s0, s1 = 0xA53C965A, 0x5CA6953A, 6, 18
+    for t in b:
+        h0 = ~(h0 ^ t) % M32
+        h1 = ~(h1 + t) % M32
+        t = ((h1 << s0) | (h1 >> (32 - s0))) % M32
+        h1 = ((h0 << s1) | (h0 >> (32 - s1))) % M32
+        h0 = t
+        t = ((h0 >> 16) ^ h1) & 0xFFFF
+        s0, s1 = t & 0x1F, t >> 11
+    return h0 ^ h1
+
+
+def oaat(b: bytes) -> int:
+    v = 0
+    for c in signed(b):
+        v = (v + c) % M32
+        v = (v + (v << 10)) % M32
+        v ^= v >> 6
+    v = (v + (v << 3)) % M32
+    v ^= v >> 11
+    return (v + (v << 15)) % M32
+
+
+def fnv1_64(b: bytes) -> int:
+    h = 0xCBF29CE484222325
+    for c in signed(b):
+        h = (h * 0x100000001B3) % 2**64
+        h ^= c % 2**64
+    return h % M32
+
+
+def fnv1a_64(b: bytes) -> int:
+    h = 0xCBF29CE484222325 % M32
+    for c in signed(b):
+        h = ((h ^ (c % M32)) * (0x100000001B3 % M32)) % M32
+    return h
+
+
+def fnv1_32(b: bytes) -> int:
+    h = 2166136261
+    for c in signed(b):
+        h = ((h * 16777619) % M32) ^ (c % M32)
+    return h
+
+
+def fnv1a_32(b: bytes) -> int:
+    h = 2166136261
+    for c in signed(b):
+        h = ((h ^ (c % M32)) * 16777619) % M32
+    return h
+
+
+def murmur2(b: bytes) -> int:
+    m, n = 0x5BD1E995, len(b)
+    h = ((0xDEADBEEF * n) % M32) ^ n
+    i = 0
+    while n - i >= 4:
+        k = int.from_bytes(b[i : i + 4], "little")
+        k = (k * m) % M32
+        k ^= k >> 24
+        k = (k * m) % M32
+        h = ((h * m) % M32) ^ k
+        i += 4
+    rest = b[i:]
+    if rest:
+        for j in range(len(rest) - 1, -1, -1):
+            h ^= rest[j] << (8 * j)
+        h = (h * m) % M32
+    h ^= h >> 13
+    h = (h * m) % M32
+    return h ^ (h >> 15)
+
+
+def full_hash(a: int) -> int:
+    a = (a + 0x7ED55D16 + (a << 12)) % M32
+    a = (a ^ 0xC761C23C ^ (a >> 19)) % M32
+    a = (a + 0x165667B1 + (a << 5)) % M32
+    a = ((a + 0xD3A2646C) ^ (a << 9)) % M32
+    a = (a + 0xFD7046C5 + (a << 3)) % M32
+    a = (a ^ 0xB55A4F09 ^ (a >> 16)) % M32
+    return (a * 3221225473) % M32
+
+
+def crc32_15(b: bytes) -> int:
+    import zlib
+
+    return (zlib.crc32(b) >> 16) & 0x7FFF
+
+
+MODELS = {
+    "sdbm": sdbm,
+    "djb2": djb2,
+    "wt6": wt6,
+    "one_at_a_time": oaat,
+    "fnv1_64": fnv1_64,
+    "fnv1a_64": fnv1a_64,
+    "fnv1_32": fnv1_32,
+    "fnv1a_32": fnv1a_32,
+    "murmur2": murmur2,
+    "crc32_15": crc32_15,
+}
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_proxy_hashes_against_models(name):
+    rng = random.Random(name)
+    inputs = [b"", b"a", b"hello world", bytes(range(256)), "ünïcödé".encode()]
+    inputs += [bytes(rng.randrange(256) for _ in range(rng.randrange(40))) for _ in range(200)]
+    algo = _core.PROXY_HASHES[name]
+    got = _core.hash_objects(inputs, algo, 0).tolist()
+    assert got == [MODELS[name](b) for b in inputs]
+    with_avalanche = _core.hash_objects(inputs, algo | _core.AVALANCHE, 0).tolist()
+    assert with_avalanche == [full_hash(MODELS[name](b)) for b in inputs]
+
+
+def test_proxy_hashes_published_values():
+    fnv1a_32_id, oaat_id = _core.PROXY_HASHES["fnv1a_32"], _core.PROXY_HASHES["one_at_a_time"]
+    assert _core.hash_key(b"", fnv1a_32_id, 0) == 0x811C9DC5  # FNV-1a offset basis
+    assert _core.hash_key(b"a", fnv1a_32_id, 0) == 0xE40C292C  # the FNV test suite
+    assert _core.hash_key(b"a", oaat_id, 0) == 0xCA2E9442  # Jenkins' one-at-a-time
+    assert _core.hash_key(b"", _core.PROXY_HASHES["djb2"], 0) == 5381
+
+
+def test_batches_of_every_form_use_the_preset_hash():
+    pa = pytest.importorskip("pyarrow")
+    keys = [f"user:{i}" for i in range(500)] + ["ñandú", "中文键"]
+    for ring in (
+        HashRing.haproxy(["a", "b", "c"], "wt6"),
+        HashRing.twemproxy(["h:1:1", "h:2:2 x"], "murmur"),
+        HashRing.libmemcached(["h:1", "h:2"], {"ketama": True, "hash": "fnv1a_32"}),
+        HashRing.nginx(["a:1", "b:2"]),
+    ):
+        want = ring.get_many(keys)
+        assert ring.get_many(pa.array(keys)) == want
+        assert ring.get_many(np.array(keys)) == want
+        assert ring.get_many(np.array(keys, dtype=np.dtypes.StringDType())) == want
+
+
+# ---------------------------------------------------------------- search rules
+
+
+def test_nearest_rule_and_its_ties():
+    ring = HashRing.haproxy(["s1", "s2", "s3"], "crc32", avalanche=False)
+    pts = ring.points.astype(np.int64)
+    own = ring.owners
+    n = len(pts)
+    probes = []
+    for i in range(0, n, 7):
+        nxt = pts[(i + 1) % n] + (M32 if i == n - 1 else 0)
+        mid = pts[i] + (nxt - pts[i]) // 2
+        probes += [pts[i], pts[i] - 1, pts[i] + 1, mid, mid + 1]
+    probes = [p % M32 for p in probes] + [0, M32 - 1]
+
+    def model(h: int) -> int:
+        i = int(np.searchsorted(pts, h, side="left"))
+        nxt, prv = i % n, (i - 1) % n
+        dp, dn = (h - pts[prv]) % M32, (pts[nxt] - h) % M32
+        return int(own[prv] if dp <= dn else own[nxt])
+
+    got = ring.lookup_hashes(np.array(probes, dtype=np.uint32)).tolist()
+    assert got == [model(h) for h in probes]
+    even = [i for i in range(n - 1) if (pts[i + 1] - pts[i]) % 2 == 0]
+    for i in even[:20]:  # an exact tie goes to the point before
+        tie = (pts[i] + pts[i + 1]) // 2
+        assert ring.lookup_hashes([int(tie)])[0] == own[i]
+    keys = [f"k{i}" for i in range(20_000)]
+    assert sum(ring.load(keys).values()) == 20_000
+    share = ring.shares()
+    for node, count in ring.load(keys).items():
+        assert abs(count / 20_000 - share[node]) < 0.02
+
+
+def test_ge_presets_at_points():
+    for ring in (HashRing.nginx(["a:1", "b:1"]), HashRing.twemproxy(["h:1:1", "h:2:1"])):
+        pts, own = ring.points.astype(np.int64), ring.owners
+        probes = np.array([*pts[:50], *(pts[:50] - 1), *(pts[:50] + 1)]) % M32
+        want = [own[int(np.searchsorted(pts, h)) % len(pts)] for h in probes]
+        assert ring.lookup_hashes(probes.astype(np.uint32)).tolist() == [int(w) for w in want]
+
+
+# ---------------------------------------------------------------- membership
+
+
+def test_haproxy_renumbers_servers_after_a_deleted_line():
+    keys = [f"k{i}" for i in range(20_000)]
+    ring = HashRing.haproxy(["s1", "s2", "s3", "s4"])
+    before = ring.get_many(keys)
+    change = ring.remove("s2")
+    after = ring.get_many(keys)
+    between = sum(a != b and a != "s2" for a, b in zip(before, after, strict=True))
+    assert between > 1000  # s3 and s4 took s2's and s3's ids
+    assert change.fraction > 0.3
+    assert ring._snap._preset.ids == {"s1": 1, "s3": 2, "s4": 3}
+    fixed = HashRing.haproxy([("s1", 1, 1), ("s2", 1, 2), ("s3", 1, 3), ("s4", 1, 4)])
+    before = fixed.get_many(keys)
+    fixed.remove("s2")
+    moved = [(a, b) for a, b in zip(before, fixed.get_many(keys), strict=True) if a != b]
+    assert moved and all(a == "s2" for a, _ in moved)  # written ids: only s2's keys move
+
+
+@pytest.mark.parametrize(
+    "ring",
+    [
+        HashRing.nginx({"a:1": 1, "b:2": 2}),
+        HashRing.haproxy([("a", 1), ("b", 2, 7)], "djb2", avalanche=True),
+        HashRing.twemproxy(["10.0.0.1:11211:1", "10.0.0.2:11211:2 b"], "md5"),
+        HashRing.libmemcached(["10.0.0.1:11211", "10.0.0.2:11212"]),
+        HashRing.libmemcached(["10.0.0.1:11211", "10.0.0.2"], {"ketama_weighted": True}),
+    ],
+    ids=lambda r: r.preset,
+)
+def test_persistence_and_changes(ring):
+    keys = [f"k{i}" for i in range(3000)]
+    for again in (
+        HashRing.from_dict(json.loads(json.dumps(ring.to_dict()))),
+        HashRing.from_bytes(ring.to_bytes()),
+        pickle.loads(pickle.dumps(ring)),
+    ):
+        assert again.get_many(keys) == ring.get_many(keys)
+        assert again.preset == ring.preset
+    before = ring.get_many(keys)
+    node = "10.0.0.3:11211:1" if ring.preset == "twemproxy" else "10.0.0.3:11211"
+    change = ring.add(node, 1)
+    after = ring.get_many(keys)
+    np.testing.assert_array_equal(
+        change.moved(keys), np.array(before, dtype=object) != np.array(after, dtype=object)
+    )
+
+
+# ---------------------------------------------------------------- config readers and errors
+
+
+NGINX = """
+http {
+  upstream app {
+    hash $request_uri consistent;
+    server 10.0.0.1:8080 weight=2;
+    server backend.local:8080;
+    server 10.0.0.3:8080 down;
+    keepalive 16;
+  }
+  upstream rr { server 10.0.0.1:80; }
+}
+"""
+
+
+def test_nginx_config():
+    ring = HashRing.from_nginx(NGINX, "app")
+    assert set(ring.nodes) == {"10.0.0.1:8080", "backend.local:8080", "10.0.0.3:8080"}
+    assert "10.0.0.3:8080" not in set(ring.get_many([f"k{i}" for i in range(5000)]))  # down
+    with pytest.raises(ValueError, match=r"line 10: upstream rr does not use 'hash"):
+        HashRing.from_nginx(NGINX, "rr")
+    with pytest.raises(ValueError, match="no 'upstream nope'"):
+        HashRing.from_nginx(NGINX, "nope")
+    with pytest.raises(ValueError, match=r"line 4: nginx refuses 'backup'"):
+        HashRing.from_nginx(
+            "upstream u {\n hash $a consistent;\n server a:1;\n server b:1 backup;\n}", "u"
+        )
+    with pytest.raises(ValueError, match="line 3: 'least_conn' is not consistent"):
+        HashRing.from_nginx("upstream u {\n hash $a consistent;\n least_conn;\n}", "u")
+    with pytest.raises(ValueError, match="listed twice"):
+        HashRing.from_nginx(
+            "upstream u {\n hash $a consistent;\n server a:1;\n server a:1;\n}", "u"
+        )
+    assert HashRing.nginx(["localhost:80"]).points[0] != HashRing.nginx(["127.0.0.1:80"]).points[0]
+
+
+HAPROXY = """
+defaults
+    balance uri
+    hash-type consistent djb2 avalanche
+
+backend web
+    server a 10.0.0.1:80 weight 3 check
+    server b 10.0.0.2:80 id 9
+    server c 10.0.0.3:80
+
+backend plain
+    balance roundrobin
+    server a 10.0.0.1:80
+
+listen mapped
+    hash-type map-based
+    server a 10.0.0.1:80
+"""
+
+
+def test_haproxy_config():
+    ring = HashRing.from_haproxy(HAPROXY, "web")
+    state = ring._snap._preset
+    assert (state.function, state.avalanche) == ("djb2", True)
+    assert state.ids == {"a": 1, "b": 9, "c": 2}
+    assert ring.weights == {"a": 3.0, "b": 1.0, "c": 1.0}
+    with pytest.raises(ValueError, match="line 12: 'balance roundrobin' does not hash"):
+        HashRing.from_haproxy(HAPROXY, "plain")
+    with pytest.raises(
+        ValueError, match="line 16: backend mapped does not use 'hash-type consistent'"
+    ):
+        HashRing.from_haproxy(HAPROXY, "mapped")
+    with pytest.raises(ValueError, match="no 'backend nope'"):
+        HashRing.from_haproxy(HAPROXY, "nope")
+    with pytest.raises(ValueError, match="line 4: backup servers"):
+        HashRing.from_haproxy(
+            "backend x\n balance uri\n hash-type consistent\n server a 1.1.1.1:1 backup\n", "x"
+        )
+    with pytest.raises(ValueError, match="unknown hash function 'md5'"):
+        HashRing.from_haproxy(
+            "backend x\n balance uri\n hash-type consistent md5\n server a b\n", "x"
+        )
+    with pytest.raises(ValueError, match="same id"):
+        HashRing.haproxy([("a", 1, 2), ("b", 1, 2)])
+    with pytest.raises(ValueError, match=r"\[0, 256\]"):
+        HashRing.haproxy([("a", 300)])
+
+
+TWEMPROXY = """
+alpha:
+  listen: 127.0.0.1:22121
+  hash: fnv1a_64
+  distribution: ketama
+  servers:
+   - 127.0.0.1:11212:1 one
+   - 127.0.0.1:11213:2
+beta:
+  distribution: modula
+  servers:
+   - 127.0.0.1:11212:1
+gamma:
+  hash: hsieh
+  servers:
+   - 127.0.0.1:11212:1
+"""
+
+
+def test_twemproxy_config():
+    ring = HashRing.from_twemproxy(TWEMPROXY, "alpha")
+    assert ring.nodes == ("127.0.0.1:11212:1 one", "127.0.0.1:11213:2")
+    assert ring.weights == {"127.0.0.1:11212:1 one": 1.0, "127.0.0.1:11213:2": 2.0}
+    with pytest.raises(ValueError, match=r"beta \(line 9\): distribution 'modula'"):
+        HashRing.from_twemproxy(TWEMPROXY, "beta")
+    with pytest.raises(ValueError, match="unsupported twemproxy hash 'hsieh'"):
+        HashRing.from_twemproxy(TWEMPROXY, "gamma")
+    with pytest.raises(ValueError, match="no pool 'nope'"):
+        HashRing.from_twemproxy(TWEMPROXY, "nope")
+    with pytest.raises(ValueError, match="host:port:weight"):
+        HashRing.twemproxy(["127.0.0.1:11212"])
+
+
+def test_libmemcached_behaviors():
+    with pytest.raises(ValueError, match="only ketama"):
+        HashRing.libmemcached(["a:1"], {"ketama": False})
+    with pytest.raises(ValueError, match="not reproduced"):
+        HashRing.libmemcached(["a:1"], {"ketama": True, "tcp_nodelay": True})
+    with pytest.raises(ValueError, match="unsupported libmemcached hash 'hsieh'"):
+        HashRing.libmemcached(["a:1"], {"ketama": True, "hash": "hsieh"})
+    plain = HashRing.libmemcached(["a:11211", "b:11212"])
+    assert plain.vnodes == 100 and plain.hash == "default"
+    weighted = HashRing.libmemcached(["a:11211:2", "b:11212"])
+    assert weighted.vnodes == 160 and weighted.hash == "default"  # switched by the weight
+    md5 = HashRing.libmemcached(["a", "b"], {"ketama_weighted": True})
+    assert md5.hash == "md5"  # ketama_weighted sets the key hash too
+    # libmemcached's ketama_weighted is libketama's rule: the ketama preset agrees
+    ketama = HashRing.ketama({"a": 1, "b": 1})
+    keys = [f"k{i}" for i in range(2000)]
+    assert md5.get_many(keys) == ketama.get_many(keys)
+
+
+# ---------------------------------------------------------------- command line
+
+
+def test_cli_route_and_simulate_from_configs(tmp_path, capsys, monkeypatch):
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(HAPROXY)
+    changed = tmp_path / "haproxy2.cfg"
+    changed.write_text(HAPROXY.replace("    server a 10.0.0.1:80 weight 3 check\n", ""))
+    keys = tmp_path / "keys"
+    keys.write_text("".join(f"k{i}\n" for i in range(2000)))
+    out = tmp_path / "out"
+    assert (
+        main(["route", str(keys), "--haproxy", str(cfg), "--backend", "web", "-o", str(out)]) == 0
+    )
+    ring = HashRing.from_haproxy(HAPROXY, "web")
+    lines = out.read_text().splitlines()
+    assert [x.split("\t")[1] for x in lines] == ring.get_many([f"k{i}" for i in range(2000)])
+    monkeypatch.setitem(sys.modules, "rich", None)  # --json needs no rich
+    args = ["simulate", "--haproxy", str(cfg), "--backend", "web", "--to", str(changed)]
+    assert main([*args, "--keys", "20000", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["moved_between_unchanged_keys"] > 0  # c was renumbered from 2 to 1
+    assert {(p["from"], p["to"]) for p in result["moved_between_unchanged"]} <= {
+        ("c", "b"),
+        ("b", "c"),
+    }
+    with pytest.raises(SystemExit):
+        main(["simulate", "--haproxy", str(cfg), "--backend", "web", "--keys", "10"])  # needs rich
+    with pytest.raises(SystemExit):
+        main(["route", "--haproxy", str(cfg)])  # no --backend
+    with pytest.raises(SystemExit):
+        main(["route", "--haproxy", str(cfg), "--backend", "web", "--nodes", "a,b"])

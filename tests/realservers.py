@@ -1,0 +1,135 @@
+"""Real servers on 127.0.0.1 for the tests: start a program on free ports, wait
+until it listens, stop it; and the few memcached text-protocol commands the
+routing tests need (set through a proxy or client, then find which memcached
+holds each key)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator, Sequence
+
+import pytest
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def need(program: str) -> str:
+    path = shutil.which(program) or shutil.which(program, path="/usr/sbin:/usr/bin:/sbin")
+    if path is None:
+        pytest.skip(f"no {program} binary (Debian: apt-get install {program}; .ci/run installs it)")
+    return path
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}: {out[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise RuntimeError(f"{proc.args!r} did not listen on port {port}")
+
+
+@contextlib.contextmanager
+def running(cmd: Sequence[str], ports: Sequence[int]) -> Iterator[subprocess.Popen[bytes]]:
+    proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        for port in ports:
+            wait_port(port, proc)
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if proc.stdout:
+            proc.stdout.close()
+
+
+@contextlib.contextmanager
+def memcacheds(n: int) -> Iterator[list[int]]:
+    """``n`` memcached servers on free ports."""
+    exe = need("memcached")
+    ports = [free_port() for _ in range(n)]
+    with contextlib.ExitStack() as stack:
+        for port in ports:
+            cmd = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16", "-u", "root"]
+            stack.enter_context(running(cmd, [port]))
+        yield ports
+
+
+class Memcache:
+    """A blocking memcached text-protocol connection (set and multi-get only)."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), 10)
+        self.buf = b""
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def _line(self) -> bytes:
+        while b"\r\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError("memcached closed the connection")
+            self.buf += chunk
+        line, _, self.buf = self.buf.partition(b"\r\n")
+        return line
+
+    def set_many(self, keys: Sequence[bytes]) -> None:
+        """Set every key (value "1"), pipelined, then read the replies."""
+        for start in range(0, len(keys), 200):
+            part = keys[start : start + 200]
+            self.sock.sendall(b"".join(b"set %s 0 0 1\r\n1\r\n" % k for k in part))
+            for k in part:
+                reply = self._line()
+                if reply != b"STORED":
+                    raise RuntimeError(f"set {k!r}: {reply!r}")
+
+    def present(self, keys: Sequence[bytes]) -> set[bytes]:
+        """Which of ``keys`` this server holds (multi-get in batches)."""
+        found: set[bytes] = set()
+        for start in range(0, len(keys), 100):
+            self.sock.sendall(b"get " + b" ".join(keys[start : start + 100]) + b"\r\n")
+            while True:
+                line = self._line()
+                if line == b"END":
+                    break
+                if not line.startswith(b"VALUE "):
+                    raise RuntimeError(f"get: {line!r}")
+                found.add(line.split(b" ")[1])
+                self._line()  # the value
+        return found
+
+
+def owners_by_lookup(
+    ports: Sequence[int], names: Sequence[str], keys: Sequence[bytes]
+) -> list[str]:
+    """Which memcached (by ``names[i]`` for ``ports[i]``) holds each key."""
+    where: dict[bytes, str] = {}
+    for port, name in zip(ports, names, strict=True):
+        conn = Memcache(port)
+        try:
+            for k in conn.present(keys):
+                if k in where:
+                    raise RuntimeError(f"key {k!r} is on two servers")
+                where[k] = name
+        finally:
+            conn.close()
+    missing = [k for k in keys if k not in where]
+    if missing:
+        raise RuntimeError(f"{len(missing)} keys were stored nowhere, e.g. {missing[:3]}")
+    return [where[k] for k in keys]

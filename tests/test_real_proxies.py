@@ -1,0 +1,300 @@
+"""The presets against the real programs, started here on 127.0.0.1: nginx,
+HAProxy, nutcracker (twemproxy) in front of memcached, pylibmc built against
+libmemcached 1.1.4, and pymemcache's HashClient. Thousands of keys (ASCII ids,
+random URL-safe text, non-ASCII UTF-8) are sent through each, the backend that
+received each key is recorded, and the preset must agree on every one. A test
+skips, with the reason, where its program is absent; .ci/run installs them all.
+"""
+
+from __future__ import annotations
+
+import random
+import socket
+import string
+import urllib.parse
+from collections.abc import Sequence
+
+import pytest
+
+from realservers import free_port, memcacheds, need, owners_by_lookup, running
+from ringhash import HashRing, PymemcacheHash
+
+pytestmark = pytest.mark.timeout(240)
+
+NON_ASCII = ["ñandú", "中文键", "ключ", "مفتاح", "clé-é", "😀emoji", "ü"]
+
+
+def keys_for(n: int = 2000, seed: int = 7) -> list[str]:
+    rng = random.Random(seed)
+    alphabet = string.ascii_letters + string.digits + "-_.~"
+    out = [f"user:{rng.randrange(10**7)}" for _ in range(n // 2)]
+    out += ["".join(rng.choices(alphabet, k=rng.randrange(1, 40))) for _ in range(n // 2 - 70)]
+    out += [f"{w}:{i}" for i in range(10) for w in NON_ASCII]
+    return list(dict.fromkeys(out))
+
+
+def http_owners(port: int, keys: Sequence[str], quote: bool) -> tuple[list[str], list[str]]:
+    """GET /?key=K through a proxy (keep-alive connections of 500 requests, under
+    the proxies' per-connection limits; raw UTF-8 in the request line unless
+    ``quote``); the backends answer with their names. Returns (the key text the
+    proxy hashed, the backend) per key."""
+    hashed, owners = [], []
+    for start in range(0, len(keys), 500):
+        sock = socket.create_connection(("127.0.0.1", port), 10)
+        reader = sock.makefile("rb")
+        try:
+            for k in keys[start : start + 500]:
+                text = urllib.parse.quote(k, safe=":-_.~") if quote else k
+                sock.sendall(b"GET /?key=" + text.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+                status = reader.readline()
+                length = 0
+                while (line := reader.readline()) not in (b"\r\n", b""):
+                    name, _, value = line.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                body = reader.read(length).decode()
+                if b" 200 " not in status:
+                    raise RuntimeError(f"{k!r}: {status!r} {body!r}")
+                hashed.append(text)
+                owners.append(body)
+        finally:
+            reader.close()
+            sock.close()
+    return hashed, owners
+
+
+# ---------------------------------------------------------------- nginx
+
+NGINX_CASES = {
+    "equal": [("127.0.0.1:{0}", 1), ("127.0.0.1:{1}", 1), ("127.0.0.1:{2}", 1)],
+    "weighted": [
+        ("127.0.0.1:{0}", 1),
+        ("127.0.0.1:{1}", 3),
+        ("127.0.0.1:{2}", 2),
+        ("127.0.0.1:{3}", 1),
+    ],
+    "removed": [("127.0.0.1:{0}", 1), ("127.0.0.1:{2}", 2), ("127.0.0.1:{3}", 1)],
+    # the same address written two ways routes differently: the text is hashed
+    "names": [("127.0.0.1:{0}", 1), ("127.1:{1}", 1), ("127.0.0.1:{2}", 1)],
+}
+
+
+def test_nginx(tmp_path):
+    exe = need("nginx")
+    backends = [free_port() for _ in range(4)]
+    fronts = {name: free_port() for name in NGINX_CASES}
+    servers = "".join(
+        f"  server {{ listen 127.0.0.1:{p}; location / {{ return 200 '{p}'; }} }}\n"
+        for p in backends
+    )
+    upstreams, texts = "", {}
+    for name, spec in NGINX_CASES.items():
+        lines = [(t.format(*backends), w) for t, w in spec]
+        texts[name] = lines
+        body = "".join(f"    server {t} weight={w};\n" for t, w in lines)
+        upstreams += f"  upstream up_{name} {{\n    hash $arg_key consistent;\n{body}  }}\n"
+        upstreams += (
+            f"  server {{ listen 127.0.0.1:{fronts[name]};"
+            f" location / {{ proxy_pass http://up_{name}; }} }}\n"
+        )
+    conf = (
+        f"daemon off;\nworker_processes 1;\npid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log;\nevents {{ worker_connections 64; }}\n"
+        f"http {{\n  access_log off;\n{servers}{upstreams}}}\n"
+    )
+    (tmp_path / "nginx.conf").write_text(conf)
+    for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+        (tmp_path / d).mkdir()
+    conf = conf.replace(
+        "http {\n",
+        "http {\n"
+        + "".join(
+            f"  {d}_temp_path {tmp_path}/{d};\n"
+            for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+        ),
+    )
+    (tmp_path / "nginx.conf").write_text(conf)
+    keys = keys_for()
+    cmd = [exe, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    with running(cmd, [*backends, *fronts.values()]):
+        for name, lines in texts.items():
+            ring = HashRing.from_nginx(conf, f"up_{name}")
+            by_port = {t.rsplit(":", 1)[1]: t for t, _ in lines}
+            for quote in (True, False):  # percent-encoded, and raw UTF-8 on the wire
+                hashed, owners = http_owners(fronts[name], keys, quote)
+                want = [by_port[o] for o in owners]
+                assert ring.get_many(hashed) == want, (name, quote)
+    names = HashRing.from_nginx(conf, "up_names")
+    assert names.get_many(keys) != HashRing.nginx(
+        [t.replace("127.1", "127.0.0.1") for t, _ in texts["names"]]
+    ).get_many(keys)
+
+
+# ---------------------------------------------------------------- HAProxy
+
+HAPROXY_CASES = {
+    "default": ("", [("s1", 1, None), ("s2", 1, None), ("s3", 1, None)]),
+    "weighted": ("", [("s1", 1, None), ("s2", 3, None), ("s3", 2, None), ("s4", 1, None)]),
+    "removed": ("", [("s1", 1, None), ("s3", 2, None), ("s4", 1, None)]),  # ids renumbered
+    "ids": ("", [("s1", 1, 5), ("s2", 1, None), ("s3", 2, 1)]),
+    "sdbm": ("sdbm", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
+    "djb2": ("djb2", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
+    "wt6": ("wt6", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
+    "crc32": ("crc32", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
+    "djb2-avalanche": ("djb2 avalanche", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
+    "crc32-avalanche": ("crc32 avalanche", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
+}
+
+
+def test_haproxy(tmp_path):
+    exe = need("haproxy")
+    backends = {s: free_port() for s in ("s1", "s2", "s3", "s4")}
+    fronts = {name: free_port() for name in HAPROXY_CASES}
+    cfg = "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 5s\n"
+    cfg += "    timeout client 30s\n    timeout server 30s\n"
+    for s, port in backends.items():
+        cfg += f"frontend be_{s}\n    bind 127.0.0.1:{port}\n"
+        cfg += f'    http-request return status 200 content-type text/plain string "{s}"\n'
+    for name, (function, servers) in HAPROXY_CASES.items():
+        cfg += (
+            f"frontend fe_{name}\n    bind 127.0.0.1:{fronts[name]}\n    default_backend {name}\n"
+        )
+        cfg += f"backend {name}\n    balance url_param key\n    hash-type consistent {function}\n"
+        for s, w, sid in servers:
+            cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}"
+            cfg += f" id {sid}\n" if sid else "\n"
+    (tmp_path / "haproxy.cfg").write_text(cfg)
+    keys = keys_for()
+    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [*fronts.values()]):
+        for name in HAPROXY_CASES:
+            hashed, owners = http_owners(fronts[name], keys, quote=True)
+            ring = HashRing.from_haproxy(cfg, name)
+            assert ring.get_many(hashed) == owners, name
+
+
+# ---------------------------------------------------------------- twemproxy
+
+TWEMPROXY_HASHES = [
+    "fnv1a_64",
+    "fnv1a_32",
+    "fnv1_64",
+    "fnv1_32",
+    "md5",
+    "murmur",
+    "crc32",
+    "crc32a",
+    "one_at_a_time",
+]
+
+
+def test_twemproxy(tmp_path):
+    exe = need("nutcracker")
+    keys = [k.encode() for k in keys_for()]
+    with memcacheds(4) as ports:
+        lines = [
+            f"127.0.0.1:{ports[0]}:1",
+            f"127.0.0.1:{ports[1]}:2 named",
+            f"127.0.0.1:{ports[2]}:1",
+            f"127.0.0.1:{ports[3]}:3",
+        ]
+        pools = {f"p_{h}": (h, lines) for h in TWEMPROXY_HASHES}
+        pools["p_removed"] = ("fnv1a_64", [lines[0], lines[2], lines[3]])
+        listen = {name: free_port() for name in pools}
+        yml = ""
+        for name, (h, servers) in pools.items():
+            yml += f"{name}:\n  listen: 127.0.0.1:{listen[name]}\n  hash: {h}\n"
+            yml += "  distribution: ketama\n  auto_eject_hosts: false\n  timeout: 2000\n"
+            yml += "  servers:\n" + "".join(f"   - {s}\n" for s in servers)
+        (tmp_path / "nutcracker.yml").write_text(yml)
+        cmd = [
+            exe,
+            "-c",
+            str(tmp_path / "nutcracker.yml"),
+            "-p",
+            str(tmp_path / "pid"),
+            "-o",
+            str(tmp_path / "log"),
+            "-s",
+            str(free_port()),
+        ]
+        from realservers import Memcache
+
+        with running(cmd, list(listen.values())):
+            for name, (_, servers) in pools.items():
+                for port in ports:  # empty every memcached between pools
+                    conn = Memcache(port)
+                    conn.sock.sendall(b"flush_all\r\n")
+                    assert conn._line() == b"OK"
+                    conn.close()
+                proxy = Memcache(listen[name])
+                proxy.set_many(keys)
+                proxy.close()
+                line_of = {s.split(":")[1]: s for s in servers}
+                live = [p for p in ports if str(p) in line_of]
+                owners = owners_by_lookup(live, [line_of[str(p)] for p in live], keys)
+                ring = HashRing.from_twemproxy(yml, name)
+                assert ring.get_many(keys) == owners, name
+
+
+# ---------------------------------------------------------------- libmemcached (pylibmc)
+
+
+def test_pylibmc():
+    pylibmc = pytest.importorskip(
+        "pylibmc", reason="pylibmc is not installed (.ci/run builds it against libmemcached-dev)"
+    )
+    if pylibmc.libmemcached_version != "1.1.4":
+        pytest.skip(
+            f"pylibmc runs libmemcached {pylibmc.libmemcached_version}, not 1.1.4: build it "
+            "from source (pip install --no-binary pylibmc pylibmc, with libmemcached-dev)"
+        )
+    keys = [k.encode() for k in keys_for()]
+    with memcacheds(4) as ports:
+        plain = [f"127.0.0.1:{p}" for p in ports]
+        weighted = [f"127.0.0.1:{p}:{w}" for p, w in zip(ports, (1, 2, 1, 3), strict=True)]
+        configs = [
+            (plain, {"ketama": True}),
+            (plain[:3], {"ketama": True}),
+            (weighted, {"ketama": True}),  # a weight > 1: libmemcached goes weighted
+            (plain, {"ketama_weighted": True}),
+            (plain, {"ketama": True, "hash": "fnv1a_32"}),
+            (plain, {"ketama": True, "hash": "md5"}),
+            (plain, {"ketama": True, "hash": "crc"}),
+            (plain, {"ketama": True, "hash": "murmur"}),
+        ]
+        for servers, behaviors in configs:
+            from realservers import Memcache
+
+            for port in ports:
+                conn = Memcache(port)
+                conn.sock.sendall(b"flush_all\r\n")
+                assert conn._line() == b"OK"
+                conn.close()
+            client = pylibmc.Client(servers, behaviors=behaviors)
+            for k in keys:
+                client.set(k, b"1")
+            client.disconnect_all()
+            live = [p for p in ports if any(f":{p}" in s for s in servers)]
+            names = [next(s for s in servers if f":{p}" in s) for p in live]
+            owners = owners_by_lookup(live, names, keys)
+            ring = HashRing.libmemcached(servers, behaviors)
+            assert ring.get_many(keys) == owners, (servers, behaviors)
+
+
+# ---------------------------------------------------------------- pymemcache
+
+
+def test_pymemcache():
+    hash_client = pytest.importorskip(
+        "pymemcache.client.hash", reason="pymemcache is not installed"
+    )
+    keys = keys_for()
+    with memcacheds(5) as ports:
+        servers = [("127.0.0.1", p) for p in ports]
+        client = hash_client.HashClient(servers, allow_unicode_keys=True)
+        for k in keys:
+            client.set(k, "1")
+        client.close()
+        names = [f"127.0.0.1:{p}" for p in ports]
+        owners = owners_by_lookup(ports, names, [k.encode() for k in keys])
+        assert PymemcacheHash(servers).get_many(keys) == owners

@@ -517,3 +517,23 @@ def test_cli_route_and_simulate_from_configs(tmp_path, capsys, monkeypatch):
         main(["route", "--haproxy", str(cfg)])  # no --backend
     with pytest.raises(SystemExit):
         main(["route", "--haproxy", str(cfg), "--backend", "web", "--nodes", "a,b"])
+
+
+def test_cli_server_lists(tmp_path, capsys):
+    servers = "10.0.0.1:11211,10.0.0.2:11211,10.0.0.3:11211"
+    smaller = "10.0.0.1:11211,10.0.0.3:11211"
+    for option in ("--libmemcached", "--pymemcache"):
+        assert main(["simulate", option, servers, "--to", smaller, "--keys", "5000", "--json"]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert result["moved_between_unchanged_keys"] == 0
+        assert {p["from"] for p in result["moved"]} == {"10.0.0.2:11211"}
+    keys = tmp_path / "keys"
+    keys.write_text("a\nb\nc\n")
+    assert main(["route", str(keys), "--pymemcache", servers]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    client = PymemcacheHash(servers.split(","))
+    assert lines == [f"{k}\t{client.get(k)}" for k in "abc"]
+    behaviors = ["--behaviors", "ketama,hash=md5"]
+    assert main(["route", str(keys), "--libmemcached", servers, *behaviors]) == 0
+    ring = HashRing.libmemcached(servers.split(","), {"ketama": True, "hash": "md5"})
+    assert capsys.readouterr().out.splitlines() == [f"{k}\t{ring.get(k)}" for k in "abc"]

@@ -57,7 +57,8 @@ class AlgorithmChange:
 
     def __init__(self, before: Algorithm, after: Algorithm) -> None:
         self.before, self.after = before, after
-        self.fraction = float(self.moved(SAMPLE).mean()) if len(before) and len(after) else 1.0
+        sample = before.sample_keys()
+        self.fraction = float(self.moved(sample).mean()) if len(before) and len(after) else 1.0
 
     def moved(self, keys: object) -> np.ndarray:
         """Whether each key of a batch changes owner (bool, the batch's shape)."""
@@ -96,6 +97,10 @@ class Algorithm:
         self._frozen = False
 
     # ------------------------------------------------------------ subclass hooks
+
+    def sample_keys(self) -> Any:
+        """The fixed keys change fractions are measured on (2**18 64-bit keys)."""
+        return SAMPLE
 
     def _check_params(self, params: dict[str, Any]) -> dict[str, Any]:
         if params:

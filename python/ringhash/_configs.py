@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .pymemcache import PymemcacheHash
 from .ring import HashRing
 
 __all__ = ["KINDS", "add_arguments", "ring_from_args"]
@@ -26,21 +27,58 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--backend", help="the backend (or listen) section's name")
     g.add_argument("--twemproxy", metavar="NUTCRACKER.YML", help="a nutcracker.yml (with --pool)")
     g.add_argument("--pool", help="the pool's name")
+    g.add_argument(
+        "--libmemcached",
+        metavar="SERVERS",
+        help="pylibmc server strings 'host:port[:weight],...' (with --behaviors)",
+    )
+    g.add_argument(
+        "--behaviors",
+        default="ketama",
+        help="pylibmc behaviors 'ketama,hash=md5,...' (default: ketama)",
+    )
+    g.add_argument("--pymemcache", metavar="SERVERS", help="HashClient servers 'host:port,...'")
+
+
+def _behaviors(text: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in filter(None, text.split(",")):
+        key, sep, value = item.partition("=")
+        out[key.strip()] = value.strip() if sep else True
+    return out
+
+
+def _servers(text: str) -> list[str]:
+    return [s.strip() for s in text.split(",") if s.strip()]
+
+
+def ring_from_servers(args: argparse.Namespace, text: str | None = None) -> Any:
+    """The libmemcached ring or pymemcache client the arguments name (``text``: a
+    changed server list instead), or None."""
+    if getattr(args, "libmemcached", None):
+        servers = _servers(text or args.libmemcached)
+        return HashRing.libmemcached(servers, _behaviors(args.behaviors))
+    if getattr(args, "pymemcache", None):
+        return PymemcacheHash(_servers(text or args.pymemcache))
+    return None
 
 
 def config_kind(args: argparse.Namespace) -> str | None:
-    given = [k for k in KINDS if getattr(args, k, None)]
+    given = [k for k in (*KINDS, "libmemcached", "pymemcache") if getattr(args, k, None)]
     if len(given) > 1:
         raise ValueError(f"give one config file, not --{' and --'.join(given)}")
     return given[0] if given else None
 
 
 def ring_from_args(args: argparse.Namespace, path: str | None = None) -> HashRing | None:
-    """The ring of the config file the arguments name (``path`` instead of the
-    file given, e.g. a changed copy), or None if they name none."""
+    """The ring of the config file (or server list) the arguments name (``path``
+    instead of the file given, e.g. a changed copy; for the server lists, the
+    changed list itself), or None if they name none."""
     kind = config_kind(args)
     if kind is None:
         return None
+    if kind not in KINDS:
+        return ring_from_servers(args, path)  # type: ignore[no-any-return]
     option, what, make = KINDS[kind]
     section = getattr(args, option)
     if not section:

@@ -13,6 +13,7 @@ from typing import BinaryIO
 
 from . import compare, simulate
 from ._configs import add_arguments, ring_from_args
+from .pymemcache import PymemcacheHash
 from .ring import HashRing
 
 __all__ = ["main"]
@@ -49,13 +50,15 @@ def _batches(stream: BinaryIO, size: int = BATCH_BYTES) -> Iterator[list[bytes]]
         yield [rest[:-1] if rest.endswith(b"\r") else rest]
 
 
-def route(ring: HashRing, src: BinaryIO, out: BinaryIO) -> int:
+def route(ring: HashRing | PymemcacheHash, src: BinaryIO, out: BinaryIO) -> int:
     """Route every line of ``src`` and write ``key<TAB>node`` lines; returns the count."""
     snap = ring.snapshot()
     names = [n.encode("utf-8") for n in snap.nodes]
     total = 0
+    text = isinstance(snap, PymemcacheHash)  # it hashes str keys (bytes by their repr)
     for keys in _batches(src):
-        owners = snap.lookup(keys).tolist()
+        batch = [k.decode("utf-8", "surrogateescape") for k in keys] if text else keys
+        owners = snap.lookup(batch).tolist()
         out.write(b"".join(k + b"\t" + names[o] + b"\n" for k, o in zip(keys, owners, strict=True)))
         total += len(keys)
     return total

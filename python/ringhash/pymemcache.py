@@ -101,6 +101,16 @@ class PymemcacheHash(Algorithm):
         names, ends, _ = state.extra
         return int(self._pick(state, _core.pymemcache_scores([_text(key)], names, ends))[0])
 
+    def sample_keys(self) -> list[str]:
+        """2**16 fixed str keys (pymemcache hashes text only)."""
+        return [f"key:{i}" for i in range(1 << 16)]
+
+    def _shares(self, state: Built) -> np.ndarray:
+        names, ends, _ = state.extra
+        keys = [k.encode() for k in self.sample_keys()]
+        owners = self._pick(state, _core.pymemcache_scores(keys, names, ends))
+        return np.bincount(owners, minlength=len(state.nodes)) / float(1 << 16)
+
     def _hashes(self, state: Built, batch: KeyBatch) -> np.ndarray:
         return self._scores(state, batch)
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ._configs import add_arguments, ring_from_args
+from .pymemcache import PymemcacheHash
 from .ring import HashRing
 
 CHUNK = 1 << 20
@@ -115,8 +116,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         after = ring_from_args(args, args.to)
         if after is None:
             raise ValueError("--to needs a config file to compare with (--nginx, --haproxy, ...)")
-    else:
+    elif isinstance(before, HashRing):
         after = HashRing.from_bytes(before.to_bytes())
+    else:  # a PymemcacheHash: its own copy
+        after = type(before).from_dict(before.to_dict())
     for text in args.add:
         name, w = _name_weight(text, 1.0)
         after.add(name, 1.0 if w is None else w)
@@ -140,6 +143,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chunks = _keys(args, progress)
         task = progress.add_task("routing keys", total=sum(len(c) for c in chunks))
         for chunk in chunks:
+            if isinstance(a, PymemcacheHash):
+                # pymemcache hashes str keys only: route the random keys' decimal text
+                chunk = [str(x) for x in np.asarray(chunk).tolist()]
             oa = map_a[a.lookup(chunk)] if len(a) else np.full(len(chunk), -1)
             ob = map_b[b.lookup(chunk)] if len(b) else np.full(len(chunk), -1)
             load_a += np.bincount(oa[oa >= 0], minlength=len(names))
@@ -165,7 +171,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "from": names[i],
             "to": names[j],
             "keys": int(pair[i, j]),
-            "space": change.by_pair.get((names[i], names[j]), 0.0),
+            "space": getattr(change, "by_pair", {}).get((names[i], names[j])),
         }
         for i, j in zip(*np.nonzero(pair), strict=True)
     ]
@@ -252,9 +258,8 @@ def render(result: dict[str, Any], top: int) -> None:
         f"{result['moved_space']:.2%} of the hash space"
     )
     for p in result["moved"][:top]:
-        console.print(
-            f"  {p['from']} -> {p['to']}: {p['keys']:,} keys ({p['space']:.2%} of the space)"
-        )
+        space = "" if p["space"] is None else f" ({p['space']:.2%} of the space)"
+        console.print(f"  {p['from']} -> {p['to']}: {p['keys']:,} keys{space}")
     if result["moved_between_unchanged_keys"]:
         console.print(
             f"[bold red]{result['moved_between_unchanged_keys']:,} keys moved between servers "
@@ -306,7 +311,12 @@ def add_parser(sub: Any) -> None:
         help="names 'a,b,c', a count '100', or '@FILE' with 'name [weight]' lines",
     )
     add_arguments(p)
-    p.add_argument("--to", metavar="FILE", help="the changed config file to compare with")
+    p.add_argument(
+        "--to",
+        metavar="FILE",
+        help="the changed config file to compare with (with --libmemcached or --pymemcache: "
+        "the changed server list)",
+    )
     p.add_argument("--add", action="append", default=[], metavar="NAME[:WEIGHT]")
     p.add_argument("--remove", action="append", default=[], metavar="NAME")
     p.add_argument("--set-weight", action="append", default=[], metavar="NAME:WEIGHT")

@@ -11,7 +11,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
-from . import compare, simulate
+from . import _fleet_cli, compare, simulate
 from ._configs import add_arguments, ring_from_args
 from .pymemcache import PymemcacheHash
 from .ring import HashRing
@@ -88,6 +88,7 @@ def _build_parser() -> argparse.ArgumentParser:
     add_arguments(r)
     simulate.add_parser(sub)
     compare.add_parser(sub)
+    _fleet_cli.add_parser(sub)
     return parser
 
 
@@ -98,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return simulate.main(args, parser)
     if args.command == "compare":
         return compare.main(args, parser)
+    if args.command == "fleet":
+        return _fleet_cli.main(args, parser)
     try:
         ring = ring_from_args(args)
         if ring is None:

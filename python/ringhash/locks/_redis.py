@@ -56,6 +56,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any
 
+from .._redisio import Scripts, check_client, redis
 from ._api import (
     EXCLUSIVE,
     DeadlockError,
@@ -74,12 +75,6 @@ from ._api import (
     notify_lost,
 )
 from ._redis_scripts import ACQUIRE, CANCEL, EXTEND, HOLDERS, RELEASE, VALID
-
-try:
-    import redis
-    import redis.asyncio
-except ImportError as _e:  # pragma: no cover - exercised only without the extra
-    raise ImportError("RedisLockTable needs redis-py: pip install 'ringhash[redis]'") from _e
 
 __all__ = ["RedisLockTable"]
 
@@ -155,8 +150,7 @@ class RedisLockTable(LockTableBase):
         default_ttl: float = 30.0,
         poll_cap: float = 0.2,
     ) -> None:
-        if not isinstance(client, redis.Redis):
-            raise TypeError(f"client must be a redis.Redis, not {type(client).__name__}")
+        check_client(client)
         if async_client is not None and not isinstance(async_client, redis.asyncio.Redis):
             raise TypeError(
                 f"async_client must be a redis.asyncio.Redis, not {type(async_client).__name__}"
@@ -170,17 +164,18 @@ class RedisLockTable(LockTableBase):
         self.prefix = prefix
         self.default_ttl = ttl
         self.poll_cap = float(poll_cap)
-        self._scripts = {
-            name: client.register_script(src)
-            for name, src in [
-                ("acquire", ACQUIRE),
-                ("release", RELEASE),
-                ("extend", EXTEND),
-                ("valid", VALID),
-                ("cancel", CANCEL),
-                ("holders", HOLDERS),
-            ]
-        }
+        self._scripts = Scripts(
+            client,
+            {
+                "acquire": ACQUIRE,
+                "release": RELEASE,
+                "extend": EXTEND,
+                "valid": VALID,
+                "cancel": CANCEL,
+                "holders": HOLDERS,
+            },
+            _backend_error,
+        )
         self.async_client = async_client
         self._async_acquire = (
             None if async_client is None else async_client.register_script(ACQUIRE)
@@ -203,10 +198,7 @@ class RedisLockTable(LockTableBase):
         return time.monotonic()
 
     def _call(self, script: str, keys: list[str], args: list[Any], what: str) -> Any:
-        try:
-            return self._scripts[script](keys=keys, args=args)
-        except redis.RedisError as e:
-            raise _backend_error(what, e) from e
+        return self._scripts(script, keys, args, what)
 
     def _owner_of(self, lease: Lease) -> str:
         return _owner_id(lease.owner)
@@ -435,7 +427,7 @@ class RedisLockTable(LockTableBase):
             self._cancel(k, waiter, name)
             raise
         deadline = None if tmo is None else time.monotonic() + tmo
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         backoff = 0.005
         try:
             pubsub.subscribe(k.channel)

@@ -30,6 +30,9 @@ ORDER = [
     "columns",
     "partition",
     "algorithms",
+    "fleet-lookup",
+    "fleet-converge",
+    "fleet-load",
     "get-single",
     "replicas-single",
     "replicas-batch",
@@ -50,6 +53,10 @@ TITLES = {
     ),
     "columns": "Batch lookup, 1M 16-character ids as DataFrame and Arrow columns (100 nodes); "
     "ratio to a numpy S16 array",
+    "fleet-lookup": "Batch lookup on a live fleet's ring (100 members, 1M uint64 keys) next to a "
+    "HashRing",
+    "fleet-converge": "Fleet convergence: a join reaching a router by pub/sub, a crash by TTL",
+    "fleet-load": "Redis load of a fleet's members heartbeating and routers polling",
     "algorithms": "The other algorithms, 1M uint64 keys, 100 nodes; ratio to the ring's lookup",
     "partition": "Grouping 1M uint64 keys' rows by owner (100 nodes); ratio to lookup() alone",
     "get-single": "One key per call (100 nodes)",

@@ -21,7 +21,9 @@ fleet_mod = pytest.importorskip("ringhash.fleet")
 
 
 def _fleet(port, **kw):
-    return fleet_mod.RedisFleet(redis.Redis(port=port), f"bench-{uuid.uuid4().hex[:8]}", **kw)
+    # one process stands in for many: room for a connection per member and router
+    client = redis.Redis(port=port, max_connections=5000)
+    return fleet_mod.RedisFleet(client, f"bench-{uuid.uuid4().hex[:8]}", **kw)
 
 
 def _percentiles(samples):

@@ -14,13 +14,42 @@ try:
 except ImportError as _e:  # pragma: no cover - exercised only without the extra
     raise ImportError("the Redis features need redis-py: pip install 'ringhash[redis]'") from _e
 
-__all__ = ["Scripts", "check_client", "check_prefix", "redis", "slot_base"]
+__all__ = [
+    "Scripts",
+    "check_async_client",
+    "check_client",
+    "check_prefix",
+    "escape_tag",
+    "redis",
+    "slot_base",
+]
+
+SYNC_CLIENTS = (redis.Redis, redis.cluster.RedisCluster)
+ASYNC_CLIENTS = (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)
 
 
 def check_client(client: object, what: str = "client") -> Any:
-    if not isinstance(client, redis.Redis):
-        raise TypeError(f"{what} must be a redis.Redis, not {type(client).__name__}")
+    if not isinstance(client, SYNC_CLIENTS):
+        raise TypeError(
+            f"{what} must be a redis.Redis or redis.RedisCluster, not {type(client).__name__}"
+        )
     return client
+
+
+def check_async_client(client: object, what: str = "async_client") -> Any:
+    if not isinstance(client, ASYNC_CLIENTS):
+        raise TypeError(
+            f"{what} must be a redis.asyncio.Redis or redis.asyncio.RedisCluster, "
+            f"not {type(client).__name__}"
+        )
+    return client
+
+
+def escape_tag(name: str) -> str:
+    """``name`` with no braces, injectively (``\\`` for a backslash, ``\\(`` and
+    ``\\)`` for braces): safe inside a Redis Cluster hash tag, and two names
+    never escape to the same text."""
+    return name.replace("\\", "\\\\").replace("{", "\\(").replace("}", "\\)")
 
 
 def check_prefix(prefix: object) -> str:

@@ -112,6 +112,10 @@ def check_name(name: object) -> str:
         raise TypeError(f"lock name must be a str, not {type(name).__name__}")
     if not name:
         raise ValueError("lock name must be non-empty")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"lock name {name!r} is not encodable as UTF-8 ({e.reason})") from None
     return name
 
 
@@ -195,6 +199,7 @@ class Lease:
         "ttl",
         "_backend",
         "_on_lost",
+        "_lost_told",
         "__weakref__",
     )
 
@@ -217,6 +222,7 @@ class Lease:
         #: Expiry on the backend's clock, or None for a lease without TTL.
         self.expires_at = expires_at
         self._on_lost = on_lost
+        self._lost_told = False  # on_lost has been called (it is called once)
         #: The TTL the lease was granted (or last extended) with, or None.
         self.ttl = ttl
 
@@ -595,12 +601,20 @@ def _release_quietly(leases: Iterable[Lease]) -> None:
             pass
 
 
+_TOLD = threading.Lock()
+
+
 def notify_lost(leases: Iterable[Lease]) -> None:
-    """Call each lease's ``on_lost`` (never with a table's lock held); a callback
-    that raises is logged, not propagated."""
+    """Call each lease's ``on_lost``, exactly once per lease however many paths
+    notice the loss (the expiry watcher, a failed renewal); never with a table's
+    lock held. A callback that raises is logged, not propagated."""
     for lease in leases:
         if lease._on_lost is None:
             continue
+        with _TOLD:
+            if lease._lost_told:
+                continue
+            lease._lost_told = True
         try:
             lease._on_lost(lease)
         except Exception:

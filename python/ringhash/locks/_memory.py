@@ -541,8 +541,9 @@ class LockTable(LockTableBase):
         ``timeout=None`` waits as long as it takes, ``0`` tries once, ``> 0``
         waits at most that many seconds, then raises ``LockTimeout``.
         """
-        # Validation inlined: this is the uncontended hot path.
-        if type(name) is not str or not name:
+        # Validation inlined: this is the uncontended hot path (isascii is a flag
+        # read; other names get the full check, UTF-8 encodability included).
+        if type(name) is not str or not name or not name.isascii():
             check_name(name)
         if mode != EXCLUSIVE and mode != SHARED:
             check_mode(mode)

@@ -56,7 +56,7 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from .._redisio import Scripts, check_client, redis
+from .._redisio import Scripts, check_async_client, check_client, check_prefix, escape_tag, redis
 from ._api import (
     EXCLUSIVE,
     DeadlockError,
@@ -96,7 +96,9 @@ class _Keys:
     __slots__ = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "channel")
 
     def __init__(self, prefix: str, name: str) -> None:
-        base = f"{prefix}{{{name}}}"  # the {name} hash tag keeps one lock in one cluster slot
+        # the {name} hash tag keeps one lock in one cluster slot; escaped, braces in a
+        # name cannot move the tag, and two (prefix, name) pairs never share keys
+        base = f"{prefix}{{{escape_tag(name)}}}"
         self.holders = f"{base}:holders"
         self.info = f"{base}:info"
         self.queue = f"{base}:queue"
@@ -149,14 +151,12 @@ class RedisLockTable(LockTableBase):
         prefix: str = "ringhash:",
         default_ttl: float = 30.0,
         poll_cap: float = 0.2,
+        check_eviction: bool = True,
     ) -> None:
         check_client(client)
-        if async_client is not None and not isinstance(async_client, redis.asyncio.Redis):
-            raise TypeError(
-                f"async_client must be a redis.asyncio.Redis, not {type(async_client).__name__}"
-            )
-        if not isinstance(prefix, str):
-            raise TypeError("prefix must be a str")
+        if async_client is not None:
+            check_async_client(async_client)
+        check_prefix(prefix)
         ttl = check_ttl(default_ttl)
         if ttl is None:
             raise ValueError("every Redis lease needs a TTL: default_ttl cannot be None")
@@ -164,6 +164,8 @@ class RedisLockTable(LockTableBase):
         self.prefix = prefix
         self.default_ttl = ttl
         self.poll_cap = float(poll_cap)
+        self.check_eviction = bool(check_eviction)
+        self._eviction_checked = False
         self._scripts = Scripts(
             client,
             {
@@ -207,12 +209,20 @@ class RedisLockTable(LockTableBase):
 
     def _release(self, lease: Lease) -> None:
         k = _Keys(self.prefix, lease.name)
-        ok = self._call(
-            "release",
-            [k.holders, k.info],
-            [lease.token, self._owner_of(lease), k.channel],
-            f"release {lease.name!r}",
-        )
+        try:
+            ok = self._call(
+                "release",
+                [k.holders, k.info],
+                [lease.token, self._owner_of(lease), k.channel],
+                f"release {lease.name!r}",
+            )
+        except LockBackendError:
+            # The outcome is unknown (the lease ends on the server at its TTL at the
+            # latest): forget it here, so this owner's next acquires are not refused
+            # as a deadlock on a lease it no longer uses.
+            with self._lock:
+                self._local.pop((lease.name, lease.token), None)
+            raise
         with self._lock:
             self._local.pop((lease.name, lease.token), None)
             if ok:
@@ -373,10 +383,46 @@ class RedisLockTable(LockTableBase):
                 if waits_on is not None:
                     stack.extend(held.get(waits_on, ()))
 
+    def _check_eviction(self) -> None:
+        """On first use: refuse a Redis that may evict the lock's keys (a lease, a
+        queue or the fencing counter evicted means two holders, or a token issued
+        twice). ``check_eviction=False`` skips this, with a warning, for managed
+        services that hide ``CONFIG``."""
+        if self._eviction_checked:
+            return
+        if not self.check_eviction:
+            log.warning(
+                "RedisLockTable(check_eviction=False): the server's maxmemory-policy is not "
+                "checked; any policy but noeviction can evict lock keys and break exclusion"
+            )
+            self._eviction_checked = True
+            return
+        try:
+            reply = self.client.config_get("maxmemory-policy")
+        except redis.RedisError as e:
+            raise LockBackendError(
+                f"could not read maxmemory-policy ({type(e).__name__}: {e}); if the service "
+                "hides CONFIG and you know it never evicts, pass check_eviction=False"
+            ) from e
+        # one node's {policy: value}, or a cluster's {node: {policy: value}}
+        replies = reply.values() if all(isinstance(v, dict) for v in reply.values()) else [reply]
+        for r in replies:
+            policy = {_text(k): _text(v) for k, v in r.items()}.get("maxmemory-policy")
+            if policy != "noeviction":
+                raise LockBackendError(
+                    f"Redis maxmemory-policy is {policy!r}: under memory pressure it evicts "
+                    "keys, and an evicted lease, queue or fencing counter lets two owners hold "
+                    "one lock or reuses a token. Set maxmemory-policy noeviction (writes then "
+                    "fail cleanly when memory is full), or keep locks on a Redis of their own"
+                )
+        self._eviction_checked = True
+
     def _prepare_redis(
         self, *args: Any
     ) -> tuple[str, str, float, float | None, Hashable, Callable[[Lease], object] | None]:
-        """``_prepare``, with the TTL every Redis lease has (``default_ttl`` is never None)."""
+        """``_prepare``, with the TTL every Redis lease has (``default_ttl`` is never None),
+        after the one-time eviction check."""
+        self._check_eviction()
         name, mode, ttl, tmo, owner, on_lost = self._prepare(*args)
         return name, mode, self.default_ttl if ttl is None else ttl, tmo, owner, on_lost
 

@@ -1,0 +1,300 @@
+"""The lock table under faults, against real redis-servers started here: eviction
+policies refused, hidden CONFIG, on_lost exactly once, unencodable names, a
+release whose outcome is unknown, lock names that would break a hash tag, and a
+real three-master Redis Cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import REDIS_SERVER, RedisServer, free_port
+
+redis = pytest.importorskip("redis", reason="redis-py is not installed")
+from ringhash import LockBackendError, LockTable  # noqa: E402
+from ringhash.locks._api import notify_lost  # noqa: E402
+from ringhash.redis_locks import RedisLockTable  # noqa: E402
+
+pytestmark = [
+    pytest.mark.timeout(180),
+    pytest.mark.skipif(REDIS_SERVER is None, reason="no redis-server binary (.ci/run installs it)"),
+]
+
+
+class ConfiguredRedis(RedisServer):
+    """A RedisServer with extra command-line settings."""
+
+    def __init__(self, directory, *extra: str) -> None:
+        super().__init__(directory)
+        self.extra = list(extra)
+
+    def start(self):  # type: ignore[no-untyped-def]
+        import subprocess as sp
+
+        real = sp.Popen
+
+        def popen(args, *a, **kw):  # type: ignore[no-untyped-def]
+            return real([*args, *self.extra], *a, **kw)
+
+        sp.Popen = popen  # type: ignore[misc]
+        try:
+            return super().start()
+        finally:
+            sp.Popen = real  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "policy",
+    ["allkeys-lru", "volatile-lru", "allkeys-lfu", "volatile-ttl", "allkeys-random"],
+)
+def test_eviction_policies_are_refused(tmp_path, policy, caplog):
+    server = ConfiguredRedis(tmp_path, "--maxmemory", "2mb", "--maxmemory-policy", policy).start()
+    try:
+        table = RedisLockTable(server.client())
+        with pytest.raises(LockBackendError, match=f"maxmemory-policy is '{policy}'"):
+            table.acquire("x")
+        with caplog.at_level(logging.WARNING, logger="ringhash.locks"):
+            opted = RedisLockTable(server.client(), check_eviction=False)
+            opted.acquire("x").release()
+        assert "check_eviction=False" in caplog.text
+    finally:
+        server.kill()
+
+
+def test_noeviction_is_accepted_and_hidden_config_explained(tmp_path):
+    server = ConfiguredRedis(tmp_path, "--maxmemory", "2mb", "--maxmemory-policy", "noeviction")
+    server.start()
+    try:
+        RedisLockTable(server.client()).acquire("x").release()
+    finally:
+        server.kill()
+    hidden = ConfiguredRedis(tmp_path / "h", "--rename-command", "CONFIG", '""')
+    (tmp_path / "h").mkdir()
+    hidden.start()
+    try:
+        with pytest.raises(LockBackendError, match="check_eviction=False"):
+            RedisLockTable(hidden.client()).acquire("x")
+        RedisLockTable(hidden.client(), check_eviction=False).acquire("x").release()
+    finally:
+        hidden.kill()
+
+
+def test_on_lost_is_called_once():
+    calls = []
+    table = LockTable()
+    lease = table.acquire("n", ttl=10, on_lost=calls.append)
+    notify_lost([lease])
+    notify_lost([lease, lease])  # the watcher and a failed renewal both notice
+    assert calls == [lease]
+
+
+def test_on_lost_once_when_redis_stalls_under_keep_alive(tmp_path):
+    server = RedisServer(tmp_path).start()
+    try:
+        table = RedisLockTable(server.client(socket_timeout=0.2))
+        calls = []
+        lease = table.acquire("n", ttl=0.6, on_lost=calls.append)
+        keep = lease.keep_alive()
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            deadline = time.monotonic() + 10
+            while not calls and time.monotonic() < deadline:
+                time.sleep(0.02)
+            time.sleep(1.0)  # both the renewal and the expiry watcher have had their say
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        keep.stop()
+        assert calls == [lease]
+    finally:
+        server.kill()
+
+
+@pytest.mark.parametrize("name", ["\udcff", "a\ud800b"])
+def test_unencodable_names(make_table, name):
+    table = make_table()
+    with pytest.raises(ValueError, match="not encodable as UTF-8"):
+        table.acquire(name)
+
+
+def test_a_failed_release_does_not_block_the_owner(tmp_path):
+    server = RedisServer(tmp_path).start()
+    table = RedisLockTable(server.client(socket_timeout=1))
+    lease = table.acquire("n", ttl=30)
+    server.kill()
+    with pytest.raises(LockBackendError):
+        lease.release()
+    server.start()  # no persistence: the lease is gone with the data
+    try:
+        again = table.acquire("n", ttl=30, timeout=5)  # no DeadlockError from a stale record
+        again.release()
+    finally:
+        server.kill()
+
+
+def test_braces_in_names_and_prefixes(redis_server):
+    from redis.cluster import key_slot
+
+    from ringhash.locks._redis import _Keys
+
+    client = redis_server.client()
+    for name in ["}a", "{b}", "x{y}z", "\\(", "plain"]:
+        keys = _Keys("p:", name)
+        slots = {key_slot(getattr(keys, k).encode()) for k in _Keys.__slots__}
+        assert len(slots) == 1, name  # one lock, one slot, whatever the name
+        table = RedisLockTable(client, prefix="p:")
+        with table.lock(name, timeout=5) as lease:
+            assert lease.valid
+    # distinct names never share keys: "a{b" and "a\\(b" escape differently
+    assert _Keys("p:", "a{b").holders != _Keys("p:", "a\\(b").holders
+    with pytest.raises(ValueError, match="braces"):
+        RedisLockTable(client, prefix="x{y}:")
+
+
+# ---------------------------------------------------------------- Redis Cluster
+
+
+def _cluster_port() -> int:
+    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+    import socket
+
+    for _ in range(1000):
+        port = free_port()
+        if port + 10000 > 65535:
+            continue
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port + 10000))
+            except OSError:
+                continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    cli = shutil.which("redis-cli")
+    if cli is None:
+        pytest.skip("no redis-cli (it comes with redis-server; .ci/run installs it)")
+    ports = [_cluster_port() for _ in range(3)]
+    procs = []
+    for port in ports:
+        d = tmp_path_factory.mktemp(f"cluster{port}")
+        procs.append(
+            subprocess.Popen(
+                [
+                    REDIS_SERVER,
+                    "--port",
+                    str(port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    str(d / "nodes.conf"),
+                    "--dir",
+                    str(d),
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    try:
+        for port in ports:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    redis.Redis(host="127.0.0.1", port=port).ping()
+                    break
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)
+        subprocess.run(
+            [
+                cli,
+                "--cluster",
+                "create",
+                *[f"127.0.0.1:{p}" for p in ports],
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        deadline = time.monotonic() + 20
+        while (
+            redis.Redis(host="127.0.0.1", port=ports[0]).cluster("info").get("cluster_state")
+            != "ok"
+        ):
+            if time.monotonic() > deadline:
+                raise RuntimeError("the cluster did not come up")
+            time.sleep(0.1)
+        yield ports
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def test_cluster_locks(cluster):
+    from redis.cluster import RedisCluster
+
+    client = RedisCluster(host="127.0.0.1", port=cluster[0], socket_timeout=5)
+    table = RedisLockTable(client, prefix="c:")
+    names = [f"lock-{i}" for i in range(30)] + ["}x", "{y}", "a{b}c"]
+    slots = {client.keyslot(f"c:{{{n}}}:holders") for n in names}
+    assert len(slots) > 10  # the names really are spread over the masters
+    tokens = {}
+    for name in names:
+        with table.lock(name, timeout=5) as lease:
+            tokens[name] = lease.token
+        with table.lock(name, timeout=5) as lease:
+            assert lease.token > tokens[name]  # fencing tokens keep increasing
+    # contention through the cluster: the waiter is woken when the holder releases
+    holder = table.acquire("busy", ttl=30)
+    got = []
+
+    def waiter() -> None:
+        with table.lock("busy", timeout=10) as lease:
+            got.append(lease.token)
+
+    t = threading.Thread(target=waiter)
+    t.start()
+    time.sleep(0.3)
+    assert not got
+    holder.release()
+    t.join(10)
+    assert got and got[0] > holder.token
+    client.close()
+
+
+def test_cluster_async_client(cluster):
+    from redis.asyncio.cluster import RedisCluster as AsyncCluster
+    from redis.cluster import RedisCluster
+
+    async def run() -> int:
+        aclient = AsyncCluster(host="127.0.0.1", port=cluster[0])
+        table = RedisLockTable(
+            RedisCluster(host="127.0.0.1", port=cluster[0]), async_client=aclient, prefix="a:"
+        )
+        async with table.lock_async("alock", timeout=5) as lease:
+            token = lease.token
+        await aclient.aclose()
+        return token
+
+    assert asyncio.run(run()) >= 1
+    with pytest.raises(TypeError, match="redis.asyncio.Redis or redis.asyncio.RedisCluster"):
+        RedisLockTable(redis.Redis(host="127.0.0.1", port=cluster[0]), async_client=object())

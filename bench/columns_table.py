@@ -16,26 +16,17 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import time
 import tracemalloc
 
 import numpy as np
 
 import ringhash
+from ringhash.compare import _best as best  # the same best-of-rounds timing
 
 
 def ids(n: int, seed: int = 1) -> list[str]:
     rng = np.random.default_rng(seed)
     return [f"{x:016x}" for x in rng.integers(0, 2**63, n)]
-
-
-def best(fn, rounds: int) -> float:  # type: ignore[no-untyped-def]
-    times = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def measure(rows: dict[str, object], rounds: int, n: int) -> dict[str, float]:

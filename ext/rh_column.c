@@ -191,22 +191,21 @@ int64_t rh_col_codes(const rh_col *c, int64_t start, int64_t n, int64_t ndict, i
     return -1;
 }
 
+/* Offset `row` of a utf8 / binary column, whichever its width. */
+static inline int64_t offset_at(const rh_col *c, int64_t row)
+{
+    if (c->kind == RH_COL_BIN32)
+        return ((const int32_t *)c->values)[row];
+    return ((const int64_t *)c->values)[row];
+}
+
 /* The bytes of row `row` (absolute: offset included); -1 if the producer lied. */
 static inline int span_of(const rh_col *c, int64_t row, const uint8_t **p, size_t *len)
 {
     switch (c->kind) {
-    case RH_COL_BIN32: {
-        const int32_t *o = (const int32_t *)c->values;
-        int32_t s = o[row], e = o[row + 1];
-        if (s < 0 || e < s)
-            return -1;
-        *p = c->data + s;
-        *len = (size_t)(e - s);
-        return 0;
-    }
+    case RH_COL_BIN32:
     case RH_COL_BIN64: {
-        const int64_t *o = (const int64_t *)c->values;
-        int64_t s = o[row], e = o[row + 1];
+        int64_t s = offset_at(c, row), e = offset_at(c, row + 1);
         if (s < 0 || e < s)
             return -1;
         *p = c->data + s;

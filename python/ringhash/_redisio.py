@@ -5,6 +5,7 @@ feature's own exception."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ __all__ = [
     "Scripts",
     "check_async_client",
     "check_client",
+    "check_no_eviction",
     "check_prefix",
     "escape_tag",
     "redis",
@@ -88,3 +90,42 @@ class Scripts:
             return self._scripts[name](keys=keys, args=args)
         except redis.RedisError as e:
             raise self._error(what, e) from e
+
+
+def check_no_eviction(
+    client: Any, check: bool, user: str, error: Callable[[str], BaseException]
+) -> None:
+    """Raise ``error(message)`` unless the server's ``maxmemory-policy`` is
+    ``noeviction`` (every node of a cluster): state that must not vanish (locks,
+    fencing counters, epochs) would otherwise be evicted under memory pressure.
+    ``check=False`` skips the check with a warning, for managed services that
+    hide ``CONFIG``."""
+    if not check:
+        logging.getLogger("ringhash.locks").warning(
+            "%s(check_eviction=False): the server's maxmemory-policy is not checked; any "
+            "policy but noeviction can evict keys and break exclusion",
+            user,
+        )
+        return
+    try:
+        reply = client.config_get("maxmemory-policy")
+    except redis.RedisError as e:
+        raise error(
+            f"could not read maxmemory-policy ({type(e).__name__}: {e}); if the service "
+            "hides CONFIG and you know it never evicts, pass check_eviction=False"
+        ) from e
+    # one node's {policy: value}, or a cluster's {node: {policy: value}}
+    replies = reply.values() if all(isinstance(v, dict) for v in reply.values()) else [reply]
+    for r in replies:
+        policy = {_str(k): _str(v) for k, v in r.items()}.get("maxmemory-policy")
+        if policy != "noeviction":
+            raise error(
+                f"Redis maxmemory-policy is {policy!r}: under memory pressure it evicts "
+                "keys, and an evicted lease, queue or fencing counter lets two owners hold "
+                "one lock or reuses a token. Set maxmemory-policy noeviction (writes then "
+                "fail cleanly when memory is full), or keep locks on a Redis of their own"
+            )
+
+
+def _str(v: Any) -> str:
+    return v.decode() if isinstance(v, bytes) else str(v)

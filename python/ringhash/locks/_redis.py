@@ -56,7 +56,14 @@ import uuid
 from collections.abc import Callable, Hashable
 from typing import Any
 
-from .._redisio import Scripts, check_async_client, check_client, check_prefix, escape_tag, redis
+from .._redisio import (
+    Scripts,
+    check_async_client,
+    check_client,
+    check_no_eviction,
+    check_prefix,
+    redis,
+)
 from ._api import (
     EXCLUSIVE,
     DeadlockError,
@@ -74,7 +81,7 @@ from ._api import (
     log,
     notify_lost,
 )
-from ._redis_scripts import ACQUIRE, CANCEL, EXTEND, HOLDERS, RELEASE, VALID
+from ._redis_scripts import ACQUIRE, CANCEL, EXTEND, HOLDERS, RELEASE, VALID, _Keys
 
 __all__ = ["RedisLockTable"]
 
@@ -90,36 +97,6 @@ def _owner_id(owner: Hashable) -> str:
     if isinstance(owner, asyncio.Task):
         return f"{_HOST}:{os.getpid()}:task:{id(owner)}"
     return f"{_HOST}:{os.getpid()}:{type(owner).__name__}:{owner!r}"
-
-
-class _Keys:
-    __slots__ = (
-        "holders",
-        "info",
-        "queue",
-        "qexp",
-        "tokens",
-        "qseq",
-        "qinfo",
-        "grants",
-        "gexp",
-        "channel",
-    )
-
-    def __init__(self, prefix: str, name: str) -> None:
-        # the {name} hash tag keeps one lock in one cluster slot; escaped, braces in a
-        # name cannot move the tag, and two (prefix, name) pairs never share keys
-        base = f"{prefix}{{{escape_tag(name)}}}"
-        self.holders = f"{base}:holders"
-        self.info = f"{base}:info"
-        self.queue = f"{base}:queue"
-        self.qexp = f"{base}:qexp"
-        self.tokens = f"{base}:tokens"
-        self.qseq = f"{base}:qseq"
-        self.qinfo = f"{base}:qinfo"
-        self.grants = f"{base}:grants"
-        self.gexp = f"{base}:gexp"
-        self.channel = f"{base}:events"
 
 
 def _backend_error(what: str, e: BaseException) -> LockBackendError:
@@ -419,36 +396,10 @@ class RedisLockTable(LockTableBase):
     def _check_eviction(self) -> None:
         """On first use: refuse a Redis that may evict the lock's keys (a lease, a
         queue or the fencing counter evicted means two holders, or a token issued
-        twice). ``check_eviction=False`` skips this, with a warning, for managed
-        services that hide ``CONFIG``."""
-        if self._eviction_checked:
-            return
-        if not self.check_eviction:
-            log.warning(
-                "RedisLockTable(check_eviction=False): the server's maxmemory-policy is not "
-                "checked; any policy but noeviction can evict lock keys and break exclusion"
-            )
+        twice); ``check_eviction=False`` skips this, with a warning."""
+        if not self._eviction_checked:
+            check_no_eviction(self.client, self.check_eviction, "RedisLockTable", LockBackendError)
             self._eviction_checked = True
-            return
-        try:
-            reply = self.client.config_get("maxmemory-policy")
-        except redis.RedisError as e:
-            raise LockBackendError(
-                f"could not read maxmemory-policy ({type(e).__name__}: {e}); if the service "
-                "hides CONFIG and you know it never evicts, pass check_eviction=False"
-            ) from e
-        # one node's {policy: value}, or a cluster's {node: {policy: value}}
-        replies = reply.values() if all(isinstance(v, dict) for v in reply.values()) else [reply]
-        for r in replies:
-            policy = {_text(k): _text(v) for k, v in r.items()}.get("maxmemory-policy")
-            if policy != "noeviction":
-                raise LockBackendError(
-                    f"Redis maxmemory-policy is {policy!r}: under memory pressure it evicts "
-                    "keys, and an evicted lease, queue or fencing counter lets two owners hold "
-                    "one lock or reuses a token. Set maxmemory-policy noeviction (writes then "
-                    "fail cleanly when memory is full), or keep locks on a Redis of their own"
-                )
-        self._eviction_checked = True
 
     def _prepare_redis(
         self, *args: Any

@@ -7,7 +7,40 @@ expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``),
 fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details).
 """
 
-__all__ = ["ACQUIRE", "CANCEL", "EXTEND", "HOLDERS", "RELEASE", "VALID"]
+from .._redisio import escape_tag
+
+__all__ = ["ACQUIRE", "CANCEL", "EXTEND", "HOLDERS", "RELEASE", "VALID", "_Keys"]
+
+
+class _Keys:
+    __slots__ = (
+        "holders",
+        "info",
+        "queue",
+        "qexp",
+        "tokens",
+        "qseq",
+        "qinfo",
+        "grants",
+        "gexp",
+        "channel",
+    )
+
+    def __init__(self, prefix: str, name: str) -> None:
+        # the {name} hash tag keeps one lock in one cluster slot; escaped, braces in a
+        # name cannot move the tag, and two (prefix, name) pairs never share keys
+        base = f"{prefix}{{{escape_tag(name)}}}"
+        self.holders = f"{base}:holders"
+        self.info = f"{base}:info"
+        self.queue = f"{base}:queue"
+        self.qexp = f"{base}:qexp"
+        self.tokens = f"{base}:tokens"
+        self.qseq = f"{base}:qseq"
+        self.qinfo = f"{base}:qinfo"
+        self.grants = f"{base}:grants"
+        self.gexp = f"{base}:gexp"
+        self.channel = f"{base}:events"
+
 
 _NOW = """
 local t = redis.call('TIME')

@@ -383,9 +383,9 @@ cdef class Column:
                 if bad >= 0:
                     break
                 if ring == NULL:
-                    rh_hash_spans(algo, ptr, len, <size_t>m, seed, <uint32_t *>out + start)
+                    rh_hash_spans(algo, ptr, len, <size_t>m, 0, seed, <uint32_t *>out + start)
                 else:
-                    rh_lookup_spans(ring, ptr, len, <size_t>m, &o[start])
+                    rh_lookup_spans(ring, ptr, len, <size_t>m, 0, &o[start])
                     if na:
                         for i in range(m):
                             if isnull[i]:

@@ -71,7 +71,7 @@ cdef extern from "rh_ring.h" nogil:
     void rh_lookup_fixed(const rh_ring *r, const uint8_t *raw, size_t itemsize, size_t n,
                          int32_t *out)
     void rh_lookup_spans(const rh_ring *r, const unsigned char *const *ptr, const uint32_t *len,
-                         size_t n, int32_t *out)
+                         size_t n, int back_to_back, int32_t *out)
 
 cdef extern from "rh_hash.h" nogil:
     uint32_t rh_hash_bytes(int algo, const void *data, size_t len, uint32_t seed)
@@ -82,7 +82,7 @@ cdef extern from "rh_hash.h" nogil:
     void rh_hash_fixed_block(int algo, const uint8_t *raw, size_t itemsize, size_t n,
                              uint32_t seed, uint32_t *out)
     void rh_hash_spans(int algo, const unsigned char *const *ptr, const uint32_t *len, size_t n,
-                       uint32_t seed, uint32_t *out)
+                       int back_to_back, uint32_t seed, uint32_t *out)
     ptrdiff_t rh_ucs4_to_utf8(const uint32_t *cps, size_t n, unsigned char *out)
     void rh_node_points(int algo, uint32_t seed, const char *name, size_t name_len,
                         uint32_t count, uint32_t *out)

@@ -345,7 +345,7 @@ int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t 
         int64_t bad = col_spans(c, start + b, m, ptr, len, huge, &nhuge);
         if (bad >= 0)
             return bad;
-        rh_lookup_spans(r, ptr, len, (size_t)m, out + b);
+        rh_lookup_spans(r, ptr, len, (size_t)m, c->kind != RH_COL_VIEW, out + b);
         for (int64_t k = 0; k < nhuge; k++)
             out[b + huge[k]] = rh_owner(r, huge_hash(c, r->algo, r->seed, start + b + huge[k]));
     }
@@ -363,7 +363,7 @@ static int64_t hash_spans(const rh_col *c, int algo, uint32_t seed, int64_t star
         int64_t bad = col_spans(c, start + b, m, ptr, len, huge, &nhuge);
         if (bad >= 0)
             return bad;
-        rh_hash_spans(algo, ptr, len, (size_t)m, seed, out + b);
+        rh_hash_spans(algo, ptr, len, (size_t)m, c->kind != RH_COL_VIEW, seed, out + b);
         for (int64_t k = 0; k < nhuge; k++)
             out[b + huge[k]] = huge_hash(c, algo, seed, start + b + huge[k]);
     }

@@ -106,9 +106,12 @@ void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, si
                          uint32_t seed, uint32_t *out);
 
 /* The hash (algo) of n variable-length keys, key i being len[i] bytes at ptr[i]
- * (only those bytes are read). Murmur3 takes the AVX-512 build. */
+ * (only those bytes are read). Murmur3 takes the AVX-512 build, which reads a
+ * run of keys of one length lying one after another (ptr[i + 1] == ptr[i] +
+ * len[i]) like a numpy "S" array; back_to_back says that holds for all keys
+ * (an Arrow utf8 column), else it is checked run by run. */
 void rh_hash_spans(int algo, const unsigned char *const *ptr, const uint32_t *len, size_t n,
-                   uint32_t seed, uint32_t *out);
+                   int back_to_back, uint32_t seed, uint32_t *out);
 
 /* Which build of the batch loops is in use: "avx512", "avx2" or "scalar" (as
  * a level: 2, 1 or 0, for other files' builds to follow the same choice). */

@@ -223,7 +223,7 @@ void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *ou
 /* Owners of n variable-length keys (key i: len[i] bytes at ptr[i], as
  * rh_hash_spans hashes them): a block hashed, then searched. */
 void rh_lookup_spans(const rh_ring *r, const unsigned char *const *ptr, const uint32_t *len,
-                     size_t n, int32_t *out);
+                     size_t n, int back_to_back, int32_t *out);
 
 /* The same for the n items of a numpy "S" array (rh_hash_fixed_block's keys). */
 void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,

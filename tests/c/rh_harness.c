@@ -118,12 +118,13 @@ int main(void)
         uint32_t len[N], out[N];
         size_t at = 0, cap = round % 4 == 0 ? 101 : round % 4 == 1 ? 17 : round % 4 == 2 ? 65 : 13;
         for (size_t i = 0; i < N; i++) {
-            len[i] = (uint32_t)(next() % cap);
+            /* the last rounds: every key of one length (1..16), back to back */
+            len[i] = round >= 24 ? (uint32_t)(round - 23) : (uint32_t)(next() % cap);
             ptr[i] = pool + at;
             for (uint32_t j = 0; j < len[i]; j++)
                 pool[at++] = (unsigned char)next();
         }
-        rh_hash_spans(RH_MURMUR3, ptr, len, N, 11, out);
+        rh_hash_spans(RH_MURMUR3, ptr, len, N, 1, 11, out);
         for (size_t i = 0; i < N; i++) {
             if (out[i] != rh_murmur3_32(ptr[i], len[i], 11)) {
                 printf("spans: key %zu of round %d differs from rh_murmur3_32\n", i, round);

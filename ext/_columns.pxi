@@ -47,6 +47,8 @@ cdef extern from "rh_column.h" nogil:
                           int32_t *out)
     void rh_col_u64(const rh_col *c, int64_t start, int64_t n, uint64_t *out)
     int64_t rh_col_codes(const rh_col *c, int64_t start, int64_t n, int64_t ndict, int64_t *out)
+    int64_t rh_col_gather(const rh_col *c, int64_t start, int64_t n, const int32_t *values,
+                          int64_t nvalues, const uint8_t *nullv, int32_t fill, int32_t *out)
     void rh_partition(const int32_t *owner, int64_t n, int32_t nowners, int64_t *order,
                       int64_t *offsets)
 
@@ -465,6 +467,7 @@ cdef int _fill_dict(const _chunk *c, const rh_ring *ring, int algo, uint32_t see
     cdef uint32_t *hashes = <uint32_t *>malloc(<size_t>(nd if nd else 1) * sizeof(uint32_t))
     cdef int32_t *vals = <int32_t *>malloc(<size_t>(nd if nd else 1) * sizeof(int32_t))
     cdef int32_t *o = <int32_t *>out + row0
+    cdef uint8_t *nullv = NULL
     cdef int why = 0
     if hashes == NULL or vals == NULL:
         free(hashes)
@@ -489,22 +492,22 @@ cdef int _fill_dict(const _chunk *c, const rh_ring *ring, int algo, uint32_t see
             rh_search(ring, hashes, <size_t>nd, vals)
         elif nd:
             memcpy(vals, hashes, <size_t>nd * sizeof(uint32_t))
-        while start < n:
-            m = min(<int64_t>RH_BLOCK, n - start)
-            bad[0] = rh_col_codes(&c.col, start, m, nd, codes)
-            if bad[0] >= 0:
-                bad[0] += row0
-                why = _BAD_CODE
-                break
-            for i in range(m):
-                k = codes[i]
-                if k >= 0 and (c.dict.validity == NULL or rh_col_valid(&c.dict, k)):
-                    o[start + i] = vals[k]
-                elif nulls:
-                    o[start + i] = null_owner
-                else:
-                    o[start + i] = 0  # unreachable: the caller checked first_null
-            start += m
+        nullv = NULL
+        if c.dict.validity != NULL and nd:  # entries that are null themselves
+            nullv = <uint8_t *>malloc(<size_t>nd)
+            if nullv == NULL:
+                free(hashes)
+                free(vals)
+                return -1
+            for k in range(nd):
+                nullv[k] = not rh_col_valid(&c.dict, k)
+        # null rows get null_owner (with nulls) or 0 (unreachable: the caller
+        # checked first_null); in one pass per index type, in C
+        bad[0] = rh_col_gather(&c.col, 0, n, vals, nd, nullv, null_owner if nulls else 0, o)
+        if bad[0] >= 0:
+            bad[0] += row0
+            why = _BAD_CODE
+        free(nullv)
     free(hashes)
     free(vals)
     return why

@@ -422,3 +422,47 @@ void rh_partition(const int32_t *owner, int64_t n, int32_t nowners, int64_t *ord
     memmove(offsets + 1, offsets, (size_t)nowners * sizeof *offsets);
     offsets[0] = 0;
 }
+
+/* The gather of a dictionary chunk, one loop per index type: out[i] =
+ * values[code of row i]; a null row, or a code naming a null entry (nullv[code]
+ * set), gets fill. Returns -1, or the first row whose code is out of range. */
+#define RH_GATHER(T)                                                                               \
+    do {                                                                                           \
+        const T *code = (const T *)c->values + c->offset + start;                                  \
+        if (!c->validity && !nullv && nvalues > 0) {                                             \
+            uint64_t bad = 0;                                                                      \
+            for (int64_t i = 0; i < n; i++) {                                                      \
+                uint64_t k = (uint64_t)(int64_t)code[i];                                           \
+                bad |= k >= (uint64_t)nvalues;                                                     \
+                out[i] = values[bad ? 0 : k];                                                      \
+            }                                                                                      \
+            if (!bad)                                                                              \
+                return -1;                                                                         \
+        }                                                                                          \
+        for (int64_t i = 0; i < n; i++) {                                                          \
+            if (!rh_col_valid(c, start + i)) {                                                     \
+                out[i] = fill;                                                                     \
+                continue;                                                                          \
+            }                                                                                      \
+            uint64_t k = (uint64_t)(int64_t)code[i];                                               \
+            if (k >= (uint64_t)nvalues)                                                            \
+                return start + i;                                                                  \
+            out[i] = nullv && nullv[k] ? fill : values[k];                                         \
+        }                                                                                          \
+        return -1;                                                                                 \
+    } while (0)
+
+int64_t rh_col_gather(const rh_col *c, int64_t start, int64_t n, const int32_t *values,
+                      int64_t nvalues, const uint8_t *nullv, int32_t fill, int32_t *out)
+{
+    switch (c->width * 2 + c->is_signed) {
+    case 2: RH_GATHER(uint8_t);
+    case 3: RH_GATHER(int8_t);
+    case 4: RH_GATHER(uint16_t);
+    case 5: RH_GATHER(int16_t);
+    case 8: RH_GATHER(uint32_t);
+    case 9: RH_GATHER(int32_t);
+    case 17: RH_GATHER(int64_t);
+    default: RH_GATHER(uint64_t);
+    }
+}

@@ -142,6 +142,13 @@ void rh_col_u64(const rh_col *c, int64_t start, int64_t n, uint64_t *out);
  * Returns -1, or the first row whose code is outside [0, ndict). */
 int64_t rh_col_codes(const rh_col *c, int64_t start, int64_t n, int64_t ndict, int64_t *out);
 
+/* A dictionary chunk's rows [start, start + n) (c: its indices) through the
+ * per-entry table values[nvalues] (owners or hashes): null rows, and codes of
+ * entries marked in nullv (may be NULL), get fill. Returns -1, or the first row
+ * whose code lies outside [0, nvalues). */
+int64_t rh_col_gather(const rh_col *c, int64_t start, int64_t n, const int32_t *values,
+                      int64_t nvalues, const uint8_t *nullv, int32_t fill, int32_t *out);
+
 /* Counting sort of owners, O(n + nowners): order[offsets[o]:offsets[o + 1]]
  * lists, in increasing row order, the rows i with owner[i] == o; offsets has
  * nowners + 1 entries. Every owner must lie in [0, nowners). */

@@ -274,23 +274,35 @@ static int spans_fast(const rh_col *c, int64_t start, int64_t m, const unsigned 
         }
         return (longest >> 32) == 0 ? 1 : 0; /* else: bad, or a key of 4 GiB+ */
     }
-    if (c->kind == RH_COL_VIEW) {
+    if (c->kind == RH_COL_VIEW && c->nvbufs == 0) { /* every value inline (at most 12 bytes) */
         const uint8_t *v = (const uint8_t *)c->values + 16 * (c->offset + start);
+        for (int64_t i = 0; i < m; i++, v += 16) {
+            int32_t l;
+            memcpy(&l, v, 4);
+            bad |= (l < 0) | (l > 12);
+            ptr[i] = v + 4;
+            len[i] = (uint32_t)l;
+        }
+        return !bad;
+    }
+    if (c->kind == RH_COL_VIEW) {
+        /* branch-free: every test folds into `bad` (a lying view sends the block to
+         * the careful loop); a buffer index out of range is clamped before use */
+        const uint8_t *v = (const uint8_t *)c->values + 16 * (c->offset + start);
+        const int64_t nv = c->nvbufs;
         for (int64_t i = 0; i < m; i++, v += 16) {
             int32_t l, b, off;
             memcpy(&l, v, 4);
             memcpy(&b, v + 8, 4);
             memcpy(&off, v + 12, 4);
-            if (l <= 12) {
-                bad |= l < 0;
-                ptr[i] = v + 4;
-            } else {
-                bad |= (b < 0) | (b >= c->nvbufs) || (off < 0) ||
-                       ((int64_t)off + l > c->vsizes[b]) || !c->vbufs[b];
-                if (bad)
-                    return 0;
-                ptr[i] = c->vbufs[b] + off;
-            }
+            int inline_ = l <= 12;
+            int in_range = (b >= 0) & (b < nv);
+            int64_t bc = in_range ? b : 0;
+            const uint8_t *buf = c->vbufs[bc];
+            int out_of_buffer =
+                (!in_range) | (off < 0) | ((int64_t)off + l > c->vsizes[bc]) | (!buf);
+            bad |= (l < 0) | ((!inline_) & out_of_buffer);
+            ptr[i] = inline_ ? v + 4 : buf + (uint32_t)off;
             len[i] = (uint32_t)l;
         }
         return !bad;
@@ -429,7 +441,7 @@ void rh_partition(const int32_t *owner, int64_t n, int32_t nowners, int64_t *ord
 #define RH_GATHER(T)                                                                               \
     do {                                                                                           \
         const T *code = (const T *)c->values + c->offset + start;                                  \
-        if (!c->validity && !nullv && nvalues > 0) {                                             \
+        if (!c->validity && !nullv && nvalues > 0) {                                               \
             uint64_t bad = 0;                                                                      \
             for (int64_t i = 0; i < n; i++) {                                                      \
                 uint64_t k = (uint64_t)(int64_t)code[i];                                           \

@@ -246,8 +246,8 @@ static inline int span_of(const rh_col *c, int64_t row, const uint8_t **p, size_
 /* The common case without a branch per row: utf8 / binary offsets and no
  * validity bitmap. Returns 0 (nothing decided) if the offsets are bad, so the
  * careful loop finds the row, or for other layouts. */
-static int spans_fast(const rh_col *c, int64_t start, int64_t m, const unsigned char **ptr,
-                      uint32_t *len)
+static int spans_fast(const rh_col *c, int64_t start, int64_t m,
+                      const unsigned char **RH_RESTRICT ptr, uint32_t *RH_RESTRICT len)
 {
     int bad = 0;
     if (c->validity)
@@ -290,6 +290,8 @@ static int spans_fast(const rh_col *c, int64_t start, int64_t m, const unsigned 
          * the careful loop); a buffer index out of range is clamped before use */
         const uint8_t *v = (const uint8_t *)c->values + 16 * (c->offset + start);
         const int64_t nv = c->nvbufs;
+        const uint8_t *const *RH_RESTRICT vbufs = c->vbufs;
+        const int64_t *RH_RESTRICT vsizes = c->vsizes;
         for (int64_t i = 0; i < m; i++, v += 16) {
             int32_t l, b, off;
             memcpy(&l, v, 4);
@@ -298,9 +300,8 @@ static int spans_fast(const rh_col *c, int64_t start, int64_t m, const unsigned 
             int inline_ = l <= 12;
             int in_range = (b >= 0) & (b < nv);
             int64_t bc = in_range ? b : 0;
-            const uint8_t *buf = c->vbufs[bc];
-            int out_of_buffer =
-                (!in_range) | (off < 0) | ((int64_t)off + l > c->vsizes[bc]) | (!buf);
+            const uint8_t *buf = vbufs[bc];
+            int out_of_buffer = (!in_range) | (off < 0) | ((int64_t)off + l > vsizes[bc]) | (!buf);
             bad |= (l < 0) | ((!inline_) & out_of_buffer);
             ptr[i] = inline_ ? v + 4 : buf + (uint32_t)off;
             len[i] = (uint32_t)l;

@@ -361,3 +361,36 @@ def test_a_resent_acquire_returns_the_same_grant(redis_server):
     assert first[0] == again[0] == 1 and first[1] == again[1]
     table._cancel(k, "waiter-1", "same")  # the caller gives up: the grant is released
     assert table.holders("same") == ()
+
+
+# ---------------------------------------------------------------- deadlines
+
+
+@pytest.mark.parametrize("timeout", [0, 1.0])
+def test_acquire_timeout_bounds_the_call_while_redis_stalls(tmp_path, timeout):
+    """acquire(timeout=t) returns or raises within t + DEADLINE_SLACK + CANCEL_WAIT
+    (0.6 s) even when Redis stops answering, whatever the client's socket timeout
+    and retries."""
+    from ringhash.locks._redis import CANCEL_WAIT, DEADLINE_SLACK
+
+    server = RedisServer(tmp_path).start()
+    try:
+        table = RedisLockTable(server.client(socket_timeout=5), prefix="d:")
+        table.acquire("warm-up", ttl=1).release()
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            t0 = time.monotonic()
+            with pytest.raises(LockBackendError, match="did not answer within the timeout"):
+                table.acquire("d", ttl=30, timeout=timeout)
+            elapsed = time.monotonic() - t0
+            assert elapsed < timeout + DEADLINE_SLACK + CANCEL_WAIT + 0.2, elapsed
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        # once Redis answers, the abandoned attempt leaves nothing behind
+        deadline = time.monotonic() + 5
+        while table.holders("d"):
+            assert time.monotonic() < deadline, "the abandoned acquire left a lease"
+            time.sleep(0.05)
+        table.acquire("d", ttl=5, timeout=2).release()
+    finally:
+        server.kill()

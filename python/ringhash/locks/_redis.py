@@ -46,6 +46,7 @@ What is guaranteed, honestly
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import heapq
 import itertools
 import os
@@ -84,6 +85,21 @@ from ._api import (
 from ._redis_scripts import ACQUIRE, CANCEL, EXTEND, HOLDERS, RELEASE, VALID, _Keys
 
 __all__ = ["RedisLockTable"]
+
+#: Worker threads for calls that must end by a deadline (see ``_call``).
+_CALLS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="ringhash-redis")
+#: The slack of a deadline: a call made before the deadline may take this much
+#: longer (a timeout of 0, try once, still gets one round trip).
+DEADLINE_SLACK = 0.5
+#: How long a caller that gives up waits for its withdrawal before leaving it to
+#: a background retry: ``acquire(timeout=t)`` ends within t + DEADLINE_SLACK +
+#: CANCEL_WAIT whatever Redis does.
+CANCEL_WAIT = 0.1
+
+
+def _call_deadline(deadline: float | None) -> float | None:
+    return None if deadline is None else max(deadline, time.monotonic() + DEADLINE_SLACK)
+
 
 _HOST = socket.gethostname()
 
@@ -189,8 +205,39 @@ class RedisLockTable(LockTableBase):
     def _now(self) -> float:
         return time.monotonic()
 
-    def _call(self, script: str, keys: list[str], args: list[Any], what: str) -> Any:
-        return self._scripts(script, keys, args, what)
+    def _call(
+        self,
+        script: str,
+        keys: list[str],
+        args: list[Any],
+        what: str,
+        deadline: float | None = None,
+    ) -> Any:
+        """Run a script; with a ``deadline`` (monotonic seconds), return or raise by
+        then whatever the server does: the call runs in a worker
+        thread when the client's own timeouts could outlast the deadline (a stalled
+        server, redis-py's retries), and a call left behind is harmless (an acquire
+        abandoned this way is withdrawn by its caller, see ACQUIRE and CANCEL).
+        Past the deadline without an answer: ``LockBackendError`` (Redis, not the
+        lock, is what kept the caller waiting)."""
+        if deadline is None or self._bounded_by(deadline - time.monotonic()):
+            return self._scripts(script, keys, args, what)
+        fut = _CALLS.submit(self._scripts, script, keys, args, what)
+        try:
+            return fut.result(timeout=max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            raise LockBackendError(f"{what}: Redis did not answer within the timeout") from None
+
+    def _bounded_by(self, remaining: float) -> bool:
+        """Whether the client gives up on a call within ``remaining`` seconds by itself
+        (its socket timeout, times the attempts its retry policy makes)."""
+        kw = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", None)
+        if not kw:
+            return False
+        tmo = kw.get("socket_timeout")
+        retry = kw.get("retry")
+        attempts = 1 + (getattr(retry, "_retries", 3) if retry is not None else 0)
+        return tmo is not None and tmo * attempts + 0.05 * attempts <= remaining
 
     def _owner_of(self, lease: Lease) -> str:
         return _owner_id(lease.owner)
@@ -265,11 +312,12 @@ class RedisLockTable(LockTableBase):
         owner: Hashable,
         enqueue: bool,
         on_lost: Callable[[Lease], object] | None,
+        deadline: float | None = None,
     ) -> tuple[Lease | None, float]:
         """One atomic try: (lease, 0) if granted, else (None, ms until a holder expires or -1)."""
         start = time.monotonic()
         keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
-        reply = self._call("acquire", keys, args, f"acquire {name!r}")
+        reply = self._call("acquire", keys, args, f"acquire {name!r}", deadline)
         return self._granted(reply, start, name, mode, ttl, owner, on_lost)
 
     async def _attempt_async(
@@ -345,8 +393,9 @@ class RedisLockTable(LockTableBase):
         its caller never received. If Redis cannot be reached, keep trying in the
         background (until ``ttl`` has passed, when such a lease has ended anyway)."""
         keys = [k.queue, k.qexp, k.qinfo, k.holders, k.info, k.grants, k.gexp]
-        try:
-            self._call("cancel", keys, [waiter, k.channel], f"cancel {name!r}")
+        try:  # bounded: a caller giving up must not wait on a stalled Redis
+            deadline = time.monotonic() + CANCEL_WAIT
+            self._call("cancel", keys, [waiter, k.channel], f"cancel {name!r}", deadline)
         except LockBackendError:
             until = time.monotonic() + (self.default_ttl if ttl is None else ttl)
             log.warning("could not withdraw a waiter from %r yet; retrying in the background", name)
@@ -445,8 +494,11 @@ class RedisLockTable(LockTableBase):
         owner: Hashable,
         on_lost: Callable[[Lease], object] | None,
     ) -> Lease:
+        deadline = None if tmo is None else time.monotonic() + tmo
         try:
-            lease, hint = self._attempt(k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
+            lease, hint = self._attempt(
+                k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost, _call_deadline(deadline)
+            )
         except BaseException:
             self._cancel(k, waiter, name, ttl_s)  # it may have been granted: give it back
             raise
@@ -460,13 +512,14 @@ class RedisLockTable(LockTableBase):
         except DeadlockError:
             self._cancel(k, waiter, name)
             raise
-        deadline = None if tmo is None else time.monotonic() + tmo
         pubsub = self.client.pubsub(ignore_subscribe_messages=True)
         backoff = 0.005
         try:
             pubsub.subscribe(k.channel)
             while True:
-                lease, hint = self._attempt(k, waiter, name, mode, ttl_s, owner, True, on_lost)
+                lease, hint = self._attempt(
+                    k, waiter, name, mode, ttl_s, owner, True, on_lost, _call_deadline(deadline)
+                )
                 if lease is not None:
                     return lease
                 wait, backoff = self._next_wait(name, hint, deadline, backoff)

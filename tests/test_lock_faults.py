@@ -394,3 +394,36 @@ def test_acquire_timeout_bounds_the_call_while_redis_stalls(tmp_path, timeout):
         table.acquire("d", ttl=5, timeout=2).release()
     finally:
         server.kill()
+
+
+def test_release_and_extend_take_a_timeout(tmp_path):
+    from ringhash.locks._redis import DEADLINE_SLACK
+
+    server = RedisServer(tmp_path).start()
+    try:
+        table = RedisLockTable(server.client(socket_timeout=5), prefix="t:")
+        a = table.acquire("a", ttl=30)
+        b = table.acquire("b", ttl=30)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            for call in (lambda: b.extend(30, timeout=0.3), lambda: a.release(timeout=0.3)):
+                t0 = time.monotonic()
+                with pytest.raises(LockBackendError, match="did not answer within the timeout"):
+                    call()
+                assert time.monotonic() - t0 < 0.3 + DEADLINE_SLACK + 0.2
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        # the owner is not blocked by the release whose outcome was unknown
+        table.acquire("a", ttl=5, timeout=5).release()
+        b.release(timeout=5)
+        with pytest.raises(ValueError):
+            table.acquire("c", ttl=5).release(timeout=-1)
+    finally:
+        server.kill()
+
+
+def test_memory_backend_accepts_the_timeouts():
+    table = LockTable()
+    lease = table.acquire("m", ttl=10)
+    lease.extend(20, timeout=1)
+    lease.release(timeout=1)

@@ -177,8 +177,8 @@ def current_task() -> Hashable:
 
 
 class _Backend(Protocol):
-    def _release(self, lease: Lease) -> None: ...
-    def _extend(self, lease: Lease, ttl: float) -> None: ...
+    def _release(self, lease: Lease, timeout: float | None = None) -> None: ...
+    def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None: ...
     def _is_valid(self, lease: Lease) -> bool: ...
     def _now(self) -> float: ...
 
@@ -237,18 +237,27 @@ class Lease:
             return None
         return max(0.0, self.expires_at - self._backend._now())
 
-    def extend(self, ttl: float) -> None:
-        """Make the lease expire ``ttl`` seconds from now; LeaseLost if it no longer holds."""
+    def extend(self, ttl: float, *, timeout: float | None = None) -> None:
+        """Make the lease expire ``ttl`` seconds from now; LeaseLost if it no longer holds.
+
+        ``timeout``: a remote backend answers within that many seconds (plus its
+        documented slack) or raises ``LockBackendError``; None waits as its client does.
+        """
         if ttl is None:
             raise ValueError("extend() needs a ttl in seconds")
-        self._backend._extend(self, check_ttl(ttl))  # type: ignore[arg-type]
+        tmo = None if timeout is None else check_timeout(timeout)
+        self._backend._extend(self, check_ttl(ttl), tmo)  # type: ignore[arg-type]
 
-    def release(self) -> None:
+    def release(self, *, timeout: float | None = None) -> None:
         """Release the lock; LeaseLost if the lease no longer holds it.
 
-        Releasing a valid lease never fails.
+        Releasing a valid lease never fails. ``timeout``: a remote backend answers
+        within that many seconds (plus its documented slack) or raises
+        ``LockBackendError``, the outcome then unknown (the lease ends at its TTL at
+        the latest) and the lease forgotten by this table.
         """
-        self._backend._release(self)
+        tmo = None if timeout is None else check_timeout(timeout)
+        self._backend._release(self, tmo)
 
     def keep_alive(
         self,

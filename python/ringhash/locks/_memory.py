@@ -206,7 +206,7 @@ class LockTable(LockTableBase):
         notify_lost(lost)
         return ok
 
-    def _release(self, lease: Lease) -> None:
+    def _release(self, lease: Lease, timeout: float | None = None) -> None:
         lost: list[Lease] | None = None
         try:
             with self._lock:
@@ -227,7 +227,7 @@ class LockTable(LockTableBase):
             if lost:
                 notify_lost(lost)
 
-    def _extend(self, lease: Lease, ttl: float) -> None:
+    def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
         with self._lock:
             lost = self._expire_due()
             ok = self._holds(lease)

@@ -244,14 +244,16 @@ class RedisLockTable(LockTableBase):
 
     # ------------------------------------------------------------ backend hooks for Lease
 
-    def _release(self, lease: Lease) -> None:
+    def _release(self, lease: Lease, timeout: float | None = None) -> None:
         k = _Keys(self.prefix, lease.name)
+        deadline = None if timeout is None else _call_deadline(time.monotonic() + timeout)
         try:
             ok = self._call(
                 "release",
                 [k.holders, k.info],
                 [lease.token, self._owner_of(lease), k.channel],
                 f"release {lease.name!r}",
+                deadline,
             )
         except LockBackendError:
             # The outcome is unknown (the lease ends on the server at its TTL at the
@@ -267,14 +269,16 @@ class RedisLockTable(LockTableBase):
         if not ok:
             raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
 
-    def _extend(self, lease: Lease, ttl: float) -> None:
+    def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
         k = _Keys(self.prefix, lease.name)
         start = time.monotonic()
+        deadline = None if timeout is None else _call_deadline(start + timeout)
         ok, exp, now = self._call(
             "extend",
             [k.holders, k.info],
             [lease.token, self._owner_of(lease), max(1, round(ttl * 1000))],
             f"extend {lease.name!r}",
+            deadline,
         )
         if not ok:
             with self._lock:

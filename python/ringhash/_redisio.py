@@ -5,7 +5,9 @@ feature's own exception."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -17,6 +19,7 @@ except ImportError as _e:  # pragma: no cover - exercised only without the extra
 
 __all__ = [
     "Scripts",
+    "bounded_by",
     "check_async_client",
     "check_client",
     "check_no_eviction",
@@ -72,9 +75,29 @@ def slot_base(prefix: str, tag: str) -> str:
     return f"{prefix}{{{tag}}}"
 
 
+#: Worker threads for calls that must end by a deadline (see ``Scripts``).
+_CALLS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="ringhash-redis")
+
+
+def bounded_by(client: Any, remaining: float) -> bool:
+    """Whether ``client`` gives up on a call within ``remaining`` seconds by itself
+    (its socket timeout, times the attempts its retry policy makes)."""
+    kw = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+    if not kw:
+        return False
+    tmo = kw.get("socket_timeout")
+    retry = kw.get("retry")
+    attempts = 1 + (getattr(retry, "_retries", 3) if retry is not None else 0)
+    return tmo is not None and tmo * attempts + 0.05 * attempts <= remaining
+
+
 class Scripts:
     """Lua scripts registered once on a client; calling one raises ``error(what, e)``
-    for any Redis error, with the cause attached."""
+    for any Redis error, with the cause attached. With a ``deadline`` (monotonic
+    seconds) a call returns or raises by then whatever the server does: when the
+    client's own timeouts and retries could outlast it, the call runs in a worker
+    thread and is left behind at the deadline (the caller must make a late
+    completion harmless)."""
 
     def __init__(
         self,
@@ -82,14 +105,32 @@ class Scripts:
         sources: Mapping[str, str],
         error: Callable[[str, BaseException], BaseException],
     ) -> None:
+        self._client = client
         self._scripts = {name: client.register_script(src) for name, src in sources.items()}
         self._error = error
 
-    def __call__(self, name: str, keys: list[str], args: list[Any], what: str) -> Any:
+    def _run(self, name: str, keys: list[str], args: list[Any], what: str) -> Any:
         try:
             return self._scripts[name](keys=keys, args=args)
         except redis.RedisError as e:
             raise self._error(what, e) from e
+
+    def __call__(
+        self,
+        name: str,
+        keys: list[str],
+        args: list[Any],
+        what: str,
+        deadline: float | None = None,
+    ) -> Any:
+        if deadline is None or bounded_by(self._client, deadline - time.monotonic()):
+            return self._run(name, keys, args, what)
+        fut = _CALLS.submit(self._run, name, keys, args, what)
+        try:
+            return fut.result(timeout=max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            late = TimeoutError("Redis did not answer within the timeout")
+            raise self._error(what, late) from None
 
 
 def check_no_eviction(

@@ -46,11 +46,8 @@ What is guaranteed, honestly
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import heapq
 import itertools
-import os
-import socket
 import threading
 import time
 import uuid
@@ -82,12 +79,21 @@ from ._api import (
     log,
     notify_lost,
 )
-from ._redis_scripts import ACQUIRE, CANCEL, EXTEND, HOLDERS, RELEASE, VALID, _Keys
+from ._redis_scripts import (
+    ACQUIRE,
+    CANCEL,
+    EXTEND,
+    HOLDERS,
+    RELEASE,
+    VALID,
+    _Keys,
+    _local_expiry,
+    _owner_id,
+    _text,
+)
 
 __all__ = ["RedisLockTable"]
 
-#: Worker threads for calls that must end by a deadline (see ``_call``).
-_CALLS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="ringhash-redis")
 #: The slack of a deadline: a call made before the deadline may take this much
 #: longer (a timeout of 0, try once, still gets one round trip).
 DEADLINE_SLACK = 0.5
@@ -99,20 +105,6 @@ CANCEL_WAIT = 0.1
 
 def _call_deadline(deadline: float | None) -> float | None:
     return None if deadline is None else max(deadline, time.monotonic() + DEADLINE_SLACK)
-
-
-_HOST = socket.gethostname()
-
-
-def _owner_id(owner: Hashable) -> str:
-    """How an owner is named in Redis: a str as itself, a thread or task by process and id."""
-    if isinstance(owner, str):
-        return owner
-    if isinstance(owner, threading.Thread):
-        return f"{_HOST}:{os.getpid()}:thread:{owner.ident}"
-    if isinstance(owner, asyncio.Task):
-        return f"{_HOST}:{os.getpid()}:task:{id(owner)}"
-    return f"{_HOST}:{os.getpid()}:{type(owner).__name__}:{owner!r}"
 
 
 def _backend_error(what: str, e: BaseException) -> LockBackendError:
@@ -213,31 +205,10 @@ class RedisLockTable(LockTableBase):
         what: str,
         deadline: float | None = None,
     ) -> Any:
-        """Run a script; with a ``deadline`` (monotonic seconds), return or raise by
-        then whatever the server does: the call runs in a worker
-        thread when the client's own timeouts could outlast the deadline (a stalled
-        server, redis-py's retries), and a call left behind is harmless (an acquire
-        abandoned this way is withdrawn by its caller, see ACQUIRE and CANCEL).
-        Past the deadline without an answer: ``LockBackendError`` (Redis, not the
-        lock, is what kept the caller waiting)."""
-        if deadline is None or self._bounded_by(deadline - time.monotonic()):
-            return self._scripts(script, keys, args, what)
-        fut = _CALLS.submit(self._scripts, script, keys, args, what)
-        try:
-            return fut.result(timeout=max(0.0, deadline - time.monotonic()))
-        except concurrent.futures.TimeoutError:
-            raise LockBackendError(f"{what}: Redis did not answer within the timeout") from None
-
-    def _bounded_by(self, remaining: float) -> bool:
-        """Whether the client gives up on a call within ``remaining`` seconds by itself
-        (its socket timeout, times the attempts its retry policy makes)."""
-        kw = getattr(getattr(self.client, "connection_pool", None), "connection_kwargs", None)
-        if not kw:
-            return False
-        tmo = kw.get("socket_timeout")
-        retry = kw.get("retry")
-        attempts = 1 + (getattr(retry, "_retries", 3) if retry is not None else 0)
-        return tmo is not None and tmo * attempts + 0.05 * attempts <= remaining
+        """Run a script, by ``deadline`` if given (see ``_redisio.Scripts``): past it
+        without an answer, ``LockBackendError`` (Redis, not the lock, kept the caller
+        waiting); an abandoned acquire is withdrawn by its caller (ACQUIRE, CANCEL)."""
+        return self._scripts(script, keys, args, what, deadline)
 
     def _owner_of(self, lease: Lease) -> str:
         return _owner_id(lease.owner)
@@ -709,20 +680,6 @@ class RedisLockTable(LockTableBase):
                 if lease.expires_at is None or lease.expires_at > now
             )
             return LockStats(holders=live, waiters=len(self._waiting), **self._counts)
-
-
-def _local_expiry(start: float, exp_ms: Any, now_ms: Any) -> float:
-    """A lease's expiry on the local monotonic clock, never later than the server's.
-
-    The server granted at some instant after ``start`` (when the request was
-    sent) and reads its clock in whole milliseconds, truncated, so its expiry is
-    at least ``start + ttl - 1 ms``: claim no more than that.
-    """
-    return start + (int(exp_ms) - int(now_ms)) / 1000 - 0.001
-
-
-def _text(v: Any) -> str:
-    return v.decode("utf-8") if isinstance(v, bytes) else str(v)
 
 
 def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float]]) -> None:

@@ -1,5 +1,7 @@
 """The Lua scripts of ``RedisLockTable`` (``_redis.py``): every state change of a lock
-is one of these, atomic on the server and timed by the server's clock.
+is one of these, atomic on the server and timed by the server's clock. Also the
+rest of what is on the wire: the keys of one lock (``_Keys``), how owners are
+named there, and how server times become local ones.
 
 Keys of one lock (all in one Redis Cluster hash slot): ``holders`` (sorted set, token ->
 expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``), ``queue``
@@ -7,9 +9,27 @@ expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``),
 fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details).
 """
 
+import asyncio
+import os
+import socket
+import threading
+from collections.abc import Hashable
+from typing import Any
+
 from .._redisio import escape_tag
 
-__all__ = ["ACQUIRE", "CANCEL", "EXTEND", "HOLDERS", "RELEASE", "VALID", "_Keys"]
+__all__ = [
+    "ACQUIRE",
+    "CANCEL",
+    "EXTEND",
+    "HOLDERS",
+    "RELEASE",
+    "VALID",
+    "_Keys",
+    "_local_expiry",
+    "_owner_id",
+    "_text",
+]
 
 
 class _Keys:
@@ -230,3 +250,31 @@ end
 return out
 """
 )
+
+
+_HOST = socket.gethostname()
+
+
+def _owner_id(owner: Hashable) -> str:
+    """How an owner is named in Redis: a str as itself, a thread or task by process and id."""
+    if isinstance(owner, str):
+        return owner
+    if isinstance(owner, threading.Thread):
+        return f"{_HOST}:{os.getpid()}:thread:{owner.ident}"
+    if isinstance(owner, asyncio.Task):
+        return f"{_HOST}:{os.getpid()}:task:{id(owner)}"
+    return f"{_HOST}:{os.getpid()}:{type(owner).__name__}:{owner!r}"
+
+
+def _local_expiry(start: float, exp_ms: Any, now_ms: Any) -> float:
+    """A lease's expiry on the local monotonic clock, never later than the server's.
+
+    The server granted at some instant after ``start`` (when the request was
+    sent) and reads its clock in whole milliseconds, truncated, so its expiry is
+    at least ``start + ttl - 1 ms``: claim no more than that.
+    """
+    return start + (int(exp_ms) - int(now_ms)) / 1000 - 0.001
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8") if isinstance(v, bytes) else str(v)

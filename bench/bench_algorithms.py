@@ -1,8 +1,10 @@
 """The other algorithms against the ring and their Python peers, same run.
 
 Group algorithms: 1M uint64 keys, 100 nodes (the ring is the ratio baseline).
-Peers: the jump-consistent-hash package called per key, and jump hash's loop
-vectorized across keys with numpy (the best pure-numpy alternative).
+Peers: the jump-consistent-hash package called per key, jump hash's loop
+vectorized across keys with numpy (the best pure-numpy alternative), and
+clandestined's RendezvousHash (a Python loop over the nodes, C murmur3) per key.
+Maglev and multi-probe have no Python package to compare with.
 """
 
 import numpy as np
@@ -10,10 +12,11 @@ import pytest
 
 import ringhash
 from conftest import SLOW_BATCH, record
-from peers import jump, node_names
+from peers import clandestined, jump, node_names
 
 NODES = 100
 needs_jump = pytest.mark.skipif(jump is None, reason="jump-consistent-hash is not installed")
+needs_clandestined = pytest.mark.skipif(clandestined is None, reason="clandestined is not installed")
 
 
 def numpy_jump(keys: np.ndarray, buckets: int) -> np.ndarray:
@@ -70,3 +73,13 @@ def test_numpy_jump(benchmark, u64_keys):
     record(benchmark, "jump hash in numpy (vectorized across keys)", len(keys))
     got = benchmark(numpy_jump, keys, NODES)
     np.testing.assert_array_equal(got, want)
+
+
+@needs_clandestined
+@pytest.mark.benchmark(group="algorithms")
+def test_clandestined_rendezvous_per_key(benchmark, u64_keys):
+    keys = u64_keys[: SLOW_BATCH // 50].tolist()  # ~40 us per key at 100 nodes
+    peer = clandestined.RendezvousHash(node_names(NODES))
+    record(benchmark, "clandestined RendezvousHash (per key)", len(keys))
+    got = benchmark(lambda: [peer.find_node(k) for k in keys])
+    assert set(got) <= set(node_names(NODES))

@@ -26,6 +26,11 @@ except ImportError:  # pragma: no cover
     jump = None
 
 try:
+    import clandestined
+except ImportError:  # pragma: no cover
+    clandestined = None
+
+try:
     import fastring
 except ImportError:  # only published for CPython >= 3.13
     fastring = None

@@ -855,12 +855,19 @@ static int x86_simd_level(void)
                  (xcr0_lo & 0xE6) == 0xE6; /* and opmask and ZMM state */
     return avx512 ? 2 : 1;
 }
+
+static int x86_avx512dq(void)
+{
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && ((b >> 17) & 1);
+}
 #endif
 
 /* ---------------------------------------------------------------- entry points */
 
 /* Set once by rh_init (at module import, under the GIL), read-only afterwards. */
 static const rh_kernels *kernels = &kernels_portable;
+static int avx512dq; /* and the AVX-512 level has DQ (64-bit multiply, int <-> double) */
 
 void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
 {
@@ -962,12 +969,18 @@ void rh_init(void)
     static const rh_kernels *const by_level[3] = {&kernels_portable, &kernels_avx2,
                                                   &kernels_avx512};
     kernels = by_level[level];
+    avx512dq = level == 2 && x86_avx512dq();
 #endif
 }
 
 const char *rh_simd(void)
 {
     return kernels->name;
+}
+
+int rh_simd_avx512dq(void)
+{
+    return avx512dq;
 }
 
 int rh_simd_level(void)

@@ -117,6 +117,8 @@ void rh_hash_spans(int algo, const unsigned char *const *ptr, const uint32_t *le
  * a level: 2, 1 or 0, for other files' builds to follow the same choice). */
 const char *rh_simd(void);
 int rh_simd_level(void);
+/* Whether that AVX-512 level also has AVX-512DQ (rh_algos.c's jump kernel uses it). */
+int rh_simd_avx512dq(void);
 
 /* One-time set-up (CRC tables, CPU feature check); call once, before anything else. */
 void rh_init(void);

@@ -122,7 +122,7 @@ def test_jump_agrees_with_the_jump_package():
     jump = pytest.importorskip("jump", reason="jump-consistent-hash is not installed")
     algo = JumpHash([f"b{i}" for i in range(1000)])
     rng = np.random.default_rng(3)
-    keys = rng.integers(0, 2**63, 2000, dtype=np.uint64).tolist()
+    keys = rng.integers(0, 2**64 - 1, 2000, dtype=np.uint64, endpoint=True).tolist()
     assert algo.lookup(keys).tolist() == [jump.hash(k, 1000) for k in keys]
     for n in (1, 2, 3, 17, 1000):
         algo = JumpHash([f"b{i}" for i in range(n)])

@@ -16,7 +16,9 @@ from peers import clandestined, jump, node_names
 
 NODES = 100
 needs_jump = pytest.mark.skipif(jump is None, reason="jump-consistent-hash is not installed")
-needs_clandestined = pytest.mark.skipif(clandestined is None, reason="clandestined is not installed")
+needs_clandestined = pytest.mark.skipif(
+    clandestined is None, reason="clandestined is not installed"
+)
 
 
 def numpy_jump(keys: np.ndarray, buckets: int) -> np.ndarray:

@@ -5,6 +5,7 @@ feature's own exception."""
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import logging
 import time
@@ -19,6 +20,8 @@ except ImportError as _e:  # pragma: no cover - exercised only without the extra
 
 __all__ = [
     "Scripts",
+    "blocking_pop",
+    "blocking_pop_async",
     "bounded_by",
     "check_async_client",
     "check_client",
@@ -131,6 +134,54 @@ class Scripts:
         except concurrent.futures.TimeoutError:
             late = TimeoutError("Redis did not answer within the timeout")
             raise self._error(what, late) from None
+
+
+def _pool_of(client: Any, key: str) -> Any:
+    """The connection pool of the server that holds ``key`` (a cluster's node for its slot)."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+        return client.get_redis_connection(node).connection_pool
+    return client.connection_pool
+
+
+def blocking_pop(client: Any, key: str, wait: float, slack: float) -> bool:
+    """``BLPOP key wait`` on a connection of the client's pool, returning whether an
+    element was popped; never longer than ``wait + slack`` whatever the server does
+    (a connection whose reply did not come in time is closed, so that reply cannot
+    reach its next user). Any Redis error counts as "not popped": callers treat a
+    pop as a hint to retry sooner, never as state."""
+    if wait < 0.001:
+        return False
+    pool = _pool_of(client, key)
+    try:
+        conn = pool.get_connection()
+    except TypeError:  # redis-py before 5.3 wants a command name
+        conn = pool.get_connection("BLPOP")
+    except redis.RedisError:
+        return False
+    try:
+        conn.send_command("BLPOP", key, f"{wait:.3f}")
+        if conn.can_read(timeout=wait + slack):
+            return conn.read_response() is not None
+        conn.disconnect()
+        return False
+    except (redis.RedisError, OSError):
+        conn.disconnect()
+        return False
+    finally:
+        pool.release(conn)
+
+
+async def blocking_pop_async(client: Any, key: str, wait: float, slack: float) -> bool:
+    """:func:`blocking_pop` through a redis.asyncio client; cancelling it is safe
+    (redis-py closes a connection whose command was cancelled)."""
+    if wait < 0.001:
+        return False
+    try:
+        reply = await asyncio.wait_for(client.blpop([key], timeout=wait), wait + slack)
+    except (asyncio.TimeoutError, redis.RedisError, OSError):
+        return False
+    return reply is not None
 
 
 def check_no_eviction(

@@ -1,7 +1,7 @@
 """``RedisLockTable``: the lock table's API and semantics across processes and machines.
 
 The contract it shares with the in-process table is ``_api.py``; this module is
-the Redis engine (Lua scripts, keys, pub/sub wake-ups). Import it as
+the Redis engine (Lua scripts, keys, hand-off wake-ups). Import it as
 ``from ringhash.redis_locks import RedisLockTable``.
 
 Install with ``pip install 'ringhash[redis]'``. Swap ``LockTable()`` for
@@ -14,10 +14,12 @@ Each lock name has a few keys that share one Redis Cluster hash slot
 of their modes and owners, a FIFO wait queue with heartbeats, and a counter of
 fencing tokens that never expires. Every state change (acquire, release,
 extend, cancel) is one Lua script, so it is atomic on the server and uses the
-server's clock for expiry. Waiters are woken by pub/sub on release and cancel,
-wake themselves at the earliest holder expiry, and also poll with capped
-backoff, so no wake-up is lost. A waiter that dies leaves the queue when its
-heartbeat lapses.
+server's clock for expiry. A release hands the lock to the head of the FIFO
+queue directly: the script pushes onto that one waiter's list, which it waits
+on with a blocking pop on a pooled connection (a run of shared waiters is woken
+one after another); nobody else wakes. Waiters also wake at the earliest holder
+expiry and poll every ``poll_cap`` seconds as a safety net (heartbeats). A
+waiter that dies leaves the queue when its heartbeat lapses.
 
 What is guaranteed, honestly
 ----------------------------
@@ -34,6 +36,10 @@ What is guaranteed, honestly
 - Deadlock detection covers owners of the same ``RedisLockTable`` object
   only; there is none across processes. Use timeouts, and ``acquire_many``
   (sorted order) for several locks.
+- A table refuses to issue a token lower than one it has already seen for a
+  name (``LockBackendError``): that means Redis lost the counter (a restart
+  without AOF, a failover to a replica that missed writes). A process that
+  never saw the name cannot tell; persistence is what prevents it.
 - Redis errors surface as ``LockBackendError`` with the cause attached,
   never as a silent success or a hang; a release that cannot reach Redis
   raises it too (the lease then expires on its own at its TTL).
@@ -56,6 +62,8 @@ from typing import Any
 
 from .._redisio import (
     Scripts,
+    blocking_pop,
+    blocking_pop_async,
     check_async_client,
     check_client,
     check_no_eviction,
@@ -130,7 +138,8 @@ class RedisLockTable(LockTableBase):
         has a TTL, so this cannot be None.
     poll_cap : float
         Longest wait between two attempts of a blocked acquire (the safety
-        net under pub/sub wake-ups).
+        net under direct hand-off, and the waiter's heartbeat; a waiter whose
+        heartbeat stops for ``max(2, 10 * poll_cap)`` seconds leaves the queue).
 
     Notes
     -----
@@ -162,6 +171,9 @@ class RedisLockTable(LockTableBase):
         self.prefix = prefix
         self.default_ttl = ttl
         self.poll_cap = float(poll_cap)
+        if not self.poll_cap > 0:
+            raise ValueError(f"poll_cap must be > 0, not {poll_cap!r}")
+        self._waiter_ttl_ms = max(2000, int(self.poll_cap * 1000 * 10))
         self.check_eviction = bool(check_eviction)
         self._eviction_checked = False
         self._scripts = Scripts(
@@ -184,6 +196,7 @@ class RedisLockTable(LockTableBase):
         self._counts = dict(grants=0, releases=0, timeouts=0, expiries=0, deadlocks=0)
         self._local: dict[tuple[str, int], Lease] = {}  # (name, token) -> lease granted here, live
         self._waiting: dict[Hashable, str] = {}  # local owner -> name it waits for
+        self._seen: dict[str, int] = {}  # name -> highest token granted through this table
         # (when to check, seq, the expires_at it was scheduled for, lease)
         self._lost_heap: list[tuple[float, int, float, Lease]] = []
         self._reaper: Reaper[RedisLockTable] | None = None
@@ -221,8 +234,8 @@ class RedisLockTable(LockTableBase):
         try:
             ok = self._call(
                 "release",
-                [k.holders, k.info],
-                [lease.token, self._owner_of(lease), k.channel],
+                k.state,
+                [lease.token, self._owner_of(lease), k.base, self._waiter_ttl_ms],
                 f"release {lease.name!r}",
                 deadline,
             )
@@ -293,7 +306,7 @@ class RedisLockTable(LockTableBase):
         start = time.monotonic()
         keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
         reply = self._call("acquire", keys, args, f"acquire {name!r}", deadline)
-        return self._granted(reply, start, name, mode, ttl, owner, on_lost)
+        return self._granted(reply, start, k, name, mode, ttl, owner, on_lost)
 
     async def _attempt_async(
         self,
@@ -314,22 +327,24 @@ class RedisLockTable(LockTableBase):
             reply = await self._async_acquire(keys=keys, args=args)
         except redis.RedisError as e:
             raise _backend_error(f"acquire {name!r}", e) from e
-        return self._granted(reply, start, name, mode, ttl, owner, on_lost)
+        return self._granted(reply, start, k, name, mode, ttl, owner, on_lost)
 
     def _acquire_call(
         self, k: _Keys, waiter: str, mode: str, ttl: float, owner: Hashable, enqueue: bool
     ) -> tuple[list[str], list[Any]]:
-        waiter_ttl = max(2000, int(self.poll_cap * 1000 * 10))
+        with self._lock:
+            floor = self._seen.get(k.base, 0)
         return (
-            [k.holders, k.info, k.queue, k.qexp, k.tokens, k.qseq, k.qinfo, k.grants, k.gexp],
+            k.state,
             [
                 waiter,
                 mode,
                 max(1, round(ttl * 1000)),
                 _owner_id(owner),
                 int(enqueue),
-                waiter_ttl,
-                k.channel,
+                self._waiter_ttl_ms,
+                k.base,
+                floor,
             ],
         )
 
@@ -337,6 +352,7 @@ class RedisLockTable(LockTableBase):
         self,
         reply: Any,
         start: float,
+        k: _Keys,
         name: str,
         mode: str,
         ttl: float,
@@ -344,6 +360,14 @@ class RedisLockTable(LockTableBase):
         on_lost: Callable[[Lease], object] | None,
     ) -> tuple[Lease | None, float]:
         got, token, exp_or_hint, now = reply
+        if got == -1:
+            raise LockBackendError(
+                f"Redis lost the fencing counter of {name!r}: it is at {token}, but this "
+                f"table has seen token {self._seen.get(k.base)} (a restart without AOF, "
+                "or a failover to a replica that missed writes); no token is issued that "
+                f"could go backwards. Restore the data, or set the key {k.tokens!r} to at "
+                "least that token"
+            )
         if not got:
             return None, float(exp_or_hint)
         lease = Lease(
@@ -359,6 +383,8 @@ class RedisLockTable(LockTableBase):
         with self._lock:
             self._counts["grants"] += 1
             self._local[(lease.name, lease.token)] = lease
+            if lease.token > self._seen.get(k.base, 0):
+                self._seen[k.base] = lease.token
         if on_lost is not None:
             self._watch(lease)
         return lease, 0.0
@@ -367,27 +393,25 @@ class RedisLockTable(LockTableBase):
         """Withdraw a waiter that gives up, releasing any lease Redis granted it that
         its caller never received. If Redis cannot be reached, keep trying in the
         background (until ``ttl`` has passed, when such a lease has ended anyway)."""
-        keys = [k.queue, k.qexp, k.qinfo, k.holders, k.info, k.grants, k.gexp]
+        keys, args = k.state, [waiter, k.base, self._waiter_ttl_ms]
         try:  # bounded: a caller giving up must not wait on a stalled Redis
             deadline = time.monotonic() + CANCEL_WAIT
-            self._call("cancel", keys, [waiter, k.channel], f"cancel {name!r}", deadline)
+            self._call("cancel", keys, args, f"cancel {name!r}", deadline)
         except LockBackendError:
             until = time.monotonic() + (self.default_ttl if ttl is None else ttl)
             log.warning("could not withdraw a waiter from %r yet; retrying in the background", name)
             threading.Thread(
                 target=self._cancel_later,
-                args=(keys, waiter, k.channel, name, until),
+                args=(keys, args, name, until),
                 name="ringhash-redis-cancel",
                 daemon=True,
             ).start()
 
-    def _cancel_later(
-        self, keys: list[str], waiter: str, channel: str, name: str, until: float
-    ) -> None:
+    def _cancel_later(self, keys: list[str], args: list[Any], name: str, until: float) -> None:
         while time.monotonic() < until:
             time.sleep(0.1)
             try:
-                self._call("cancel", keys, [waiter, channel], f"cancel {name!r}")
+                self._call("cancel", keys, args, f"cancel {name!r}")
                 return
             except LockBackendError:
                 continue
@@ -487,30 +511,19 @@ class RedisLockTable(LockTableBase):
         except DeadlockError:
             self._cancel(k, waiter, name)
             raise
-        pubsub = self.client.pubsub(ignore_subscribe_messages=True)
-        backoff = 0.005
         try:
-            pubsub.subscribe(k.channel)
             while True:
+                wait = self._next_wait(name, hint, deadline)
+                blocking_pop(self.client, k.wake(waiter), wait, DEADLINE_SLACK)
                 lease, hint = self._attempt(
                     k, waiter, name, mode, ttl_s, owner, True, on_lost, _call_deadline(deadline)
                 )
                 if lease is not None:
-                    return lease
-                wait, backoff = self._next_wait(name, hint, deadline, backoff)
-                try:
-                    if pubsub.get_message(timeout=wait) is not None:
-                        backoff = 0.005
-                except redis.RedisError as e:
-                    raise _backend_error(f"wait for {name!r}", e) from e
+                    break
         except BaseException:
             self._cancel(k, waiter, name, ttl_s)
             raise
-        finally:
-            try:
-                pubsub.close()
-            except redis.RedisError:
-                pass
+        return lease
 
     async def acquire_async(
         self,
@@ -530,12 +543,24 @@ class RedisLockTable(LockTableBase):
         k = _Keys(self.prefix, name)
         waiter = uuid.uuid4().hex
         deadline = None if tmo is None else time.monotonic() + tmo
-        backoff = 0.002
+        hint = -1.0
         checked = False
         with self._lock:
             self._waiting[owner] = name
         try:
+            first = True
             while True:
+                if not first:
+                    wait = self._next_wait(name, hint, deadline)
+                    if self.async_client is not None:
+                        await blocking_pop_async(
+                            self.async_client, k.wake(waiter), wait, DEADLINE_SLACK
+                        )
+                    else:
+                        await asyncio.to_thread(
+                            blocking_pop, self.client, k.wake(waiter), wait, DEADLINE_SLACK
+                        )
+                first = False
                 args = (k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
                 fut = asyncio.ensure_future(
                     self._attempt_async(*args)
@@ -556,8 +581,6 @@ class RedisLockTable(LockTableBase):
                 if not checked:
                     self._check_deadlock(name, owner)
                     checked = True
-                wait, backoff = self._next_wait(name, hint, deadline, backoff)
-                await asyncio.sleep(wait)
         except BaseException:
             self._cancel(k, waiter, name, ttl_s)  # one short call: not awaited, not cancellable
             raise
@@ -565,23 +588,21 @@ class RedisLockTable(LockTableBase):
             with self._lock:
                 self._waiting.pop(owner, None)
 
-    def _next_wait(
-        self, name: str, hint: float, deadline: float | None, backoff: float
-    ) -> tuple[float, float]:
-        """Seconds to wait before the next attempt, and the next backoff; LockTimeout
-        once the deadline has passed. Waits end at the earliest holder expiry
-        (``hint``, ms) or the capped backoff, whichever is first; a pub/sub
-        message ends them sooner."""
+    def _next_wait(self, name: str, hint: float, deadline: float | None) -> float:
+        """Seconds a blocked waiter may wait for its wake-up before the next attempt;
+        LockTimeout once the deadline has passed. The wait ends at the earliest holder
+        expiry (``hint``, ms), after ``poll_cap`` (the safety net and heartbeat), or at
+        the deadline, whichever is first; a hand-off ends it sooner."""
         now = time.monotonic()
         if deadline is not None and now >= deadline:
             self._count("timeouts")
             raise LockTimeout(f"{name!r} was not granted within the timeout")
-        wait = min(backoff, self.poll_cap)
+        wait = self.poll_cap
         if hint >= 0:
             wait = min(wait, hint / 1000 + 0.001)
         if deadline is not None:
             wait = min(wait, deadline - now)
-        return max(wait, 0.0), min(backoff * 2, self.poll_cap)
+        return max(wait, 0.0)
 
     def _count(self, what: str) -> None:
         with self._lock:

@@ -6,7 +6,15 @@ named there, and how server times become local ones.
 Keys of one lock (all in one Redis Cluster hash slot): ``holders`` (sorted set, token ->
 expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``), ``queue``
 (sorted set of waiter ids in arrival order), ``qexp`` (waiter heartbeats), ``tokens`` (the
-fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details).
+fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details),
+``grants`` and ``gexp`` (waiter id -> token, for idempotent acquires), and one list per
+waiter, ``wake:<waiter>``, that a blocked waiter pops from.
+
+Direct hand-off: a script that may make the head of the queue grantable (a release, a
+withdrawal, a grant to a shared waiter, a purge of expired holders) pushes onto that one
+waiter's list (``wake_head``), and only that waiter wakes and runs ACQUIRE; a run of shared
+waiters is woken one after another, each grant waking the next. A list keeps a wake-up
+that arrives before its waiter blocks, so none is lost between a failed attempt and the pop.
 """
 
 import asyncio
@@ -34,6 +42,7 @@ __all__ = [
 
 class _Keys:
     __slots__ = (
+        "base",
         "holders",
         "info",
         "queue",
@@ -43,13 +52,12 @@ class _Keys:
         "qinfo",
         "grants",
         "gexp",
-        "channel",
     )
 
     def __init__(self, prefix: str, name: str) -> None:
         # the {name} hash tag keeps one lock in one cluster slot; escaped, braces in a
         # name cannot move the tag, and two (prefix, name) pairs never share keys
-        base = f"{prefix}{{{escape_tag(name)}}}"
+        base = self.base = f"{prefix}{{{escape_tag(name)}}}"
         self.holders = f"{base}:holders"
         self.info = f"{base}:info"
         self.queue = f"{base}:queue"
@@ -59,7 +67,25 @@ class _Keys:
         self.qinfo = f"{base}:qinfo"
         self.grants = f"{base}:grants"
         self.gexp = f"{base}:gexp"
-        self.channel = f"{base}:events"
+
+    @property
+    def state(self) -> list[str]:
+        """The KEYS of ACQUIRE, RELEASE and CANCEL, in their order."""
+        return [
+            self.holders,
+            self.info,
+            self.queue,
+            self.qexp,
+            self.tokens,
+            self.qseq,
+            self.qinfo,
+            self.grants,
+            self.gexp,
+        ]
+
+    def wake(self, waiter: str) -> str:
+        """The list a blocked ``waiter`` pops its wake-up from."""
+        return f"{self.base}:wake:{waiter}"
 
 
 _NOW = """
@@ -85,6 +111,27 @@ if #stale > 0 then
 end
 """
 
+# Wake the head of the queue if it can be granted now (nothing held, or it and
+# the holders are shared): one push onto its list, not a broadcast. Needs the
+# KEYS order of ACQUIRE; base and the list's TTL (the waiter TTL) as arguments.
+_WAKE = """
+local function wake_head(base, wake_ttl)
+  local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+  if not head then return end
+  if redis.call('ZCARD', KEYS[1]) > 0 then
+    local info = redis.call('HGET', KEYS[7], head) or ''
+    local bar = string.find(info, '|', 1, true)
+    if not bar or string.sub(info, 1, bar - 1) ~= 'shared'
+      or redis.call('HGET', KEYS[2], 'mode') ~= 'shared' then return end
+  end
+  local list = base .. ':wake:' .. head
+  if redis.call('LLEN', list) == 0 then
+    redis.call('RPUSH', list, '1')
+    redis.call('PEXPIRE', list, wake_ttl)
+  end
+end
+"""
+
 _OWNS = """
 local function owns(token, owner)
   local score = redis.call('ZSCORE', KEYS[1], token)
@@ -103,8 +150,8 @@ local function keep_until_last()
 end
 """
 
-# KEYS: holders, info, queue, qexp, tokens, qseq, qinfo, grants, gexp
-# ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, channel
+# KEYS: holders, info, queue, qexp, tokens, qseq, qinfo, grants, gexp (_Keys.state)
+# ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, base, floor
 #
 # Idempotent for a waiter id (chosen by the client before it sends): a re-sent
 # acquire (redis-py retrying after a socket timeout, or a stalled command run
@@ -112,11 +159,17 @@ end
 # ``grants`` (waiter -> token; records end with their lease, by ``gexp``), and
 # CANCEL of that waiter id releases it: a grant the caller never received is
 # never left to run out its TTL.
+#
+# ``floor`` is the highest token this client has seen for the lock: a counter
+# below it means Redis lost it (a restart without AOF, a failover to a replica
+# that missed writes), and the script refuses ({-1, counter}) rather than issue
+# a token that goes backwards.
 ACQUIRE = (
     _NOW
     + _PURGE
     + _PURGE_WAITERS
     + _OWNS
+    + _WAKE
     + """
 local done = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
 if #done > 0 then
@@ -135,6 +188,8 @@ local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared'
 local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
 local ahead = rank or redis.call('ZCARD', KEYS[3])
 if compatible and ahead == 0 then
+  local last = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if last < tonumber(ARGV[8]) then return {-1, last, -1, now} end
   local token = redis.call('INCR', KEYS[5])
   local exp = now + tonumber(ARGV[3])
   redis.call('ZADD', KEYS[1], exp, token)
@@ -149,7 +204,8 @@ if compatible and ahead == 0 then
     redis.call('PEXPIREAT', KEYS[i], exp, 'GT')
   end
   keep_until_last()
-  if redis.call('ZCARD', KEYS[3]) > 0 then redis.call('PUBLISH', ARGV[7], 'grant') end
+  redis.call('DEL', ARGV[7] .. ':wake:' .. ARGV[1])
+  wake_head(ARGV[7], ARGV[6])  -- the next shared waiter, if any
   return {1, token, exp, now}
 end
 if ARGV[5] == '1' then
@@ -162,6 +218,7 @@ if ARGV[5] == '1' then
     if i ~= 5 then redis.call('PEXPIRE', KEYS[i], 2 * tonumber(ARGV[6])) end
   end
 end
+wake_head(ARGV[7], ARGV[6])  -- a purge above may have freed the lock for the head
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local hint = -1
 if first[2] then hint = tonumber(first[2]) - now end
@@ -169,17 +226,23 @@ return {0, 0, hint, now}
 """
 )
 
-# KEYS: holders, info; ARGV: token, owner, channel
+# KEYS: _Keys.state; ARGV: token, owner, base, waiter_ttl_ms
 RELEASE = (
     _NOW
+    + _PURGE
+    + _PURGE_WAITERS
     + _OWNS
+    + _WAKE
     + """
-if not owns(ARGV[1], ARGV[2]) then return 0 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('HDEL', KEYS[2], ARGV[1])
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
-redis.call('PUBLISH', ARGV[3], 'release')
-return 1
+local ok = owns(ARGV[1], ARGV[2])
+if ok then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
+end
+wake_head(ARGV[3], ARGV[4])
+if ok then return 1 end
+return 0
 """
 )
 
@@ -206,32 +269,34 @@ return 0
 """
 )
 
-# KEYS: queue, qexp, qinfo, holders, info, grants, gexp; ARGV: waiter, channel
+# KEYS: _Keys.state; ARGV: waiter, base, waiter_ttl_ms
 # Withdraws the waiter, releases a lease granted to it that its caller gave up
 # on (see ACQUIRE), and leaves a tombstone (for a minute) so that an acquire of
-# that waiter still in flight is refused when it arrives.
+# that waiter still in flight is refused when it arrives; then wakes the new head.
 CANCEL = (
     _NOW
+    + _WAKE
     + """
-redis.call('ZREM', KEYS[1], ARGV[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[3], ARGV[1])
-local token = redis.call('HGET', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
+redis.call('ZREM', KEYS[4], ARGV[1])
+redis.call('HDEL', KEYS[7], ARGV[1])
+redis.call('DEL', ARGV[2] .. ':wake:' .. ARGV[1])
+local token = redis.call('HGET', KEYS[8], ARGV[1])
 local released = 0
 if token and token ~= 'x' then
-  if redis.call('ZREM', KEYS[4], token) == 1 then
-    redis.call('HDEL', KEYS[5], token)
-    if redis.call('ZCARD', KEYS[4]) == 0 then redis.call('DEL', KEYS[4], KEYS[5]) end
+  if redis.call('ZREM', KEYS[1], token) == 1 then
+    redis.call('HDEL', KEYS[2], token)
+    if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
     released = 1
   end
 end
-redis.call('HSET', KEYS[6], ARGV[1], 'x')
-redis.call('ZADD', KEYS[7], now + 60000, ARGV[1])
-for i = 6, 7 do
+redis.call('HSET', KEYS[8], ARGV[1], 'x')
+redis.call('ZADD', KEYS[9], now + 60000, ARGV[1])
+for i = 8, 9 do
   redis.call('PEXPIREAT', KEYS[i], now + 60000, 'NX')
   redis.call('PEXPIREAT', KEYS[i], now + 60000, 'GT')
 end
-redis.call('PUBLISH', ARGV[2], 'cancel')
+wake_head(ARGV[2], ARGV[3])
 return released
 """
 )

@@ -1,0 +1,219 @@
+"""Direct hand-off in the Redis lock table, against a real redis-server: a release
+wakes only the head of the queue (one exclusive waiter, or the run of shared ones),
+waiters reuse pooled connections, and async waiters are woken rather than polling.
+
+Redis counts what happens (INFO commandstats: script runs; INFO stats: connections),
+so the assertions are about work done, with ``poll_cap`` set far above the test's
+time scale: a waiter that proceeds was woken, it did not poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from conftest import REDIS_SERVER, RedisServer
+
+redis = pytest.importorskip("redis", reason="redis-py is not installed")
+from ringhash.redis_locks import RedisLockTable  # noqa: E402
+
+pytestmark = [
+    pytest.mark.timeout(120),
+    pytest.mark.skipif(REDIS_SERVER is None, reason="no redis-server binary (.ci/run installs it)"),
+]
+
+POLL = 30.0  # the safety-net poll: far longer than any wait below
+
+
+@pytest.fixture
+def server(tmp_path):
+    s = RedisServer(tmp_path).start()
+    yield s
+    s.kill()
+
+
+def script_runs(client) -> int:
+    """Scripts Redis ran (call ``warm_up`` first: a script's first call per server
+    is an EVALSHA that fails with NOSCRIPT, which Redis counts too)."""
+    stats = client.info("commandstats")
+    return sum(stats.get(c, {}).get("calls", 0) for c in ("cmdstat_evalsha", "cmdstat_eval"))
+
+
+def warm_up(table) -> None:
+    table.acquire("warm-up", ttl=5).release()
+
+
+def wait_until(cond, timeout=10.0):
+    end = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < end, "condition not reached"
+        time.sleep(0.005)
+
+
+class Waiter(threading.Thread):
+    """Acquires ``name`` in ``mode``, records the grant, holds until told to release."""
+
+    def __init__(self, table, name, mode="exclusive"):
+        super().__init__(daemon=True)
+        self.table, self.lock_name, self.mode = table, name, mode
+        self.granted = threading.Event()
+        self.go = threading.Event()
+        self.lease = None
+
+    def run(self):
+        self.lease = self.table.acquire(self.lock_name, mode=self.mode, ttl=60, timeout=60)
+        self.granted.set()
+        self.go.wait(60)
+        self.lease.release()
+
+
+def queued(table, name, n):
+    wait_until(lambda: len(table.waiting(name)) == n)
+
+
+def test_a_release_wakes_only_the_head(server):
+    client = server.client()
+    table = RedisLockTable(client, prefix="h:", poll_cap=POLL)
+    warm_up(table)
+    holder = table.acquire("x", ttl=60, owner="holder")
+    waiters = []
+    for i in range(8):  # queued one by one: FIFO order is their index
+        w = Waiter(table, "x")
+        w.start()
+        queued(table, "x", i + 1)
+        waiters.append(w)
+    before = script_runs(client)
+    holder.release()
+    waiters[0].granted.wait(10)
+    assert waiters[0].granted.is_set()
+    time.sleep(0.2)  # time for anyone else woken to try
+    # the release, and the head's one ACQUIRE: no other waiter ran a script
+    assert script_runs(client) - before == 2
+    assert not any(w.granted.is_set() for w in waiters[1:])
+    tokens = [holder.token]
+    for i, w in enumerate(waiters):  # each release hands on to the next in line
+        w.granted.wait(10)
+        assert w.granted.is_set() and w.lease is not None
+        tokens.append(w.lease.token)
+        assert not any(o.granted.is_set() for o in waiters[i + 1 :])
+        w.go.set()
+        w.join(10)
+    assert tokens == sorted(tokens) and len(set(tokens)) == 9
+    assert table.holders("x") == () and table.waiting("x") == ()
+
+
+def test_a_release_wakes_the_run_of_shared_waiters(server):
+    client = server.client()
+    table = RedisLockTable(client, prefix="s:", poll_cap=POLL)
+    holder = table.acquire("x", ttl=60, owner="writer")
+    modes = ["shared", "shared", "shared", "exclusive", "shared"]
+    waiters = []
+    for i, mode in enumerate(modes):
+        w = Waiter(table, "x", mode)
+        w.start()
+        queued(table, "x", i + 1)
+        waiters.append(w)
+    holder.release()
+    for w in waiters[:3]:
+        w.granted.wait(10)
+        assert w.granted.is_set()
+    assert {h.mode for h in table.holders("x")} == {"shared"} and len(table.holders("x")) == 3
+    time.sleep(0.2)
+    assert not waiters[3].granted.is_set() and not waiters[4].granted.is_set()
+    for w in waiters[:2]:
+        w.go.set()
+        w.join(10)
+    time.sleep(0.1)
+    assert not waiters[3].granted.is_set()  # one reader still holds
+    waiters[2].go.set()
+    waiters[3].granted.wait(10)
+    assert waiters[3].granted.is_set() and not waiters[4].granted.is_set()
+    waiters[3].go.set()
+    waiters[4].granted.wait(10)
+    assert waiters[4].granted.is_set()
+    waiters[4].go.set()
+    for w in waiters:
+        w.join(10)
+
+
+def test_a_withdrawn_head_hands_on(server):
+    """A head that gives up (timeout) wakes the next waiter, which is then granted at
+    once when the lock is free; a waiter whose process died is passed over once its
+    heartbeat lapses."""
+    client = server.client()
+    table = RedisLockTable(client, prefix="w:", poll_cap=0.2)
+    holder = table.acquire("x", ttl=60, owner="holder")
+    impatient = threading.Thread(
+        target=lambda: pytest.raises(Exception, table.acquire, "x", timeout=0.5), daemon=True
+    )
+    impatient.start()
+    queued(table, "x", 1)
+    w = Waiter(table, "x")
+    w.start()
+    queued(table, "x", 2)
+    impatient.join(5)
+    queued(table, "x", 1)
+    holder.release()
+    w.granted.wait(10)
+    assert w.granted.is_set()
+    w.go.set()
+    w.join(10)
+
+
+def test_waiters_reuse_pooled_connections(server):
+    client = server.client()
+    table = RedisLockTable(client, prefix="c:", poll_cap=POLL)
+    table.acquire("warm", ttl=5).release()
+    before = int(client.info("stats")["total_connections_received"])
+    counter = [0]
+
+    def worker():
+        for _ in range(25):
+            with table.lock("x", ttl=10, timeout=30):
+                counter[0] += 1
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert counter[0] == 100
+    opened = int(client.info("stats")["total_connections_received"]) - before
+    assert opened <= 4 + 1, opened  # at most one per thread (the pool's), not one per wait
+
+
+def test_async_waiters_are_woken_not_polled(server):
+    aioredis = pytest.importorskip("redis.asyncio")
+    client = server.client()
+
+    async def main():
+        aclient = aioredis.Redis(port=server.port, socket_timeout=5)
+        table = RedisLockTable(client, async_client=aclient, prefix="a:", poll_cap=POLL)
+        warm_up(table)
+        holder = await table.acquire_async("x", ttl=60, owner="holder")
+        order = []
+
+        async def waiter(i):
+            async with table.lock_async("x", ttl=60, timeout=20) as lease:
+                order.append((i, lease.token))
+
+        tasks = []
+        for i in range(5):
+            tasks.append(asyncio.create_task(waiter(i)))
+            while len(table.waiting("x")) < i + 1:
+                await asyncio.sleep(0.005)
+        before = script_runs(client)
+        start = time.monotonic()
+        holder.release()
+        await asyncio.wait_for(asyncio.gather(*tasks), 20)
+        # all five got the lock in turn long before the first 30 s poll
+        assert time.monotonic() - start < POLL / 3
+        assert [i for i, _ in order] == list(range(5))
+        # one release by the holder, then per waiter one ACQUIRE and one RELEASE
+        assert script_runs(client) - before == 1 + 2 * 5
+        await aclient.aclose()
+
+    asyncio.run(main())

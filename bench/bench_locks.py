@@ -1,5 +1,7 @@
 """Lock-table benchmarks: uncontended acquire+release and contended hand-off
-latency, next to threading.Lock and filelock measured in the same run."""
+latency, next to threading.Lock and filelock measured in the same run; on Redis,
+uncontended pairs and one lock contended by 1, 4 and 16 processes, next to
+redis-py's Lock and python-redis-lock (``lock_contention.py``)."""
 
 import threading
 import time
@@ -8,6 +10,7 @@ import pytest
 
 import ringhash
 from conftest import SMOKE, record
+from lock_contention import contend
 
 try:
     import filelock
@@ -104,10 +107,11 @@ def test_handoff(benchmark, tmp_path, kind):
 
 
 REDIS_PAIRS = 50 if SMOKE else 2_000
+KINDS_REDIS = ["ringhash RedisLockTable", "redis-py Lock", "python-redis-lock"]
 
 
 @pytest.mark.benchmark(group="redis-uncontended")
-@pytest.mark.parametrize("kind", ["ringhash RedisLockTable", "redis-py Lock", "python-redis-lock"])
+@pytest.mark.parametrize("kind", KINDS_REDIS)
 def test_redis_uncontended_pair(benchmark, redis_port, kind):
     import redis
 
@@ -139,3 +143,29 @@ def test_redis_uncontended_pair(benchmark, redis_port, kind):
 
     record(benchmark, kind, REDIS_PAIRS)
     benchmark(pairs)
+
+
+CONTENDED_SECONDS = 0.3 if SMOKE else 3.0
+
+
+@pytest.mark.benchmark(group="redis-contended")
+@pytest.mark.parametrize("procs", [1, 4, 16])
+@pytest.mark.parametrize("kind", KINDS_REDIS)
+def test_redis_contended(benchmark, redis_port, kind, procs):
+    """Grants per second (as time per grant), Jain's fairness over the workers and the
+    hand-off latency between different workers, p50 and p99."""
+    if kind == "python-redis-lock":
+        pytest.importorskip("redis_lock", reason="python-redis-lock is not installed")
+    result = {}
+
+    def run():
+        result["c"] = contend(kind, procs, CONTENDED_SECONDS, redis_port)
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    c = result["c"]
+    note = f"fairness {c.fairness:.2f}"
+    if c.handoff_ns:
+        note += (
+            f"; hand-off p50 {c.handoff(0.5) / 1e3:,.0f} µs, p99 {c.handoff(0.99) / 1e3:,.0f} µs"
+        )
+    record(benchmark, kind, 1, procs=procs, per_ns=c.ns_per_grant, note=note)

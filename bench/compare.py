@@ -44,6 +44,7 @@ ORDER = [
     "lock-uncontended",
     "lock-handoff",
     "redis-uncontended",
+    "redis-contended",
 ]
 TITLES = {
     "lookup-uint64": "Batch lookup, 1M int keys (numpy array)",
@@ -80,6 +81,9 @@ TITLES = {
     "lock-uncontended": "Uncontended acquire + release",
     "lock-handoff": "Contended hand-off: release in one thread to acquire in another",
     "redis-uncontended": "Uncontended acquire + release against a local Redis (round trips)",
+    "redis-contended": "One Redis lock contended by worker processes (acquire, read a counter, "
+    "write it, release), as time per grant; fairness is Jain's index over the workers (1.00: "
+    "even), hand-off the time from a release to the next grant to another worker",
 }
 
 
@@ -97,6 +101,7 @@ UNITS = {
     "lock-uncontended": "per pair",
     "lock-handoff": "per hand-off",
     "redis-uncontended": "per pair",
+    "redis-contended": "per grant",
 }
 
 
@@ -135,7 +140,7 @@ def fmt_time(ns: float) -> str:
 STR_ROWS = " (str list)"
 
 # The column that splits a group's rows (ring size, or batch size).
-SPLIT = {"lookup-batch": "batch"}
+SPLIT = {"lookup-batch": "batch", "redis-contended": "procs"}
 
 
 def rows_for(group: str, benches: list[dict]) -> list[str]:
@@ -150,18 +155,21 @@ def rows_for(group: str, benches: list[dict]) -> list[str]:
             info = b["extra_info"]
             if group == "lock-handoff":
                 per = info["handoff_ns"]
+            elif "per_ns" in info:
+                per = info["per_ns"]
             else:
                 per = b["stats"]["min"] * 1e9 / info["keys"]
-            entries.append((info["peer"], per))
-        default = next((per for peer, per in entries if peer in BASELINES), None)
+            entries.append((info["peer"], per, info.get("note", "")))
+        default = next((per for peer, per, _ in entries if peer in BASELINES), None)
+        plain = {peer: per for peer, per, _ in entries}
         unit = UNITS.get(group, "per key")
-        for peer, per in sorted(entries, key=lambda e: e[1]):
+        for peer, per, note in sorted(entries, key=lambda e: e[1]):
             # A "(str list)" row compares with ringhash's own str-list row; in the
             # threads group, "X, 2 threads" with "X, 1 thread".
             if peer.endswith(STR_ROWS):
-                base = dict(entries).get(f"ringhash{STR_ROWS}", default)
+                base = plain.get(f"ringhash{STR_ROWS}", default)
             elif group == "threads":
-                base = dict(entries).get(peer.rsplit(", ", 1)[0] + ", 1 thread")
+                base = plain.get(peer.rsplit(", ", 1)[0] + ", 1 thread")
             else:
                 base = default
             if base is None:
@@ -171,7 +179,8 @@ def rows_for(group: str, benches: list[dict]) -> list[str]:
             else:
                 ratio = f"{per / base:.1f}x"
             label = f"{nodes:,}" if isinstance(nodes, int) else nodes
-            lines.append(f"| {label} | {peer} | {fmt_time(per)} {unit} | {ratio} |")
+            cell = f"{fmt_time(per)} {unit}" + (f" ({note})" if note else "")
+            lines.append(f"| {label} | {peer} | {cell} | {ratio} |")
     return lines
 
 

@@ -234,8 +234,8 @@ class RedisLockTable(LockTableBase):
         try:
             ok = self._call(
                 "release",
-                k.state,
-                [lease.token, self._owner_of(lease), k.base, self._waiter_ttl_ms],
+                [k.base],
+                [lease.token, self._owner_of(lease), self._waiter_ttl_ms],
                 f"release {lease.name!r}",
                 deadline,
             )
@@ -259,7 +259,7 @@ class RedisLockTable(LockTableBase):
         deadline = None if timeout is None else _call_deadline(start + timeout)
         ok, exp, now = self._call(
             "extend",
-            [k.holders, k.info],
+            [k.base],
             [lease.token, self._owner_of(lease), max(1, round(ttl * 1000))],
             f"extend {lease.name!r}",
             deadline,
@@ -278,7 +278,7 @@ class RedisLockTable(LockTableBase):
         ok = bool(
             self._call(
                 "valid",
-                [k.holders, k.info],
+                [k.base],
                 [lease.token, self._owner_of(lease)],
                 f"check {lease.name!r}",
             )
@@ -335,7 +335,7 @@ class RedisLockTable(LockTableBase):
         with self._lock:
             floor = self._seen.get(k.base, 0)
         return (
-            k.state,
+            [k.base],
             [
                 waiter,
                 mode,
@@ -343,7 +343,6 @@ class RedisLockTable(LockTableBase):
                 _owner_id(owner),
                 int(enqueue),
                 self._waiter_ttl_ms,
-                k.base,
                 floor,
             ],
         )
@@ -393,7 +392,7 @@ class RedisLockTable(LockTableBase):
         """Withdraw a waiter that gives up, releasing any lease Redis granted it that
         its caller never received. If Redis cannot be reached, keep trying in the
         background (until ``ttl`` has passed, when such a lease has ended anyway)."""
-        keys, args = k.state, [waiter, k.base, self._waiter_ttl_ms]
+        keys, args = [k.base], [waiter, self._waiter_ttl_ms]
         try:  # bounded: a caller giving up must not wait on a stalled Redis
             deadline = time.monotonic() + CANCEL_WAIT
             self._call("cancel", keys, args, f"cancel {name!r}", deadline)
@@ -659,7 +658,7 @@ class RedisLockTable(LockTableBase):
         check_name(name)
         k = _Keys(self.prefix, name)
         start = time.monotonic()
-        raw = self._call("holders", [k.holders, k.info], [], f"read {name!r}")
+        raw = self._call("holders", [k.base], [], f"read {name!r}")
         now = int(raw[0])
         out = []
         for i in range(1, len(raw), 3):

@@ -68,63 +68,59 @@ class _Keys:
         self.grants = f"{base}:grants"
         self.gexp = f"{base}:gexp"
 
-    @property
-    def state(self) -> list[str]:
-        """The KEYS of ACQUIRE, RELEASE and CANCEL, in their order."""
-        return [
-            self.holders,
-            self.info,
-            self.queue,
-            self.qexp,
-            self.tokens,
-            self.qseq,
-            self.qinfo,
-            self.grants,
-            self.gexp,
-        ]
-
     def wake(self, waiter: str) -> str:
         """The list a blocked ``waiter`` pops its wake-up from."""
         return f"{self.base}:wake:{waiter}"
 
 
-_NOW = """
+# Every script takes one key, the lock's base ``{prefix}{{name}}`` (what a
+# cluster client routes by), and names the lock's keys from it: fewer arguments
+# to send and parse on every call, and all of them in the base's hash slot.
+_K = """
+local K = {}
+for i, s in ipairs({'holders', 'info', 'queue', 'qexp', 'tokens', 'qseq', 'qinfo', 'grants',
+                    'gexp'}) do
+  K[i] = KEYS[1] .. ':' .. s
+end
+"""
+
+_NOW = _K + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 
 _PURGE = """
-local dead = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+local dead = redis.call('ZRANGEBYSCORE', K[1], '-inf', now)
 if #dead > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-  redis.call('HDEL', KEYS[2], unpack(dead))
+  redis.call('ZREMRANGEBYSCORE', K[1], '-inf', now)
+  redis.call('HDEL', K[2], unpack(dead))
 end
-if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('HDEL', KEYS[2], 'mode') end
+if redis.call('ZCARD', K[1]) == 0 then redis.call('HDEL', K[2], 'mode') end
 """
 
 _PURGE_WAITERS = """
-local stale = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', now)
+local stale = redis.call('ZRANGEBYSCORE', K[4], '-inf', now)
 if #stale > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  redis.call('ZREM', KEYS[3], unpack(stale))
-  redis.call('HDEL', KEYS[7], unpack(stale))
+  redis.call('ZREMRANGEBYSCORE', K[4], '-inf', now)
+  redis.call('ZREM', K[3], unpack(stale))
+  redis.call('HDEL', K[7], unpack(stale))
 end
 """
 
 # Wake the head of the queue if it can be granted now (nothing held, or it and
-# the holders are shared): one push onto its list, not a broadcast. Needs the
-# KEYS order of ACQUIRE; base and the list's TTL (the waiter TTL) as arguments.
+# the holders are shared): one push onto its list, not a broadcast; the list
+# expires after wake_ttl ms (the waiter TTL) if its waiter is gone.
 _WAKE = """
-local function wake_head(base, wake_ttl)
-  local head = redis.call('ZRANGE', KEYS[3], 0, 0)[1]
+local function wake_head(wake_ttl)
+  local head = redis.call('ZRANGE', K[3], 0, 0)[1]
   if not head then return end
-  if redis.call('ZCARD', KEYS[1]) > 0 then
-    local info = redis.call('HGET', KEYS[7], head) or ''
+  if redis.call('ZCARD', K[1]) > 0 then
+    local info = redis.call('HGET', K[7], head) or ''
     local bar = string.find(info, '|', 1, true)
     if not bar or string.sub(info, 1, bar - 1) ~= 'shared'
-      or redis.call('HGET', KEYS[2], 'mode') ~= 'shared' then return end
+      or redis.call('HGET', K[2], 'mode') ~= 'shared' then return end
   end
-  local list = base .. ':wake:' .. head
+  local list = KEYS[1] .. ':wake:' .. head
   if redis.call('LLEN', list) == 0 then
     redis.call('RPUSH', list, '1')
     redis.call('PEXPIRE', list, wake_ttl)
@@ -134,24 +130,23 @@ end
 
 _OWNS = """
 local function owns(token, owner)
-  local score = redis.call('ZSCORE', KEYS[1], token)
+  local score = redis.call('ZSCORE', K[1], token)
   if not score or tonumber(score) <= now then return false end
-  local v = redis.call('HGET', KEYS[2], token)
+  local v = redis.call('HGET', K[2], token)
   if not v then return false end
   local bar = string.find(v, '|', 1, true)
   return string.sub(v, bar + 1) == owner
 end
 local function keep_until_last()
-  local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+  local last = redis.call('ZRANGE', K[1], -1, -1, 'WITHSCORES')
   if last[2] then
-    redis.call('PEXPIREAT', KEYS[1], last[2])
-    redis.call('PEXPIREAT', KEYS[2], last[2])
+    redis.call('PEXPIREAT', K[1], last[2])
+    redis.call('PEXPIREAT', K[2], last[2])
   end
 end
 """
 
-# KEYS: holders, info, queue, qexp, tokens, qseq, qinfo, grants, gexp (_Keys.state)
-# ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, base, floor
+# KEYS: base; ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, floor
 #
 # Idempotent for a waiter id (chosen by the client before it sends): a re-sent
 # acquire (redis-py retrying after a socket timeout, or a stalled command run
@@ -171,62 +166,62 @@ ACQUIRE = (
     + _OWNS
     + _WAKE
     + """
-local done = redis.call('ZRANGEBYSCORE', KEYS[9], '-inf', now)
+local done = redis.call('ZRANGEBYSCORE', K[9], '-inf', now)
 if #done > 0 then
-  redis.call('ZREMRANGEBYSCORE', KEYS[9], '-inf', now)
-  redis.call('HDEL', KEYS[8], unpack(done))
+  redis.call('ZREMRANGEBYSCORE', K[9], '-inf', now)
+  redis.call('HDEL', K[8], unpack(done))
 end
-local prior = redis.call('HGET', KEYS[8], ARGV[1])
+local prior = redis.call('HGET', K[8], ARGV[1])
 if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never grant it
 if prior then
-  local score = redis.call('ZSCORE', KEYS[1], prior)
+  local score = redis.call('ZSCORE', K[1], prior)
   if score and tonumber(score) > now then return {1, tonumber(prior), tonumber(score), now} end
 end
-local nholders = redis.call('ZCARD', KEYS[1])
-local hmode = redis.call('HGET', KEYS[2], 'mode')
+local nholders = redis.call('ZCARD', K[1])
+local hmode = redis.call('HGET', K[2], 'mode')
 local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared')
-local rank = redis.call('ZRANK', KEYS[3], ARGV[1])
-local ahead = rank or redis.call('ZCARD', KEYS[3])
+local rank = redis.call('ZRANK', K[3], ARGV[1])
+local ahead = rank or redis.call('ZCARD', K[3])
 if compatible and ahead == 0 then
-  local last = tonumber(redis.call('GET', KEYS[5]) or '0')
-  if last < tonumber(ARGV[8]) then return {-1, last, -1, now} end
-  local token = redis.call('INCR', KEYS[5])
+  local last = tonumber(redis.call('GET', K[5]) or '0')
+  if last < tonumber(ARGV[7]) then return {-1, last, -1, now} end
+  local token = redis.call('INCR', K[5])
   local exp = now + tonumber(ARGV[3])
-  redis.call('ZADD', KEYS[1], exp, token)
-  redis.call('HSET', KEYS[2], token, ARGV[2] .. '|' .. ARGV[4], 'mode', ARGV[2])
-  redis.call('ZREM', KEYS[3], ARGV[1])
-  redis.call('ZREM', KEYS[4], ARGV[1])
-  redis.call('HDEL', KEYS[7], ARGV[1])
-  redis.call('HSET', KEYS[8], ARGV[1], token)
-  redis.call('ZADD', KEYS[9], exp, ARGV[1])
+  redis.call('ZADD', K[1], exp, token)
+  redis.call('HSET', K[2], token, ARGV[2] .. '|' .. ARGV[4], 'mode', ARGV[2])
+  redis.call('ZREM', K[3], ARGV[1])
+  redis.call('ZREM', K[4], ARGV[1])
+  redis.call('HDEL', K[7], ARGV[1])
+  redis.call('HSET', K[8], ARGV[1], token)
+  redis.call('ZADD', K[9], exp, ARGV[1])
   for i = 8, 9 do
-    redis.call('PEXPIREAT', KEYS[i], exp, 'NX')
-    redis.call('PEXPIREAT', KEYS[i], exp, 'GT')
+    redis.call('PEXPIREAT', K[i], exp, 'NX')
+    redis.call('PEXPIREAT', K[i], exp, 'GT')
   end
   keep_until_last()
-  redis.call('DEL', ARGV[7] .. ':wake:' .. ARGV[1])
-  wake_head(ARGV[7], ARGV[6])  -- the next shared waiter, if any
+  redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
+  wake_head(ARGV[6])  -- the next shared waiter, if any
   return {1, token, exp, now}
 end
 if ARGV[5] == '1' then
   if not rank then
-    redis.call('ZADD', KEYS[3], redis.call('INCR', KEYS[6]), ARGV[1])
-    redis.call('HSET', KEYS[7], ARGV[1], ARGV[2] .. '|' .. now .. '|' .. ARGV[4])
+    redis.call('ZADD', K[3], redis.call('INCR', K[6]), ARGV[1])
+    redis.call('HSET', K[7], ARGV[1], ARGV[2] .. '|' .. now .. '|' .. ARGV[4])
   end
-  redis.call('ZADD', KEYS[4], now + tonumber(ARGV[6]), ARGV[1])
+  redis.call('ZADD', K[4], now + tonumber(ARGV[6]), ARGV[1])
   for i = 3, 7 do
-    if i ~= 5 then redis.call('PEXPIRE', KEYS[i], 2 * tonumber(ARGV[6])) end
+    if i ~= 5 then redis.call('PEXPIRE', K[i], 2 * tonumber(ARGV[6])) end
   end
 end
-wake_head(ARGV[7], ARGV[6])  -- a purge above may have freed the lock for the head
-local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+wake_head(ARGV[6])  -- a purge above may have freed the lock for the head
+local first = redis.call('ZRANGE', K[1], 0, 0, 'WITHSCORES')
 local hint = -1
 if first[2] then hint = tonumber(first[2]) - now end
 return {0, 0, hint, now}
 """
 )
 
-# KEYS: _Keys.state; ARGV: token, owner, base, waiter_ttl_ms
+# KEYS: base; ARGV: token, owner, waiter_ttl_ms
 RELEASE = (
     _NOW
     + _PURGE
@@ -236,30 +231,30 @@ RELEASE = (
     + """
 local ok = owns(ARGV[1], ARGV[2])
 if ok then
-  redis.call('ZREM', KEYS[1], ARGV[1])
-  redis.call('HDEL', KEYS[2], ARGV[1])
-  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
+  redis.call('ZREM', K[1], ARGV[1])
+  redis.call('HDEL', K[2], ARGV[1])
+  if redis.call('ZCARD', K[1]) == 0 then redis.call('DEL', K[1], K[2]) end
 end
-wake_head(ARGV[3], ARGV[4])
+wake_head(ARGV[3])
 if ok then return 1 end
 return 0
 """
 )
 
-# KEYS: holders, info; ARGV: token, owner, ttl_ms
+# KEYS: base; ARGV: token, owner, ttl_ms
 EXTEND = (
     _NOW
     + _OWNS
     + """
 if not owns(ARGV[1], ARGV[2]) then return {0, 0, now} end
 local exp = now + tonumber(ARGV[3])
-redis.call('ZADD', KEYS[1], 'XX', exp, ARGV[1])
+redis.call('ZADD', K[1], 'XX', exp, ARGV[1])
 keep_until_last()
 return {1, exp, now}
 """
 )
 
-# KEYS: holders, info; ARGV: token, owner
+# KEYS: base; ARGV: token, owner
 VALID = (
     _NOW
     + _OWNS
@@ -269,7 +264,7 @@ return 0
 """
 )
 
-# KEYS: _Keys.state; ARGV: waiter, base, waiter_ttl_ms
+# KEYS: base; ARGV: waiter, waiter_ttl_ms
 # Withdraws the waiter, releases a lease granted to it that its caller gave up
 # on (see ACQUIRE), and leaves a tombstone (for a minute) so that an acquire of
 # that waiter still in flight is refused when it arrives; then wakes the new head.
@@ -277,40 +272,40 @@ CANCEL = (
     _NOW
     + _WAKE
     + """
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('ZREM', KEYS[4], ARGV[1])
-redis.call('HDEL', KEYS[7], ARGV[1])
-redis.call('DEL', ARGV[2] .. ':wake:' .. ARGV[1])
-local token = redis.call('HGET', KEYS[8], ARGV[1])
+redis.call('ZREM', K[3], ARGV[1])
+redis.call('ZREM', K[4], ARGV[1])
+redis.call('HDEL', K[7], ARGV[1])
+redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
+local token = redis.call('HGET', K[8], ARGV[1])
 local released = 0
 if token and token ~= 'x' then
-  if redis.call('ZREM', KEYS[1], token) == 1 then
-    redis.call('HDEL', KEYS[2], token)
-    if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1], KEYS[2]) end
+  if redis.call('ZREM', K[1], token) == 1 then
+    redis.call('HDEL', K[2], token)
+    if redis.call('ZCARD', K[1]) == 0 then redis.call('DEL', K[1], K[2]) end
     released = 1
   end
 end
-redis.call('HSET', KEYS[8], ARGV[1], 'x')
-redis.call('ZADD', KEYS[9], now + 60000, ARGV[1])
+redis.call('HSET', K[8], ARGV[1], 'x')
+redis.call('ZADD', K[9], now + 60000, ARGV[1])
 for i = 8, 9 do
-  redis.call('PEXPIREAT', KEYS[i], now + 60000, 'NX')
-  redis.call('PEXPIREAT', KEYS[i], now + 60000, 'GT')
+  redis.call('PEXPIREAT', K[i], now + 60000, 'NX')
+  redis.call('PEXPIREAT', K[i], now + 60000, 'GT')
 end
-wake_head(ARGV[2], ARGV[3])
+wake_head(ARGV[2])
 return released
 """
 )
 
-# KEYS: holders, info; returns token, expiry ms, mode|owner ... and now
+# KEYS: base; returns token, expiry ms, mode|owner ... and now
 HOLDERS = (
     _NOW
     + """
 local out = {now}
-local live = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. now, '+inf', 'WITHSCORES')
+local live = redis.call('ZRANGEBYSCORE', K[1], '(' .. now, '+inf', 'WITHSCORES')
 for i = 1, #live, 2 do
   table.insert(out, live[i])
   table.insert(out, live[i + 1])
-  table.insert(out, redis.call('HGET', KEYS[2], live[i]) or '')
+  table.insert(out, redis.call('HGET', K[2], live[i]) or '')
 end
 return out
 """

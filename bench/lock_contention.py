@@ -1,0 +1,146 @@
+"""One lock contended by worker processes, as an application uses it: acquire,
+read a counter, write it back plus one, release; for a fixed time, in a loop.
+
+Used by ``bench_locks.py`` for ringhash's ``RedisLockTable``, redis-py's ``Lock``
+and python-redis-lock, each written the way its users would (blocking acquire
+with the library's defaults otherwise). Every worker records when it got and
+gave back the lock (``time.monotonic_ns``, one clock for all processes on Linux),
+so the run yields throughput, per-worker fairness and hand-off latency: the time
+from one worker's release to the next grant *to a different worker*.
+
+Run directly for a quick look: ``python bench/lock_contention.py --port 6379``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import statistics
+import time
+from dataclasses import dataclass
+
+KINDS = ["ringhash RedisLockTable", "redis-py Lock", "python-redis-lock"]
+
+
+def _lock_for(kind: str, port: int, tag: str):  # type: ignore[no-untyped-def]
+    """(client, acquire() -> handle, release(handle)) for one process."""
+    import redis
+
+    client = redis.Redis(port=port)
+    if kind == "ringhash RedisLockTable":
+        from ringhash.redis_locks import RedisLockTable
+
+        table = RedisLockTable(client, prefix=f"bench:{tag}:")
+        return client, lambda: table.acquire("orders:42", ttl=30), lambda lease: lease.release()
+    if kind == "redis-py Lock":
+        lock = client.lock(f"bench:{tag}:redis-py", timeout=30)
+        return client, lambda: lock.acquire(), lambda _: lock.release()
+    import redis_lock
+
+    lock = redis_lock.Lock(client, f"bench:{tag}:prl", expire=30)
+    return client, lambda: lock.acquire(), lambda _: lock.release()
+
+
+def _worker(kind, port, tag, start, seconds, out):  # type: ignore[no-untyped-def]
+    client, acquire, release = _lock_for(kind, port, tag)
+    counter = f"bench:{tag}:counter"
+    spans = []
+    start.wait()
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        held = acquire()
+        got = time.monotonic_ns()
+        value = int(client.get(counter) or 0)  # the critical section: read, write
+        client.set(counter, value + 1)
+        gave = time.monotonic_ns()
+        release(held)
+        spans.append((got, gave))
+    out.put(spans)
+
+
+@dataclass
+class Contention:
+    kind: str
+    procs: int
+    seconds: float
+    grants: int
+    per_worker: list[int]
+    handoff_ns: list[int]
+
+    @property
+    def ns_per_grant(self) -> float:
+        return self.seconds * 1e9 / max(self.grants, 1)
+
+    @property
+    def fairness(self) -> float:
+        """Jain's index of the grants per worker: 1.0 is perfectly even, 1/n is one
+        worker getting everything."""
+        xs = self.per_worker
+        return sum(xs) ** 2 / (len(xs) * sum(x * x for x in xs)) if any(xs) else 0.0
+
+    def handoff(self, q: float) -> float:
+        if not self.handoff_ns:
+            return float("nan")
+        return (
+            statistics.quantiles(self.handoff_ns, n=100)[int(q * 100) - 1]
+            if len(self.handoff_ns) > 1
+            else float(self.handoff_ns[0])
+        )
+
+    def handoffs(self) -> str:
+        p50, p99 = self.handoff(0.5) / 1e3, self.handoff(0.99) / 1e3
+        return f"hand-off p50 {p50:,.0f} µs, p99 {p99:,.0f} µs"
+
+    def summary(self) -> str:
+        rate = self.grants / self.seconds
+        return f"{rate:,.0f} grants/s; fairness {self.fairness:.2f}; {self.handoffs()}"
+
+
+def contend(kind: str, procs: int, seconds: float, port: int) -> Contention:
+    """Run ``procs`` workers on one lock for ``seconds``; checks mutual exclusion (the
+    counter equals the number of grants, and no two holds overlap)."""
+    import redis
+
+    ctx = mp.get_context("fork")
+    tag = f"{kind.split()[0]}-{procs}-{time.monotonic_ns()}"
+    start, out = ctx.Event(), ctx.Queue()
+    workers = [
+        ctx.Process(target=_worker, args=(kind, port, tag, start, seconds, out))
+        for _ in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    time.sleep(0.2)  # every worker connected and waiting at the start line
+    start.set()
+    spans = [out.get(timeout=seconds + 60) for _ in workers]
+    for w in workers:
+        w.join(30)
+    counter = int(redis.Redis(port=port).get(f"bench:{tag}:counter") or 0)
+    timeline = sorted((got, gave, who) for who, mine in enumerate(spans) for got, gave in mine)
+    grants = len(timeline)
+    if counter != grants:
+        raise AssertionError(f"{kind}: {grants} grants but the counter reads {counter}")
+    handoffs = []
+    for (_, gave, who), (got, _, nxt) in zip(timeline, timeline[1:], strict=False):
+        if got < gave:
+            raise AssertionError(f"{kind}: two holders at once")
+        if nxt != who:
+            handoffs.append(got - gave)
+    return Contention(kind, procs, seconds, grants, [len(s) for s in spans], handoffs)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--port", type=int, default=6379)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--procs", type=int, nargs="*", default=[1, 4, 16])
+    args = parser.parse_args()
+    for procs in args.procs:
+        for kind in KINDS:
+            print(
+                f"{procs:>3} {kind:<24} {contend(kind, procs, args.seconds, args.port).summary()}"
+            )
+
+
+if __name__ == "__main__":
+    main()

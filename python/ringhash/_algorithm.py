@@ -158,6 +158,7 @@ class Algorithm:
 
     @property
     def weights(self) -> Mapping[str, float]:
+        """``{node: weight}``, read-only (1.0 each where the algorithm has no weights)."""
         return MappingProxyType(self._state.weights)
 
     def __len__(self) -> int:
@@ -316,6 +317,7 @@ class Algorithm:
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Algorithm:
+        """The algorithm ``to_dict`` described (TypeError or ValueError for anything else)."""
         if not isinstance(d, Mapping):
             raise TypeError(f"expected a mapping, not {type(d).__name__}")
         if d.get("format") != FORMAT:

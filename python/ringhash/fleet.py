@@ -132,6 +132,7 @@ class RedisFleet:
         return self.state()[1]
 
     def epoch(self) -> int:
+        """The fleet's epoch in Redis now (it grows by at least one on every change)."""
         return self.state()[0]
 
     def join(self, name: str, weight: float = 1.0, ttl: float = 10.0) -> FleetMember:
@@ -168,6 +169,7 @@ class FleetMember:
 
     @property
     def weight(self) -> float:
+        """The weight this member last set (``set_weight``) or joined with."""
         return self._weight
 
     @property

@@ -120,12 +120,14 @@ class PymemcacheHash(Algorithm):
         return np.asarray(np.argsort(-combined, axis=1, kind="stable")[:, :want], dtype=np.int32)
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description (the node list, in order): ``from_dict`` rebuilds it."""
         d = super().to_dict()
         d["nodes"] = list(self.nodes)
         return d
 
     @classmethod
     def from_dict(cls, d: Any) -> PymemcacheHash:
+        """The ``PymemcacheHash`` that ``to_dict`` described; ValueError for anything else."""
         if not isinstance(d, dict) or d.get("algorithm") != cls.kind:
             raise ValueError("not a pymemcache description")
         return cls(d.get("nodes", []))

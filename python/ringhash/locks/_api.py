@@ -359,6 +359,7 @@ class LeaseGroup:
 
     @property
     def valid(self) -> bool:
+        """Whether every lease of the group is still held."""
         return all(lease.valid for lease in self.leases)
 
     def __getitem__(self, name: str) -> Lease:
@@ -374,6 +375,7 @@ class LeaseGroup:
         return len(self.leases)
 
     def extend(self, ttl: float) -> None:
+        """Extend every lease to ``ttl`` seconds from now (see :meth:`Lease.extend`)."""
         for lease in self.leases:
             lease.extend(ttl)
 

@@ -611,6 +611,7 @@ class LockTable(LockTableBase):
             return tuple(WaitingRequest(w.owner, w.mode, w.since) for w in state.queue)
 
     def stats(self) -> LockStats:
+        """Counters since the table was made, and the locks held and waited for now."""
         with self._lock:
             lost = self._expire_due()
             s = LockStats(

@@ -84,10 +84,13 @@ for i, s in ipairs({'holders', 'info', 'queue', 'qexp', 'tokens', 'qseq', 'qinfo
 end
 """
 
-_NOW = _K + """
+_NOW = (
+    _K
+    + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
+)
 
 _PURGE = """
 local dead = redis.call('ZRANGEBYSCORE', K[1], '-inf', now)

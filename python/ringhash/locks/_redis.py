@@ -21,32 +21,13 @@ one after another); nobody else wakes. Waiters also wake at the earliest holder
 expiry and poll every ``poll_cap`` seconds as a safety net (heartbeats). A
 waiter that dies leaves the queue when its heartbeat lapses.
 
-What is guaranteed, honestly
-----------------------------
-- Mutual exclusion holds only while a lease is valid: every lease has a TTL
-  (``default_ttl``, 30 s unless set), so a crashed holder cannot keep a lock
-  forever, and a holder paused past its TTL has lost it. Use
-  ``lease.keep_alive()`` to renew, check ``lease.valid`` before acting, and
-  pass ``lease.token`` to the storage so it can refuse stale writers.
-- Fencing tokens never go backwards as long as Redis does not lose
-  acknowledged writes: run it with ``appendonly yes`` and
-  ``appendfsync always`` (``everysec`` may lose the last second on a crash),
-  and do not fail over to a replica that missed writes (Redis replication is
-  asynchronous; ``WAIT`` is not used here).
-- Deadlock detection covers owners of the same ``RedisLockTable`` object
-  only; there is none across processes. Use timeouts, and ``acquire_many``
-  (sorted order) for several locks.
-- A table refuses to issue a token lower than one it has already seen for a
-  name (``LockBackendError``): that means Redis lost the counter (a restart
-  without AOF, a failover to a replica that missed writes). A process that
-  never saw the name cannot tell; persistence is what prevents it.
-- Redis errors surface as ``LockBackendError`` with the cause attached,
-  never as a silent success or a hang; a release that cannot reach Redis
-  raises it too (the lease then expires on its own at its TTL).
-- The async API (``acquire_async``, ``lock_async``) goes through the
-  ``async_client`` when one is given (redis.asyncio, no thread per call), and
-  otherwise runs each short call of the sync client in a worker thread; either
-  way it waits between attempts without blocking the event loop.
+What is guaranteed, and the operational rules (AOF, eviction, deadlines,
+fencing, Redis Cluster): the "Locks" guide (docs/guides/locks.md), which the
+tests run. In short: exclusion only while a lease is valid (every lease has a
+TTL); tokens never go backwards unless Redis loses acknowledged writes, and a
+table refuses a token below one it has seen; deadlock detection covers owners
+of one table object only; Redis errors are ``LockBackendError``, never a
+silent success or a hang.
 """
 
 from __future__ import annotations

@@ -182,6 +182,7 @@ class RedisLockTable(LockTableBase):
         self._lost_heap: list[tuple[float, int, float, Lease]] = []
         self._reaper: Reaper[RedisLockTable] | None = None
         self._seq = itertools.count()
+        self._wid, self._wseq = uuid.uuid4().hex[:20], itertools.count()
 
     def __repr__(self) -> str:
         return f"RedisLockTable(prefix={self.prefix!r}, default_ttl={self.default_ttl})"
@@ -203,6 +204,11 @@ class RedisLockTable(LockTableBase):
         without an answer, ``LockBackendError`` (Redis, not the lock, kept the caller
         waiting); an abandoned acquire is withdrawn by its caller (ACQUIRE, CANCEL)."""
         return self._scripts(script, keys, args, what, deadline)
+
+    def _waiter_id(self) -> str:
+        """A fresh id for one acquire: this table's random prefix and a counter (unique
+        across processes and machines, and cheaper than a uuid per call)."""
+        return f"{self._wid}{next(self._wseq)}"
 
     def _owner_of(self, lease: Lease) -> str:
         return _owner_id(lease.owner)
@@ -453,7 +459,7 @@ class RedisLockTable(LockTableBase):
             name, mode, ttl, timeout, owner, on_lost, threading.current_thread
         )
         k = _Keys(self.prefix, name)
-        waiter = uuid.uuid4().hex
+        waiter = self._waiter_id()
         with self._lock:
             self._waiting[owner] = name  # before queueing, so others see the wait-for edge
         try:
@@ -521,7 +527,7 @@ class RedisLockTable(LockTableBase):
             name, mode, ttl, timeout, owner, on_lost, current_task
         )
         k = _Keys(self.prefix, name)
-        waiter = uuid.uuid4().hex
+        waiter = self._waiter_id()
         deadline = None if tmo is None else time.monotonic() + tmo
         hint = -1.0
         checked = False

@@ -7,8 +7,8 @@ Keys of one lock (all in one Redis Cluster hash slot): ``holders`` (sorted set, 
 expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``), ``queue``
 (sorted set of waiter ids in arrival order), ``qexp`` (waiter heartbeats), ``tokens`` (the
 fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details),
-``grants`` and ``gexp`` (waiter id -> token, for idempotent acquires), and one list per
-waiter, ``wake:<waiter>``, that a blocked waiter pops from.
+and per waiter id ``g:<waiter>`` (the token granted to it, for idempotent acquires) and
+``wake:<waiter>`` (the list a blocked waiter pops from).
 
 Direct hand-off: a script that may make the head of the queue grantable (a release, a
 withdrawal, a grant to a shared waiter, a purge of expired holders) pushes onto that one
@@ -50,8 +50,6 @@ class _Keys:
         "tokens",
         "qseq",
         "qinfo",
-        "grants",
-        "gexp",
     )
 
     def __init__(self, prefix: str, name: str) -> None:
@@ -65,8 +63,6 @@ class _Keys:
         self.tokens = f"{base}:tokens"
         self.qseq = f"{base}:qseq"
         self.qinfo = f"{base}:qinfo"
-        self.grants = f"{base}:grants"
-        self.gexp = f"{base}:gexp"
 
     def wake(self, waiter: str) -> str:
         """The list a blocked ``waiter`` pops its wake-up from."""
@@ -76,12 +72,13 @@ class _Keys:
 # Every script takes one key, the lock's base ``{prefix}{{name}}`` (what a
 # cluster client routes by), and names the lock's keys from it: fewer arguments
 # to send and parse on every call, and all of them in the base's hash slot.
+# Each redis.call costs a script about a microsecond and a half, so the common
+# cases (a free lock, a release with nobody waiting) take short paths: the
+# bookkeeping of the queue runs only where there is a queue.
 _K = """
-local K = {}
-for i, s in ipairs({'holders', 'info', 'queue', 'qexp', 'tokens', 'qseq', 'qinfo', 'grants',
-                    'gexp'}) do
-  K[i] = KEYS[1] .. ':' .. s
-end
+local b = KEYS[1]
+local K = {b .. ':holders', b .. ':info', b .. ':queue', b .. ':qexp', b .. ':tokens',
+           b .. ':qseq', b .. ':qinfo'}
 """
 
 _NOW = (
@@ -92,21 +89,21 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 )
 
+# Expired holders and waiters whose heartbeat lapsed leave.
 _PURGE = """
-local dead = redis.call('ZRANGEBYSCORE', K[1], '-inf', now)
-if #dead > 0 then
-  redis.call('ZREMRANGEBYSCORE', K[1], '-inf', now)
-  redis.call('HDEL', K[2], unpack(dead))
-end
-if redis.call('ZCARD', K[1]) == 0 then redis.call('HDEL', K[2], 'mode') end
-"""
-
-_PURGE_WAITERS = """
-local stale = redis.call('ZRANGEBYSCORE', K[4], '-inf', now)
-if #stale > 0 then
-  redis.call('ZREMRANGEBYSCORE', K[4], '-inf', now)
-  redis.call('ZREM', K[3], unpack(stale))
-  redis.call('HDEL', K[7], unpack(stale))
+local function purge()
+  local dead = redis.call('ZRANGEBYSCORE', K[1], '-inf', now)
+  if #dead > 0 then
+    redis.call('ZREMRANGEBYSCORE', K[1], '-inf', now)
+    redis.call('HDEL', K[2], unpack(dead))
+  end
+  if redis.call('ZCARD', K[1]) == 0 then redis.call('HDEL', K[2], 'mode') end
+  local stale = redis.call('ZRANGEBYSCORE', K[4], '-inf', now)
+  if #stale > 0 then
+    redis.call('ZREMRANGEBYSCORE', K[4], '-inf', now)
+    redis.call('ZREM', K[3], unpack(stale))
+    redis.call('HDEL', K[7], unpack(stale))
+  end
 end
 """
 
@@ -153,10 +150,11 @@ end
 #
 # Idempotent for a waiter id (chosen by the client before it sends): a re-sent
 # acquire (redis-py retrying after a socket timeout, or a stalled command run
-# once the server resumes) returns the grant the first one made, from
-# ``grants`` (waiter -> token; records end with their lease, by ``gexp``), and
-# CANCEL of that waiter id releases it: a grant the caller never received is
-# never left to run out its TTL.
+# once the server resumes) returns the grant the first one made, recorded in
+# ``g:<waiter>`` (the token, expiring with the lease), and CANCEL of that waiter
+# id releases it: a grant the caller never received is never left to run out
+# its TTL. CANCEL leaves 'x' there instead, and a late acquire of that id is
+# refused.
 #
 # ``floor`` is the highest token this client has seen for the lock: a counter
 # below it means Redis lost it (a restart without AOF, a failover to a replica
@@ -165,17 +163,33 @@ end
 ACQUIRE = (
     _NOW
     + _PURGE
-    + _PURGE_WAITERS
     + _OWNS
     + _WAKE
     + """
-local done = redis.call('ZRANGEBYSCORE', K[9], '-inf', now)
-if #done > 0 then
-  redis.call('ZREMRANGEBYSCORE', K[9], '-inf', now)
-  redis.call('HDEL', K[8], unpack(done))
+local g = KEYS[1] .. ':g:' .. ARGV[1]
+local function grant()
+  local token = redis.call('INCR', K[5])
+  if token <= tonumber(ARGV[7]) then
+    redis.call('DECR', K[5])
+    return nil, token - 1
+  end
+  local exp = now + tonumber(ARGV[3])
+  redis.call('ZADD', K[1], exp, token)
+  redis.call('HSET', K[2], token, ARGV[2] .. '|' .. ARGV[4], 'mode', ARGV[2])
+  redis.call('SET', g, token, 'PX', ARGV[3])
+  return token, exp
 end
-local prior = redis.call('HGET', K[8], ARGV[1])
+local prior = redis.call('GET', g)
 if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never grant it
+if not prior and redis.call('EXISTS', K[1], K[3]) == 0 then
+  -- nothing held, nobody waiting: grant, with no queue to tend
+  local token, exp = grant()
+  if not token then return {-1, exp, -1, now} end
+  redis.call('PEXPIREAT', K[1], exp)
+  redis.call('PEXPIREAT', K[2], exp)
+  return {1, token, exp, now}
+end
+purge()
 if prior then
   local score = redis.call('ZSCORE', K[1], prior)
   if score and tonumber(score) > now then return {1, tonumber(prior), tonumber(score), now} end
@@ -186,23 +200,15 @@ local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared'
 local rank = redis.call('ZRANK', K[3], ARGV[1])
 local ahead = rank or redis.call('ZCARD', K[3])
 if compatible and ahead == 0 then
-  local last = tonumber(redis.call('GET', K[5]) or '0')
-  if last < tonumber(ARGV[7]) then return {-1, last, -1, now} end
-  local token = redis.call('INCR', K[5])
-  local exp = now + tonumber(ARGV[3])
-  redis.call('ZADD', K[1], exp, token)
-  redis.call('HSET', K[2], token, ARGV[2] .. '|' .. ARGV[4], 'mode', ARGV[2])
-  redis.call('ZREM', K[3], ARGV[1])
-  redis.call('ZREM', K[4], ARGV[1])
-  redis.call('HDEL', K[7], ARGV[1])
-  redis.call('HSET', K[8], ARGV[1], token)
-  redis.call('ZADD', K[9], exp, ARGV[1])
-  for i = 8, 9 do
-    redis.call('PEXPIREAT', K[i], exp, 'NX')
-    redis.call('PEXPIREAT', K[i], exp, 'GT')
+  local token, exp = grant()
+  if not token then return {-1, exp, -1, now} end
+  if rank then
+    redis.call('ZREM', K[3], ARGV[1])
+    redis.call('ZREM', K[4], ARGV[1])
+    redis.call('HDEL', K[7], ARGV[1])
+    redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
   end
   keep_until_last()
-  redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
   wake_head(ARGV[6])  -- the next shared waiter, if any
   return {1, token, exp, now}
 end
@@ -228,17 +234,22 @@ return {0, 0, hint, now}
 RELEASE = (
     _NOW
     + _PURGE
-    + _PURGE_WAITERS
     + _OWNS
     + _WAKE
     + """
 local ok = owns(ARGV[1], ARGV[2])
 if ok then
-  redis.call('ZREM', K[1], ARGV[1])
-  redis.call('HDEL', K[2], ARGV[1])
-  if redis.call('ZCARD', K[1]) == 0 then redis.call('DEL', K[1], K[2]) end
+  if redis.call('ZCARD', K[1]) == 1 then
+    redis.call('DEL', K[1], K[2])
+  else
+    redis.call('ZREM', K[1], ARGV[1])
+    redis.call('HDEL', K[2], ARGV[1])
+  end
 end
-wake_head(ARGV[3])
+if redis.call('EXISTS', K[3]) == 1 then  -- someone waits: hand on
+  purge()
+  wake_head(ARGV[3])
+end
 if ok then return 1 end
 return 0
 """
@@ -275,11 +286,12 @@ CANCEL = (
     _NOW
     + _WAKE
     + """
+local g = KEYS[1] .. ':g:' .. ARGV[1]
 redis.call('ZREM', K[3], ARGV[1])
 redis.call('ZREM', K[4], ARGV[1])
 redis.call('HDEL', K[7], ARGV[1])
 redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
-local token = redis.call('HGET', K[8], ARGV[1])
+local token = redis.call('GET', g)
 local released = 0
 if token and token ~= 'x' then
   if redis.call('ZREM', K[1], token) == 1 then
@@ -288,12 +300,7 @@ if token and token ~= 'x' then
     released = 1
   end
 end
-redis.call('HSET', K[8], ARGV[1], 'x')
-redis.call('ZADD', K[9], now + 60000, ARGV[1])
-for i = 8, 9 do
-  redis.call('PEXPIREAT', K[i], now + 60000, 'NX')
-  redis.call('PEXPIREAT', K[i], now + 60000, 'GT')
-end
+redis.call('SET', g, 'x', 'PX', 60000)
 wake_head(ARGV[2])
 return released
 """

@@ -4,8 +4,7 @@ The contract it shares with the in-process table is ``_api.py``; this module is
 the Redis engine (Lua scripts, keys, hand-off wake-ups). Import it as
 ``from ringhash.redis_locks import RedisLockTable``.
 
-Install with ``pip install 'ringhash[redis]'``. Swap ``LockTable()`` for
-``RedisLockTable(redis.Redis(...))`` and callers stay as they are.
+Install with ``pip install 'ringhash[redis]'``; callers of ``LockTable`` stay as they are.
 
 How it works
 ------------
@@ -182,6 +181,8 @@ class RedisLockTable(LockTableBase):
         self._lost_heap: list[tuple[float, int, float, Lease]] = []
         self._reaper: Reaper[RedisLockTable] | None = None
         self._seq = itertools.count()
+        # waiter ids: a random prefix per table and a counter (unique across processes
+        # and machines, and cheaper than a uuid per acquire)
         self._wid, self._wseq = uuid.uuid4().hex[:20], itertools.count()
 
     def __repr__(self) -> str:
@@ -204,11 +205,6 @@ class RedisLockTable(LockTableBase):
         without an answer, ``LockBackendError`` (Redis, not the lock, kept the caller
         waiting); an abandoned acquire is withdrawn by its caller (ACQUIRE, CANCEL)."""
         return self._scripts(script, keys, args, what, deadline)
-
-    def _waiter_id(self) -> str:
-        """A fresh id for one acquire: this table's random prefix and a counter (unique
-        across processes and machines, and cheaper than a uuid per call)."""
-        return f"{self._wid}{next(self._wseq)}"
 
     def _owner_of(self, lease: Lease) -> str:
         return _owner_id(lease.owner)
@@ -459,7 +455,7 @@ class RedisLockTable(LockTableBase):
             name, mode, ttl, timeout, owner, on_lost, threading.current_thread
         )
         k = _Keys(self.prefix, name)
-        waiter = self._waiter_id()
+        waiter = f"{self._wid}{next(self._wseq)}"
         with self._lock:
             self._waiting[owner] = name  # before queueing, so others see the wait-for edge
         try:
@@ -527,7 +523,7 @@ class RedisLockTable(LockTableBase):
             name, mode, ttl, timeout, owner, on_lost, current_task
         )
         k = _Keys(self.prefix, name)
-        waiter = self._waiter_id()
+        waiter = f"{self._wid}{next(self._wseq)}"
         deadline = None if tmo is None else time.monotonic() + tmo
         hint = -1.0
         checked = False

@@ -262,6 +262,60 @@ static inline int read_view(const uint8_t *v, int32_t *l, int32_t *b, int32_t *o
     return *l <= 12;
 }
 
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define RH_VIEWS_X16 1
+
+/* The loop below for 16 views at a time with AVX-512 (the lengths, buffer
+ * indexes and offsets gathered from four 64-byte loads by permutes), for a
+ * buffer under 2 GiB so that offset + length fits 32 bits. Returns a mask of
+ * bad rows (0: all good). Measured on 1M polars ids: hash_keys 2.9 -> 1.6 ns
+ * per key; lookup barely moves (5.9 -> 5.4-5.9): with the ring's loads in the
+ * same pass it is bound by memory, and a view column is 32 bytes a row (the
+ * view and its value) where a utf8 column is 20 and a numpy S16 array 16. */
+__attribute__((target("avx2,bmi2,avx512f,avx512bw,avx512vl,avx512cd"))) static unsigned
+views_x16(const uint8_t *v, int64_t groups, int32_t b0, const uint8_t *buf, int64_t size,
+          const unsigned char **ptr, uint32_t *len)
+{
+    const __m512i pick =
+        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512i at16 = _mm512_setr_epi64(0, 16, 32, 48, 64, 80, 96, 112);
+    const __m512i base = _mm512_set1_epi64((long long)(uintptr_t)buf);
+    __mmask16 bad = 0;
+    for (int64_t g = 0; g < groups; g++, v += 256, ptr += 16, len += 16) {
+        __m512i z0 = _mm512_loadu_si512(v), z1 = _mm512_loadu_si512(v + 64);
+        __m512i z2 = _mm512_loadu_si512(v + 128), z3 = _mm512_loadu_si512(v + 192);
+        __m512i idx = pick, L, B, O;
+        L = _mm512_inserti64x4(_mm512_permutex2var_epi32(z0, idx, z1),
+                               _mm512_castsi512_si256(_mm512_permutex2var_epi32(z2, idx, z3)), 1);
+        idx = _mm512_add_epi32(idx, _mm512_add_epi32(one, one));
+        B = _mm512_inserti64x4(_mm512_permutex2var_epi32(z0, idx, z1),
+                               _mm512_castsi512_si256(_mm512_permutex2var_epi32(z2, idx, z3)), 1);
+        idx = _mm512_add_epi32(idx, one);
+        O = _mm512_inserti64x4(_mm512_permutex2var_epi32(z0, idx, z1),
+                               _mm512_castsi512_si256(_mm512_permutex2var_epi32(z2, idx, z3)), 1);
+        __mmask16 inl = _mm512_cmple_epi32_mask(L, _mm512_set1_epi32(12));
+        __mmask16 wrong =
+            _mm512_cmpneq_epi32_mask(B, _mm512_set1_epi32(b0)) |
+            _mm512_cmplt_epi32_mask(O, _mm512_setzero_si512()) |
+            _mm512_cmpgt_epu32_mask(_mm512_add_epi32(O, L), _mm512_set1_epi32((int)size));
+        bad |= _mm512_cmplt_epi32_mask(L, _mm512_setzero_si512()) | (__mmask16)(~inl & wrong);
+        const __m512i here =
+            _mm512_add_epi64(_mm512_set1_epi64((long long)(uintptr_t)(v + 4)), at16);
+        __m512i lo = _mm512_add_epi64(base, _mm512_cvtepu32_epi64(_mm512_castsi512_si256(O)));
+        __m512i hi = _mm512_add_epi64(base, _mm512_cvtepu32_epi64(_mm512_extracti64x4_epi64(O, 1)));
+        lo = _mm512_mask_blend_epi64((__mmask8)inl, lo, here);
+        hi = _mm512_mask_blend_epi64((__mmask8)(inl >> 8), hi,
+                                     _mm512_add_epi64(here, _mm512_set1_epi64(128)));
+        _mm512_storeu_si512(ptr, lo);
+        _mm512_storeu_si512(ptr + 8, hi);
+        _mm512_storeu_si512(len, L);
+    }
+    return bad;
+}
+#endif
+
 static int view_spans_one_buffer(const rh_col *c, int64_t start, int64_t m,
                                  const unsigned char **RH_RESTRICT ptr, uint32_t *RH_RESTRICT len)
 {
@@ -273,6 +327,17 @@ static int view_spans_one_buffer(const rh_col *c, int64_t start, int64_t m,
     const uint8_t *const buf = c->vbufs[b0];
     const int64_t size = c->vsizes[b0];
     int bad = 0;
+#ifdef RH_VIEWS_X16
+    if (rh_simd_level() == 2 && size <= INT32_MAX) {
+        int64_t whole = m / 16;
+        if (views_x16(v, whole, b0, buf, size, ptr, len))
+            return 0;
+        v += 256 * whole;
+        ptr += 16 * whole;
+        len += 16 * whole;
+        m -= 16 * whole;
+    }
+#endif
     for (int64_t i = 0; i < m; i++, v += 16) {
         int32_t l, b, off;
         int inline_ = read_view(v, &l, &b, &off);

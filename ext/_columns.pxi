@@ -350,7 +350,8 @@ cdef class Column:
     cdef int _fill_strings(self, const rh_ring *ring, int algo, uint32_t seed, void *out,
                            int32_t null_owner) except -1:
         """StringDType items, a block at a time: unpacked (under numpy's allocator
-        lock) into spans, then hashed or looked up like Arrow strings."""
+        lock) into spans and hashed like Arrow strings; for a lookup, into a chunk
+        of hashes that is then searched (rh_ring.h: RH_CHUNK)."""
         cdef char *data = <char *>cnp.PyArray_DATA(self.strings)
         cdef Py_ssize_t stride = cnp.PyArray_STRIDE(self.strings, 0)
         cdef PyArray_StringDTypeObject *descr = <PyArray_StringDTypeObject *><void *>cnp.PyArray_DESCR(
@@ -359,24 +360,28 @@ cdef class Column:
         cdef npy_static_string s
         cdef const unsigned char *ptr[RH_BLOCK]
         cdef uint32_t len[RH_BLOCK]
-        cdef bint isnull[RH_BLOCK]
+        cdef uint32_t hb[RH_CHUNK]
+        cdef uint8_t isnull[RH_CHUNK]
         cdef int32_t *o = <int32_t *>out
-        cdef int64_t start = 0, m, i, bad = -1
+        cdef uint32_t *h
+        cdef int64_t start = 0, chunk = 0, m, i, bad = -1
         cdef int rc
         cdef bint na = self.string_nulls
         with nogil:
             while start < self.length and bad < 0:
+                # blocks of a chunk: RH_CHUNK is a multiple of RH_BLOCK
                 m = min(<int64_t>RH_BLOCK, self.length - start)
+                h = <uint32_t *>out + start if ring == NULL else &hb[start - chunk]
                 for i in range(m):
                     rc = NpyString_load(alloc, <npy_packed_static_string *>(
                         data + (start + i) * stride), &s)
-                    isnull[i] = rc == 1 and na
+                    isnull[start - chunk + i] = rc == 1 and na
                     if rc == 1 and not na:  # unset: numpy's default string
                         s = descr.default_string
                     if rc < 0 or (s.size >> 32) != 0:  # a key of 4 GiB or more
                         bad = start + i
                         break
-                    if isnull[i] or s.buf == NULL:
+                    if isnull[start - chunk + i] or s.buf == NULL:
                         ptr[i] = _EMPTY
                         len[i] = 0
                     else:
@@ -384,15 +389,17 @@ cdef class Column:
                         len[i] = <uint32_t>s.size
                 if bad >= 0:
                     break
-                if ring == NULL:
-                    rh_hash_spans(algo, ptr, len, <size_t>m, 0, seed, <uint32_t *>out + start)
-                else:
-                    rh_lookup_spans(ring, ptr, len, <size_t>m, 0, &o[start])
-                    if na:
-                        for i in range(m):
-                            if isnull[i]:
-                                o[start + i] = null_owner
+                rh_hash_spans(algo, ptr, len, <size_t>m, 0, seed, h)
                 start += m
+                if ring != NULL and (start - chunk == RH_CHUNK or start == self.length):
+                    rh_search(ring, hb, <size_t>(start - chunk), &o[chunk])
+                    if na:
+                        for i in range(start - chunk):
+                            if isnull[i]:
+                                o[chunk + i] = null_owner
+                    chunk = start
+                elif ring == NULL:
+                    chunk = start
         NpyString_release_allocator(alloc)
         if bad >= 0:
             self._raise_bad(_BAD_STRING, bad)
@@ -431,31 +438,22 @@ cdef int64_t _chunk_first_null(_chunk *c) noexcept nogil:
 
 cdef int _fill_plain(const rh_col *c, const rh_ring *ring, int algo, uint32_t seed, int64_t row0,
                      void *out, bint nulls, int32_t null_owner, int64_t *bad) noexcept nogil:
-    cdef uint64_t wide[RH_BLOCK]
     cdef int32_t *o = <int32_t *>out + row0
-    cdef uint32_t *h = <uint32_t *>out + row0
-    cdef int64_t start = 0, m, i, n = c.length
-    if ring != NULL and c.kind == RH_COL_INT and c.width == 8 and c.validity == NULL:
+    cdef int64_t i, n = c.length
+    if ring == NULL:
+        bad[0] = rh_col_hash(c, algo, seed, 0, n, <uint32_t *>out + row0)
+    elif c.kind == RH_COL_INT and c.width == 8 and c.validity == NULL:
         if n:  # the numpy uint64 path, on the producer's buffer
             rh_lookup_u64(ring, <const uint64_t *>c.values + c.offset, <size_t>n, o)
-        return 0
-    while start < n:
-        m = min(<int64_t>RH_BLOCK, n - start)
-        if ring == NULL:
-            bad[0] = rh_col_hash(c, algo, seed, start, m, &h[start])
-        elif c.kind == RH_COL_INT:
-            rh_col_u64(c, start, m, wide)
-            rh_lookup_u64(ring, wide, <size_t>m, &o[start])
-        else:
-            bad[0] = rh_col_lookup(c, ring, start, m, &o[start])
-        if bad[0] >= 0:
-            bad[0] += row0
-            return _BAD_SPAN
-        if nulls and c.validity != NULL:
-            for i in range(m):
-                if not rh_col_valid(c, start + i):
-                    o[start + i] = null_owner
-        start += m
+    else:
+        bad[0] = rh_col_lookup(c, ring, 0, n, o)
+    if bad[0] >= 0:
+        bad[0] += row0
+        return _BAD_SPAN
+    if ring != NULL and nulls and c.validity != NULL:
+        for i in range(n):
+            if not rh_col_valid(c, i):
+                o[i] = null_owner
     return 0
 
 

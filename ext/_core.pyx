@@ -44,6 +44,7 @@ cdef extern from "rh_ring.h" nogil:
     enum:
         RH_PAD
         RH_BLOCK
+        RH_CHUNK
         RH_RULE_GE
         RH_RULE_GT
         RH_RULE_NEAREST
@@ -70,12 +71,11 @@ cdef extern from "rh_ring.h" nogil:
     void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *out)
     void rh_lookup_fixed(const rh_ring *r, const uint8_t *raw, size_t itemsize, size_t n,
                          int32_t *out)
-    void rh_lookup_spans(const rh_ring *r, const unsigned char *const *ptr, const uint32_t *len,
-                         size_t n, int back_to_back, int32_t *out)
 
 cdef extern from "rh_hash.h" nogil:
     uint32_t rh_hash_bytes(int algo, const void *data, size_t len, uint32_t seed)
     uint32_t rh_hash_u64(int algo, uint64_t x, uint32_t seed)
+    void rh_hash_u64_block(int algo, const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
     void rh_init()
     const char *rh_simd()
     void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
@@ -602,18 +602,24 @@ cdef class RingTable:
             return out
         cdef int32_t[::1] o = out
         cdef uint64_t wide[RH_BLOCK]
+        cdef uint32_t hb[RH_CHUNK]
+        cdef Py_ssize_t chunk = 0
         start = 0
         with nogil:
-            while start < m:
+            while start < m:  # blocks widened and hashed into a chunk, then searched
                 end = min(start + RH_BLOCK, m)
                 for i in range(start, end):
                     wide[i - start] = <uint64_t><int64_t>keys[i]
-                rh_lookup_u64(&self.ring, wide, <size_t>(end - start), &o[start])
+                rh_hash_u64_block(self.algo, wide, <size_t>(end - start), self.seed,
+                                  &hb[start - chunk])
                 start = end
+                if start - chunk == RH_CHUNK or start == m:
+                    rh_search(&self.ring, hb, <size_t>(start - chunk), &o[chunk])
+                    chunk = start
         return out
 
     def lookup_fixed_bytes(self, const uint8_t[::1] raw, Py_ssize_t itemsize, out=None):
-        """Owners of the items of a numpy ``S`` array (hash and search fused, in blocks)."""
+        """Owners of the items of a numpy ``S`` array (a chunk hashed, then searched)."""
         cdef Py_ssize_t m = raw.shape[0] // itemsize if itemsize else 0
         out = _result(m, out)
         if m == 0:

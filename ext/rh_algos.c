@@ -235,9 +235,9 @@ int rh_maglev_build(const uint32_t *offset, const uint32_t *skip, const double *
 
 void rh_maglev_u64(const uint64_t *keys, size_t n, const int32_t *table, uint32_t m, int32_t *out)
 {
-    uint32_t hb[RH_BLOCK]; /* a block hashed, then looked up: no array of hashes */
-    for (size_t start = 0; start < n; start += RH_BLOCK) {
-        size_t b = n - start < RH_BLOCK ? n - start : RH_BLOCK;
+    uint32_t hb[RH_CHUNK]; /* a chunk hashed, then looked up (rh_ring.h) */
+    for (size_t start = 0; start < n; start += RH_CHUNK) {
+        size_t b = n - start < RH_CHUNK ? n - start : RH_CHUNK;
         rh_murmur3_u64_block(keys + start, b, 0, hb);
         rh_maglev_block(hb, b, table, m, out + start);
     }

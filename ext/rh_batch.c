@@ -1,22 +1,21 @@
 /* ringhash: batch kernels, hashing blocks of keys and looking them up in the ring.
  *
- * On x86-64 with GCC or Clang the batch loops are built several times,
+ * On x86-64 with GCC or Clang the block hashes are built several times,
  * portable, AVX2 and AVX-512, and rh_init picks the widest build the CPU and
  * OS support; RINGHASH_SIMD=scalar|avx2|avx512 caps the choice, so the tests
  * can run every build against mmh3 and the reference ring. The vector builds
- * hash 8 or 16 keys at a time (int keys, and numpy "S" items through a
- * register transpose) and, for lookups, hash the next group of keys while the
- * scalar search of the current one waits on memory. Elsewhere (MSVC, ARM) the
- * portable build runs: hash a block, then search it.
+ * hash 8 or 16 keys at a time (int keys, numpy "S" items and, with AVX-512,
+ * variable-length keys, through register transposes). Lookups hash a chunk of
+ * keys, then search it (rh_ring.h: RH_CHUNK); elsewhere (MSVC, ARM) the
+ * portable build runs the same loops.
  *
  * How the file is organised (xxHash's dispatch pattern): the loops are written
  * once, as force-inlined functions that take the per-ISA pieces (hash a group
- * of keys, split hashes, list crowded keys) as parameters; each level's
- * kernels are thin wrappers that pass their own pieces, so the compiler
- * inlines everything into one function per level. The vector pieces are
- * named after their scalar twins in rh_hash.h (rh_mix_k -> mix_k_x8, ...), so
- * each width reads as a transcription of the scalar code. rh_init picks one
- * constant table of kernels per level.
+ * of keys) as parameters; each level's kernels are thin wrappers that pass
+ * their own pieces, so the compiler inlines everything into one function per
+ * level. The vector pieces are named after their scalar twins in rh_hash.h
+ * (rh_mix_k -> mix_k_x8, ...), so each width reads as a transcription of the
+ * scalar code. rh_init picks one constant table of kernels per level.
  */
 #include "rh_hash.h"
 #include "rh_ring.h"
@@ -90,124 +89,25 @@ static void spans_portable(const unsigned char *const *ptr, const uint32_t *len,
     spans_scalar(ptr, len, n, seed, out);
 }
 
-/* The portable lookups: hash a block, then search it. */
-static void lookup_u64_portable(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *out)
-{
-    uint32_t hb[RH_BLOCK];
-    for (size_t start = 0; start < n; start += RH_BLOCK) {
-        size_t m = n - start < RH_BLOCK ? n - start : RH_BLOCK;
-        u64_block_portable(keys + start, m, r->seed, hb);
-        rh_search(r, hb, m, out + start);
-    }
-}
-
-static void lookup_fixed_portable(const rh_ring *r, const unsigned char *raw, size_t itemsize,
-                                  size_t n, int32_t *out)
-{
-    uint32_t hb[RH_BLOCK];
-    for (size_t start = 0; start < n; start += RH_BLOCK) {
-        size_t m = n - start < RH_BLOCK ? n - start : RH_BLOCK;
-        fixed_scalar(raw + start * itemsize, itemsize, m, r->seed, hb);
-        rh_search(r, hb, m, out + start);
-    }
-}
-
-/* One build of the batch loops (rh_init picks one table). The lookups here
- * serve murmur3 rings with the ">=" rule; rh_lookup_* handle the others. */
+/* One build of the murmur3 block hashes (rh_init picks one table). */
 typedef struct {
     const char *name;
     void (*u64_block)(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out);
     void (*fixed_block)(const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
                         uint32_t *out);
-    void (*lookup_u64)(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *out);
-    void (*lookup_fixed)(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,
-                         int32_t *out);
     void (*spans_block)(const unsigned char *const *ptr, const uint32_t *len, size_t n,
                         int back_to_back, uint32_t seed, uint32_t *out);
-    void (*lookup_spans)(const rh_ring *r, const unsigned char *const *ptr, const uint32_t *len,
-                         size_t n, int back_to_back, int32_t *out);
 } rh_kernels;
 
-static const rh_kernels kernels_portable = {"scalar",
-                                            u64_block_portable,
-                                            fixed_scalar,
-                                            lookup_u64_portable,
-                                            lookup_fixed_portable,
-                                            spans_portable,
-                                            NULL};
+static const rh_kernels kernels_portable = {"scalar", u64_block_portable, fixed_scalar,
+                                            spans_portable};
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define RH_HAVE_X86_BUILDS 1
 #include <immintrin.h>
 
-/* ---------------------------------------------------------------- the fused lookup loop */
-
-/* Lookups fused with hashing: while the scalar search of one group of keys
- * waits on its memory loads, the vector unit hashes the next group (and
- * splits each hash into its bucket and offset, see rh_ring.h), so the two
- * overlap instead of alternating block by block.
- *
- * The search has no branch: every key gets rh_owner_split, which is
- * RH_CROWDED_OWNER for a key in a crowded bucket (rh_ring.h). After each
- * RH_BLOCK keys, `crowded` lists such keys (without a branch either) and they
- * are searched again (rh_fix_crowded, several at a time) from their hashes, kept in a
- * buffer of two blocks. A branch on the entry instead would be mispredicted
- * for about 1% of keys, and in a loop that runs this far ahead of its loads
- * each misprediction throws away the work of dozens of keys; measured, the
- * branch-free loop with its second pass is 5-10% faster (uint64 keys, 100 and
- * 1,000 nodes). */
-
 /* Hash group g (lanes keys) of the batch described by ctx into dst. */
 typedef void (*hash_group_fn)(const void *ctx, size_t g, uint32_t *dst);
-/* Split lanes hashes into their buckets and offsets in the bucket. */
-typedef void (*split_fn)(const rh_ring *r, const uint32_t *h, uint32_t *bucket, uint32_t *offset);
-/* Append to list the numbers first + l of the lanes l whose owner in o is
- * RH_CROWDED_OWNER (list has room for lanes more); return how many. */
-typedef size_t (*crowded_fn)(const int32_t *o, uint32_t first, uint32_t *list);
-
-#define RH_MAX_LANES 16
-
-/* Look up ngroups * lanes keys; keys past the last whole group are left to the
- * caller. The ring is copied so that stores to out cannot change it. */
-RH_FORCE_INLINE void fused_lookup(const rh_ring *r, size_t lanes, size_t ngroups, const void *ctx,
-                                  hash_group_fn hash_group, split_fn split, crowded_fn crowded,
-                                  int32_t *out)
-{
-    uint32_t hb[2 * RH_BLOCK], bucket[2][RH_MAX_LANES], offset[2][RH_MAX_LANES];
-    uint32_t fix[RH_BLOCK + RH_MAX_LANES]; /* the block's crowded keys, from `first` */
-    size_t first = 0;                      /* the block's first key */
-    const rh_ring ring = *r;
-    if (ngroups > 0) {
-        hash_group(ctx, 0, hb);
-        split(&ring, hb, bucket[0], offset[0]);
-    }
-    for (size_t g = 0; g < ngroups; g++) {
-        if (g + 1 < ngroups) {
-            uint32_t *h = hb + (g + 1) * lanes % (2 * RH_BLOCK);
-            hash_group(ctx, g + 1, h);
-            split(&ring, h, bucket[(g + 1) & 1], offset[(g + 1) & 1]);
-        }
-        /* GCC and Clang both read this pragma; unrolled, a group's searches are
-         * one straight run of independent loads (about 5% faster). */
-#pragma GCC unroll 16
-        for (size_t l = 0; l < lanes; l++)
-            out[g * lanes + l] = rh_owner_split(&ring, bucket[g & 1][l], offset[g & 1][l]);
-        size_t end = (g + 1) * lanes;
-        if (end - first == RH_BLOCK || g + 1 == ngroups) {
-            size_t nfix = 0;
-            for (size_t k0 = first; k0 < end; k0 += lanes)
-                nfix += crowded(out + k0, (uint32_t)(k0 - first), fix + nfix);
-            rh_fix_crowded(&ring, hb, 2 * RH_BLOCK, first, fix, nfix, out);
-            first = end;
-        }
-    }
-}
-
-/* What a group of int keys needs. */
-typedef struct {
-    const uint64_t *keys;
-    uint32_t seed;
-} u64_batch;
 
 /* ---------------------------------------------------------------- AVX2 pieces */
 
@@ -236,11 +136,6 @@ RH_AVX2_INLINE __m256i mur_round_x8(__m256i h)
                             _mm256_set1_epi32((int)0xe6546b64u));
 }
 
-RH_AVX2_INLINE __m256i mur_block_x8(__m256i h, __m256i k)
-{
-    return mur_round_x8(_mm256_xor_si256(h, mix_k_x8(k)));
-}
-
 RH_AVX2_INLINE __m256i fmix32_x8(__m256i h)
 {
     h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
@@ -248,47 +143,6 @@ RH_AVX2_INLINE __m256i fmix32_x8(__m256i h)
     h = _mm256_xor_si256(h, _mm256_srli_epi32(h, 13));
     h = _mm256_mullo_epi32(h, _mm256_set1_epi32((int)0xc2b2ae35u));
     return _mm256_xor_si256(h, _mm256_srli_epi32(h, 16));
-}
-
-/* rh_murmur3_u64 of 8 keys. */
-RH_AVX2_INLINE void murmur3_u64_x8(const uint64_t *k, uint32_t seed, uint32_t *out)
-{
-    const __m256i odd_even = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
-    __m256i a = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)k), odd_even);
-    __m256i b = _mm256_permutevar8x32_epi32(_mm256_loadu_si256((const __m256i *)(k + 4)), odd_even);
-    __m256i lo = _mm256_permute2x128_si256(a, b, 0x20), hi = _mm256_permute2x128_si256(a, b, 0x31);
-    __m256i h = mur_block_x8(mur_block_x8(_mm256_set1_epi32((int)seed), lo), hi);
-    h = fmix32_x8(_mm256_xor_si256(h, _mm256_set1_epi32(8)));
-    _mm256_storeu_si256((__m256i *)out, h);
-}
-
-RH_AVX2_INLINE void u64_group_x8(const void *ctx, size_t g, uint32_t *dst)
-{
-    const u64_batch *b = (const u64_batch *)ctx;
-    murmur3_u64_x8(b->keys + g * 8, b->seed, dst);
-}
-
-RH_AVX2_INLINE void split_x8(const rh_ring *r, const uint32_t *h, uint32_t *bucket,
-                             uint32_t *offset)
-{
-    __m256i v = _mm256_loadu_si256((const __m256i *)h);
-    _mm256_storeu_si256((__m256i *)bucket, _mm256_srl_epi32(v, _mm_cvtsi32_si128((int)r->shift)));
-    _mm256_storeu_si256((__m256i *)offset, _mm256_and_si256(v, _mm256_set1_epi32((int)r->mask)));
-}
-
-/* A left-pack through a permutation from lanes_lut (set once by rh_init):
- * lanes_lut[m] lists the set bits of m, in order. */
-static uint8_t lanes_lut[256][8];
-RH_AVX2_INLINE size_t crowded_x8(const int32_t *o, uint32_t first, uint32_t *list)
-{
-    __m256i hit = _mm256_cmpeq_epi32(_mm256_loadu_si256((const __m256i *)o),
-                                     _mm256_set1_epi32(RH_CROWDED_OWNER));
-    unsigned m = (unsigned)_mm256_movemask_ps(_mm256_castsi256_ps(hit));
-    __m256i perm = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)lanes_lut[m]));
-    __m256i lanes =
-        _mm256_add_epi32(_mm256_set1_epi32((int)first), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-    _mm256_storeu_si256((__m256i *)list, _mm256_permutevar8x32_epi32(lanes, perm));
-    return (size_t)__builtin_popcount(m);
 }
 
 /* Transpose 8 rows of 8 dwords in place (r[j] becomes column j). */
@@ -443,11 +297,6 @@ RH_AVX512_INLINE __m512i mur_round_x16(__m512i h)
                             _mm512_set1_epi32((int)0xe6546b64u));
 }
 
-RH_AVX512_INLINE __m512i mur_block_x16(__m512i h, __m512i k)
-{
-    return mur_round_x16(_mm512_xor_si512(h, mix_k_x16(k)));
-}
-
 RH_AVX512_INLINE __m512i fmix32_x16(__m512i h)
 {
     h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
@@ -455,46 +304,6 @@ RH_AVX512_INLINE __m512i fmix32_x16(__m512i h)
     h = _mm512_xor_si512(h, _mm512_srli_epi32(h, 13));
     h = _mm512_mullo_epi32(h, _mm512_set1_epi32((int)0xc2b2ae35u));
     return _mm512_xor_si512(h, _mm512_srli_epi32(h, 16));
-}
-
-/* rh_murmur3_u64 of 16 keys. */
-RH_AVX512_INLINE void murmur3_u64_x16(const uint64_t *k, uint32_t seed, uint32_t *out)
-{
-    const __m512i even =
-        _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const __m512i odd =
-        _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-    __m512i a = _mm512_loadu_si512(k), b = _mm512_loadu_si512(k + 8);
-    __m512i lo = _mm512_permutex2var_epi32(a, even, b), hi = _mm512_permutex2var_epi32(a, odd, b);
-    __m512i h = mur_block_x16(mur_block_x16(_mm512_set1_epi32((int)seed), lo), hi);
-    h = fmix32_x16(_mm512_xor_si512(h, _mm512_set1_epi32(8)));
-    _mm512_storeu_si512(out, h);
-}
-
-RH_AVX512_INLINE void u64_group_x16(const void *ctx, size_t g, uint32_t *dst)
-{
-    const u64_batch *b = (const u64_batch *)ctx;
-    murmur3_u64_x16(b->keys + g * 16, b->seed, dst);
-}
-
-RH_AVX512_INLINE void split_x16(const rh_ring *r, const uint32_t *h, uint32_t *bucket,
-                                uint32_t *offset)
-{
-    __m512i v = _mm512_loadu_si512(h);
-    _mm512_storeu_si512(bucket, _mm512_srl_epi32(v, _mm_cvtsi32_si128((int)r->shift)));
-    _mm512_storeu_si512(offset, _mm512_and_si512(v, _mm512_set1_epi32((int)r->mask)));
-}
-
-/* crowded_x8 with AVX-512's compress. */
-RH_AVX512_INLINE size_t crowded_x16(const int32_t *o, uint32_t first, uint32_t *list)
-{
-    __mmask16 m =
-        _mm512_cmpeq_epi32_mask(_mm512_loadu_si512(o), _mm512_set1_epi32(RH_CROWDED_OWNER));
-    __m512i lanes =
-        _mm512_add_epi32(_mm512_set1_epi32((int)first),
-                         _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    _mm512_storeu_si512(list, _mm512_maskz_compress_epi32(m, lanes));
-    return (size_t)__builtin_popcount(m);
 }
 
 /* Transpose 16 rows of 16 dwords in place (r[j] becomes column j). */
@@ -701,17 +510,6 @@ RH_AVX512_INLINE void spans_group_x16(const unsigned char *const *ptr, const uin
 
 /* ---------------------------------------------------------------- the kernels of each level */
 
-/* Int keys, fused: whole groups through fused_lookup, the rest one by one. */
-RH_FORCE_INLINE void lookup_u64_loop(const rh_ring *r, const uint64_t *keys, size_t n, size_t lanes,
-                                     hash_group_fn group, split_fn split, crowded_fn crowded,
-                                     int32_t *out)
-{
-    const u64_batch batch = {keys, r->seed};
-    fused_lookup(r, lanes, n / lanes, &batch, group, split, crowded, out);
-    for (size_t i = n / lanes * lanes; i < n; i++)
-        out[i] = r->own[rh_find_ge(r, rh_murmur3_u64(keys[i], r->seed))];
-}
-
 /* "S" items: whole groups with the vector hash, the rest one by one. */
 RH_FORCE_INLINE void fixed_loop(const void *plan, size_t ngroups, size_t lanes, hash_group_fn group,
                                 const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
@@ -721,16 +519,6 @@ RH_FORCE_INLINE void fixed_loop(const void *plan, size_t ngroups, size_t lanes, 
         group(plan, g, out + g * lanes);
     size_t done = ngroups * lanes;
     fixed_scalar(raw + done * itemsize, itemsize, n - done, seed, out + done);
-}
-
-RH_FORCE_INLINE void lookup_fixed_loop(const rh_ring *r, const void *plan, size_t ngroups,
-                                       size_t lanes, hash_group_fn group, split_fn split,
-                                       crowded_fn crowded, const unsigned char *raw,
-                                       size_t itemsize, size_t n, int32_t *out)
-{
-    fused_lookup(r, lanes, ngroups, plan, group, split, crowded, out);
-    for (size_t i = ngroups * lanes; i < n; i++)
-        out[i] = r->own[rh_find_ge(r, fixed_one(raw + i * itemsize, itemsize, r->seed))];
 }
 
 RH_AVX2_ATTR static void u64_block_avx2(const uint64_t *keys, size_t n, uint32_t seed,
@@ -747,21 +535,6 @@ RH_AVX2_ATTR static void fixed_avx2(const unsigned char *raw, size_t itemsize, s
     fixed_loop(&p, ngroups, 8, fixed_group_x8, raw, itemsize, n, seed, out);
 }
 
-RH_AVX2_ATTR static void lookup_u64_avx2(const rh_ring *r, const uint64_t *keys, size_t n,
-                                         int32_t *out)
-{
-    lookup_u64_loop(r, keys, n, 8, u64_group_x8, split_x8, crowded_x8, out);
-}
-
-RH_AVX2_ATTR static void lookup_fixed_avx2(const rh_ring *r, const unsigned char *raw,
-                                           size_t itemsize, size_t n, int32_t *out)
-{
-    fixed_plan_x8 p;
-    size_t ngroups = fixed_plan_x8_make(&p, raw, itemsize, n, r->seed);
-    lookup_fixed_loop(r, &p, ngroups, 8, fixed_group_x8, split_x8, crowded_x8, raw, itemsize, n,
-                      out);
-}
-
 RH_AVX512_ATTR static void u64_block_avx512(const uint64_t *keys, size_t n, uint32_t seed,
                                             uint32_t *out)
 {
@@ -776,44 +549,6 @@ RH_AVX512_ATTR static void fixed_avx512(const unsigned char *raw, size_t itemsiz
     fixed_loop(&p, ngroups, 16, fixed_group_x16, raw, itemsize, n, seed, out);
 }
 
-RH_AVX512_ATTR static void lookup_u64_avx512(const rh_ring *r, const uint64_t *keys, size_t n,
-                                             int32_t *out)
-{
-    lookup_u64_loop(r, keys, n, 16, u64_group_x16, split_x16, crowded_x16, out);
-}
-
-RH_AVX512_ATTR static void lookup_fixed_avx512(const rh_ring *r, const unsigned char *raw,
-                                               size_t itemsize, size_t n, int32_t *out)
-{
-    fixed_plan_x16 p;
-    size_t ngroups = fixed_plan_x16_make(&p, raw, itemsize, n, r->seed);
-    lookup_fixed_loop(r, &p, ngroups, 16, fixed_group_x16, split_x16, crowded_x16, raw, itemsize, n,
-                      out);
-}
-
-typedef struct {
-    const unsigned char *const *ptr;
-    const uint32_t *len;
-    int back_to_back;
-    uint32_t seed;
-} spans_batch;
-
-RH_AVX512_INLINE void spans_group_fn_x16(const void *ctx, size_t g, uint32_t *dst)
-{
-    const spans_batch *b = (const spans_batch *)ctx;
-    spans_group_x16(b->ptr + g * 16, b->len + g * 16, b->back_to_back, b->seed, dst);
-}
-
-RH_AVX512_ATTR static void lookup_spans_avx512(const rh_ring *r, const unsigned char *const *ptr,
-                                               const uint32_t *len, size_t n, int back_to_back,
-                                               int32_t *out)
-{
-    const spans_batch batch = {ptr, len, back_to_back, r->seed};
-    fused_lookup(r, 16, n / 16, &batch, spans_group_fn_x16, split_x16, crowded_x16, out);
-    for (size_t i = n / 16 * 16; i < n; i++)
-        out[i] = r->own[rh_find_ge(r, rh_murmur3_32(ptr[i], len[i], r->seed))];
-}
-
 RH_AVX512_ATTR static void spans_avx512(const unsigned char *const *ptr, const uint32_t *len,
                                         size_t n, int back_to_back, uint32_t seed, uint32_t *out)
 {
@@ -825,11 +560,8 @@ RH_AVX512_ATTR static void spans_avx512(const unsigned char *const *ptr, const u
 
 /* AVX2 has no byte-masked loads to read a key without reading past it: its
  * build hashes variable-length keys with the portable loop. */
-static const rh_kernels kernels_avx2 = {
-    "avx2", u64_block_avx2, fixed_avx2, lookup_u64_avx2, lookup_fixed_avx2, spans_portable, NULL};
-static const rh_kernels kernels_avx512 = {"avx512",           u64_block_avx512,    fixed_avx512,
-                                          lookup_u64_avx512,  lookup_fixed_avx512, spans_avx512,
-                                          lookup_spans_avx512};
+static const rh_kernels kernels_avx2 = {"avx2", u64_block_avx2, fixed_avx2, spans_portable};
+static const rh_kernels kernels_avx512 = {"avx512", u64_block_avx512, fixed_avx512, spans_avx512};
 
 #include <cpuid.h>
 
@@ -874,6 +606,16 @@ void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_
     kernels->u64_block(keys, n, seed, out);
 }
 
+void rh_hash_u64_block(int algo, const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out)
+{
+    if (algo == RH_MURMUR3) {
+        kernels->u64_block(keys, n, seed, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = rh_hash_u64(algo, keys[i], seed);
+}
+
 void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, size_t n,
                          uint32_t seed, uint32_t *out)
 {
@@ -898,37 +640,12 @@ void rh_hash_spans(int algo, const unsigned char *const *ptr, const uint32_t *le
         out[i] = rh_hash_bytes(algo, ptr[i], len[i], seed);
 }
 
-void rh_lookup_spans(const rh_ring *r, const unsigned char *const *ptr, const uint32_t *len,
-                     size_t n, int back_to_back, int32_t *out)
-{
-    /* Fused where a vector build has it (measured: pyarrow utf8 ids 4.3 -> 2.9 ns
-     * per key with AVX-512, once runs of equal-length keys are read as blocks);
-     * other hashes, rules and builds: hash a block, then search it. */
-    if (r->algo == RH_MURMUR3 && r->rule == RH_RULE_GE && kernels->lookup_spans) {
-        kernels->lookup_spans(r, ptr, len, n, back_to_back, out);
-        return;
-    }
-    uint32_t hb[RH_BLOCK];
-    for (size_t start = 0; start < n; start += RH_BLOCK) {
-        size_t m = n - start < RH_BLOCK ? n - start : RH_BLOCK;
-        rh_hash_spans(r->algo, ptr + start, len + start, m, back_to_back, r->seed, hb);
-        rh_search(r, hb, m, out + start);
-    }
-}
-
 void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *out)
 {
-    if (r->algo == RH_MURMUR3 && r->rule == RH_RULE_GE) {
-        kernels->lookup_u64(r, keys, n, out);
-        return;
-    }
-    /* Other hashes and rules: hash a block, then search it (independent loads,
-     * which the CPU overlaps), instead of alternating the two per key. */
-    uint32_t hb[RH_BLOCK];
-    for (size_t start = 0; start < n; start += RH_BLOCK) {
-        size_t m = n - start < RH_BLOCK ? n - start : RH_BLOCK;
-        for (size_t i = 0; i < m; i++)
-            hb[i] = rh_hash_u64(r->algo, keys[start + i], r->seed);
+    uint32_t hb[RH_CHUNK];
+    for (size_t start = 0; start < n; start += RH_CHUNK) {
+        size_t m = n - start < RH_CHUNK ? n - start : RH_CHUNK;
+        rh_hash_u64_block(r->algo, keys + start, m, r->seed, hb);
         rh_search(r, hb, m, out + start);
     }
 }
@@ -936,13 +653,9 @@ void rh_lookup_u64(const rh_ring *r, const uint64_t *keys, size_t n, int32_t *ou
 void rh_lookup_fixed(const rh_ring *r, const unsigned char *raw, size_t itemsize, size_t n,
                      int32_t *out)
 {
-    if (r->algo == RH_MURMUR3 && r->rule == RH_RULE_GE) {
-        kernels->lookup_fixed(r, raw, itemsize, n, out);
-        return;
-    }
-    uint32_t hb[RH_BLOCK];
-    for (size_t start = 0; start < n; start += RH_BLOCK) {
-        size_t m = n - start < RH_BLOCK ? n - start : RH_BLOCK;
+    uint32_t hb[RH_CHUNK];
+    for (size_t start = 0; start < n; start += RH_CHUNK) {
+        size_t m = n - start < RH_CHUNK ? n - start : RH_CHUNK;
         rh_hash_fixed_block(r->algo, raw + start * itemsize, itemsize, m, r->seed, hb);
         rh_search(r, hb, m, out + start);
     }
@@ -952,14 +665,6 @@ void rh_init(void)
 {
     rh_crc32_init();
 #ifdef RH_HAVE_X86_BUILDS
-    for (unsigned m = 0; m < 256; m++) {
-        unsigned k = 0;
-        for (unsigned l = 0; l < 8; l++)
-            if (m >> l & 1)
-                lanes_lut[m][k++] = (uint8_t)l;
-        while (k < 8)
-            lanes_lut[m][k++] = 0;
-    }
     const char *cap = getenv("RINGHASH_SIMD");
     int level = x86_simd_level(); /* 0 portable, 1 AVX2, 2 AVX-512 */
     if (cap != NULL && strcmp(cap, "scalar") == 0)

@@ -449,23 +449,6 @@ static uint32_t huge_hash(const rh_col *c, int algo, uint32_t seed, int64_t row)
     return rh_hash_bytes(algo, p, l, seed);
 }
 
-int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t n, int32_t *out)
-{
-    const unsigned char *ptr[RH_SPAN_BLOCK];
-    uint32_t len[RH_SPAN_BLOCK];
-    int64_t huge[RH_SPAN_BLOCK], nhuge;
-    for (int64_t b = 0; b < n; b += RH_SPAN_BLOCK) {
-        int64_t m = n - b < RH_SPAN_BLOCK ? n - b : RH_SPAN_BLOCK;
-        int64_t bad = col_spans(c, start + b, m, ptr, len, huge, &nhuge);
-        if (bad >= 0)
-            return bad;
-        rh_lookup_spans(r, ptr, len, (size_t)m, c->kind != RH_COL_VIEW, out + b);
-        for (int64_t k = 0; k < nhuge; k++)
-            out[b + huge[k]] = rh_owner(r, huge_hash(c, r->algo, r->seed, start + b + huge[k]));
-    }
-    return -1;
-}
-
 static int64_t hash_spans(const rh_col *c, int algo, uint32_t seed, int64_t start, int64_t n,
                           uint32_t *out)
 {
@@ -513,11 +496,30 @@ int64_t rh_col_key64(const rh_col *c, int64_t start, int64_t n, uint64_t *out)
 int64_t rh_col_hash(const rh_col *c, int algo, uint32_t seed, int64_t start, int64_t n,
                     uint32_t *out)
 {
+    uint64_t wide[RH_BLOCK];
     if (c->kind != RH_COL_INT)
         return hash_spans(c, algo, seed, start, n, out);
-    int64_t base = c->offset + start;
-    for (int64_t i = 0; i < n; i++)
-        out[i] = rh_col_valid(c, start + i) ? rh_hash_u64(algo, int_at(c, base + i), seed) : 0;
+    for (int64_t b = 0; b < n; b += RH_BLOCK) {
+        int64_t m = n - b < RH_BLOCK ? n - b : RH_BLOCK;
+        rh_col_u64(c, start + b, m, wide); /* null rows: 0 */
+        rh_hash_u64_block(algo, wide, (size_t)m, seed, out + b);
+        if (c->validity)
+            for (int64_t i = 0; i < m; i++)
+                out[b + i] = rh_col_valid(c, start + b + i) ? out[b + i] : 0;
+    }
+    return -1;
+}
+
+int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t n, int32_t *out)
+{
+    uint32_t hb[RH_CHUNK]; /* a chunk hashed, then searched (rh_ring.h) */
+    for (int64_t b = 0; b < n; b += RH_CHUNK) {
+        int64_t m = n - b < RH_CHUNK ? n - b : RH_CHUNK;
+        int64_t bad = rh_col_hash(c, r->algo, r->seed, start + b, m, hb);
+        if (bad >= 0)
+            return bad;
+        rh_search(r, hb, (size_t)m, out + b);
+    }
     return -1;
 }
 

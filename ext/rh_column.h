@@ -125,9 +125,10 @@ int64_t rh_col_first_null(const rh_col *c, int64_t start, int64_t n);
 int64_t rh_col_hash(const rh_col *c, int algo, uint32_t seed, int64_t start, int64_t n,
                     uint32_t *out);
 
-/* Owners of rows [start, start + n) of a string / binary column in ring r
- * (hash and search fused; null rows are hashed as empty, for the caller to
- * overwrite). Returns -1, or the first row the producer got wrong. */
+/* Owners of rows [start, start + n) of a plain (not dictionary) column in ring
+ * r: RH_CHUNK rows hashed by rh_col_hash, then searched. Null rows get some
+ * owner, for the caller to overwrite. Returns -1, or the first row the
+ * producer got wrong. */
 int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t n, int32_t *out);
 
 /* The 64-bit keys of rows [start, start + n) for jump consistent hash: an

@@ -99,6 +99,9 @@ static inline uint32_t rh_murmur3_u64(uint64_t x, uint32_t seed)
 /* out[i] = rh_murmur3_u64(keys[i], seed). */
 void rh_murmur3_u64_block(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out);
 
+/* The same with any key hash (rh_hash_u64's). */
+void rh_hash_u64_block(int algo, const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out);
+
 /* The hash (algo: RH_MURMUR3, RH_CRC32 or RH_MD5) of n fixed-width items, a numpy
  * "S" array: item i is raw[i * itemsize:(i + 1) * itemsize] without its trailing
  * NUL bytes. Murmur3 takes the vector builds. */

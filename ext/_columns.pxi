@@ -41,6 +41,8 @@ cdef extern from "rh_column.h" nogil:
     const char *rh_arrow_type_name(const char *format)
     int rh_col_valid(const rh_col *c, int64_t i)
     int64_t rh_col_first_null(const rh_col *c, int64_t start, int64_t n)
+    void rh_col_fill_nulls(const rh_col *c, int64_t start, int64_t n, uint32_t *out,
+                           uint32_t fill)
     int64_t rh_col_hash(const rh_col *c, int algo, uint32_t seed, int64_t start, int64_t n,
                         uint32_t *out)
     int64_t rh_col_lookup(const rh_col *c, const rh_ring *r, int64_t start, int64_t n,
@@ -439,7 +441,7 @@ cdef int64_t _chunk_first_null(_chunk *c) noexcept nogil:
 cdef int _fill_plain(const rh_col *c, const rh_ring *ring, int algo, uint32_t seed, int64_t row0,
                      void *out, bint nulls, int32_t null_owner, int64_t *bad) noexcept nogil:
     cdef int32_t *o = <int32_t *>out + row0
-    cdef int64_t i, n = c.length
+    cdef int64_t n = c.length
     if ring == NULL:
         bad[0] = rh_col_hash(c, algo, seed, 0, n, <uint32_t *>out + row0)
     elif c.kind == RH_COL_INT and c.width == 8 and c.validity == NULL:
@@ -450,10 +452,8 @@ cdef int _fill_plain(const rh_col *c, const rh_ring *ring, int algo, uint32_t se
     if bad[0] >= 0:
         bad[0] += row0
         return _BAD_SPAN
-    if ring != NULL and nulls and c.validity != NULL:
-        for i in range(n):
-            if not rh_col_valid(c, i):
-                o[i] = null_owner
+    if ring != NULL and nulls:
+        rh_col_fill_nulls(c, 0, n, <uint32_t *>o, <uint32_t>null_owner)
     return 0
 
 

@@ -128,6 +128,29 @@ int rh_col_init(rh_col *c, const char *format, const struct ArrowArray *a, char 
     return 0;
 }
 
+/* The 8 bitmap bytes at p as one word, bit k being bit k % 8 of byte k / 8
+ * (compilers make this one load on little-endian targets). */
+static inline uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t w = 0;
+    for (int k = 7; k >= 0; k--)
+        w = w << 8 | p[k];
+    return w;
+}
+
+/* The number of trailing zero bits of x != 0. */
+static inline unsigned ctz64(uint64_t x)
+{
+#if defined(__GNUC__) || defined(__clang__)
+    return (unsigned)__builtin_ctzll(x);
+#else
+    unsigned k = 0;
+    for (; !(x & 1); x >>= 1)
+        k++;
+    return k;
+#endif
+}
+
 int64_t rh_col_first_null(const rh_col *c, int64_t start, int64_t n)
 {
     if (!c->validity || n <= 0)
@@ -140,16 +163,27 @@ int64_t rh_col_first_null(const rh_col *c, int64_t start, int64_t n)
         bit++;
     }
     while (bit + 64 <= end) {
-        uint64_t w;
-        memcpy(&w, v + (bit >> 3), 8);
-        if (w != UINT64_MAX)
-            break; /* the bitwise loop below finds which */
+        uint64_t w = load_le64(v + (bit >> 3));
+        if (w != UINT64_MAX) /* a null in this word: its lowest clear bit */
+            return (int64_t)(bit + ctz64(~w) - (uint64_t)c->offset);
         bit += 64;
     }
     for (; bit < end; bit++)
         if (!((v[bit >> 3] >> (bit & 7)) & 1))
             return (int64_t)(bit - (uint64_t)c->offset);
     return -1;
+}
+
+/* The null rows of [start, start + n), one after another, by rh_col_first_null
+ * (a word of the bitmap at a time between them). */
+#define RH_FOR_NULLS(c, start, n, r)                                                               \
+    for (int64_t r = rh_col_first_null(c, start, n); r >= 0;                                       \
+         r = rh_col_first_null(c, r + 1, (start) + (n)-r - 1))
+
+void rh_col_fill_nulls(const rh_col *c, int64_t start, int64_t n, uint32_t *out, uint32_t fill)
+{
+    RH_FOR_NULLS(c, start, n, r)
+    out[r - start] = fill;
 }
 
 static inline uint64_t int_at(const rh_col *c, int64_t row)
@@ -167,11 +201,28 @@ static inline uint64_t int_at(const rh_col *c, int64_t row)
     }
 }
 
+/* One loop per type, so that the compiler vectorizes the widening. */
+#define RH_WIDEN(T, S)                                                                             \
+    do {                                                                                           \
+        const T *v = (const T *)c->values + c->offset + start;                                     \
+        for (int64_t i = 0; i < n; i++)                                                            \
+            out[i] = (uint64_t)(S)v[i];                                                            \
+    } while (0)
+
 void rh_col_u64(const rh_col *c, int64_t start, int64_t n, uint64_t *out)
 {
-    int64_t base = c->offset + start;
-    for (int64_t i = 0; i < n; i++)
-        out[i] = rh_col_valid(c, start + i) ? int_at(c, base + i) : 0;
+    switch (c->width * 2 + c->is_signed) {
+    case 2: RH_WIDEN(uint8_t, uint64_t); break;
+    case 3: RH_WIDEN(int8_t, int64_t); break;
+    case 4: RH_WIDEN(uint16_t, uint64_t); break;
+    case 5: RH_WIDEN(int16_t, int64_t); break;
+    case 8: RH_WIDEN(uint32_t, uint64_t); break;
+    case 9: RH_WIDEN(int32_t, int64_t); break;
+    case 17: RH_WIDEN(int64_t, int64_t); break;
+    default: RH_WIDEN(uint64_t, uint64_t); break;
+    }
+    RH_FOR_NULLS(c, start, n, r)
+    out[r - start] = 0;
 }
 
 int64_t rh_col_codes(const rh_col *c, int64_t start, int64_t n, int64_t ndict, int64_t *out)
@@ -503,9 +554,7 @@ int64_t rh_col_hash(const rh_col *c, int algo, uint32_t seed, int64_t start, int
         int64_t m = n - b < RH_BLOCK ? n - b : RH_BLOCK;
         rh_col_u64(c, start + b, m, wide); /* null rows: 0 */
         rh_hash_u64_block(algo, wide, (size_t)m, seed, out + b);
-        if (c->validity)
-            for (int64_t i = 0; i < m; i++)
-                out[b + i] = rh_col_valid(c, start + b + i) ? out[b + i] : 0;
+        rh_col_fill_nulls(c, start + b, m, out + b, 0);
     }
     return -1;
 }

@@ -119,6 +119,9 @@ static inline int rh_col_valid(const rh_col *c, int64_t i)
 /* The first null row in [start, start + n), or -1. Word-at-a-time over the bitmap. */
 int64_t rh_col_first_null(const rh_col *c, int64_t start, int64_t n);
 
+/* out[r - start] = fill for each null row r in [start, start + n). */
+void rh_col_fill_nulls(const rh_col *c, int64_t start, int64_t n, uint32_t *out, uint32_t fill);
+
 /* Hashes of rows [start, start + n) into out (null rows get 0 and are not
  * read). Returns -1, or the first row (column index) whose offsets or view
  * the producer got wrong; `algo` is RH_MURMUR3, RH_CRC32 or RH_MD5. */

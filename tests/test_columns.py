@@ -544,3 +544,39 @@ def test_int64_slices_match_the_reference(keys, start):
 def test_rings_pickle_with_columns_around():
     ring = pickle.loads(pickle.dumps(RING))
     np.testing.assert_array_equal(ring.lookup(pa.array(STR_KEYS)), RING.lookup(STR_KEYS))
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(-(2**31), 2**31 - 1)), max_size=300),
+    st.integers(0, 70),
+    st.sampled_from(["int64", "int32", "uint64"]),
+)
+def test_int_columns_with_nulls_match_the_reference(keys, start, type_name):
+    """Nulls found a bitmap word at a time (rows past the first 64, slices that
+    start mid-word), in every integer width's widening loop."""
+    if type_name == "uint64":
+        keys = [None if k is None else k + 2**31 for k in keys]
+    arr = pa.array(keys, type=getattr(pa, type_name)()).slice(min(start, len(keys)))
+    rest = keys[min(start, len(keys)) :]
+    want = [-1 if k is None else RING.nodes.index(REF.get(k)) for k in rest]
+    assert RING.lookup(arr, nulls=-1).tolist() == want
+
+
+def test_columns_longer_than_a_chunk_with_nulls():
+    """Lookups hash 8,192 rows, then search them: rows on both sides of chunk
+    boundaries, nulls among them, a slice whose bitmap starts mid-byte."""
+    rng = np.random.default_rng(7)
+    n = 20_000
+    ints = rng.integers(-(2**62), 2**62, n)
+    null = rng.random(n) < 0.01
+    strs = [f"id-{k}" for k in ints]
+    for arr, keys in (
+        (pa.array(ints, mask=null), ints.tolist()),
+        (pa.array(strs, mask=null), strs),
+        (pa.array(strs, mask=null, type=pa.string_view()), strs),
+    ):
+        sliced, keep = arr.slice(3), slice(3, None)
+        got = RING.lookup(sliced, nulls=-1)
+        want = RING.lookup(keys[keep])
+        want[null[keep]] = -1
+        np.testing.assert_array_equal(got, want)

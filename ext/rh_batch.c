@@ -72,6 +72,14 @@ RH_PORTABLE_ATTR static void u64_block_portable(const uint64_t *keys, size_t n, 
     u64_block_loop(keys, n, seed, out);
 }
 
+/* n keys of exactly `width` bytes each, one after another from raw. */
+static void exact_scalar(const unsigned char *raw, size_t width, size_t n, uint32_t seed,
+                         uint32_t *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = rh_murmur3_32(raw + i * width, width, seed);
+}
+
 /* Variable-length keys given as (pointer, length) pairs. */
 static void spans_portable(const unsigned char *const *ptr, const uint32_t *len, size_t n,
                            int back_to_back, uint32_t seed, uint32_t *out);
@@ -95,12 +103,14 @@ typedef struct {
     void (*u64_block)(const uint64_t *keys, size_t n, uint32_t seed, uint32_t *out);
     void (*fixed_block)(const unsigned char *raw, size_t itemsize, size_t n, uint32_t seed,
                         uint32_t *out);
+    void (*exact_block)(const unsigned char *raw, size_t width, size_t n, uint32_t seed,
+                        uint32_t *out);
     void (*spans_block)(const unsigned char *const *ptr, const uint32_t *len, size_t n,
                         int back_to_back, uint32_t seed, uint32_t *out);
 } rh_kernels;
 
 static const rh_kernels kernels_portable = {"scalar", u64_block_portable, fixed_scalar,
-                                            spans_portable};
+                                            exact_scalar, spans_portable};
 
 #if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
 #define RH_HAVE_X86_BUILDS 1
@@ -344,6 +354,7 @@ typedef struct {
     const unsigned char *raw;
     __mmask64 bytes; /* one bit per byte of an item */
     int narrow;      /* items of at most 16 bytes */
+    int exact;       /* every item is all itemsize bytes (no NUL stripping) */
     size_t itemsize, nwords;
     uint32_t seed;
 } fixed_plan_x16;
@@ -356,6 +367,7 @@ static size_t fixed_plan_x16_make(fixed_plan_x16 *p, const unsigned char *raw, s
     p->raw = raw;
     p->bytes = itemsize == 64 ? ~(__mmask64)0 : (((__mmask64)1 << itemsize) - 1);
     p->narrow = itemsize <= 16;
+    p->exact = 0;
     p->itemsize = itemsize;
     p->nwords = (itemsize + 3) / 4;
     p->seed = seed;
@@ -418,7 +430,8 @@ RH_AVX512_INLINE void fixed_group_x16(const void *ctx, size_t g, uint32_t *out)
         __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
         __m512i rows[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
                            _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
-        __m512i h = murmur3_rows_x16(rows, p->nwords, rows_len_x16(rows, p->nwords), p->seed);
+        __m512i vlen = p->exact ? _mm512_set1_epi32((int)w) : rows_len_x16(rows, p->nwords);
+        __m512i h = murmur3_rows_x16(rows, p->nwords, vlen, p->seed);
         h = _mm512_permutexvar_epi32(
             _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), h);
         _mm512_storeu_si512(out, h);
@@ -427,7 +440,8 @@ RH_AVX512_INLINE void fixed_group_x16(const void *ctx, size_t g, uint32_t *out)
     for (int l = 0; l < 16; l++)
         r[l] = _mm512_maskz_loadu_epi8(p->bytes, items + (size_t)l * w);
     transpose16(r);
-    _mm512_storeu_si512(out, murmur3_rows_x16(r, p->nwords, rows_len_x16(r, p->nwords), p->seed));
+    __m512i vlen = p->exact ? _mm512_set1_epi32((int)w) : rows_len_x16(r, p->nwords);
+    _mm512_storeu_si512(out, murmur3_rows_x16(r, p->nwords, vlen, p->seed));
 }
 
 /* Variable-length keys (Arrow strings and binaries, StringDType), 16 at a time:
@@ -448,9 +462,16 @@ RH_AVX512_INLINE void spans_group_x16(const unsigned char *const *ptr, const uin
     }
     int same = longest <= 16 && _mm512_reduce_min_epu32(vlen) == longest;
     if (same && !back_to_back) { /* views: often back to back too; check, exactly */
-        back_to_back = 1;
-        for (int l = 0; l < 15; l++)
-            back_to_back &= ptr[l] + longest == ptr[l + 1];
+        /* key l at ptr[0] + l * longest, eight addresses to a register */
+        const __m512i first = _mm512_set1_epi64((long long)(uintptr_t)ptr[0]);
+        const __m512i step = _mm512_cvtepu32_epi64(_mm256_mullo_epi32(
+            _mm256_set1_epi32((int)longest), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
+        const __m512i at8 = _mm512_set1_epi64((long long)(8 * longest));
+        __mmask8 lo =
+            _mm512_cmpeq_epi64_mask(_mm512_loadu_si512(ptr), _mm512_add_epi64(first, step));
+        __mmask8 hi = _mm512_cmpeq_epi64_mask(_mm512_loadu_si512(ptr + 8),
+                                              _mm512_add_epi64(_mm512_add_epi64(first, step), at8));
+        back_to_back = lo == 0xFF && hi == 0xFF;
     }
     if (same && back_to_back) {
         /* 16 keys of one length, one after another (a column of ids): read them as
@@ -549,6 +570,19 @@ RH_AVX512_ATTR static void fixed_avx512(const unsigned char *raw, size_t itemsiz
     fixed_loop(&p, ngroups, 16, fixed_group_x16, raw, itemsize, n, seed, out);
 }
 
+/* Keys of exactly `width` bytes lying back to back: "S" items without the NUL
+ * stripping, 16 at a time. */
+RH_AVX512_ATTR static void exact_avx512(const unsigned char *raw, size_t width, size_t n,
+                                        uint32_t seed, uint32_t *out)
+{
+    fixed_plan_x16 p;
+    size_t ngroups = fixed_plan_x16_make(&p, raw, width, n, seed); /* 0 past 64 bytes */
+    p.exact = 1;
+    for (size_t g = 0; g < ngroups; g++)
+        fixed_group_x16(&p, g, out + g * 16);
+    exact_scalar(raw + ngroups * 16 * width, width, n - ngroups * 16, seed, out + ngroups * 16);
+}
+
 RH_AVX512_ATTR static void spans_avx512(const unsigned char *const *ptr, const uint32_t *len,
                                         size_t n, int back_to_back, uint32_t seed, uint32_t *out)
 {
@@ -560,8 +594,10 @@ RH_AVX512_ATTR static void spans_avx512(const unsigned char *const *ptr, const u
 
 /* AVX2 has no byte-masked loads to read a key without reading past it: its
  * build hashes variable-length keys with the portable loop. */
-static const rh_kernels kernels_avx2 = {"avx2", u64_block_avx2, fixed_avx2, spans_portable};
-static const rh_kernels kernels_avx512 = {"avx512", u64_block_avx512, fixed_avx512, spans_avx512};
+static const rh_kernels kernels_avx2 = {"avx2", u64_block_avx2, fixed_avx2, exact_scalar,
+                                        spans_portable};
+static const rh_kernels kernels_avx512 = {"avx512", u64_block_avx512, fixed_avx512, exact_avx512,
+                                          spans_avx512};
 
 #include <cpuid.h>
 
@@ -627,6 +663,17 @@ void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, si
         const unsigned char *item = raw + i * itemsize;
         out[i] = rh_hash_bytes(algo, item, fixed_len(item, itemsize), seed);
     }
+}
+
+void rh_hash_exact_block(int algo, const unsigned char *raw, size_t width, size_t n, uint32_t seed,
+                         uint32_t *out)
+{
+    if (algo == RH_MURMUR3) {
+        kernels->exact_block(raw, width, n, seed, out);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        out[i] = rh_hash_bytes(algo, raw + i * width, width, seed);
 }
 
 void rh_hash_spans(int algo, const unsigned char *const *ptr, const uint32_t *len, size_t n,

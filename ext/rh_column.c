@@ -367,6 +367,36 @@ views_x16(const uint8_t *v, int64_t groups, int32_t b0, const uint8_t *buf, int6
 }
 #endif
 
+#ifdef RH_VIEWS_X16
+/* Whether the 16 * groups views from v all have length l, buffer b and offsets
+ * off, off + l, off + 2l, ... (fixed_run's test, 16 views a time). */
+__attribute__((target("avx2,bmi2,avx512f,avx512bw,avx512vl,avx512cd"))) static int
+views_run_x16(const uint8_t *v, int64_t groups, int32_t l, int32_t b, int32_t off)
+{
+    const __m512i pick =
+        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    const __m512i two = _mm512_set1_epi32(2), three = _mm512_set1_epi32(3);
+    const __m512i L = _mm512_set1_epi32(l), B = _mm512_set1_epi32(b);
+    const __m512i lane = _mm512_mullo_epi32(
+        L, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
+    __m512i O = _mm512_add_epi32(_mm512_set1_epi32(off), lane);
+    const __m512i step = _mm512_set1_epi32(16 * l);
+    __mmask16 bad = 0;
+    for (int64_t g = 0; g < groups; g++, v += 256, O = _mm512_add_epi32(O, step)) {
+        __m512i z0 = _mm512_loadu_si512(v), z1 = _mm512_loadu_si512(v + 64);
+        __m512i z2 = _mm512_loadu_si512(v + 128), z3 = _mm512_loadu_si512(v + 192);
+#define RH_FIELD(idx)                                                                              \
+    _mm512_inserti64x4(_mm512_permutex2var_epi32(z0, idx, z1),                                     \
+                       _mm512_castsi512_si256(_mm512_permutex2var_epi32(z2, idx, z3)), 1)
+        bad |= _mm512_cmpneq_epi32_mask(RH_FIELD(pick), L) |
+               _mm512_cmpneq_epi32_mask(RH_FIELD(_mm512_add_epi32(pick, two)), B) |
+               _mm512_cmpneq_epi32_mask(RH_FIELD(_mm512_add_epi32(pick, three)), O);
+#undef RH_FIELD
+    }
+    return bad == 0;
+}
+#endif
+
 static int view_spans_one_buffer(const rh_col *c, int64_t start, int64_t m,
                                  const unsigned char **RH_RESTRICT ptr, uint32_t *RH_RESTRICT len)
 {
@@ -463,6 +493,67 @@ static int spans_fast(const rh_col *c, int64_t start, int64_t m,
     return 0;
 }
 
+/* Whether rows [start, start + m) are keys of one length w (1 to 64 bytes) lying
+ * back to back, with no nulls: a column of ids, as utf8 / binary offsets
+ * stepping by w, or out-of-line views stepping through one buffer. If so, the
+ * block hashes as fixed-width items from *base (rh_hash_exact_block), without
+ * spans. Measured on 1M 16-character ids (AVX-512, same process, interleaved):
+ * hash_keys of a polars column 1.5 -> 1.15 ns per key (lookup 3.2 -> 2.9), of a
+ * pyarrow string_view one 1.45 -> 1.15, of a pyarrow utf8 one 1.24 -> 1.07. */
+static int fixed_run(const rh_col *c, int64_t start, int64_t m, const uint8_t **base, uint32_t *w)
+{
+    if (c->validity || m < 16)
+        return 0;
+    if (c->kind == RH_COL_BIN32 || c->kind == RH_COL_BIN64) {
+        int64_t first, step, bad = 0;
+        if (c->kind == RH_COL_BIN32) {
+            const int32_t *o = (const int32_t *)c->values + c->offset + start;
+            first = o[0];
+            step = (int64_t)o[1] - o[0];
+            for (int64_t i = 1; i < m; i++)
+                bad |= (int64_t)o[i + 1] - o[i] - step;
+        } else {
+            const int64_t *o = (const int64_t *)c->values + c->offset + start;
+            first = o[0];
+            step = (int64_t)((uint64_t)o[1] - (uint64_t)o[0]);
+            for (int64_t i = 1; i < m; i++)
+                bad |= (int64_t)((uint64_t)o[i + 1] - (uint64_t)o[i]) - step;
+        }
+        if (bad || first < 0 || step < 1 || step > 64)
+            return 0;
+        *base = c->data + first;
+        *w = (uint32_t)step;
+        return 1;
+    }
+    if (c->kind == RH_COL_VIEW && c->nvbufs > 0) {
+        const uint8_t *v = (const uint8_t *)c->values + 16 * (c->offset + start);
+        int32_t l, b, off;
+        if (read_view(v, &l, &b, &off) || l > 64 || b < 0 || b >= c->nvbufs || !c->vbufs[b] ||
+            off < 0 || (int64_t)off + m * l > c->vsizes[b])
+            return 0;
+        int bad = 0;
+        int64_t i = 1;
+#ifdef RH_VIEWS_X16
+        if (rh_simd_level() == 2) {
+            if (!views_run_x16(v, m / 16, l, b, off))
+                return 0;
+            i = m / 16 * 16;
+        }
+#endif
+        for (; i < m; i++) {
+            int32_t li, bi, oi;
+            read_view(v + 16 * i, &li, &bi, &oi);
+            bad |= (li != l) | (bi != b) | ((int64_t)oi != (int64_t)off + i * l);
+        }
+        if (bad)
+            return 0;
+        *base = c->vbufs[b] + off;
+        *w = (uint32_t)l;
+        return 1;
+    }
+    return 0;
+}
+
 /* Rows [start, start + m) (m <= RH_SPAN_BLOCK) as spans; null rows are empty
  * and a key of 4 GiB or more gets length 0 and is listed in huge (its count
  * returned through nhuge) to be done alone. Returns -1, or the first bad row. */
@@ -506,8 +597,14 @@ static int64_t hash_spans(const rh_col *c, int algo, uint32_t seed, int64_t star
     const unsigned char *ptr[RH_SPAN_BLOCK];
     uint32_t len[RH_SPAN_BLOCK];
     int64_t huge[RH_SPAN_BLOCK], nhuge;
+    const uint8_t *run;
+    uint32_t w;
     for (int64_t b = 0; b < n; b += RH_SPAN_BLOCK) {
         int64_t m = n - b < RH_SPAN_BLOCK ? n - b : RH_SPAN_BLOCK;
+        if (fixed_run(c, start + b, m, &run, &w)) {
+            rh_hash_exact_block(algo, run, w, (size_t)m, seed, out + b);
+            continue;
+        }
         int64_t bad = col_spans(c, start + b, m, ptr, len, huge, &nhuge);
         if (bad >= 0)
             return bad;

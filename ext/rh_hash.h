@@ -108,6 +108,12 @@ void rh_hash_u64_block(int algo, const uint64_t *keys, size_t n, uint32_t seed, 
 void rh_hash_fixed_block(int algo, const unsigned char *raw, size_t itemsize, size_t n,
                          uint32_t seed, uint32_t *out);
 
+/* The hash (algo) of n keys of exactly `width` bytes each, lying one after
+ * another from raw (a run of equal-length strings of a column: every byte is
+ * the key's, none is stripped). Murmur3 takes the AVX-512 build. */
+void rh_hash_exact_block(int algo, const unsigned char *raw, size_t width, size_t n, uint32_t seed,
+                         uint32_t *out);
+
 /* The hash (algo) of n variable-length keys, key i being len[i] bytes at ptr[i]
  * (only those bytes are read). Murmur3 takes the AVX-512 build, which reads a
  * run of keys of one length lying one after another (ptr[i + 1] == ptr[i] +

@@ -580,3 +580,39 @@ def test_columns_longer_than_a_chunk_with_nulls():
         want = RING.lookup(keys[keep])
         want[null[keep]] = -1
         np.testing.assert_array_equal(got, want)
+
+
+RUN_RINGS = [  # murmur3, crc32, md5 key hashes
+    RING,
+    HashRing(NODES, hash="crc32"),
+    HashRing.ketama({f"10.0.0.{i}:11211": 1 for i in range(23)}),
+]
+
+
+@pytest.mark.parametrize("width", [1, 4, 12, 13, 16, 17, 36, 64, 65])
+@pytest.mark.parametrize("type_name", [*STRING_TYPES, "binary", "large_binary", "binary_view"])
+def test_runs_of_equal_length_keys(width, type_name):
+    """Blocks of equal-length keys lying back to back hash as fixed-width items
+    (every byte the key's, NULs included); a block where one key differs, a
+    slice that starts mid-run, and every width around the kernels' limits (views
+    of at most 12 bytes are inline, keys past 64 bytes are not fixed-width runs)."""
+    rng = np.random.default_rng(width)
+    keys = [bytes(rng.integers(0, 128, width, dtype=np.uint8)) for _ in range(3000)]  # UTF-8
+    keys[5] = b"\0" * width  # a key of NULs: not stripped
+    keys[700] = keys[700][:-1]  # one shorter key breaks its block's run
+    arr = pa.array(keys, type=pa.binary()).cast(getattr(pa, type_name)())
+    for ring in RUN_RINGS:
+        for sliced, rest in ((arr, keys), (arr.slice(37), keys[37:])):
+            np.testing.assert_array_equal(ring.hash_keys(sliced), ring.hash_keys(rest))
+            np.testing.assert_array_equal(ring.lookup(sliced), ring.lookup(rest))
+
+
+def test_runs_across_polars_buffers():
+    """polars appends views into buffers that double in size: runs stop at each
+    buffer's end, and blocks straddling two buffers take the general loop."""
+    pl = pytest.importorskip("polars")
+    keys = [f"{i:016x}" for i in range(100_000)] + [f"id-{i}" for i in range(500)]
+    col = pl.Series(keys)
+    for ring in RUN_RINGS:
+        np.testing.assert_array_equal(ring.lookup(col), ring.lookup(keys))
+        np.testing.assert_array_equal(ring.hash_keys(col[1234:]), ring.hash_keys(keys[1234:]))

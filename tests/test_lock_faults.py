@@ -163,7 +163,7 @@ def test_a_lost_fencing_counter_is_refused(tmp_path):
         fresh.acquire("other", ttl=5).release()
         from ringhash.locks._redis import _Keys
 
-        server.client().set(_Keys("g:", "n").tokens, 3)  # the repair the message names
+        server.client().set(_Keys("g:", "n").key("tokens"), 3)  # the repair the message names
         lease = table.acquire("n", ttl=5, timeout=1)
         assert lease.token == 4
         lease.release()
@@ -179,13 +179,13 @@ def test_braces_in_names_and_prefixes(redis_server):
     client = redis_server.client()
     for name in ["}a", "{b}", "x{y}z", "\\(", "plain"]:
         keys = _Keys("p:", name)
-        slots = {key_slot(getattr(keys, k).encode()) for k in _Keys.__slots__}
+        slots = {key_slot(keys.key(part).encode()) for part in _Keys.PARTS}
         assert len(slots) == 1, name  # one lock, one slot, whatever the name
         table = RedisLockTable(client, prefix="p:")
         with table.lock(name, timeout=5) as lease:
             assert lease.valid
     # distinct names never share keys: "a{b" and "a\\(b" escape differently
-    assert _Keys("p:", "a{b").holders != _Keys("p:", "a\\(b").holders
+    assert _Keys("p:", "a{b").key("holders") != _Keys("p:", "a\\(b").key("holders")
     with pytest.raises(ValueError, match="braces"):
         RedisLockTable(client, prefix="x{y}:")
 

@@ -347,7 +347,7 @@ class RedisLockTable(LockTableBase):
                 f"Redis lost the fencing counter of {name!r}: it is at {token}, but this "
                 f"table has seen token {self._seen.get(k.base)} (a restart without AOF, "
                 "or a failover to a replica that missed writes); no token is issued that "
-                f"could go backwards. Restore the data, or set the key {k.tokens!r} to at "
+                f"could go backwards. Restore the data, or set the key {k.key('tokens')!r} to at "
                 "least that token"
             )
         if not got:
@@ -660,8 +660,8 @@ class RedisLockTable(LockTableBase):
         check_name(name)
         k = _Keys(self.prefix, name)
         try:
-            ids: list[Any] = list(self.client.zrange(k.queue, 0, -1))
-            infos = self.client.hmget(k.qinfo, ids) if ids else []
+            ids: list[Any] = list(self.client.zrange(k.key("queue"), 0, -1))
+            infos = self.client.hmget(k.key("qinfo"), ids) if ids else []
         except redis.RedisError as e:
             raise _backend_error(f"read {name!r}", e) from e
         out = []

@@ -41,28 +41,21 @@ __all__ = [
 
 
 class _Keys:
-    __slots__ = (
-        "base",
-        "holders",
-        "info",
-        "queue",
-        "qexp",
-        "tokens",
-        "qseq",
-        "qinfo",
-    )
+    """The keys of one lock: ``base`` and ``key(part)`` for each of ``PARTS``. Scripts
+    name the parts from ``base`` themselves (``_K``: ``K[i]`` is ``PARTS[i - 1]``); the
+    client needs them only for reads and messages, so they are made on use."""
+
+    PARTS = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo")
+    __slots__ = ("base",)
 
     def __init__(self, prefix: str, name: str) -> None:
         # the {name} hash tag keeps one lock in one cluster slot; escaped, braces in a
         # name cannot move the tag, and two (prefix, name) pairs never share keys
-        base = self.base = f"{prefix}{{{escape_tag(name)}}}"
-        self.holders = f"{base}:holders"
-        self.info = f"{base}:info"
-        self.queue = f"{base}:queue"
-        self.qexp = f"{base}:qexp"
-        self.tokens = f"{base}:tokens"
-        self.qseq = f"{base}:qseq"
-        self.qinfo = f"{base}:qinfo"
+        self.base = f"{prefix}{{{escape_tag(name)}}}"
+
+    def key(self, part: str) -> str:
+        """The key of one of ``PARTS``."""
+        return f"{self.base}:{part}"
 
     def wake(self, waiter: str) -> str:
         """The list a blocked ``waiter`` pops its wake-up from."""
@@ -74,12 +67,10 @@ class _Keys:
 # to send and parse on every call, and all of them in the base's hash slot.
 # Each redis.call costs a script about a microsecond and a half, so the common
 # cases (a free lock, a release with nobody waiting) take short paths: the
-# bookkeeping of the queue runs only where there is a queue.
-_K = """
-local b = KEYS[1]
-local K = {b .. ':holders', b .. ':info', b .. ':queue', b .. ':qexp', b .. ':tokens',
-           b .. ':qseq', b .. ':qinfo'}
-"""
+# bookkeeping of the queue runs only where there is a queue, and the functions
+# only the long paths call are defined after the short paths have returned
+# (measured, one call at a time: the definitions cost a script 3-7 us).
+_K = "local b = KEYS[1]\nlocal K = {" + ", ".join(f"b .. ':{part}'" for part in _Keys.PARTS) + "}\n"
 
 _NOW = (
     _K
@@ -162,9 +153,6 @@ end
 # a token that goes backwards.
 ACQUIRE = (
     _NOW
-    + _PURGE
-    + _OWNS
-    + _WAKE
     + """
 local g = KEYS[1] .. ':g:' .. ARGV[1]
 local function grant()
@@ -189,6 +177,11 @@ if not prior and redis.call('EXISTS', K[1], K[3]) == 0 then
   redis.call('PEXPIREAT', K[2], exp)
   return {1, token, exp, now}
 end
+"""
+    + _PURGE
+    + _OWNS
+    + _WAKE
+    + """
 purge()
 if prior then
   local score = redis.call('ZSCORE', K[1], prior)
@@ -233,9 +226,7 @@ return {0, 0, hint, now}
 # KEYS: base; ARGV: token, owner, waiter_ttl_ms
 RELEASE = (
     _NOW
-    + _PURGE
     + _OWNS
-    + _WAKE
     + """
 local ok = owns(ARGV[1], ARGV[2])
 if ok then
@@ -246,12 +237,17 @@ if ok then
     redis.call('HDEL', K[2], ARGV[1])
   end
 end
-if redis.call('EXISTS', K[3]) == 1 then  -- someone waits: hand on
-  purge()
-  wake_head(ARGV[3])
-end
-if ok then return 1 end
-return 0
+local result = 0
+if ok then result = 1 end
+if redis.call('EXISTS', K[3]) == 0 then return result end
+"""
+    + _PURGE
+    + _WAKE
+    + """
+-- someone waits: hand on
+purge()
+wake_head(ARGV[3])
+return result
 """
 )
 

@@ -489,6 +489,9 @@ def test_string_dtype_nulls():
     with pytest.raises(ValueError, match=r"keys\[1\] is null"):
         RING.lookup(arr)
     assert RING.lookup(arr, nulls=-1).tolist() == [RING.lookup(["a"])[0], -1, RING.lookup(["b"])[0]]
+    rows = RING.lookup_nodes(arr, 2, nulls=-3)
+    assert rows[1].tolist() == [-3, -3]
+    np.testing.assert_array_equal(rows[[0, 2]], RING.lookup_nodes(["a", "b"], 2))
     nan_na = np.array(["a", np.nan], dtype=np.dtypes.StringDType(na_object=np.nan))
     with pytest.raises(ValueError, match=r"keys\[1\] is null"):
         RING.hash_keys(nan_na)

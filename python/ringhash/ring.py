@@ -40,6 +40,7 @@ from ._keys import (
     hash_batch,
     hash_classified,
     lookup_classified,
+    null_mask,
     out_buffer,
 )
 from ._rule import (
@@ -283,10 +284,11 @@ class _RingReads:
         if fill is None or batch.kind != COLUMN:
             hashes = hash_classified(batch, snap._algo, snap._seed)
             return table.replicas(hashes, want).reshape(batch.shape + (want,))
-        null = _core.lookup_column(table, batch.data, None, -1) == -1
         hashes = _core.hash_column(batch.data, snap._algo, snap._seed)
         rows = table.replicas(hashes, want)
-        rows[null] = fill
+        null = null_mask(batch, fill)
+        if null is not None:
+            rows[null] = fill
         return rows.reshape(batch.shape + (want,))
 
     def partition(self, keys: object) -> Partition:

@@ -473,32 +473,13 @@ RH_AVX512_INLINE void spans_group_x16(const unsigned char *const *ptr, const uin
                                               _mm512_add_epi64(_mm512_add_epi64(first, step), at8));
         back_to_back = lo == 0xFF && hi == 0xFF;
     }
-    if (same && back_to_back) {
-        /* 16 keys of one length, one after another (a column of ids): read them as
-         * fixed_group_x16 reads a numpy "S" array, with one mask for all (or plain
-         * loads at 16 bytes), but hash each key's whole length (no NUL stripping) */
-        const size_t w = longest;
-        const __mmask16 m = (__mmask16)((1u << w) - 1);
-        const unsigned char *items = ptr[0];
-        for (int k = 0; k < 4; k++) {
-            const unsigned char *it = items + (size_t)(4 * k) * w;
-            if (w == 16) {
-                r[k] = _mm512_loadu_si512(it);
-                continue;
-            }
-            __m512i v = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, it));
-            v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, it + w), 1);
-            v = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, it + 2 * w), 2);
-            r[k] = _mm512_inserti32x4(v, _mm_maskz_loadu_epi8(m, it + 3 * w), 3);
-        }
-        __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
-        __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
-        __m512i rows[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
-                           _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
-        __m512i h = murmur3_rows_x16(rows, (w + 3) / 4, vlen, seed);
-        _mm512_storeu_si512(
-            out, _mm512_permutexvar_epi32(
-                     _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), h));
+    if (same && back_to_back && longest > 0) {
+        /* 16 keys of one length, one after another (a column of ids): the items of
+         * an "S" array, every byte the key's (no NUL stripping) */
+        fixed_plan_x16 p;
+        fixed_plan_x16_make(&p, ptr[0], longest, 16, seed);
+        p.exact = 1;
+        fixed_group_x16(&p, 0, out);
         return;
     }
     if (longest <= 16) {

@@ -294,15 +294,6 @@ static inline int span_of(const rh_col *c, int64_t row, const uint8_t **p, size_
  * the batch kernel hashes (16 at a time with AVX-512). */
 #define RH_SPAN_BLOCK 256
 
-/* The common case without a branch per row: utf8 / binary offsets and no
- * validity bitmap. Returns 0 (nothing decided) if the offsets are bad, so the
- * careful loop finds the row, or for other layouts. */
-/* Views whose out-of-line values all lie in the buffer named by the block's
- * first view (a column built by appending, as polars builds one): the general
- * loop's per-row buffer lookup and clamp become one comparison with that
- * buffer's index (measured on 1M polars ids: hash_keys 3.9 -> 2.9 ns per key,
- * lookup 7.4 -> 5.9, same machine and load). Returns 0 if any row is not so,
- * or is bad, for the general loop to decide. */
 /* One 16-byte view's length, buffer index and offset; whether its value is inline
  * (then the index and offset are bytes of the value, not to be used). */
 static inline int read_view(const uint8_t *v, int32_t *l, int32_t *b, int32_t *off)
@@ -317,35 +308,43 @@ static inline int read_view(const uint8_t *v, int32_t *l, int32_t *b, int32_t *o
 #include <immintrin.h>
 #define RH_VIEWS_X16 1
 
-/* The loop below for 16 views at a time with AVX-512 (the lengths, buffer
- * indexes and offsets gathered from four 64-byte loads by permutes), for a
- * buffer under 2 GiB so that offset + length fits 32 bits. Returns a mask of
- * bad rows (0: all good). Measured on 1M polars ids: hash_keys 2.9 -> 1.6 ns
- * per key; lookup barely moves (5.9 -> 5.4-5.9): with the ring's loads in the
- * same pass it is bound by memory, and a view column is 32 bytes a row (the
- * view and its value) where a utf8 column is 20 and a numpy S16 array 16. */
-__attribute__((target("avx2,bmi2,avx512f,avx512bw,avx512vl,avx512cd"))) static unsigned
-views_x16(const uint8_t *v, int64_t groups, int32_t b0, const uint8_t *buf, int64_t size,
-          const unsigned char **ptr, uint32_t *len)
+#define RH_AVX512_VIEWS __attribute__((target("avx2,bmi2,avx512f,avx512bw,avx512vl,avx512cd")))
+
+/* The lengths, buffer indexes and offsets of the 16 views at v, from four 64-byte
+ * loads by permutes. */
+RH_AVX512_VIEWS static inline void view_fields_x16(const uint8_t *v, __m512i *L, __m512i *B,
+                                                   __m512i *O)
 {
     const __m512i pick =
         _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-    const __m512i one = _mm512_set1_epi32(1);
+    __m512i z0 = _mm512_loadu_si512(v), z1 = _mm512_loadu_si512(v + 64);
+    __m512i z2 = _mm512_loadu_si512(v + 128), z3 = _mm512_loadu_si512(v + 192);
+#define RH_FIELD(word)                                                                             \
+    _mm512_inserti64x4(                                                                            \
+        _mm512_permutex2var_epi32(z0, _mm512_add_epi32(pick, _mm512_set1_epi32(word)), z1),        \
+        _mm512_castsi512_si256(                                                                    \
+            _mm512_permutex2var_epi32(z2, _mm512_add_epi32(pick, _mm512_set1_epi32(word)), z3)),   \
+        1)
+    *L = RH_FIELD(0);
+    *B = RH_FIELD(2);
+    *O = RH_FIELD(3);
+#undef RH_FIELD
+}
+
+/* view_spans_one_buffer's loop for 16 views at a time with AVX-512, for a
+ * buffer under 2 GiB so that offset + length fits 32 bits. Returns a mask of
+ * bad rows (0: all good). Measured on 1M polars ids: hash_keys 2.9 -> 1.6 ns
+ * per key. */
+RH_AVX512_VIEWS static unsigned views_x16(const uint8_t *v, int64_t groups, int32_t b0,
+                                          const uint8_t *buf, int64_t size,
+                                          const unsigned char **ptr, uint32_t *len)
+{
     const __m512i at16 = _mm512_setr_epi64(0, 16, 32, 48, 64, 80, 96, 112);
     const __m512i base = _mm512_set1_epi64((long long)(uintptr_t)buf);
     __mmask16 bad = 0;
     for (int64_t g = 0; g < groups; g++, v += 256, ptr += 16, len += 16) {
-        __m512i z0 = _mm512_loadu_si512(v), z1 = _mm512_loadu_si512(v + 64);
-        __m512i z2 = _mm512_loadu_si512(v + 128), z3 = _mm512_loadu_si512(v + 192);
-        __m512i idx = pick, L, B, O;
-        L = _mm512_inserti64x4(_mm512_permutex2var_epi32(z0, idx, z1),
-                               _mm512_castsi512_si256(_mm512_permutex2var_epi32(z2, idx, z3)), 1);
-        idx = _mm512_add_epi32(idx, _mm512_add_epi32(one, one));
-        B = _mm512_inserti64x4(_mm512_permutex2var_epi32(z0, idx, z1),
-                               _mm512_castsi512_si256(_mm512_permutex2var_epi32(z2, idx, z3)), 1);
-        idx = _mm512_add_epi32(idx, one);
-        O = _mm512_inserti64x4(_mm512_permutex2var_epi32(z0, idx, z1),
-                               _mm512_castsi512_si256(_mm512_permutex2var_epi32(z2, idx, z3)), 1);
+        __m512i L, B, O;
+        view_fields_x16(v, &L, &B, &O);
         __mmask16 inl = _mm512_cmple_epi32_mask(L, _mm512_set1_epi32(12));
         __mmask16 wrong =
             _mm512_cmpneq_epi32_mask(B, _mm512_set1_epi32(b0)) |
@@ -365,17 +364,12 @@ views_x16(const uint8_t *v, int64_t groups, int32_t b0, const uint8_t *buf, int6
     }
     return bad;
 }
-#endif
 
-#ifdef RH_VIEWS_X16
 /* Whether the 16 * groups views from v all have length l, buffer b and offsets
  * off, off + l, off + 2l, ... (fixed_run's test, 16 views a time). */
-__attribute__((target("avx2,bmi2,avx512f,avx512bw,avx512vl,avx512cd"))) static int
-views_run_x16(const uint8_t *v, int64_t groups, int32_t l, int32_t b, int32_t off)
+RH_AVX512_VIEWS static int views_run_x16(const uint8_t *v, int64_t groups, int32_t l, int32_t b,
+                                         int32_t off)
 {
-    const __m512i pick =
-        _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-    const __m512i two = _mm512_set1_epi32(2), three = _mm512_set1_epi32(3);
     const __m512i L = _mm512_set1_epi32(l), B = _mm512_set1_epi32(b);
     const __m512i lane = _mm512_mullo_epi32(
         L, _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
@@ -383,20 +377,21 @@ views_run_x16(const uint8_t *v, int64_t groups, int32_t l, int32_t b, int32_t of
     const __m512i step = _mm512_set1_epi32(16 * l);
     __mmask16 bad = 0;
     for (int64_t g = 0; g < groups; g++, v += 256, O = _mm512_add_epi32(O, step)) {
-        __m512i z0 = _mm512_loadu_si512(v), z1 = _mm512_loadu_si512(v + 64);
-        __m512i z2 = _mm512_loadu_si512(v + 128), z3 = _mm512_loadu_si512(v + 192);
-#define RH_FIELD(idx)                                                                              \
-    _mm512_inserti64x4(_mm512_permutex2var_epi32(z0, idx, z1),                                     \
-                       _mm512_castsi512_si256(_mm512_permutex2var_epi32(z2, idx, z3)), 1)
-        bad |= _mm512_cmpneq_epi32_mask(RH_FIELD(pick), L) |
-               _mm512_cmpneq_epi32_mask(RH_FIELD(_mm512_add_epi32(pick, two)), B) |
-               _mm512_cmpneq_epi32_mask(RH_FIELD(_mm512_add_epi32(pick, three)), O);
-#undef RH_FIELD
+        __m512i vl, vb, vo;
+        view_fields_x16(v, &vl, &vb, &vo);
+        bad |= _mm512_cmpneq_epi32_mask(vl, L) | _mm512_cmpneq_epi32_mask(vb, B) |
+               _mm512_cmpneq_epi32_mask(vo, O);
     }
     return bad == 0;
 }
 #endif
 
+/* Views whose out-of-line values all lie in the buffer named by the block's
+ * first view (a column built by appending, as polars builds one): the general
+ * loop's per-row buffer lookup and clamp become one comparison with that
+ * buffer's index (measured on 1M polars ids: hash_keys 3.9 -> 2.9 ns per key,
+ * lookup 7.4 -> 5.9, same machine and load). Returns 0 if any row is not so,
+ * or is bad, for the general loop to decide. */
 static int view_spans_one_buffer(const rh_col *c, int64_t start, int64_t m,
                                  const unsigned char **RH_RESTRICT ptr, uint32_t *RH_RESTRICT len)
 {
@@ -429,6 +424,9 @@ static int view_spans_one_buffer(const rh_col *c, int64_t start, int64_t m,
     return !bad;
 }
 
+/* The common case without a branch per row: utf8 / binary offsets and no
+ * validity bitmap. Returns 0 (nothing decided) if the offsets are bad, so the
+ * careful loop finds the row, or for other layouts. */
 static int spans_fast(const rh_col *c, int64_t start, int64_t m,
                       const unsigned char **RH_RESTRICT ptr, uint32_t *RH_RESTRICT len)
 {

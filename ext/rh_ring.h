@@ -93,8 +93,9 @@ extern "C" {
  * in the first cache levels between the two passes. Measured against hashing
  * and searching interleaved group by group (AVX-512, 1M keys): uint64 keys on
  * 100 / 1,000 nodes 2.2 -> 2.0 / 6.2 -> 4.4 ns per key, numpy S16 3.6 -> 2.5,
- * and against 512-key chunks 3.6 -> 2.5 (S16): a pass that streams keys while
- * it searches evicts the ring's index (512 KiB at 100 nodes) from L2, and
+ * and against 512-key chunks 3.6 -> 2.5 (S16). Most likely (not measured
+ * directly: this machine has no cache counters) a pass that streams keys while
+ * it searches pushes the ring's index (512 KiB at 100 nodes) out of L2, and
  * short chunks pay each pass's start-up more often. */
 #define RH_CHUNK 8192
 

@@ -112,7 +112,8 @@ def test_keep_alive_reports_a_lost_lease(make_redis_table, redis_server):
     table = make_redis_table()
     lost = []
     lease = table.acquire("kl", ttl=5, on_lost=lost.append)
-    redis_server.client().delete(f"{table.prefix}{{kl}}:holders")  # someone else broke it
+    base = f"{table.prefix}{{kl}}"
+    redis_server.client().delete(f"{base}:solo", f"{base}:holders")  # someone else broke it
     ka = lease.keep_alive(every=0.05)
     deadline = time.monotonic() + 10
     while ka.running and time.monotonic() < deadline:
@@ -227,3 +228,62 @@ def test_async_client_is_used_for_the_async_api(redis_server):
     asyncio.run(main())
     with pytest.raises(TypeError):
         RedisLockTable(redis_server.client(), async_client="nope")
+
+
+def test_a_lone_holder_and_the_general_form_agree(make_redis_table, redis_server):
+    """A lock nobody else wants is one key (``solo``); a second acquirer, a cancel or
+    a holders listing turns it into the general form (``holders``, ``info``, grant
+    records). Tokens, expiries, extensions, stale releases and waiting mean the same
+    in both forms, and the conversion never shortens a lease."""
+    from ringhash.locks._redis import _Keys
+
+    a, b = make_redis_table(), make_redis_table()
+    assert a.prefix == b.prefix
+    client = redis_server.client()
+    k = _Keys(a.prefix, "n")
+
+    def form():
+        solo, general = client.exists(k.key("solo")), client.exists(k.key("holders"))
+        assert not (solo and general)
+        return "solo" if solo else "general" if general else "free"
+
+    lease = a.acquire("n", ttl=10, owner="A")
+    assert form() == "solo" and lease.valid
+    lease.extend(20)
+    assert form() == "solo" and 19_000 < client.pttl(k.key("solo")) <= 20_000
+    assert b.try_acquire("n", owner="B") is None  # the second acquirer converts it
+    assert form() == "general" and 19_000 < client.pttl(k.key("holders")) <= 20_001
+    (seen,) = b.holders("n")
+    assert (seen.token, seen.owner, seen.mode) == (lease.token, "A", "exclusive")
+    assert seen.expires_at >= lease.expires_at - 0.05 and lease.valid
+    lease.release()
+    assert form() == "free" and b.holders("n") == ()
+
+    # a short lone lease: a waiter converts it, waits for its expiry and is granted then
+    short = b.acquire("n", ttl=0.3, owner="B")
+    assert form() == "solo" and short.token == lease.token + 1
+    t0 = time.monotonic()
+    after = a.acquire("n", ttl=5, owner="A", timeout=3)
+    assert 0.2 < time.monotonic() - t0 < 2.0 and after.token == short.token + 1
+    with pytest.raises(LeaseLost):
+        short.release()  # stale: the general form's holder is someone else
+    after.release()
+    stale = b.acquire("n", ttl=0.1, owner="B")
+    time.sleep(0.2)
+    fresh = a.acquire("n", ttl=5, owner="A", timeout=0)
+    assert form() == "solo"
+    with pytest.raises(LeaseLost):
+        stale.release()  # stale: the lone holder is someone else
+    with pytest.raises(LeaseLost):
+        stale.extend(5)
+    assert not stale.valid and fresh.valid
+    fresh.release()
+
+    # shared: the first is a lone holder, the second joins it in the general form
+    s1 = a.acquire("m", mode="shared", owner="A")
+    s2 = b.acquire("m", mode="shared", owner="B", timeout=0)
+    assert sorted(x.token for x in b.holders("m")) == [s1.token, s2.token]
+    assert b.try_acquire("m", owner="C") is None
+    s1.release()
+    s2.release()
+    assert b.holders("m") == ()

@@ -341,24 +341,28 @@ class RedisLockTable(LockTableBase):
         owner: Hashable,
         on_lost: Callable[[Lease], object] | None,
     ) -> tuple[Lease | None, float]:
-        got, token, exp_or_hint, now = reply
-        if got == -1:
-            raise LockBackendError(
-                f"Redis lost the fencing counter of {name!r}: it is at {token}, but this "
-                f"table has seen token {self._seen.get(k.base)} (a restart without AOF, "
-                "or a failover to a replica that missed writes); no token is issued that "
-                f"could go backwards. Restore the data, or set the key {k.key('tokens')!r} to at "
-                "least that token"
-            )
-        if not got:
-            return None, float(exp_or_hint)
+        if isinstance(reply, int):  # a new grant, for the TTL asked for
+            token, expires_at = reply, _local_expiry(start, max(1, round(ttl * 1000)), 0)
+        else:
+            got, token, exp_or_hint, now = reply
+            if got == -1:
+                raise LockBackendError(
+                    f"Redis lost the fencing counter of {name!r}: it is at {token}, but this "
+                    f"table has seen token {self._seen.get(k.base)} (a restart without AOF, "
+                    "or a failover to a replica that missed writes); no token is issued that "
+                    f"could go backwards. Restore the data, or set the key {k.key('tokens')!r} "
+                    "to at least that token"
+                )
+            if not got:
+                return None, float(exp_or_hint)
+            expires_at = _local_expiry(start, exp_or_hint, now)
         lease = Lease(
             self,
             name,
             mode,
             int(token),
             owner,
-            _local_expiry(start, exp_or_hint, now),
+            expires_at,
             on_lost,
             ttl,
         )

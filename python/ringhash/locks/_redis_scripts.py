@@ -10,6 +10,12 @@ fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter 
 and per waiter id ``g:<waiter>`` (the token granted to it, for idempotent acquires) and
 ``wake:<waiter>`` (the list a blocked waiter pops from).
 
+A lone holder, granted a lock nobody held or waited for (the common, uncontended case),
+is one key instead: ``solo`` (the string "token|mode|waiter|owner", expiring with the
+lease), which a release deletes. While ``solo`` exists, ``holders``, ``info`` and
+``queue`` do not: a script that needs the general form (a second acquirer, a cancel, a
+holders listing) converts it first (``unsolo``), so every other path sees one form.
+
 Direct hand-off: a script that may make the head of the queue grantable (a release, a
 withdrawal, a grant to a shared waiter, a purge of expired holders) pushes onto that one
 waiter's list (``wake_head``), and only that waiter wakes and runs ACQUIRE; a run of shared
@@ -45,7 +51,7 @@ class _Keys:
     name the parts from ``base`` themselves (``_K``: ``K[i]`` is ``PARTS[i - 1]``); the
     client needs them only for reads and messages, so they are made on use."""
 
-    PARTS = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo")
+    PARTS = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "solo")
     __slots__ = ("base",)
 
     def __init__(self, prefix: str, name: str) -> None:
@@ -65,11 +71,18 @@ class _Keys:
 # Every script takes one key, the lock's base ``{prefix}{{name}}`` (what a
 # cluster client routes by), and names the lock's keys from it: fewer arguments
 # to send and parse on every call, and all of them in the base's hash slot.
-# Each redis.call costs a script about a microsecond and a half, so the common
-# cases (a free lock, a release with nobody waiting) take short paths: the
-# bookkeeping of the queue runs only where there is a queue, and the functions
-# only the long paths call are defined after the short paths have returned
-# (measured, one call at a time: the definitions cost a script 3-7 us).
+# Each redis.call costs a script about a microsecond, so the common cases (a
+# free lock, the release of a lone holder) take short paths on the ``solo`` key
+# before anything else (no clock read, no key table); the functions only the
+# long paths call are defined after the short paths have returned (measured,
+# one call at a time: the definitions cost a script 3-7 us).
+_SOLO = """
+local S = KEYS[1] .. ':solo'
+local function solo_fields(v)  -- token, mode, waiter, owner
+  return string.match(v, '^(%d+)|(%a+)|([^|]*)|(.*)$')
+end
+"""
+
 _K = "local b = KEYS[1]\nlocal K = {" + ", ".join(f"b .. ':{part}'" for part in _Keys.PARTS) + "}\n"
 
 _NOW = (
@@ -79,6 +92,41 @@ local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 """
 )
+
+# A lone holder's short paths (RELEASE, EXTEND, VALID): ``solo`` is the only
+# holder there is while it exists, so a token it does not name holds nothing.
+_SOLO_MINE = (
+    _SOLO
+    + """
+local solo = redis.call('GET', S)
+local mine = false
+if solo then
+  local token, _, _, owner = solo_fields(solo)
+  mine = token == ARGV[1] and owner == ARGV[2]
+end
+"""
+)
+
+# The general form of a lone holder, for the long paths: its lease in
+# ``holders``/``info`` and its grant record ``g:<waiter>`` (what a re-sent
+# acquire or a cancel of its waiter id finds), expiring when the lease does.
+# The expiry is rebuilt from PTTL (whole ms, read after ``now``) plus one ms:
+# never earlier than the holder was told.
+_UNSOLO = """
+local function unsolo()
+  local v = redis.call('GET', S)
+  if not v then return end
+  local token, mode, waiter, owner = solo_fields(v)
+  local left = redis.call('PTTL', S) + 1
+  redis.call('DEL', S)
+  local exp = now + left
+  redis.call('ZADD', K[1], exp, token)
+  redis.call('HSET', K[2], token, mode .. '|' .. owner, 'mode', mode)
+  redis.call('PEXPIREAT', K[1], exp)
+  redis.call('PEXPIREAT', K[2], exp)
+  redis.call('SET', KEYS[1] .. ':g:' .. waiter, token, 'PX', left)
+end
+"""
 
 # Expired holders and waiters whose heartbeat lapsed leave.
 _PURGE = """
@@ -139,6 +187,11 @@ end
 
 # KEYS: base; ARGV: waiter, mode, ttl_ms, owner, enqueue(0/1), waiter_ttl_ms, floor
 #
+# Returns a new grant's token alone (its lease ends ttl_ms after the grant: one
+# integer to parse, not an array), else {1, token, expiry, now} for an earlier
+# grant to this waiter id, {0, 0, ms until the first holder expires or -1, now}
+# when not granted, or {-1, counter, -1, now} (below).
+#
 # Idempotent for a waiter id (chosen by the client before it sends): a re-sent
 # acquire (redis-py retrying after a socket timeout, or a stalled command run
 # once the server resumes) returns the grant the first one made, recorded in
@@ -152,9 +205,27 @@ end
 # that missed writes), and the script refuses ({-1, counter}) rather than issue
 # a token that goes backwards.
 ACQUIRE = (
-    _NOW
+    _SOLO
     + """
 local g = KEYS[1] .. ':g:' .. ARGV[1]
+if redis.call('EXISTS', S, KEYS[1] .. ':holders', KEYS[1] .. ':queue', g) == 0 then
+  -- nothing held, nobody waiting, no earlier try of this waiter id: a lone holder
+  local token = redis.call('INCR', KEYS[1] .. ':tokens')
+  if token <= tonumber(ARGV[7]) then
+    redis.call('DECR', KEYS[1] .. ':tokens')
+    return {-1, token - 1, -1, 0}
+  end
+  redis.call('SET', S, token .. '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[4], 'PX', ARGV[3])
+  return token
+end
+local solo = redis.call('GET', S)
+if solo then
+  local token, _, waiter = solo_fields(solo)
+  if waiter == ARGV[1] then return {1, tonumber(token), redis.call('PTTL', S), 0} end
+end
+"""
+    + _NOW
+    + """
 local function grant()
   local token = redis.call('INCR', K[5])
   if token <= tonumber(ARGV[7]) then
@@ -169,19 +240,13 @@ local function grant()
 end
 local prior = redis.call('GET', g)
 if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never grant it
-if not prior and redis.call('EXISTS', K[1], K[3]) == 0 then
-  -- nothing held, nobody waiting: grant, with no queue to tend
-  local token, exp = grant()
-  if not token then return {-1, exp, -1, now} end
-  redis.call('PEXPIREAT', K[1], exp)
-  redis.call('PEXPIREAT', K[2], exp)
-  return {1, token, exp, now}
-end
 """
+    + _UNSOLO
     + _PURGE
     + _OWNS
     + _WAKE
     + """
+unsolo()
 purge()
 if prior then
   local score = redis.call('ZSCORE', K[1], prior)
@@ -203,7 +268,7 @@ if compatible and ahead == 0 then
   end
   keep_until_last()
   wake_head(ARGV[6])  -- the next shared waiter, if any
-  return {1, token, exp, now}
+  return token
 end
 if ARGV[5] == '1' then
   if not rank then
@@ -225,7 +290,14 @@ return {0, 0, hint, now}
 
 # KEYS: base; ARGV: token, owner, waiter_ttl_ms
 RELEASE = (
-    _NOW
+    _SOLO_MINE
+    + """
+if solo then
+  if mine then redis.call('DEL', S) return 1 end
+  return 0
+end
+"""
+    + _NOW
     + _OWNS
     + """
 local ok = owns(ARGV[1], ARGV[2])
@@ -253,7 +325,15 @@ return result
 
 # KEYS: base; ARGV: token, owner, ttl_ms
 EXTEND = (
-    _NOW
+    _SOLO_MINE
+    + """
+if solo then
+  if not mine then return {0, 0, 0} end
+  redis.call('PEXPIRE', S, ARGV[3])
+  return {1, tonumber(ARGV[3]), 0}
+end
+"""
+    + _NOW
     + _OWNS
     + """
 if not owns(ARGV[1], ARGV[2]) then return {0, 0, now} end
@@ -266,7 +346,14 @@ return {1, exp, now}
 
 # KEYS: base; ARGV: token, owner
 VALID = (
-    _NOW
+    _SOLO_MINE
+    + """
+if solo then
+  if mine then return 1 end
+  return 0
+end
+"""
+    + _NOW
     + _OWNS
     + """
 if owns(ARGV[1], ARGV[2]) then return 1 end
@@ -279,9 +366,12 @@ return 0
 # on (see ACQUIRE), and leaves a tombstone (for a minute) so that an acquire of
 # that waiter still in flight is refused when it arrives; then wakes the new head.
 CANCEL = (
-    _NOW
+    _SOLO
+    + _NOW
+    + _UNSOLO
     + _WAKE
     + """
+unsolo()
 local g = KEYS[1] .. ':g:' .. ARGV[1]
 redis.call('ZREM', K[3], ARGV[1])
 redis.call('ZREM', K[4], ARGV[1])
@@ -304,8 +394,11 @@ return released
 
 # KEYS: base; returns token, expiry ms, mode|owner ... and now
 HOLDERS = (
-    _NOW
+    _SOLO
+    + _NOW
+    + _UNSOLO
     + """
+unsolo()
 local out = {now}
 local live = redis.call('ZRANGEBYSCORE', K[1], '(' .. now, '+inf', 'WITHSCORES')
 for i = 1, #live, 2 do

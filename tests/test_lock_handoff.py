@@ -1,6 +1,8 @@
 """Direct hand-off in the Redis lock table, against a real redis-server: a release
-wakes only the head of the queue (one exclusive waiter, or the run of shared ones),
-waiters reuse pooled connections, and async waiters are woken rather than polling.
+grants the head of the queue (one exclusive waiter, or the run of shared ones) and
+nobody else wakes, waiters reuse pooled connections, async waiters are woken rather
+than polling, and a grant its waiter never collects is taken back after the claim
+window.
 
 Redis counts what happens (INFO commandstats: script runs; INFO stats: connections),
 so the assertions are about work done, with ``poll_cap`` set far above the test's
@@ -10,6 +12,9 @@ time scale: a waiter that proceeds was woken, it did not poll.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing as mp
+import os
+import signal
 import threading
 import time
 
@@ -91,8 +96,8 @@ def test_a_release_wakes_only_the_head(server):
     waiters[0].granted.wait(10)
     assert waiters[0].granted.is_set()
     time.sleep(0.2)  # time for anyone else woken to try
-    # the release, and the head's one ACQUIRE: no other waiter ran a script
-    assert script_runs(client) - before == 2
+    # the release granted the head there and then: nobody else ran a script
+    assert script_runs(client) - before == 1
     assert not any(w.granted.is_set() for w in waiters[1:])
     tokens = [holder.token]
     for i, w in enumerate(waiters):  # each release hands on to the next in line
@@ -212,8 +217,86 @@ def test_async_waiters_are_woken_not_polled(server):
         # all five got the lock in turn long before the first 30 s poll
         assert time.monotonic() - start < POLL / 3
         assert [i for i, _ in order] == list(range(5))
-        # one release by the holder, then per waiter one ACQUIRE and one RELEASE
-        assert script_runs(client) - before == 1 + 2 * 5
+        # one release by the holder, then per waiter its RELEASE (which grants the next)
+        assert script_runs(client) - before == 1 + 5
         await aclient.aclose()
 
     asyncio.run(main())
+
+
+CLAIM = 2.0  # the claim window: the waiter TTL, max(2 s, 10 * poll_cap)
+
+
+def test_a_grant_nobody_collects_is_taken_back(server):
+    """A waiter id queued by hand (it never pops): the release grants it the lock, and
+    the grant is revoked once the claim window has passed; one collected by a later
+    ACQUIRE of the same id (a waiter between two pops) is kept."""
+    from ringhash.locks._redis import _Keys
+
+    client = server.client()
+    table = RedisLockTable(client, prefix="c:", poll_cap=0.1)
+    k = _Keys("c:", "x")
+    for collect in (False, True):
+        holder = table.acquire("x", ttl=60, owner="holder")
+        keys, args = table._acquire_call(k, f"ghost-{collect}", "exclusive", 60.0, "ghost", True)
+        assert table._call("acquire", keys, args, "enqueue")[0] == 0  # queued, not granted
+        holder.release()  # grants the queued id: its token waits in its list
+        assert client.llen(k.wake(f"ghost-{collect}")) == 1 and client.hlen(k.key("claims")) == 1
+        (granted,) = table.holders("x")
+        assert granted.owner == "ghost" and granted.token == holder.token + 1
+        t0 = time.monotonic()
+        if not collect:
+            after = table.acquire("x", ttl=5, owner="next", timeout=10)
+            assert CLAIM - 0.3 < time.monotonic() - t0 < CLAIM + 2
+            assert after.token == granted.token + 1
+            assert not client.exists(k.wake("ghost-False"), k.key("claims"))
+            after.release()
+        else:
+            again = table._call("acquire", keys, args, "collect")  # its next attempt
+            assert again[:2] == [1, granted.token]
+            assert not client.exists(k.wake("ghost-True")) and client.hlen(k.key("claims")) == 0
+            assert table.try_acquire("x", owner="next") is None
+            time.sleep(CLAIM + 0.3)
+            assert table.try_acquire("x", owner="next") is None  # still held: collected
+            assert [h.token for h in table.holders("x")] == [granted.token]
+            table._cancel(k, "ghost-True", "x")
+        assert table.holders("x") == ()
+
+
+def _wait_in_child(port):  # type: ignore[no-untyped-def]
+    import redis as r
+
+    table = RedisLockTable(r.Redis(port=port), prefix="d:", poll_cap=0.1)
+    table.acquire("x", ttl=60, timeout=60)
+    time.sleep(60)  # never gets here in the test: it is killed while waiting
+
+
+def test_a_waiter_killed_while_waiting_does_not_hold_the_lock(server):
+    """A waiter process killed in its blocking pop: the release grants it the lock (its
+    heartbeat is still fresh), nobody pops the grant, and the next waiter gets the lock
+    after the claim window, not after the 60 s TTL."""
+    client = server.client()
+    table = RedisLockTable(client, prefix="d:", poll_cap=0.1)
+    holder = table.acquire("x", ttl=60, owner="holder")
+    child = mp.get_context("fork").Process(target=_wait_in_child, args=(server.port,))
+    child.start()
+    try:
+        queued(table, "x", 1)
+        nxt = Waiter(table, "x")
+        nxt.start()
+        queued(table, "x", 2)
+        os.kill(child.pid, signal.SIGKILL)
+        child.join(10)
+        time.sleep(0.3)  # Redis has seen the connection close; the heartbeat is still fresh
+        assert len(table.waiting("x")) == 2
+        t0 = time.monotonic()
+        holder.release()
+        assert nxt.granted.wait(CLAIM + 5)
+        assert CLAIM - 0.3 < time.monotonic() - t0 < CLAIM + 2
+        assert nxt.lease.token == holder.token + 2  # the dead waiter's grant was taken back
+        nxt.go.set()
+        nxt.join(10)
+        assert table.holders("x") == () and table.waiting("x") == ()
+    finally:
+        if child.is_alive():
+            child.kill()

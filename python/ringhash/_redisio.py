@@ -151,44 +151,46 @@ def _pool_of(client: Any, key: str) -> Any:
     return client.connection_pool
 
 
-def blocking_pop(client: Any, key: str, wait: float, slack: float) -> bool:
-    """``BLPOP key wait`` on a connection of the client's pool, returning whether an
-    element was popped; never longer than ``wait + slack`` whatever the server does
-    (a connection whose reply did not come in time is closed, so that reply cannot
-    reach its next user). Any Redis error counts as "not popped": callers treat a
-    pop as a hint to retry sooner, never as state."""
+def blocking_pop(client: Any, key: str, wait: float, slack: float) -> Any:
+    """``BLPOP key wait`` on a connection of the client's pool, returning the element
+    popped, or None; never longer than ``wait + slack`` whatever the server does (a
+    connection whose reply did not come in time is closed, so that reply cannot
+    reach its next user). Any Redis error counts as "nothing popped": what was pushed
+    must also be recoverable another way (the lock table's ACQUIRE returns a grant
+    whose pop was lost)."""
     if wait < 0.001:
-        return False
+        return None
     pool = _pool_of(client, key)
     try:
         conn = pool.get_connection()
     except TypeError:  # redis-py before 5.3 wants a command name
         conn = pool.get_connection("BLPOP")
     except redis.RedisError:
-        return False
+        return None
     try:
         conn.send_command("BLPOP", key, f"{wait:.3f}")
         if conn.can_read(timeout=wait + slack):
-            return conn.read_response() is not None
+            reply = conn.read_response()
+            return None if reply is None else reply[1]
         conn.disconnect()
-        return False
+        return None
     except (redis.RedisError, OSError):
         conn.disconnect()
-        return False
+        return None
     finally:
         pool.release(conn)
 
 
-async def blocking_pop_async(client: Any, key: str, wait: float, slack: float) -> bool:
+async def blocking_pop_async(client: Any, key: str, wait: float, slack: float) -> Any:
     """:func:`blocking_pop` through a redis.asyncio client; cancelling it is safe
     (redis-py closes a connection whose command was cancelled)."""
     if wait < 0.001:
-        return False
+        return None
     try:
         reply = await asyncio.wait_for(client.blpop([key], timeout=wait), wait + slack)
     except (asyncio.TimeoutError, redis.RedisError, OSError):
-        return False
-    return reply is not None
+        return None
+    return None if reply is None else reply[1]
 
 
 def check_no_eviction(

@@ -284,8 +284,8 @@ class RedisLockTable(LockTableBase):
         enqueue: bool,
         on_lost: Callable[[Lease], object] | None,
         deadline: float | None = None,
-    ) -> tuple[Lease | None, float]:
-        """One atomic try: (lease, 0) if granted, else (None, ms until a holder expires or -1)."""
+    ) -> tuple[Lease | None, float, float]:
+        """One atomic try: see :meth:`_granted`."""
         start = time.monotonic()
         keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
         reply = self._call("acquire", keys, args, f"acquire {name!r}", deadline)
@@ -301,7 +301,7 @@ class RedisLockTable(LockTableBase):
         owner: Hashable,
         enqueue: bool,
         on_lost: Callable[[Lease], object] | None,
-    ) -> tuple[Lease | None, float]:
+    ) -> tuple[Lease | None, float, float]:
         """:meth:`_attempt` through the asyncio client."""
         start = time.monotonic()
         keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
@@ -340,32 +340,60 @@ class RedisLockTable(LockTableBase):
         ttl: float,
         owner: Hashable,
         on_lost: Callable[[Lease], object] | None,
-    ) -> tuple[Lease | None, float]:
+    ) -> tuple[Lease | None, float, float]:
+        """An ACQUIRE's reply as (lease, 0, 0) if granted, else (None, ms until a holder
+        expires or -1, ``offset``). ``offset`` maps the server's clock onto the local one
+        (``_local_expiry(start, 0, now)``: plus a server time in seconds, a local time no
+        later than it), to date a grant handed on after this attempt (:meth:`_handed`)."""
         if isinstance(reply, int):  # a new grant, for the TTL asked for
-            token, expires_at = reply, _local_expiry(start, max(1, round(ttl * 1000)), 0)
-        else:
-            got, token, exp_or_hint, now = reply
-            if got == -1:
-                raise LockBackendError(
-                    f"Redis lost the fencing counter of {name!r}: it is at {token}, but this "
-                    f"table has seen token {self._seen.get(k.base)} (a restart without AOF, "
-                    "or a failover to a replica that missed writes); no token is issued that "
-                    f"could go backwards. Restore the data, or set the key {k.key('tokens')!r} "
-                    "to at least that token"
-                )
-            if not got:
-                return None, float(exp_or_hint)
-            expires_at = _local_expiry(start, exp_or_hint, now)
-        lease = Lease(
-            self,
-            name,
-            mode,
-            int(token),
-            owner,
-            expires_at,
-            on_lost,
-            ttl,
-        )
+            expires_at = _local_expiry(start, max(1, round(ttl * 1000)), 0)
+            return self._new_lease(k, name, mode, reply, owner, expires_at, on_lost, ttl), 0, 0
+        got, token, exp_or_hint, now = reply
+        if got == -1:
+            raise LockBackendError(
+                f"Redis lost the fencing counter of {name!r}: it is at {token}, but this "
+                f"table has seen token {self._seen.get(k.base)} (a restart without AOF, "
+                "or a failover to a replica that missed writes); no token is issued that "
+                f"could go backwards. Restore the data, or set the key {k.key('tokens')!r} "
+                "to at least that token"
+            )
+        if not got:
+            return None, float(exp_or_hint), _local_expiry(start, 0, now)
+        expires_at = _local_expiry(start, exp_or_hint, now)
+        return self._new_lease(k, name, mode, int(token), owner, expires_at, on_lost, ttl), 0, 0
+
+    def _handed(
+        self,
+        popped: Any,
+        offset: float,
+        k: _Keys,
+        name: str,
+        mode: str,
+        ttl: float,
+        owner: Hashable,
+        on_lost: Callable[[Lease], object] | None,
+    ) -> Lease | None:
+        """The lease a release handed on, from the "token|expiry" its waiter popped; None
+        for a plain wake-up ('0': try again). The grant came after the waiter's last
+        attempt, so that attempt's ``offset`` dates its expiry no later than the server's."""
+        token, _, exp = _text(popped).partition("|")
+        if not exp:
+            return None
+        expires_at = offset + int(exp) / 1000
+        return self._new_lease(k, name, mode, int(token), owner, expires_at, on_lost, ttl)
+
+    def _new_lease(
+        self,
+        k: _Keys,
+        name: str,
+        mode: str,
+        token: int,
+        owner: Hashable,
+        expires_at: float,
+        on_lost: Callable[[Lease], object] | None,
+        ttl: float,
+    ) -> Lease:
+        lease = Lease(self, name, mode, token, owner, expires_at, on_lost, ttl)
         with self._lock:
             self._counts["grants"] += 1
             self._local[(lease.name, lease.token)] = lease
@@ -373,7 +401,7 @@ class RedisLockTable(LockTableBase):
                 self._seen[k.base] = lease.token
         if on_lost is not None:
             self._watch(lease)
-        return lease, 0.0
+        return lease
 
     def _cancel(self, k: _Keys, waiter: str, name: str, ttl: float | None = None) -> None:
         """Withdraw a waiter that gives up, releasing any lease Redis granted it that
@@ -481,7 +509,7 @@ class RedisLockTable(LockTableBase):
     ) -> Lease:
         deadline = None if tmo is None else time.monotonic() + tmo
         try:
-            lease, hint = self._attempt(
+            lease, hint, offset = self._attempt(
                 k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost, _call_deadline(deadline)
             )
         except BaseException:
@@ -500,8 +528,12 @@ class RedisLockTable(LockTableBase):
         try:
             while True:
                 wait = self._next_wait(name, hint, deadline)
-                blocking_pop(self.client, k.wake(waiter), wait, DEADLINE_SLACK)
-                lease, hint = self._attempt(
+                popped = blocking_pop(self.client, k.wake(waiter), wait, DEADLINE_SLACK)
+                if popped is not None:
+                    lease = self._handed(popped, offset, k, name, mode, ttl_s, owner, on_lost)
+                    if lease is not None:
+                        break
+                lease, hint, offset = self._attempt(
                     k, waiter, name, mode, ttl_s, owner, True, on_lost, _call_deadline(deadline)
                 )
                 if lease is not None:
@@ -529,7 +561,7 @@ class RedisLockTable(LockTableBase):
         k = _Keys(self.prefix, name)
         waiter = f"{self._wid}{next(self._wseq)}"
         deadline = None if tmo is None else time.monotonic() + tmo
-        hint = -1.0
+        hint = offset = -1.0
         checked = False
         with self._lock:
             self._waiting[owner] = name
@@ -539,13 +571,17 @@ class RedisLockTable(LockTableBase):
                 if not first:
                     wait = self._next_wait(name, hint, deadline)
                     if self.async_client is not None:
-                        await blocking_pop_async(
+                        popped = await blocking_pop_async(
                             self.async_client, k.wake(waiter), wait, DEADLINE_SLACK
                         )
                     else:
-                        await asyncio.to_thread(
+                        popped = await asyncio.to_thread(
                             blocking_pop, self.client, k.wake(waiter), wait, DEADLINE_SLACK
                         )
+                    if popped is not None:
+                        handed = self._handed(popped, offset, k, name, mode, ttl_s, owner, on_lost)
+                        if handed is not None:
+                            return handed
                 first = False
                 args = (k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
                 fut = asyncio.ensure_future(
@@ -554,7 +590,7 @@ class RedisLockTable(LockTableBase):
                     else asyncio.to_thread(self._attempt, *args)
                 )
                 try:
-                    lease, hint = await asyncio.shield(fut)
+                    lease, hint, offset = await asyncio.shield(fut)
                 except asyncio.CancelledError:
                     # The attempt still finishes in its thread: hand back a lease it got.
                     fut.add_done_callback(_release_if_granted)
@@ -672,8 +708,7 @@ class RedisLockTable(LockTableBase):
         for info in infos:
             if info is None:
                 continue
-            mode, _, rest = _text(info).partition("|")
-            since, _, owner = rest.partition("|")
+            mode, since, _ttl, _floor, owner = _text(info).split("|", 4)
             out.append(WaitingRequest(owner, mode, int(since) / 1000))
         return tuple(out)
 
@@ -689,10 +724,10 @@ class RedisLockTable(LockTableBase):
             return LockStats(holders=live, waiters=len(self._waiting), **self._counts)
 
 
-def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float]]) -> None:
+def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float, float]]) -> None:
     if fut.cancelled() or fut.exception() is not None:
         return
-    lease, _ = fut.result()
+    lease = fut.result()[0]
     if lease is not None:
         try:
             lease.release()

@@ -6,9 +6,10 @@ named there, and how server times become local ones.
 Keys of one lock (all in one Redis Cluster hash slot): ``holders`` (sorted set, token ->
 expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``), ``queue``
 (sorted set of waiter ids in arrival order), ``qexp`` (waiter heartbeats), ``tokens`` (the
-fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details),
-and per waiter id ``g:<waiter>`` (the token granted to it, for idempotent acquires) and
-``wake:<waiter>`` (the list a blocked waiter pops from).
+fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details:
+"mode|since|ttl|floor|owner"), ``claims`` (hash, token -> "deadline|waiter" of grants
+handed on but not yet collected), and per waiter id ``g:<waiter>`` (the token granted to
+it, for idempotent acquires) and ``wake:<waiter>`` (the list a blocked waiter pops from).
 
 A lone holder, granted a lock nobody held or waited for (the common, uncontended case),
 is one key instead: ``solo`` (the string "token|mode|waiter|owner", expiring with the
@@ -17,10 +18,14 @@ lease), which a release deletes. While ``solo`` exists, ``holders``, ``info`` an
 holders listing) converts it first (``unsolo``), so every other path sees one form.
 
 Direct hand-off: a script that may make the head of the queue grantable (a release, a
-withdrawal, a grant to a shared waiter, a purge of expired holders) pushes onto that one
-waiter's list (``wake_head``), and only that waiter wakes and runs ACQUIRE; a run of shared
-waiters is woken one after another, each grant waking the next. A list keeps a wake-up
-that arrives before its waiter blocks, so none is lost between a failed attempt and the pop.
+withdrawal, a purge of expired holders) grants it the lock there and then, with the mode,
+TTL and owner it queued with (``hand_on``), and pushes "token|expiry" onto that waiter's
+list; the waiter pops its lease and returns it, with no script of its own. A run of shared
+waiters is granted together. A list keeps a grant that arrives before its waiter blocks
+(or while it is between two pops, when its next ACQUIRE returns the grant, as for a
+re-sent acquire). A grant nobody pops is taken back: the pop is the waiter's receipt, and
+a grant still in its list ``claim`` ms after it was made (the waiter TTL: its process died
+while it waited) is revoked by the next script that purges the lock.
 """
 
 import asyncio
@@ -51,7 +56,7 @@ class _Keys:
     name the parts from ``base`` themselves (``_K``: ``K[i]`` is ``PARTS[i - 1]``); the
     client needs them only for reads and messages, so they are made on use."""
 
-    PARTS = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "solo")
+    PARTS = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "solo", "claims")
     __slots__ = ("base",)
 
     def __init__(self, prefix: str, name: str) -> None:
@@ -131,10 +136,25 @@ end
 # Expired holders and waiters whose heartbeat lapsed leave.
 _PURGE = """
 local function purge()
+  local claims = redis.call('HGETALL', K[9])
+  for i = 1, #claims, 2 do
+    local deadline, waiter = string.match(claims[i + 1], '^(%d+)|(.*)$')
+    if tonumber(deadline) <= now then
+      redis.call('HDEL', K[9], claims[i])
+      local list = KEYS[1] .. ':wake:' .. waiter
+      if redis.call('EXISTS', list) == 1 then
+        -- never popped: whoever queued for it is gone; the lease goes back
+        redis.call('DEL', list, KEYS[1] .. ':g:' .. waiter)
+        redis.call('ZREM', K[1], claims[i])
+        redis.call('HDEL', K[2], claims[i])
+      end
+    end
+  end
   local dead = redis.call('ZRANGEBYSCORE', K[1], '-inf', now)
   if #dead > 0 then
     redis.call('ZREMRANGEBYSCORE', K[1], '-inf', now)
     redis.call('HDEL', K[2], unpack(dead))
+    redis.call('HDEL', K[9], unpack(dead))
   end
   if redis.call('ZCARD', K[1]) == 0 then redis.call('HDEL', K[2], 'mode') end
   local stale = redis.call('ZRANGEBYSCORE', K[4], '-inf', now)
@@ -146,23 +166,65 @@ local function purge()
 end
 """
 
-# Wake the head of the queue if it can be granted now (nothing held, or it and
-# the holders are shared): one push onto its list, not a broadcast; the list
-# expires after wake_ttl ms (the waiter TTL) if its waiter is gone.
-_WAKE = """
-local function wake_head(wake_ttl)
-  local head = redis.call('ZRANGE', K[3], 0, 0)[1]
-  if not head then return end
-  if redis.call('ZCARD', K[1]) > 0 then
-    local info = redis.call('HGET', K[7], head) or ''
-    local bar = string.find(info, '|', 1, true)
-    if not bar or string.sub(info, 1, bar - 1) ~= 'shared'
-      or redis.call('HGET', K[2], 'mode') ~= 'shared' then return end
+# A grant: a token (unless it would not exceed ``floor``, the highest token the
+# waiter's table has seen: then nil and the counter), its lease in ``holders`` and
+# ``info``, and its grant record ``g:<waiter>``. Callers keep the keys' expiry.
+_GRANT = """
+local function grant(waiter, mode, ttl, owner, floor)
+  local token = redis.call('INCR', K[5])
+  if token <= floor then
+    redis.call('DECR', K[5])
+    return nil, token - 1
   end
-  local list = KEYS[1] .. ':wake:' .. head
-  if redis.call('LLEN', list) == 0 then
-    redis.call('RPUSH', list, '1')
-    redis.call('PEXPIRE', list, wake_ttl)
+  local exp = now + ttl
+  redis.call('ZADD', K[1], exp, token)
+  redis.call('HSET', K[2], token, mode .. '|' .. owner, 'mode', mode)
+  redis.call('SET', KEYS[1] .. ':g:' .. waiter, token, 'PX', ttl)
+  return token, exp
+end
+local function dequeue(waiter)
+  redis.call('ZREM', K[3], waiter)
+  redis.call('ZREM', K[4], waiter)
+  redis.call('HDEL', K[7], waiter)
+end
+"""
+
+# Grant the head of the queue the lock if it can have it now (nothing held, or
+# it and the holders are shared), and the run of shared waiters behind a shared
+# head: each gets "token|expiry" on its list (expiring with the lease) and a
+# claim that ``claim`` ms from now the list must be empty (popped). A waiter
+# whose table has seen a higher token than the counter gives is woken with '0'
+# instead, to find out in its own ACQUIRE.
+_HAND_ON = """
+local function hand_on(claim)
+  claim = tonumber(claim)
+  while true do
+    local head = redis.call('ZRANGE', K[3], 0, 0)[1]
+    if not head then return end
+    local mode, _, ttl, floor, owner = string.match(
+      redis.call('HGET', K[7], head) or '', '^(%a+)|(%d+)|(%d+)|(%d+)|(.*)$')
+    if redis.call('ZCARD', K[1]) > 0 and (mode ~= 'shared'
+      or redis.call('HGET', K[2], 'mode') ~= 'shared') then return end
+    local list = KEYS[1] .. ':wake:' .. head
+    if not mode then  -- no details (cannot happen): let it try for itself
+      redis.call('RPUSH', list, '0')
+      redis.call('PEXPIRE', list, claim)
+      return
+    end
+    dequeue(head)
+    local token, exp = grant(head, mode, tonumber(ttl), owner, tonumber(floor))
+    redis.call('DEL', list)
+    if not token then
+      redis.call('RPUSH', list, '0')
+      redis.call('PEXPIRE', list, claim)
+      return
+    end
+    redis.call('RPUSH', list, token .. '|' .. exp)
+    redis.call('PEXPIREAT', list, exp)
+    redis.call('HSET', K[9], token, (now + claim) .. '|' .. head)
+    if redis.call('PTTL', K[9]) < tonumber(ttl) then redis.call('PEXPIRE', K[9], ttl) end
+    keep_until_last()
+    if mode ~= 'shared' then return end
   end
 end
 """
@@ -226,31 +288,25 @@ end
 """
     + _NOW
     + """
-local function grant()
-  local token = redis.call('INCR', K[5])
-  if token <= tonumber(ARGV[7]) then
-    redis.call('DECR', K[5])
-    return nil, token - 1
-  end
-  local exp = now + tonumber(ARGV[3])
-  redis.call('ZADD', K[1], exp, token)
-  redis.call('HSET', K[2], token, ARGV[2] .. '|' .. ARGV[4], 'mode', ARGV[2])
-  redis.call('SET', g, token, 'PX', ARGV[3])
-  return token, exp
-end
 local prior = redis.call('GET', g)
 if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never grant it
 """
     + _UNSOLO
     + _PURGE
     + _OWNS
-    + _WAKE
+    + _GRANT
+    + _HAND_ON
     + """
 unsolo()
 purge()
 if prior then
   local score = redis.call('ZSCORE', K[1], prior)
-  if score and tonumber(score) > now then return {1, tonumber(prior), tonumber(score), now} end
+  if score and tonumber(score) > now then
+    -- collected here, not popped: the grant's receipt
+    redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
+    redis.call('HDEL', K[9], prior)
+    return {1, tonumber(prior), tonumber(score), now}
+  end
 end
 local nholders = redis.call('ZCARD', K[1])
 local hmode = redis.call('HGET', K[2], 'mode')
@@ -258,29 +314,28 @@ local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared'
 local rank = redis.call('ZRANK', K[3], ARGV[1])
 local ahead = rank or redis.call('ZCARD', K[3])
 if compatible and ahead == 0 then
-  local token, exp = grant()
+  local token, exp = grant(ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[7]))
   if not token then return {-1, exp, -1, now} end
   if rank then
-    redis.call('ZREM', K[3], ARGV[1])
-    redis.call('ZREM', K[4], ARGV[1])
-    redis.call('HDEL', K[7], ARGV[1])
+    dequeue(ARGV[1])
     redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
   end
   keep_until_last()
-  wake_head(ARGV[6])  -- the next shared waiter, if any
+  hand_on(ARGV[6])  -- the shared waiters behind, if any
   return token
 end
 if ARGV[5] == '1' then
   if not rank then
     redis.call('ZADD', K[3], redis.call('INCR', K[6]), ARGV[1])
-    redis.call('HSET', K[7], ARGV[1], ARGV[2] .. '|' .. now .. '|' .. ARGV[4])
+    redis.call('HSET', K[7], ARGV[1],
+      ARGV[2] .. '|' .. now .. '|' .. ARGV[3] .. '|' .. ARGV[7] .. '|' .. ARGV[4])
   end
   redis.call('ZADD', K[4], now + tonumber(ARGV[6]), ARGV[1])
   for i = 3, 7 do
     if i ~= 5 then redis.call('PEXPIRE', K[i], 2 * tonumber(ARGV[6])) end
   end
 end
-wake_head(ARGV[6])  -- a purge above may have freed the lock for the head
+hand_on(ARGV[6])  -- a purge above may have freed the lock for the head
 local first = redis.call('ZRANGE', K[1], 0, 0, 'WITHSCORES')
 local hint = -1
 if first[2] then hint = tonumber(first[2]) - now end
@@ -308,17 +363,19 @@ if ok then
     redis.call('ZREM', K[1], ARGV[1])
     redis.call('HDEL', K[2], ARGV[1])
   end
+  redis.call('HDEL', K[9], ARGV[1])
 end
 local result = 0
 if ok then result = 1 end
 if redis.call('EXISTS', K[3]) == 0 then return result end
 """
     + _PURGE
-    + _WAKE
+    + _GRANT
+    + _HAND_ON
     + """
 -- someone waits: hand on
 purge()
-wake_head(ARGV[3])
+hand_on(ARGV[3])
 return result
 """
 )
@@ -364,12 +421,14 @@ return 0
 # KEYS: base; ARGV: waiter, waiter_ttl_ms
 # Withdraws the waiter, releases a lease granted to it that its caller gave up
 # on (see ACQUIRE), and leaves a tombstone (for a minute) so that an acquire of
-# that waiter still in flight is refused when it arrives; then wakes the new head.
+# that waiter still in flight is refused when it arrives; then hands on to the new head.
 CANCEL = (
     _SOLO
     + _NOW
     + _UNSOLO
-    + _WAKE
+    + _OWNS
+    + _GRANT
+    + _HAND_ON
     + """
 unsolo()
 local g = KEYS[1] .. ':g:' .. ARGV[1]
@@ -380,6 +439,7 @@ redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
 local token = redis.call('GET', g)
 local released = 0
 if token and token ~= 'x' then
+  redis.call('HDEL', K[9], token)
   if redis.call('ZREM', K[1], token) == 1 then
     redis.call('HDEL', K[2], token)
     if redis.call('ZCARD', K[1]) == 0 then redis.call('DEL', K[1], K[2]) end
@@ -387,7 +447,7 @@ if token and token ~= 'x' then
   end
 end
 redis.call('SET', g, 'x', 'PX', 60000)
-wake_head(ARGV[2])
+hand_on(ARGV[2])
 return released
 """
 )

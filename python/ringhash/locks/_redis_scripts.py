@@ -118,8 +118,7 @@ end
 # The expiry is rebuilt from PTTL (whole ms, read after ``now``) plus one ms:
 # never earlier than the holder was told.
 _UNSOLO = """
-local function unsolo()
-  local v = redis.call('GET', S)
+local function unsolo(v)  -- v: the value of S
   if not v then return end
   local token, mode, waiter, owner = solo_fields(v)
   local left = redis.call('PTTL', S) + 1
@@ -297,7 +296,7 @@ if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never gr
     + _GRANT
     + _HAND_ON
     + """
-unsolo()
+unsolo(solo)
 purge()
 if prior then
   local score = redis.call('ZSCORE', K[1], prior)
@@ -335,7 +334,9 @@ if ARGV[5] == '1' then
     if i ~= 5 then redis.call('PEXPIRE', K[i], 2 * tonumber(ARGV[6])) end
   end
 end
-hand_on(ARGV[6])  -- a purge above may have freed the lock for the head
+if nholders == 0 or hmode == 'shared' then
+  hand_on(ARGV[6])  -- the head may be grantable (a purge above freed the lock)
+end
 local first = redis.call('ZRANGE', K[1], 0, 0, 'WITHSCORES')
 local hint = -1
 if first[2] then hint = tonumber(first[2]) - now end
@@ -430,7 +431,7 @@ CANCEL = (
     + _GRANT
     + _HAND_ON
     + """
-unsolo()
+unsolo(redis.call('GET', S))
 local g = KEYS[1] .. ':g:' .. ARGV[1]
 redis.call('ZREM', K[3], ARGV[1])
 redis.call('ZREM', K[4], ARGV[1])
@@ -458,7 +459,7 @@ HOLDERS = (
     + _NOW
     + _UNSOLO
     + """
-unsolo()
+unsolo(redis.call('GET', S))
 local out = {now}
 local live = redis.call('ZRANGEBYSCORE', K[1], '(' .. now, '+inf', 'WITHSCORES')
 for i = 1, #live, 2 do

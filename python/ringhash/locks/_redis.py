@@ -1,7 +1,7 @@
 """``RedisLockTable``: the lock table's API and semantics across processes and machines.
 
 The contract it shares with the in-process table is ``_api.py``; this module is
-the Redis engine (Lua scripts, keys, hand-off wake-ups). Import it as
+the Redis engine (Lua scripts, keys, hand-off). Import it as
 ``from ringhash.redis_locks import RedisLockTable``.
 
 Install with ``pip install 'ringhash[redis]'``; callers of ``LockTable`` stay as they are.
@@ -13,12 +13,15 @@ Each lock name has a few keys that share one Redis Cluster hash slot
 of their modes and owners, a FIFO wait queue with heartbeats, and a counter of
 fencing tokens that never expires. Every state change (acquire, release,
 extend, cancel) is one Lua script, so it is atomic on the server and uses the
-server's clock for expiry. A release hands the lock to the head of the FIFO
-queue directly: the script pushes onto that one waiter's list, which it waits
-on with a blocking pop on a pooled connection (a run of shared waiters is woken
-one after another); nobody else wakes. Waiters also wake at the earliest holder
-expiry and poll every ``poll_cap`` seconds as a safety net (heartbeats). A
-waiter that dies leaves the queue when its heartbeat lapses.
+server's clock for expiry; a lone holder of a lock nobody waits for is one key.
+A release hands the lock to the head of the FIFO queue directly: the script
+grants it (or the run of shared waiters at the head) and pushes the token onto
+that waiter's list, which it waits on with a blocking pop on a pooled
+connection: the pop is the lease, and nobody else wakes. Waiters also wake at
+the earliest holder expiry and poll every ``poll_cap`` seconds as a safety net
+(heartbeats). A waiter that dies leaves the queue when its heartbeat lapses; a
+grant it never popped is revoked once the claim window (the waiter TTL) has
+passed.
 
 What is guaranteed, and the operational rules (AOF, eviction, deadlines,
 fencing, Redis Cluster): the "Locks" guide (docs/guides/locks.md), which the
@@ -119,7 +122,8 @@ class RedisLockTable(LockTableBase):
     poll_cap : float
         Longest wait between two attempts of a blocked acquire (the safety
         net under direct hand-off, and the waiter's heartbeat; a waiter whose
-        heartbeat stops for ``max(2, 10 * poll_cap)`` seconds leaves the queue).
+        heartbeat stops for ``max(2, 10 * poll_cap)`` seconds leaves the queue, and
+        a grant handed to it that it has not collected by then is revoked).
 
     Notes
     -----

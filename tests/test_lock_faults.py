@@ -384,14 +384,13 @@ def test_no_ghost_grant_outlives_its_caller(tmp_path, stall):
 
 def test_a_resent_acquire_returns_the_same_grant(redis_server):
     table = RedisLockTable(redis_server.client(), prefix="r:")
-    from ringhash.locks._redis import _Keys
 
-    k = _Keys("r:", "same")
-    keys, args = table._acquire_call(k, "waiter-1", "exclusive", 10.0, "me", True)
+    r = table._request("same", "exclusive", 10.0, "me", None)
+    keys, args = table._acquire_call(r, True)
     first = table._call("acquire", keys, args, "acquire")  # a new grant: its token
     again = table._call("acquire", keys, args, "acquire")  # what a re-send does
     assert isinstance(first, int) and again[:2] == [1, first]
-    table._cancel(k, "waiter-1", "same")  # the caller gives up: the grant is released
+    table._cancel(r)  # the caller gives up: the grant is released
     assert table.holders("same") == ()
 
 

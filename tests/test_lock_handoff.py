@@ -238,10 +238,11 @@ def test_a_grant_nobody_collects_is_taken_back(server):
     k = _Keys("c:", "x")
     for collect in (False, True):
         holder = table.acquire("x", ttl=60, owner="holder")
-        keys, args = table._acquire_call(k, f"ghost-{collect}", "exclusive", 60.0, "ghost", True)
+        r = table._request("x", "exclusive", 60.0, "ghost", None)
+        keys, args = table._acquire_call(r, True)
         assert table._call("acquire", keys, args, "enqueue")[0] == 0  # queued, not granted
         holder.release()  # grants the queued id: its token waits in its list
-        assert client.llen(k.wake(f"ghost-{collect}")) == 1 and client.hlen(k.key("claims")) == 1
+        assert client.llen(k.wake(r.waiter)) == 1 and client.hlen(k.key("claims")) == 1
         (granted,) = table.holders("x")
         assert granted.owner == "ghost" and granted.token == holder.token + 1
         t0 = time.monotonic()
@@ -249,17 +250,17 @@ def test_a_grant_nobody_collects_is_taken_back(server):
             after = table.acquire("x", ttl=5, owner="next", timeout=10)
             assert CLAIM - 0.3 < time.monotonic() - t0 < CLAIM + 2
             assert after.token == granted.token + 1
-            assert not client.exists(k.wake("ghost-False"), k.key("claims"))
+            assert not client.exists(k.wake(r.waiter), k.key("claims"))
             after.release()
         else:
             again = table._call("acquire", keys, args, "collect")  # its next attempt
             assert again[:2] == [1, granted.token]
-            assert not client.exists(k.wake("ghost-True")) and client.hlen(k.key("claims")) == 0
+            assert not client.exists(k.wake(r.waiter)) and client.hlen(k.key("claims")) == 0
             assert table.try_acquire("x", owner="next") is None
             time.sleep(CLAIM + 0.3)
             assert table.try_acquire("x", owner="next") is None  # still held: collected
             assert [h.token for h in table.holders("x")] == [granted.token]
-            table._cancel(k, "ghost-True", "x")
+            table._cancel(r)
         assert table.holders("x") == ()
 
 

@@ -197,7 +197,7 @@ def test_async_client_is_used_for_the_async_api(redis_server):
         real = table._attempt_async
 
         async def counting(*args):
-            calls.append(args[2])
+            calls.append(args[0].name)  # the _Request
             return await real(*args)
 
         table._attempt_async = counting

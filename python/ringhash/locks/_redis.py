@@ -41,6 +41,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from .._redisio import (
@@ -96,6 +97,25 @@ CANCEL_WAIT = 0.1
 
 def _call_deadline(deadline: float | None) -> float | None:
     return None if deadline is None else max(deadline, time.monotonic() + DEADLINE_SLACK)
+
+
+@dataclass(slots=True)
+class _Request:
+    """One acquire call: the lock, the waiter id every attempt of it sends, and what
+    its lease will be."""
+
+    k: _Keys
+    waiter: str
+    name: str
+    mode: str
+    ttl: float
+    owner: Hashable
+    on_lost: Callable[[Lease], object] | None
+
+    @property
+    def what(self) -> str:
+        """The call, as errors name it."""
+        return f"acquire {self.name!r}"
 
 
 def _backend_error(what: str, e: BaseException) -> LockBackendError:
@@ -278,140 +298,82 @@ class RedisLockTable(LockTableBase):
     # ------------------------------------------------------------ acquiring
 
     def _attempt(
-        self,
-        k: _Keys,
-        waiter: str,
-        name: str,
-        mode: str,
-        ttl: float,
-        owner: Hashable,
-        enqueue: bool,
-        on_lost: Callable[[Lease], object] | None,
-        deadline: float | None = None,
+        self, r: _Request, enqueue: bool, deadline: float | None = None
     ) -> tuple[Lease | None, float, float]:
         """One atomic try: see :meth:`_granted`."""
         start = time.monotonic()
-        keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
-        reply = self._call("acquire", keys, args, f"acquire {name!r}", deadline)
-        return self._granted(reply, start, k, name, mode, ttl, owner, on_lost)
+        reply = self._call("acquire", *self._acquire_call(r, enqueue), r.what, deadline)
+        return self._granted(r, reply, start)
 
-    async def _attempt_async(
-        self,
-        k: _Keys,
-        waiter: str,
-        name: str,
-        mode: str,
-        ttl: float,
-        owner: Hashable,
-        enqueue: bool,
-        on_lost: Callable[[Lease], object] | None,
-    ) -> tuple[Lease | None, float, float]:
+    async def _attempt_async(self, r: _Request, enqueue: bool) -> tuple[Lease | None, float, float]:
         """:meth:`_attempt` through the asyncio client."""
         start = time.monotonic()
-        keys, args = self._acquire_call(k, waiter, mode, ttl, owner, enqueue)
+        keys, args = self._acquire_call(r, enqueue)
         assert self._async_acquire is not None
         try:
             reply = await self._async_acquire(keys=keys, args=args)
         except redis.RedisError as e:
-            raise _backend_error(f"acquire {name!r}", e) from e
-        return self._granted(reply, start, k, name, mode, ttl, owner, on_lost)
+            raise _backend_error(r.what, e) from e
+        return self._granted(r, reply, start)
 
-    def _acquire_call(
-        self, k: _Keys, waiter: str, mode: str, ttl: float, owner: Hashable, enqueue: bool
-    ) -> tuple[list[str], list[Any]]:
+    def _acquire_call(self, r: _Request, enqueue: bool) -> tuple[list[str], list[Any]]:
         with self._lock:
-            floor = self._seen.get(k.base, 0)
-        return (
-            [k.base],
-            [
-                waiter,
-                mode,
-                max(1, round(ttl * 1000)),
-                _owner_id(owner),
-                int(enqueue),
-                self._waiter_ttl_ms,
-                floor,
-            ],
-        )
+            floor = self._seen.get(r.k.base, 0)
+        ttl_ms = max(1, round(r.ttl * 1000))
+        owner = _owner_id(r.owner)
+        return [r.k.base], [
+            r.waiter,
+            r.mode,
+            ttl_ms,
+            owner,
+            int(enqueue),
+            self._waiter_ttl_ms,
+            floor,
+        ]
 
-    def _granted(
-        self,
-        reply: Any,
-        start: float,
-        k: _Keys,
-        name: str,
-        mode: str,
-        ttl: float,
-        owner: Hashable,
-        on_lost: Callable[[Lease], object] | None,
-    ) -> tuple[Lease | None, float, float]:
+    def _granted(self, r: _Request, reply: Any, start: float) -> tuple[Lease | None, float, float]:
         """An ACQUIRE's reply as (lease, 0, 0) if granted, else (None, ms until a holder
         expires or -1, ``offset``). ``offset`` maps the server's clock onto the local one
         (``_local_expiry(start, 0, now)``: plus a server time in seconds, a local time no
         later than it), to date a grant handed on after this attempt (:meth:`_handed`)."""
         if isinstance(reply, int):  # a new grant, for the TTL asked for
-            expires_at = _local_expiry(start, max(1, round(ttl * 1000)), 0)
-            return self._new_lease(k, name, mode, reply, owner, expires_at, on_lost, ttl), 0, 0
+            return self._new_lease(r, reply, _local_expiry(start, round(r.ttl * 1000), 0)), 0, 0
         got, token, exp_or_hint, now = reply
         if got == -1:
             raise LockBackendError(
-                f"Redis lost the fencing counter of {name!r}: it is at {token}, but this "
-                f"table has seen token {self._seen.get(k.base)} (a restart without AOF, "
+                f"Redis lost the fencing counter of {r.name!r}: it is at {token}, but this "
+                f"table has seen token {self._seen.get(r.k.base)} (a restart without AOF, "
                 "or a failover to a replica that missed writes); no token is issued that "
-                f"could go backwards. Restore the data, or set the key {k.key('tokens')!r} "
+                f"could go backwards. Restore the data, or set the key {r.k.key('tokens')!r} "
                 "to at least that token"
             )
         if not got:
             return None, float(exp_or_hint), _local_expiry(start, 0, now)
-        expires_at = _local_expiry(start, exp_or_hint, now)
-        return self._new_lease(k, name, mode, int(token), owner, expires_at, on_lost, ttl), 0, 0
+        return self._new_lease(r, int(token), _local_expiry(start, exp_or_hint, now)), 0, 0
 
-    def _handed(
-        self,
-        popped: Any,
-        offset: float,
-        k: _Keys,
-        name: str,
-        mode: str,
-        ttl: float,
-        owner: Hashable,
-        on_lost: Callable[[Lease], object] | None,
-    ) -> Lease | None:
+    def _handed(self, r: _Request, popped: Any, offset: float) -> Lease | None:
         """The lease a release handed on, from the "token|expiry" its waiter popped; None
         for a plain wake-up ('0': try again). The grant came after the waiter's last
         attempt, so that attempt's ``offset`` dates its expiry no later than the server's."""
         token, _, exp = _text(popped).partition("|")
-        if not exp:
-            return None
-        expires_at = offset + int(exp) / 1000
-        return self._new_lease(k, name, mode, int(token), owner, expires_at, on_lost, ttl)
+        return self._new_lease(r, int(token), offset + int(exp) / 1000) if exp else None
 
-    def _new_lease(
-        self,
-        k: _Keys,
-        name: str,
-        mode: str,
-        token: int,
-        owner: Hashable,
-        expires_at: float,
-        on_lost: Callable[[Lease], object] | None,
-        ttl: float,
-    ) -> Lease:
-        lease = Lease(self, name, mode, token, owner, expires_at, on_lost, ttl)
+    def _new_lease(self, r: _Request, token: int, expires_at: float) -> Lease:
+        lease = Lease(self, r.name, r.mode, token, r.owner, expires_at, r.on_lost, r.ttl)
         with self._lock:
             self._counts["grants"] += 1
             self._local[(lease.name, lease.token)] = lease
-            if lease.token > self._seen.get(k.base, 0):
-                self._seen[k.base] = lease.token
-        if on_lost is not None:
+            if lease.token > self._seen.get(r.k.base, 0):
+                self._seen[r.k.base] = lease.token
+        if r.on_lost is not None:
             self._watch(lease)
         return lease
 
-    def _cancel(self, k: _Keys, waiter: str, name: str, ttl: float | None = None) -> None:
+    def _cancel(self, r: _Request, ttl: float | None = None) -> None:
         """Withdraw a waiter that gives up, releasing any lease Redis granted it that
         its caller never received. If Redis cannot be reached, keep trying in the
         background (until ``ttl`` has passed, when such a lease has ended anyway)."""
-        keys, args = [k.base], [waiter, self._waiter_ttl_ms]
+        keys, args, name = [r.k.base], [r.waiter, self._waiter_ttl_ms], r.name
         try:  # bounded: a caller giving up must not wait on a stalled Redis
             deadline = time.monotonic() + CANCEL_WAIT
             self._call("cancel", keys, args, f"cancel {name!r}", deadline)
@@ -490,62 +452,56 @@ class RedisLockTable(LockTableBase):
         name, mode, ttl_s, tmo, owner, on_lost = self._prepare_redis(
             name, mode, ttl, timeout, owner, on_lost, threading.current_thread
         )
-        k = _Keys(self.prefix, name)
-        waiter = f"{self._wid}{next(self._wseq)}"
+        r = self._request(name, mode, ttl_s, owner, on_lost)
         with self._lock:
             self._waiting[owner] = name  # before queueing, so others see the wait-for edge
         try:
-            return self._acquire_blocking(k, waiter, name, mode, ttl_s, tmo, owner, on_lost)
+            return self._acquire_blocking(r, tmo)
         finally:
             with self._lock:
                 self._waiting.pop(owner, None)
 
-    def _acquire_blocking(
+    def _request(
         self,
-        k: _Keys,
-        waiter: str,
         name: str,
         mode: str,
-        ttl_s: float,
-        tmo: float | None,
+        ttl: float,
         owner: Hashable,
         on_lost: Callable[[Lease], object] | None,
-    ) -> Lease:
+    ) -> _Request:
+        k = _Keys(self.prefix, name)
+        waiter = f"{self._wid}{next(self._wseq)}"
+        return _Request(k, waiter, name, mode, ttl, owner, on_lost)
+
+    def _acquire_blocking(self, r: _Request, tmo: float | None) -> Lease:
         deadline = None if tmo is None else time.monotonic() + tmo
         try:
-            lease, hint, offset = self._attempt(
-                k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost, _call_deadline(deadline)
-            )
+            lease, hint, offset = self._attempt(r, tmo != 0, _call_deadline(deadline))
         except BaseException:
-            self._cancel(k, waiter, name, ttl_s)  # it may have been granted: give it back
+            self._cancel(r, r.ttl)  # it may have been granted: give it back
             raise
         if lease is not None:
             return lease
         if tmo == 0:
             self._count("timeouts")
-            raise LockTimeout(f"{name!r} is held (timeout=0)")
+            raise LockTimeout(f"{r.name!r} is held (timeout=0)")
         try:
-            self._check_deadlock(name, owner)
+            self._check_deadlock(r.name, r.owner)
         except DeadlockError:
-            self._cancel(k, waiter, name)
+            self._cancel(r)
             raise
         try:
             while True:
-                wait = self._next_wait(name, hint, deadline)
-                popped = blocking_pop(self.client, k.wake(waiter), wait, DEADLINE_SLACK)
-                if popped is not None:
-                    lease = self._handed(popped, offset, k, name, mode, ttl_s, owner, on_lost)
-                    if lease is not None:
-                        break
-                lease, hint, offset = self._attempt(
-                    k, waiter, name, mode, ttl_s, owner, True, on_lost, _call_deadline(deadline)
-                )
+                wait = self._next_wait(r.name, hint, deadline)
+                popped = blocking_pop(self.client, r.k.wake(r.waiter), wait, DEADLINE_SLACK)
+                if popped is not None and (lease := self._handed(r, popped, offset)) is not None:
+                    return lease
+                lease, hint, offset = self._attempt(r, True, _call_deadline(deadline))
                 if lease is not None:
-                    break
+                    return lease
         except BaseException:
-            self._cancel(k, waiter, name, ttl_s)
+            self._cancel(r, r.ttl)
             raise
-        return lease
 
     async def acquire_async(
         self,
@@ -562,8 +518,7 @@ class RedisLockTable(LockTableBase):
         name, mode, ttl_s, tmo, owner, on_lost = self._prepare_redis(
             name, mode, ttl, timeout, owner, on_lost, current_task
         )
-        k = _Keys(self.prefix, name)
-        waiter = f"{self._wid}{next(self._wseq)}"
+        r = self._request(name, mode, ttl_s, owner, on_lost)
         deadline = None if tmo is None else time.monotonic() + tmo
         hint = offset = -1.0
         checked = False
@@ -574,24 +529,22 @@ class RedisLockTable(LockTableBase):
             while True:
                 if not first:
                     wait = self._next_wait(name, hint, deadline)
+                    key = r.k.wake(r.waiter)
                     if self.async_client is not None:
                         popped = await blocking_pop_async(
-                            self.async_client, k.wake(waiter), wait, DEADLINE_SLACK
+                            self.async_client, key, wait, DEADLINE_SLACK
                         )
                     else:
                         popped = await asyncio.to_thread(
-                            blocking_pop, self.client, k.wake(waiter), wait, DEADLINE_SLACK
+                            blocking_pop, self.client, key, wait, DEADLINE_SLACK
                         )
-                    if popped is not None:
-                        handed = self._handed(popped, offset, k, name, mode, ttl_s, owner, on_lost)
-                        if handed is not None:
-                            return handed
+                    if popped is not None and (handed := self._handed(r, popped, offset)):
+                        return handed
                 first = False
-                args = (k, waiter, name, mode, ttl_s, owner, tmo != 0, on_lost)
                 fut = asyncio.ensure_future(
-                    self._attempt_async(*args)
+                    self._attempt_async(r, tmo != 0)
                     if self._async_acquire is not None
-                    else asyncio.to_thread(self._attempt, *args)
+                    else asyncio.to_thread(self._attempt, r, tmo != 0)
                 )
                 try:
                     lease, hint, offset = await asyncio.shield(fut)
@@ -608,7 +561,7 @@ class RedisLockTable(LockTableBase):
                     self._check_deadlock(name, owner)
                     checked = True
         except BaseException:
-            self._cancel(k, waiter, name, ttl_s)  # one short call: not awaited, not cancellable
+            self._cancel(r, ttl_s)  # one short call: not awaited, not cancellable
             raise
         finally:
             with self._lock:

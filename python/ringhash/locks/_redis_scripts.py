@@ -132,7 +132,8 @@ local function unsolo(v)  -- v: the value of S
 end
 """
 
-# Expired holders and waiters whose heartbeat lapsed leave.
+# Expired holders, grants nobody collected and waiters whose heartbeat lapsed
+# leave; returns how many holders remain.
 _PURGE = """
 local function purge()
   local claims = redis.call('HGETALL', K[9])
@@ -155,13 +156,15 @@ local function purge()
     redis.call('HDEL', K[2], unpack(dead))
     redis.call('HDEL', K[9], unpack(dead))
   end
-  if redis.call('ZCARD', K[1]) == 0 then redis.call('HDEL', K[2], 'mode') end
+  local n = redis.call('ZCARD', K[1])
+  if n == 0 then redis.call('HDEL', K[2], 'mode') end
   local stale = redis.call('ZRANGEBYSCORE', K[4], '-inf', now)
   if #stale > 0 then
     redis.call('ZREMRANGEBYSCORE', K[4], '-inf', now)
     redis.call('ZREM', K[3], unpack(stale))
     redis.call('HDEL', K[7], unpack(stale))
   end
+  return n
 end
 """
 
@@ -297,7 +300,7 @@ if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never gr
     + _HAND_ON
     + """
 unsolo(solo)
-purge()
+local nholders = purge()
 if prior then
   local score = redis.call('ZSCORE', K[1], prior)
   if score and tonumber(score) > now then
@@ -307,12 +310,10 @@ if prior then
     return {1, tonumber(prior), tonumber(score), now}
   end
 end
-local nholders = redis.call('ZCARD', K[1])
 local hmode = redis.call('HGET', K[2], 'mode')
 local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared')
 local rank = redis.call('ZRANK', K[3], ARGV[1])
-local ahead = rank or redis.call('ZCARD', K[3])
-if compatible and ahead == 0 then
+if compatible and (rank or redis.call('ZCARD', K[3])) == 0 then
   local token, exp = grant(ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[7]))
   if not token then return {-1, exp, -1, now} end
   if rank then

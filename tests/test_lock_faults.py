@@ -161,6 +161,35 @@ def test_a_lost_fencing_counter_is_refused(tmp_path):
             table.acquire("n", ttl=5, timeout=0)
         fresh = RedisLockTable(server.client(), prefix="g:")  # no memory: cannot tell
         fresh.acquire("other", ttl=5).release()
+        # Queued behind a holder when a release finds the counter below what the head's
+        # table has seen: that head is refused promptly (not granted, not sent to the
+        # back of the queue), and the waiter behind it, which cannot tell, gets the lock.
+        holder = fresh.acquire("n", ttl=30)
+        refused: list[tuple[BaseException, float]] = []
+        after: list = []
+
+        def head():
+            try:
+                table.acquire("n", ttl=5, timeout=10)
+            except LockBackendError as e:
+                refused.append((e, time.monotonic()))
+
+        def behind():
+            after.append(RedisLockTable(server.client(), prefix="g:").acquire("n", timeout=10))
+
+        threads = [threading.Thread(target=head), threading.Thread(target=behind)]
+        for i, t in enumerate(threads):
+            t.start()
+            while len(table.waiting("n")) < i + 1:
+                time.sleep(0.01)
+        t0 = time.monotonic()
+        holder.release()
+        threads[1].join(10)
+        assert after and after[0].token == holder.token + 1
+        threads[0].join(10)
+        assert refused and "lost the fencing counter" in str(refused[0][0])
+        assert refused[0][1] - t0 < 2 and table.waiting("n") == ()
+        after[0].release()
         from ringhash.locks._redis import _Keys
 
         server.client().set(_Keys("g:", "n").key("tokens"), 3)  # the repair the message names

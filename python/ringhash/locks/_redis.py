@@ -111,6 +111,7 @@ class _Request:
     ttl: float
     owner: Hashable
     on_lost: Callable[[Lease], object] | None
+    ttl_ms: int  # the TTL as sent: a new grant's lease ends this long after the grant
 
     @property
     def what(self) -> str:
@@ -319,12 +320,11 @@ class RedisLockTable(LockTableBase):
     def _acquire_call(self, r: _Request, enqueue: bool) -> tuple[list[str], list[Any]]:
         with self._lock:
             floor = self._seen.get(r.k.base, 0)
-        ttl_ms = max(1, round(r.ttl * 1000))
         owner = _owner_id(r.owner)
         return [r.k.base], [
             r.waiter,
             r.mode,
-            ttl_ms,
+            r.ttl_ms,
             owner,
             int(enqueue),
             self._waiter_ttl_ms,
@@ -337,7 +337,7 @@ class RedisLockTable(LockTableBase):
         (``_local_expiry(start, 0, now)``: plus a server time in seconds, a local time no
         later than it), to date a grant handed on after this attempt (:meth:`_handed`)."""
         if isinstance(reply, int):  # a new grant, for the TTL asked for
-            return self._new_lease(r, reply, _local_expiry(start, round(r.ttl * 1000), 0)), 0, 0
+            return self._new_lease(r, reply, _local_expiry(start, r.ttl_ms, 0)), 0, 0
         got, token, exp_or_hint, now = reply
         if got == -1:
             raise LockBackendError(
@@ -471,7 +471,7 @@ class RedisLockTable(LockTableBase):
     ) -> _Request:
         k = _Keys(self.prefix, name)
         waiter = f"{self._wid}{next(self._wseq)}"
-        return _Request(k, waiter, name, mode, ttl, owner, on_lost)
+        return _Request(k, waiter, name, mode, ttl, owner, on_lost, max(1, round(ttl * 1000)))
 
     def _acquire_blocking(self, r: _Request, tmo: float | None) -> Lease:
         deadline = None if tmo is None else time.monotonic() + tmo

@@ -81,12 +81,24 @@ class _Keys:
 # before anything else (no clock read, no key table); the functions only the
 # long paths call are defined after the short paths have returned (measured,
 # one call at a time: the definitions cost a script 3-7 us).
-_SOLO = """
-local S = KEYS[1] .. ':solo'
+
+
+def _part(part: str) -> str:
+    """Lua for the key of one of ``_Keys.PARTS``, named from the base: for the short
+    paths, which run before the key table ``K`` is built (``_K``)."""
+    if part not in _Keys.PARTS:
+        raise ValueError(f"not a part of a lock's keys: {part!r}")
+    return f"KEYS[1] .. ':{part}'"
+
+
+_SOLO = (
+    f"local S = {_part('solo')}\n"
+    + """
 local function solo_fields(v)  -- token, mode, waiter, owner
   return string.match(v, '^(%d+)|(%a+)|([^|]*)|(.*)$')
 end
 """
+)
 
 _K = "local b = KEYS[1]\nlocal K = {" + ", ".join(f"b .. ':{part}'" for part in _Keys.PARTS) + "}\n"
 
@@ -194,9 +206,10 @@ end
 # Grant the head of the queue the lock if it can have it now (nothing held, or
 # it and the holders are shared), and the run of shared waiters behind a shared
 # head: each gets "token|expiry" on its list (expiring with the lease) and a
-# claim that ``claim`` ms from now the list must be empty (popped). A waiter
-# whose table has seen a higher token than the counter gives is woken with '0'
-# instead, to find out in its own ACQUIRE.
+# claim that ``claim`` ms from now the list must be empty (popped). A head
+# whose table has seen a higher token than the counter gives stays at the head
+# and is woken with '0' instead: its own ACQUIRE refuses ({-1, ...}) and its
+# caller's withdrawal hands on to the next.
 _HAND_ON = """
 local function hand_on(claim)
   claim = tonumber(claim)
@@ -208,19 +221,15 @@ local function hand_on(claim)
     if redis.call('ZCARD', K[1]) > 0 and (mode ~= 'shared'
       or redis.call('HGET', K[2], 'mode') ~= 'shared') then return end
     local list = KEYS[1] .. ':wake:' .. head
-    if not mode then  -- no details (cannot happen): let it try for itself
+    local token, exp
+    if mode then token, exp = grant(head, mode, tonumber(ttl), owner, tonumber(floor)) end
+    redis.call('DEL', list)
+    if not token then  -- the floor (or no details, which cannot happen): it tries itself
       redis.call('RPUSH', list, '0')
       redis.call('PEXPIRE', list, claim)
       return
     end
     dequeue(head)
-    local token, exp = grant(head, mode, tonumber(ttl), owner, tonumber(floor))
-    redis.call('DEL', list)
-    if not token then
-      redis.call('RPUSH', list, '0')
-      redis.call('PEXPIRE', list, claim)
-      return
-    end
     redis.call('RPUSH', list, token .. '|' .. exp)
     redis.call('PEXPIREAT', list, exp)
     redis.call('HSET', K[9], token, (now + claim) .. '|' .. head)
@@ -270,13 +279,14 @@ end
 # a token that goes backwards.
 ACQUIRE = (
     _SOLO
+    + f"local TOKENS, HOLDERS, QUEUE = {_part('tokens')}, {_part('holders')}, {_part('queue')}\n"
     + """
 local g = KEYS[1] .. ':g:' .. ARGV[1]
-if redis.call('EXISTS', S, KEYS[1] .. ':holders', KEYS[1] .. ':queue', g) == 0 then
+if redis.call('EXISTS', S, HOLDERS, QUEUE, g) == 0 then
   -- nothing held, nobody waiting, no earlier try of this waiter id: a lone holder
-  local token = redis.call('INCR', KEYS[1] .. ':tokens')
+  local token = redis.call('INCR', TOKENS)
   if token <= tonumber(ARGV[7]) then
-    redis.call('DECR', KEYS[1] .. ':tokens')
+    redis.call('DECR', TOKENS)
     return {-1, token - 1, -1, 0}
   end
   redis.call('SET', S, token .. '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[4], 'PX', ARGV[3])

@@ -39,17 +39,12 @@ def make_table(request):
 # are skipped (with the reason) only when no redis-server binary exists at all;
 # .ci/run installs it.
 import shutil  # noqa: E402
-import socket  # noqa: E402
 import subprocess  # noqa: E402
 import time  # noqa: E402
 
+from realservers import free_port  # noqa: E402
+
 REDIS_SERVER = shutil.which("redis-server")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RedisServer:

@@ -16,9 +16,17 @@ import pytest
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct free ports on 127.0.0.1: every socket stays bound until all are
+    picked (one at a time, the kernel may hand the same port out twice)."""
+    with contextlib.ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in socks]
 
 
 def need(program: str) -> str:
@@ -62,7 +70,7 @@ def running(cmd: Sequence[str], ports: Sequence[int]) -> Iterator[subprocess.Pop
 def memcacheds(n: int) -> Iterator[list[int]]:
     """``n`` memcached servers on free ports."""
     exe = need("memcached")
-    ports = [free_port() for _ in range(n)]
+    ports = free_ports(n)
     with contextlib.ExitStack() as stack:
         for port in ports:
             cmd = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16", "-u", "root"]

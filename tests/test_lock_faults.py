@@ -16,7 +16,8 @@ import time
 
 import pytest
 
-from conftest import REDIS_SERVER, RedisServer, free_port
+from conftest import REDIS_SERVER, RedisServer
+from realservers import free_ports
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed")
 from ringhash import LockBackendError, LockTable  # noqa: E402
@@ -222,21 +223,24 @@ def test_braces_in_names_and_prefixes(redis_server):
 # ---------------------------------------------------------------- Redis Cluster
 
 
-def _cluster_port() -> int:
-    """A free port whose cluster bus port (port + 10000) is free and valid too."""
+def _cluster_ports(n: int) -> list[int]:
+    """``n`` distinct free ports whose cluster bus ports (port + 10000) are free and
+    valid too."""
+    import contextlib
     import socket
 
     for _ in range(1000):
-        port = free_port()
-        if port + 10000 > 65535:
+        ports = free_ports(n)
+        if any(p + 10000 > 65535 or p + 10000 in ports for p in ports):
             continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port + 10000))
-            except OSError:
-                continue
-        return port
-    raise RuntimeError("no free port pair for a cluster node")
+        try:
+            with contextlib.ExitStack() as stack:
+                for p in ports:
+                    stack.enter_context(socket.socket()).bind(("127.0.0.1", p + 10000))
+        except OSError:
+            continue
+        return ports
+    raise RuntimeError("no free port pairs for cluster nodes")
 
 
 @pytest.fixture(scope="module")
@@ -244,7 +248,7 @@ def cluster(tmp_path_factory):
     cli = shutil.which("redis-cli")
     if cli is None:
         pytest.skip("no redis-cli (it comes with redis-server; .ci/run installs it)")
-    ports = [_cluster_port() for _ in range(3)]
+    ports = _cluster_ports(3)
     procs = []
     for port in ports:
         d = tmp_path_factory.mktemp(f"cluster{port}")

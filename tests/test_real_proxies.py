@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from realservers import free_port, memcacheds, need, owners_by_lookup, running
+from realservers import free_ports, memcacheds, need, owners_by_lookup, running
 from ringhash import HashRing, PymemcacheHash
 
 pytestmark = pytest.mark.timeout(240)
@@ -81,8 +81,9 @@ NGINX_CASES = {
 
 def test_nginx(tmp_path):
     exe = need("nginx")
-    backends = [free_port() for _ in range(4)]
-    fronts = {name: free_port() for name in NGINX_CASES}
+    ports = free_ports(4 + len(NGINX_CASES))  # all distinct
+    backends = ports[:4]
+    fronts = dict(zip(NGINX_CASES, ports[4:], strict=True))
     servers = "".join(
         f"  server {{ listen 127.0.0.1:{p}; location / {{ return 200 '{p}'; }} }}\n"
         for p in backends
@@ -148,8 +149,9 @@ HAPROXY_CASES = {
 
 def test_haproxy(tmp_path):
     exe = need("haproxy")
-    backends = {s: free_port() for s in ("s1", "s2", "s3", "s4")}
-    fronts = {name: free_port() for name in HAPROXY_CASES}
+    ports = free_ports(4 + len(HAPROXY_CASES))  # all distinct
+    backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
+    fronts = dict(zip(HAPROXY_CASES, ports[4:], strict=True))
     cfg = "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 5s\n"
     cfg += "    timeout client 30s\n    timeout server 30s\n"
     for s, port in backends.items():
@@ -199,7 +201,8 @@ def test_twemproxy(tmp_path):
         ]
         pools = {f"p_{h}": (h, lines) for h in TWEMPROXY_HASHES}
         pools["p_removed"] = ("fnv1a_64", [lines[0], lines[2], lines[3]])
-        listen = {name: free_port() for name in pools}
+        *listen_ports, stats_port = free_ports(len(pools) + 1)  # all distinct
+        listen = dict(zip(pools, listen_ports, strict=True))
         yml = ""
         for name, (h, servers) in pools.items():
             yml += f"{name}:\n  listen: 127.0.0.1:{listen[name]}\n  hash: {h}\n"
@@ -215,7 +218,7 @@ def test_twemproxy(tmp_path):
             "-o",
             str(tmp_path / "log"),
             "-s",
-            str(free_port()),
+            str(stats_port),
         ]
         from realservers import Memcache
 

@@ -301,3 +301,115 @@ def test_a_waiter_killed_while_waiting_does_not_hold_the_lock(server):
     finally:
         if child.is_alive():
             child.kill()
+
+
+class Calls:
+    """Counts a table's pipelined attempts (an ACQUIRE and its pop in one write) and
+    lone pops, by wrapping the methods on its ``Scripts`` object."""
+
+    def __init__(self, table):
+        self.pipelined = self.pops = 0
+        scripts = table._scripts
+        both, pop = scripts.call_then_pop, scripts.pop
+
+        def call_then_pop(*a, **kw):
+            self.pipelined += 1
+            return both(*a, **kw)
+
+        def lone_pop(*a, **kw):
+            self.pops += 1
+            return pop(*a, **kw)
+
+        scripts.call_then_pop, scripts.pop = call_then_pop, lone_pop
+
+
+def contend_once(table, other, name):
+    """One acquire through ``table`` that has to wait (``other`` holds ``name``)."""
+    holder = other.acquire(name, ttl=60, owner="holder")
+    w = Waiter(table, name)
+    w.start()
+    queued(table, name, 1)
+    holder.release()
+    assert w.granted.wait(10)
+    w.go.set()
+    w.join(10)
+
+
+def test_a_lock_contended_of_late_is_waited_for_in_one_round_trip(server):
+    """After an acquire had to wait, the table's next acquire of that lock sends its
+    ACQUIRE and its blocking pop together: the release's grant reaches it through
+    that pop, with no second round trip and no script of its own."""
+    client = server.client()
+    table = RedisLockTable(client, prefix="p:", poll_cap=POLL)
+    other = RedisLockTable(client, prefix="p:", poll_cap=POLL)
+    warm_up(table)
+    calls = Calls(table)
+    contend_once(table, other, "x")
+    assert (calls.pipelined, calls.pops) == (0, 1)  # first wait: ACQUIRE, then a pop
+    tokens = []
+    for _ in range(3):
+        holder = other.acquire("x", ttl=60, owner="holder")
+        w = Waiter(table, "x")
+        w.start()
+        queued(table, "x", 1)
+        before = script_runs(client)
+        holder.release()
+        assert w.granted.wait(10)
+        assert script_runs(client) - before == 1  # the release's, which granted it
+        tokens += [holder.token, w.lease.token]
+        w.go.set()
+        w.join(10)
+    assert (calls.pipelined, calls.pops) == (3, 1)
+    assert tokens == sorted(tokens) and len(set(tokens)) == 6
+    assert not client.keys("p:*wake*") and table.holders("x") == ()
+
+
+def test_a_lock_contended_of_late_and_found_free_is_granted_at_once(server):
+    """The pipelined pop of an ACQUIRE that is granted at once is ended there and then
+    (its list left empty), and the table goes back to one round trip per acquire."""
+    client = server.client()
+    table = RedisLockTable(client, prefix="f:", poll_cap=POLL)
+    other = RedisLockTable(client, prefix="f:", poll_cap=POLL)
+    contend_once(table, other, "x")
+    calls = Calls(table)
+    t0 = time.monotonic()
+    lease = table.acquire("x", ttl=5, timeout=10)
+    assert time.monotonic() - t0 < 2  # not the pop's 10 s
+    assert calls.pipelined == 1 and not client.keys("f:*wake*")
+    lease.release()
+    table.acquire("x", ttl=5, timeout=10).release()
+    assert calls.pipelined == 1  # free when last asked: the plain attempt
+
+
+def test_a_lock_contended_of_late_refuses_a_deadlock_at_once(server):
+    client = server.client()
+    table = RedisLockTable(client, prefix="d:", poll_cap=POLL)
+    other = RedisLockTable(client, prefix="d:", poll_cap=POLL)
+    contend_once(table, other, "x")
+    mine = table.acquire("x", ttl=60, owner="me")  # found free: no longer marked
+    table._contended.add(table._request("x", "exclusive", 1.0, "me", None).k.base)
+    from ringhash import DeadlockError
+
+    t0 = time.monotonic()
+    with pytest.raises(DeadlockError):
+        table.acquire("x", ttl=5, owner="me", timeout=10)
+    assert time.monotonic() - t0 < 2  # refused before waiting, not after the pop
+    mine.release()
+
+
+def test_a_pipelined_acquire_after_a_script_flush_still_waits_its_turn(server):
+    client = server.client()
+    table = RedisLockTable(client, prefix="n:", poll_cap=POLL)
+    other = RedisLockTable(client, prefix="n:", poll_cap=POLL)
+    contend_once(table, other, "x")
+    calls = Calls(table)
+    holder = other.acquire("x", ttl=60, owner="holder")
+    client.script_flush()  # the pipelined ACQUIRE meets NOSCRIPT; its pop is ended
+    w = Waiter(table, "x")
+    w.start()
+    queued(table, "x", 1)
+    holder.release()
+    assert w.granted.wait(10) and w.lease.token == holder.token + 1
+    w.go.set()
+    w.join(10)
+    assert calls.pipelined == 1 and not client.keys("n:*wake*")

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -20,6 +21,7 @@ except ImportError as _e:  # pragma: no cover - exercised only without the extra
 
 __all__ = [
     "Scripts",
+    "Wire",
     "blocking_pop",
     "blocking_pop_async",
     "bounded_by",
@@ -78,8 +80,23 @@ def slot_base(prefix: str, tag: str) -> str:
     return f"{prefix}{{{tag}}}"
 
 
-#: Worker threads for calls that must end by a deadline (see ``Scripts``).
-_CALLS = concurrent.futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="ringhash-redis")
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(
+        max_workers=32, thread_name_prefix="ringhash-redis"
+    )
+
+
+#: Worker threads for calls that must end by a deadline (see ``Scripts``); a forked
+#: child gets its own (the parent's threads do not exist there).
+_CALLS = _executor()
+
+
+def _after_fork_in_child() -> None:
+    global _CALLS
+    _CALLS = _executor()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def bounded_by(client: Any, remaining: float) -> bool:
@@ -94,13 +111,196 @@ def bounded_by(client: Any, remaining: float) -> bool:
     return tmo is not None and tmo * attempts + 0.05 * attempts <= remaining
 
 
+def pack(*args: str | bytes | int | float) -> bytes:
+    """One command in the Redis protocol (RESP): what redis-py's ``pack_command``
+    makes, for the argument types these features send, at a third of its cost."""
+    out = [b"*%d\r\n" % len(args)]
+    for a in args:
+        if isinstance(a, str):
+            b = a.encode()
+        elif isinstance(a, bytes):
+            b = a
+        elif isinstance(a, int):
+            b = b"%d" % a
+        elif isinstance(a, float):
+            b = repr(a).encode()
+        else:
+            raise TypeError(f"cannot send a {type(a).__name__} to Redis")
+        out.append(b"$%d\r\n%b\r\n" % (len(b), b))
+    return b"".join(out)
+
+
+class Wire:
+    """Connections of a feature's own on a ``redis.Redis`` client, made by the client's
+    pool (its settings: address, TLS, credentials, database, protocol; and its cap on
+    connections), reused last-in first-out and kept for the feature's lifetime.
+
+    A call through redis-py's client checks a connection out of the pool and back
+    (a health poll, locks, metrics) and packs its arguments generically: about half
+    the client CPU of a lock's round trip. Here a call is one ``list.pop``, one send
+    of bytes packed by :func:`pack` and one parsed reply, and it ends by a deadline
+    (monotonic seconds) without a worker thread: the reply is waited for with a
+    timeout (only a call that has to connect first runs in a worker thread, left
+    behind at the deadline, since redis-py's handshake has no timeout of its own
+    but the socket's). A connection that fails is
+    disconnected (it reconnects on its next use); after a fork the child starts with
+    none (the parent's sockets stay the parent's). Thread-safe: a connection is used
+    by one call at a time.
+    """
+
+    def __init__(self, pool: Any) -> None:
+        self._pool = pool
+        self._free: list[Any] = []
+        self._pid = os.getpid()
+
+    def _take(self) -> Any:
+        if self._pid != os.getpid():
+            self._free, self._pid = [], os.getpid()
+        try:
+            return self._free.pop()
+        except IndexError:
+            return self._pool.make_connection()
+
+    def _first_reply(self, conn: Any, packed: list[bytes], deadline: float | None) -> Any:
+        """Send ``packed`` and read the first reply (a Redis error reply is raised);
+        ``redis.TimeoutError`` if it has not come by ``deadline``."""
+        conn.send_packed_command(packed, check_health=False)
+        if deadline is not None and not _readable(conn, deadline):
+            raise redis.TimeoutError("Redis did not answer in time")
+        return conn.read_response()
+
+    def call(
+        self,
+        packed: bytes,
+        deadline: float | None = None,
+        replies: int = 1,
+        noscript: bytes | None = None,
+    ) -> Any:
+        """The last reply of ``replies`` packed commands (a Redis error reply is
+        raised). An answer NOSCRIPT to a lone EVALSHA is answered by sending
+        ``noscript`` (its SCRIPT LOAD) and the EVALSHA again. A connection that has to
+        connect first under a deadline makes the whole call in a worker thread, left
+        behind (to finish by itself, a late run being harmless) at the deadline."""
+        conn = self._take()
+        if deadline is not None and not _connected(conn):
+            done = _CALLS.submit(self._call_on, conn, packed, None, replies, noscript)
+            try:
+                return done.result(timeout=max(0.0, deadline - time.monotonic()))
+            except concurrent.futures.TimeoutError:
+                raise redis.TimeoutError("Redis did not answer in time") from None
+        return self._call_on(conn, packed, deadline, replies, noscript)
+
+    def _call_on(
+        self,
+        conn: Any,
+        packed: bytes,
+        deadline: float | None,
+        replies: int,
+        noscript: bytes | None,
+    ) -> Any:
+        try:
+            try:
+                reply = self._first_reply(conn, [packed], deadline)
+            except redis.exceptions.NoScriptError:
+                if noscript is None or replies > 1:
+                    raise
+                packed, replies = noscript + packed, 2
+                reply = self._first_reply(conn, [packed], deadline)
+            for _ in range(replies - 1):
+                reply = conn.read_response()
+        except redis.ResponseError:
+            if replies > 1:  # replies may be left unread
+                conn.disconnect()
+            self._free.append(conn)
+            raise
+        except BaseException:
+            conn.disconnect()  # a reply may still be on its way: never read it
+            self._free.append(conn)
+            raise
+        self._free.append(conn)
+        return reply
+
+    def pop(self, key: str, wait: float, slack: float) -> Any:
+        """``BLPOP key wait``: the element popped, or None (also for any Redis error:
+        what was pushed must be recoverable another way); by ``wait + slack`` at most."""
+        if wait < 0.001:
+            return None
+        try:
+            reply = self.call(_blpop(key, wait), time.monotonic() + wait + slack)
+        except (redis.RedisError, OSError):
+            return None
+        return None if reply is None else reply[1]
+
+    def call_then_pop(
+        self,
+        packed: bytes,
+        deadline: float | None,
+        key: str,
+        wait: float,
+        slack: float,
+        queued: Callable[[Any], bool],
+    ) -> tuple[Any, Any]:
+        """A command and ``BLPOP key wait`` sent together (one write, one wake-up): (the
+        command's reply, by ``deadline``; the element popped or None). The pop waits
+        only if ``queued(reply)`` says something will be pushed for it; otherwise it
+        is ended at once with a '0' pushed from another connection. A Redis error
+        reply to the command is raised, after the pop has ended."""
+        conn = self._take()
+        if deadline is not None and not _connected(conn):
+            self._free.append(conn)  # (re)connecting: the call alone, bounded as above
+            return self.call(packed, deadline), None
+        try:
+            try:
+                reply = self._first_reply(conn, [packed, _blpop(key, wait)], deadline)
+            except redis.ResponseError as e:
+                reply = e
+            popped = None
+            if isinstance(reply, redis.ResponseError) or not queued(reply):
+                # nothing will be pushed: end the pop (an expiry in case it ended first)
+                end = time.monotonic() + slack
+                self.call(pack("RPUSH", key, "0") + pack("PEXPIRE", key, 60000), end, 2)
+                if not _readable(conn, end):
+                    raise redis.TimeoutError("Redis did not end a pop in time")
+                conn.read_response()
+            elif _readable(conn, time.monotonic() + wait + slack):
+                got = conn.read_response()
+                popped = None if got is None else got[1]
+            else:
+                raise redis.TimeoutError("Redis did not end a pop in time")
+        except BaseException:
+            conn.disconnect()
+            self._free.append(conn)
+            raise
+        self._free.append(conn)
+        if isinstance(reply, redis.ResponseError):
+            raise reply
+        return reply, popped
+
+
+def _connected(conn: Any) -> bool:
+    return getattr(conn, "_sock", None) is not None  # redis-py 5 has no is_connected
+
+
+def _readable(conn: Any, deadline: float) -> bool:
+    return bool(conn.can_read(timeout=max(0.0, deadline - time.monotonic())))
+
+
+def _blpop(key: str, wait: float) -> bytes:
+    return pack("BLPOP", key, f"{wait:.3f}")
+
+
 class Scripts:
     """Lua scripts registered once on a client; calling one raises ``error(what, e)``
     for any Redis error, with the cause attached. With a ``deadline`` (monotonic
-    seconds) a call returns or raises by then whatever the server does: when the
-    client's own timeouts and retries could outlast it, the call runs in a worker
-    thread and is left behind at the deadline (the caller must make a late
-    completion harmless)."""
+    seconds) a call returns or raises by then whatever the server does.
+
+    On a ``redis.Redis`` client calls go through a :class:`Wire` (EVALSHA packed
+    here, a deadline as a read timeout); a call that fails on it for a connection
+    error or a timeout is made again through the client, with its own retry policy.
+    Through the client (always for ``RedisCluster``, which routes by key), a deadline
+    the client's own timeouts and retries could outlast runs the call in a worker
+    thread that is left behind at the deadline. Either way, the caller must make a
+    late or repeated run harmless (the scripts are idempotent)."""
 
     def __init__(
         self,
@@ -111,12 +311,16 @@ class Scripts:
         self._client = client
         self._scripts = {name: client.register_script(src) for name, src in sources.items()}
         self._sha = {name: script.sha for name, script in self._scripts.items()}
+        self._load = {name: pack("SCRIPT", "LOAD", src) for name, src in sources.items()}
         self._error = error
+        self.wire = _wire_for(client)
+
+    def _packed(self, name: str, keys: list[str], args: list[Any]) -> bytes:
+        return pack("EVALSHA", self._sha[name], len(keys), *keys, *args)
 
     def _run(self, name: str, keys: list[str], args: list[Any], what: str) -> Any:
-        # EVALSHA directly (redis-py's Script.__call__ costs ~7 us more per call,
-        # a twentieth of a round trip); a server that lost its script cache gets
-        # the script again through Script, which loads it.
+        # a server that lost its script cache gets the script again through
+        # Script, which loads it
         try:
             try:
                 return self._client.evalsha(self._sha[name], len(keys), *keys, *args)
@@ -133,6 +337,17 @@ class Scripts:
         what: str,
         deadline: float | None = None,
     ) -> Any:
+        if self.wire is not None:
+            try:
+                return self.wire.call(
+                    self._packed(name, keys, args), deadline, noscript=self._load[name]
+                )
+            except (redis.ConnectionError, redis.TimeoutError, OSError):
+                if deadline is not None and time.monotonic() >= deadline:
+                    late = TimeoutError("Redis did not answer within the timeout")
+                    raise self._error(what, late) from None
+            except redis.RedisError as e:
+                raise self._error(what, e) from e
         if deadline is None or bounded_by(self._client, deadline - time.monotonic()):
             return self._run(name, keys, args, what)
         fut = _CALLS.submit(self._run, name, keys, args, what)
@@ -141,6 +356,55 @@ class Scripts:
         except concurrent.futures.TimeoutError:
             late = TimeoutError("Redis did not answer within the timeout")
             raise self._error(what, late) from None
+
+    def pop(self, key: str, wait: float, slack: float) -> Any:
+        """``BLPOP key wait`` (see :meth:`Wire.pop`)."""
+        if self.wire is not None:
+            return self.wire.pop(key, wait, slack)
+        return blocking_pop(self._client, key, wait, slack)
+
+    def call_then_pop(
+        self,
+        name: str,
+        keys: list[str],
+        args: list[Any],
+        what: str,
+        key: str,
+        wait: float,
+        slack: float,
+        queued: Callable[[Any], bool],
+        deadline: float | None = None,
+    ) -> tuple[Any, Any]:
+        """A script and a pop sent together (:meth:`Wire.call_then_pop`): (reply,
+        popped). Without a wire (a cluster client), when the server must be sent the
+        script again, or after a connection error, the script alone: (reply, None)."""
+        if self.wire is not None:
+            try:
+                return self.wire.call_then_pop(
+                    self._packed(name, keys, args), deadline, key, wait, slack, queued
+                )
+            except (redis.exceptions.NoScriptError, redis.ConnectionError, OSError):
+                pass  # the script alone (loaded again; or a reconnection, with retries)
+            except redis.RedisError as e:
+                raise self._error(what, e) from e
+        return self(name, keys, args, what, deadline), None
+
+
+def _wire_for(client: Any) -> Wire | None:
+    """A :class:`Wire` on ``client``'s pool; None for a cluster client (it routes each
+    call by key) or a pool that cannot make one (no ``make_connection``, or an
+    encoding other than UTF-8, which :func:`pack` writes)."""
+    if isinstance(client, redis.cluster.RedisCluster):
+        return None
+    pool = getattr(client, "connection_pool", None)
+    kwargs = getattr(pool, "connection_kwargs", {})
+    if (
+        not hasattr(pool, "make_connection")
+        or kwargs.get("encoding", "utf-8") != "utf-8"
+        or getattr(pool, "cache", None) is not None  # client-side caching wraps connections
+    ):
+        return None
+    return Wire(pool)
 
 
 def _pool_of(client: Any, key: str) -> Any:

@@ -66,6 +66,7 @@ __all__ = [
     "WaitingRequest",
     "check_mode",
     "check_name",
+    "closes_cycle",
     "check_on_lost",
     "check_owner",
     "check_timeout",
@@ -613,6 +614,26 @@ def _release_quietly(leases: Iterable[Lease]) -> None:
 
 
 _TOLD = threading.Lock()
+
+
+def closes_cycle(
+    owner: Hashable,
+    blockers: Iterable[Hashable],
+    blocking: Callable[[Hashable], Iterable[Hashable]],
+) -> bool:
+    """Whether ``owner`` waiting on ``blockers`` would deadlock: some path from a
+    blocker, through the owners each one waits for (``blocking(o)``), leads back to
+    ``owner``. Both lock tables' deadlock detection."""
+    seen: set[Hashable] = set()
+    stack = list(blockers)
+    while stack:
+        o = stack.pop()
+        if o == owner:
+            return True
+        if o not in seen:
+            seen.add(o)
+            stack.extend(blocking(o))
+    return False
 
 
 def notify_lost(leases: Iterable[Lease]) -> None:

@@ -35,6 +35,7 @@ from ._api import (
     check_owner,
     check_timeout,
     check_ttl,
+    closes_cycle,
     current_task,
     notify_lost,
 )
@@ -350,18 +351,13 @@ class LockTable(LockTableBase):
 
     def _would_deadlock(self, w: _Waiter) -> bool:
         """Whether queueing ``w`` closes a cycle in the wait-for graph (w is queued)."""
-        seen: set[Hashable] = set()
-        stack = list(self._blockers(w))
-        while stack:
-            owner = stack.pop()
-            if owner == w.owner:
-                return True
-            if owner in seen:
-                continue
-            seen.add(owner)
-            for other in self._waiting_owners.get(owner, ()):
-                stack.extend(self._blockers(other))
-        return False
+        return closes_cycle(
+            w.owner,
+            self._blockers(w),
+            lambda o: [
+                b for other in self._waiting_owners.get(o, ()) for b in self._blockers(other)
+            ],
+        )
 
     # ------------------------------------------------------------ the reaper
 

@@ -41,12 +41,10 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
 from typing import Any
 
 from .._redisio import (
     Scripts,
-    blocking_pop,
     blocking_pop_async,
     check_async_client,
     check_client,
@@ -67,6 +65,7 @@ from ._api import (
     WaitingRequest,
     check_name,
     check_ttl,
+    closes_cycle,
     current_task,
     log,
     notify_lost,
@@ -81,6 +80,8 @@ from ._redis_scripts import (
     _Keys,
     _local_expiry,
     _owner_id,
+    _queued,
+    _Request,
     _text,
 )
 
@@ -97,26 +98,6 @@ CANCEL_WAIT = 0.1
 
 def _call_deadline(deadline: float | None) -> float | None:
     return None if deadline is None else max(deadline, time.monotonic() + DEADLINE_SLACK)
-
-
-@dataclass(slots=True)
-class _Request:
-    """One acquire call: the lock, the waiter id every attempt of it sends, and what
-    its lease will be."""
-
-    k: _Keys
-    waiter: str
-    name: str
-    mode: str
-    ttl: float
-    owner: Hashable
-    on_lost: Callable[[Lease], object] | None
-    ttl_ms: int  # the TTL as sent: a new grant's lease ends this long after the grant
-
-    @property
-    def what(self) -> str:
-        """The call, as errors name it."""
-        return f"acquire {self.name!r}"
 
 
 def _backend_error(what: str, e: BaseException) -> LockBackendError:
@@ -201,6 +182,7 @@ class RedisLockTable(LockTableBase):
         self._counts = dict(grants=0, releases=0, timeouts=0, expiries=0, deadlocks=0)
         self._local: dict[tuple[str, int], Lease] = {}  # (name, token) -> lease granted here, live
         self._waiting: dict[Hashable, str] = {}  # local owner -> name it waits for
+        self._contended: set[str] = set()  # locks (bases) an acquire here waited for of late
         self._seen: dict[str, int] = {}  # name -> highest token granted through this table
         # (when to check, seq, the expires_at it was scheduled for, lease)
         self._lost_heap: list[tuple[float, int, float, Lease]] = []
@@ -398,28 +380,24 @@ class RedisLockTable(LockTableBase):
 
     def _check_deadlock(self, name: str, owner: Hashable) -> None:
         """Refuse to wait on a lock the owner holds here, or to close a cycle of local owners."""
+        if self._deadlocks(name, owner):
+            self._count("deadlocks")
+            raise DeadlockError(
+                f"acquiring {name!r} for owner {owner!r} would deadlock: "
+                "it waits on a lock its owner holds (through this table)"
+            )
+
+    def _deadlocks(self, name: str, owner: Hashable) -> bool:
+        """Whether waiting on ``name`` would deadlock, as far as this table knows: the
+        owner holds it here, or an owner holding it waits (through such waits) on one."""
         with self._lock:
             now = time.monotonic()
-            held: dict[str, set[Hashable]] = {}
+            held: dict[str | None, set[Hashable]] = {}
             for lease in self._local.values():
                 if lease.expires_at is None or lease.expires_at > now:
                     held.setdefault(lease.name, set()).add(lease.owner)
-            stack = list(held.get(name, ()))
-            seen: set[Hashable] = set()
-            while stack:
-                o = stack.pop()
-                if o == owner:
-                    self._counts["deadlocks"] += 1
-                    raise DeadlockError(
-                        f"acquiring {name!r} for owner {owner!r} would deadlock: "
-                        "it waits on a lock its owner holds (through this table)"
-                    )
-                if o in seen:
-                    continue
-                seen.add(o)
-                waits_on = self._waiting.get(o)
-                if waits_on is not None:
-                    stack.extend(held.get(waits_on, ()))
+            waiting = self._waiting
+            return closes_cycle(owner, held.get(name, ()), lambda o: held.get(waiting.get(o), ()))
 
     def _check_eviction(self) -> None:
         """On first use: refuse a Redis that may evict the lock's keys (a lease, a
@@ -475,8 +453,13 @@ class RedisLockTable(LockTableBase):
 
     def _acquire_blocking(self, r: _Request, tmo: float | None) -> Lease:
         deadline = None if tmo is None else time.monotonic() + tmo
+        popped, waited = None, False
         try:
-            lease, hint, offset = self._attempt(r, tmo != 0, _call_deadline(deadline))
+            if tmo != 0 and r.k.base in self._contended and not self._deadlocks(r.name, r.owner):
+                lease, hint, offset, popped = self._attempt_and_pop(r, deadline)
+                waited = True
+            else:
+                lease, hint, offset = self._attempt(r, tmo != 0, _call_deadline(deadline))
         except BaseException:
             self._cancel(r, r.ttl)  # it may have been granted: give it back
             raise
@@ -490,10 +473,15 @@ class RedisLockTable(LockTableBase):
         except DeadlockError:
             self._cancel(r)
             raise
+        if len(self._contended) >= 4096:  # many locks contended once: start over
+            self._contended.clear()
+        self._contended.add(r.k.base)
         try:
             while True:
-                wait = self._next_wait(r.name, hint, deadline)
-                popped = blocking_pop(self.client, r.k.wake(r.waiter), wait, DEADLINE_SLACK)
+                if not waited:
+                    wait = self._next_wait(r.name, hint, deadline)
+                    popped = self._scripts.pop(r.k.wake(r.waiter), wait, DEADLINE_SLACK)
+                waited = False
                 if popped is not None and (lease := self._handed(r, popped, offset)) is not None:
                     return lease
                 lease, hint, offset = self._attempt(r, True, _call_deadline(deadline))
@@ -502,6 +490,24 @@ class RedisLockTable(LockTableBase):
         except BaseException:
             self._cancel(r, r.ttl)
             raise
+
+    def _attempt_and_pop(
+        self, r: _Request, deadline: float | None
+    ) -> tuple[Lease | None, float, float, Any]:
+        """For a lock an acquire here had to wait for of late: the first attempt (which
+        queues) and the first pop in one round trip; :meth:`_attempt`'s result and the
+        element popped. Granted at once, the lock is no longer taken as contended."""
+        start = time.monotonic()
+        wait = self._next_wait(r.name, -1, deadline)
+        keys, args = self._acquire_call(r, True)
+        pop = (r.k.wake(r.waiter), wait, DEADLINE_SLACK, _queued)
+        reply, popped = self._scripts.call_then_pop(
+            "acquire", keys, args, r.what, *pop, _call_deadline(deadline)
+        )
+        lease, hint, offset = self._granted(r, reply, start)
+        if lease is not None:
+            self._contended.discard(r.k.base)
+        return lease, hint, offset, popped
 
     async def acquire_async(
         self,
@@ -536,7 +542,7 @@ class RedisLockTable(LockTableBase):
                         )
                     else:
                         popped = await asyncio.to_thread(
-                            blocking_pop, self.client, key, wait, DEADLINE_SLACK
+                            self._scripts.pop, key, wait, DEADLINE_SLACK
                         )
                     if popped is not None and (handed := self._handed(r, popped, offset)):
                         return handed

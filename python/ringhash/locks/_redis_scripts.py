@@ -32,10 +32,12 @@ import asyncio
 import os
 import socket
 import threading
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+from dataclasses import dataclass
 from typing import Any
 
 from .._redisio import escape_tag
+from ._api import Lease
 
 __all__ = [
     "ACQUIRE",
@@ -45,6 +47,8 @@ __all__ = [
     "RELEASE",
     "VALID",
     "_Keys",
+    "_Request",
+    "_queued",
     "_local_expiry",
     "_owner_id",
     "_text",
@@ -71,6 +75,32 @@ class _Keys:
     def wake(self, waiter: str) -> str:
         """The list a blocked ``waiter`` pops its wake-up from."""
         return f"{self.base}:wake:{waiter}"
+
+
+@dataclass(slots=True)
+class _Request:
+    """One acquire call: the lock, the waiter id every attempt of it sends, and what
+    its lease will be."""
+
+    k: _Keys
+    waiter: str
+    name: str
+    mode: str
+    ttl: float
+    owner: Hashable
+    on_lost: Callable[[Lease], object] | None
+    ttl_ms: int  # the TTL as sent: a new grant's lease ends this long after the grant
+
+    @property
+    def what(self) -> str:
+        """The call, as errors name it."""
+        return f"acquire {self.name!r}"
+
+
+def _queued(reply: Any) -> bool:
+    """Whether an ACQUIRE that queued its waiter left it waiting (to be pushed a grant
+    or a wake-up), from its reply: not granted, and not refused."""
+    return not isinstance(reply, int) and int(reply[0]) == 0
 
 
 # Every script takes one key, the lock's base ``{prefix}{{name}}`` (what a

@@ -1,0 +1,146 @@
+"""The connections the Redis features keep for their own calls (``_redisio.Wire``),
+against a real redis-server: what they send is what redis-py would send, and a
+call survives what happens to a connection or to the server's script cache
+between calls (killed connections, SCRIPT FLUSH, a reconnection under a
+deadline, a fork).
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import time
+
+import pytest
+
+from conftest import REDIS_SERVER, RedisServer
+
+redis = pytest.importorskip("redis", reason="redis-py is not installed")
+from ringhash._redisio import pack  # noqa: E402
+from ringhash.fleet import RedisFleet  # noqa: E402
+from ringhash.redis_locks import RedisLockTable  # noqa: E402
+
+needs_server = pytest.mark.skipif(
+    REDIS_SERVER is None, reason="no redis-server binary (.ci/run installs it)"
+)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("GET", "x"),
+        ("EVALSHA", "a" * 40, 1, "p:{orders:42}", "w1", "exclusive", 30000, "h:1:thread:7", 1),
+        ("SET", "ключ", "值", "PX", 5),
+        ("RPUSH", b"\x00\xff\r\n", -1, 2**70, 0),
+        ("ZADD", "z", 1.5, "m", 1e-300, "n"),
+        ("PING",),
+    ],
+)
+def test_pack_is_what_redis_py_sends(args):
+    conn = redis.Connection()
+    assert pack(*args) == b"".join(conn.pack_command(*args))
+
+
+@pytest.mark.parametrize("bad", [None, ["x"], object()])
+def test_pack_refuses_what_it_cannot_send(bad):
+    with pytest.raises(TypeError, match="cannot send"):
+        pack("SET", "k", bad)
+
+
+@pytest.fixture
+def server(tmp_path):
+    if REDIS_SERVER is None:
+        pytest.skip("no redis-server binary (.ci/run installs it)")
+    s = RedisServer(tmp_path).start()
+    yield s
+    s.kill()
+
+
+def kill_connections(server) -> None:
+    """Close every client connection but the one asking (the table's own included)."""
+    admin = redis.Redis(port=server.port)
+    admin.client_kill_filter(_type="normal", skipme=True)
+    admin.close()
+
+
+def test_calls_survive_killed_connections_and_a_script_flush(server):
+    client = server.client()
+    table = RedisLockTable(client, prefix="k:")
+    table.acquire("a", ttl=5).release()
+    for timeout in (None, 1.0):  # without a deadline, and with one (a reconnection
+        # under a deadline runs in a worker thread, which must load the script too)
+        kill_connections(server)
+        client.script_flush()
+        lease = table.acquire("a", ttl=5, timeout=timeout)
+        kill_connections(server)
+        client.script_flush()
+        lease.extend(5, timeout=timeout)
+        client.script_flush()
+        lease.release(timeout=timeout)
+        assert table.holders("a") == ()
+
+
+def test_fleet_calls_survive_killed_connections(server):
+    client = server.client()
+    fleet = RedisFleet(client, "f")
+    member = fleet.join("n1", ttl=10)
+    try:
+        kill_connections(server)
+        client.script_flush()
+        member.set_weight(2.0)
+        assert fleet.members() == {"n1": 2.0}
+    finally:
+        member.leave()
+
+
+def _use_in_child(table, out):  # type: ignore[no-untyped-def]
+    try:
+        table.acquire("child", ttl=5, timeout=5).release()
+        out.put("ok")
+    except Exception as e:  # reported to the parent, which fails the test
+        out.put(repr(e))
+
+
+@needs_server
+def test_a_forked_child_makes_its_own_connections(server):
+    client = server.client()
+    table = RedisLockTable(client, prefix="f:")
+    table.acquire("parent", ttl=5).release()  # the parent has a connection now
+    before = client.info("stats")["total_connections_received"]
+    ctx = mp.get_context("fork")
+    out = ctx.Queue()
+    child = ctx.Process(target=_use_in_child, args=(table, out))
+    child.start()
+    assert out.get(timeout=30) == "ok"
+    child.join(10)
+    # the child connected by itself (a socket shared by two processes mixes their
+    # replies), and its exit closed nothing of the parent's
+    assert client.info("stats")["total_connections_received"] > before
+    table.acquire("parent", ttl=5, timeout=5).release()
+
+
+def test_a_stalled_reconnection_is_bounded_and_completes_later(server):
+    """A call that must reconnect while the server is stopped returns by its deadline;
+    the call still completes once the server answers (a release is not lost)."""
+    import os
+    import signal
+
+    from ringhash import LockBackendError
+
+    client = server.client(socket_timeout=5)
+    table = RedisLockTable(client, prefix="s:")
+    lease = table.acquire("a", ttl=30)
+    kill_connections(server)
+    assert table.holders("a")  # finds its connection closed: reconnects on next use
+    client.script_flush()
+    os.kill(server.proc.pid, signal.SIGSTOP)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(LockBackendError, match="within the timeout"):
+            lease.release(timeout=0.2)
+        assert time.monotonic() - t0 < 0.2 + 0.5 + 0.2
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+    deadline = time.monotonic() + 10
+    while table.holders("a"):
+        assert time.monotonic() < deadline, "the release left behind never ran"
+        time.sleep(0.05)

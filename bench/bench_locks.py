@@ -10,7 +10,7 @@ import pytest
 
 import ringhash
 from conftest import SMOKE, record
-from lock_contention import contend
+from lock_contention import BATON, contend
 
 try:
     import filelock
@@ -150,7 +150,7 @@ CONTENDED_SECONDS = 0.3 if SMOKE else 3.0
 
 @pytest.mark.benchmark(group="redis-contended")
 @pytest.mark.parametrize("procs", [1, 4, 16])
-@pytest.mark.parametrize("kind", KINDS_REDIS)
+@pytest.mark.parametrize("kind", [*KINDS_REDIS, BATON])
 def test_redis_contended(benchmark, redis_port, kind, procs):
     """Grants per second (as time per grant), Jain's fairness over the workers and the
     hand-off latency between different workers, p50 and p99."""

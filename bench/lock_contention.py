@@ -3,7 +3,14 @@ read a counter, write it back plus one, release; for a fixed time, in a loop.
 
 Used by ``bench_locks.py`` for ringhash's ``RedisLockTable``, redis-py's ``Lock``
 and python-redis-lock, each written the way its users would (blocking acquire
-with the library's defaults otherwise). Every worker records when it got and
+with the library's defaults otherwise), and for the floor of any FIFO lock on
+Redis: a baton, one list element that the holder pushes back (``RPUSH``) and the
+waiters wait for with ``BLPOP`` (Redis serves blocked clients first come, first
+served): one command to acquire, one to release, no lease, no token, nothing
+that survives a crashed holder. A FIFO lock hands every grant to another process,
+which must wake up; the baton measures what that alone costs on the machine.
+
+Every worker records when it got and
 gave back the lock (``time.monotonic_ns``, one clock for all processes on Linux),
 so the run yields throughput, per-worker fairness and hand-off latency: the time
 from one worker's release to the next grant *to a different worker*.
@@ -20,6 +27,7 @@ import time
 from dataclasses import dataclass
 
 KINDS = ["ringhash RedisLockTable", "redis-py Lock", "python-redis-lock"]
+BATON = "BLPOP baton (FIFO floor, no lease)"
 
 
 def _lock_for(kind: str, port: int, tag: str):  # type: ignore[no-untyped-def]
@@ -35,6 +43,9 @@ def _lock_for(kind: str, port: int, tag: str):  # type: ignore[no-untyped-def]
     if kind == "redis-py Lock":
         lock = client.lock(f"bench:{tag}:redis-py", timeout=30)
         return client, lambda: lock.acquire(), lambda _: lock.release()
+    if kind == BATON:
+        baton = f"bench:{tag}:baton"  # holds one element while nobody holds the lock
+        return client, lambda: client.blpop([baton]), lambda _: client.rpush(baton, 1)
     import redis_lock
 
     lock = redis_lock.Lock(client, f"bench:{tag}:prl", expire=30)
@@ -108,6 +119,8 @@ def contend(kind: str, procs: int, seconds: float, port: int) -> Contention:
         ctx.Process(target=_worker, args=(kind, port, tag, start, seconds, out))
         for _ in range(procs)
     ]
+    if kind == BATON:
+        redis.Redis(port=port).rpush(f"bench:{tag}:baton", 1)
     for w in workers:
         w.start()
     time.sleep(0.2)  # every worker connected and waiting at the start line
@@ -136,7 +149,7 @@ def main() -> None:
     parser.add_argument("--procs", type=int, nargs="*", default=[1, 4, 16])
     args = parser.parse_args()
     for procs in args.procs:
-        for kind in KINDS:
+        for kind in [*KINDS, BATON]:
             print(
                 f"{procs:>3} {kind:<24} {contend(kind, procs, args.seconds, args.port).summary()}"
             )

@@ -125,6 +125,7 @@ def test_a_stalled_reconnection_is_bounded_and_completes_later(server):
     import signal
 
     from ringhash import LockBackendError
+    from ringhash.locks._redis import DEADLINE_SLACK
 
     client = server.client(socket_timeout=5)
     table = RedisLockTable(client, prefix="s:")
@@ -137,10 +138,12 @@ def test_a_stalled_reconnection_is_bounded_and_completes_later(server):
         t0 = time.monotonic()
         with pytest.raises(LockBackendError, match="within the timeout"):
             lease.release(timeout=0.2)
-        assert time.monotonic() - t0 < 0.2 + 0.5 + 0.2
+        assert time.monotonic() - t0 < 0.2 + DEADLINE_SLACK + 0.2
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
-    deadline = time.monotonic() + 10
-    while table.holders("a"):
-        assert time.monotonic() < deadline, "the release left behind never ran"
+    for _ in range(200):  # 10 s for the release left behind to run
+        if not table.holders("a"):
+            break
         time.sleep(0.05)
+    else:
+        pytest.fail("the release left behind never ran")

@@ -16,9 +16,9 @@ extend, cancel) is one Lua script, so it is atomic on the server and uses the
 server's clock for expiry; a lone holder of a lock nobody waits for is one key.
 A release hands the lock to the head of the FIFO queue directly: the script
 grants it (or the run of shared waiters at the head) and pushes the token onto
-that waiter's list, which it waits on with a blocking pop on a pooled
-connection: the pop is the lease, and nobody else wakes. Waiters also wake at
-the earliest holder expiry and poll every ``poll_cap`` seconds as a safety net
+that waiter's list, which it waits on with a blocking pop (sent with its first
+attempt, in one write, on a lock contended of late): the pop is the lease, and
+nobody else wakes. Waiters also poll every ``poll_cap`` seconds as a safety net
 (heartbeats). A waiter that dies leaves the queue when its heartbeat lapses; a
 grant it never popped is revoked once the claim window (the waiter TTL) has
 passed.
@@ -129,8 +129,8 @@ class RedisLockTable(LockTableBase):
 
     Notes
     -----
-    Thread safety: every method may be called from any thread; redis-py's
-    client and connection pool are thread-safe. See the module documentation
+    Thread safety: every method may be called from any thread (a connection
+    serves one call at a time: ``_redisio.Wire``). See the module documentation
     for what is and is not guaranteed across processes.
     """
 

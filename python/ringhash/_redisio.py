@@ -140,12 +140,11 @@ class Wire:
     the client CPU of a lock's round trip. Here a call is one ``list.pop``, one send
     of bytes packed by :func:`pack` and one parsed reply, and it ends by a deadline
     (monotonic seconds) without a worker thread: the reply is waited for with a
-    timeout (only a call that has to connect first runs in a worker thread, left
-    behind at the deadline, since redis-py's handshake has no timeout of its own
-    but the socket's). A connection that fails is
-    disconnected (it reconnects on its next use); after a fork the child starts with
-    none (the parent's sockets stay the parent's). Thread-safe: a connection is used
-    by one call at a time.
+    timeout. Only a call that has to connect first runs in a worker thread, left
+    behind at the deadline (redis-py's handshake has no timeout but the socket's).
+    A connection that fails is disconnected (it reconnects on its next use); after
+    a fork the child starts with none (the parent's sockets stay the parent's).
+    Thread-safe: a connection is used by one call at a time.
     """
 
     def __init__(self, pool: Any) -> None:

@@ -388,8 +388,8 @@ class RedisLockTable(LockTableBase):
             )
 
     def _deadlocks(self, name: str, owner: Hashable) -> bool:
-        """Whether waiting on ``name`` would deadlock, as far as this table knows: the
-        owner holds it here, or an owner holding it waits (through such waits) on one."""
+        """Whether waiting on ``name`` would deadlock as far as this table knows: the
+        owner holds it here, or a holder of it waits (by a chain of waits) on the owner."""
         with self._lock:
             now = time.monotonic()
             held: dict[str | None, set[Hashable]] = {}

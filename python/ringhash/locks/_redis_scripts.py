@@ -1,7 +1,8 @@
 """The Lua scripts of ``RedisLockTable`` (``_redis.py``): every state change of a lock
 is one of these, atomic on the server and timed by the server's clock. Also the
-rest of what is on the wire: the keys of one lock (``_Keys``), how owners are
-named there, and how server times become local ones.
+rest of what is on the wire: the keys of one lock (``_Keys``), one acquire call and
+its waiter id (``_Request``), what an ACQUIRE reply says (``_queued``), how owners
+are named there, and how server times become local ones.
 
 Keys of one lock (all in one Redis Cluster hash slot): ``holders`` (sorted set, token ->
 expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``), ``queue``

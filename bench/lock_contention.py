@@ -52,12 +52,14 @@ def _lock_for(kind: str, port: int, tag: str):  # type: ignore[no-untyped-def]
     return client, lambda: lock.acquire(), lambda _: lock.release()
 
 
-def _worker(kind, port, tag, start, seconds, out):  # type: ignore[no-untyped-def]
+def _worker(kind, port, tag, ready, start, end_at, out):  # type: ignore[no-untyped-def]
     client, acquire, release = _lock_for(kind, port, tag)
+    client.ping()  # connected before the clock starts
     counter = f"bench:{tag}:counter"
     spans = []
+    ready.wait()  # every worker has imported and connected: starting 16 takes >1 s here
     start.wait()
-    end = time.monotonic() + seconds
+    end = end_at.value  # one end for all: nobody runs on alone
     while time.monotonic() < end:
         held = acquire()
         got = time.monotonic_ns()
@@ -114,16 +116,18 @@ def contend(kind: str, procs: int, seconds: float, port: int) -> Contention:
 
     ctx = mp.get_context("fork")
     tag = f"{kind.split()[0]}-{procs}-{time.monotonic_ns()}"
-    start, out = ctx.Event(), ctx.Queue()
+    start, out, end_at = ctx.Event(), ctx.Queue(), ctx.Value("d", 0.0)
+    ready = ctx.Barrier(procs + 1)
     workers = [
-        ctx.Process(target=_worker, args=(kind, port, tag, start, seconds, out))
+        ctx.Process(target=_worker, args=(kind, port, tag, ready, start, end_at, out))
         for _ in range(procs)
     ]
     if kind == BATON:
         redis.Redis(port=port).rpush(f"bench:{tag}:baton", 1)
     for w in workers:
         w.start()
-    time.sleep(0.2)  # every worker connected and waiting at the start line
+    ready.wait(timeout=120)  # every worker at the start line
+    end_at.value = time.monotonic() + seconds
     start.set()
     spans = [out.get(timeout=seconds + 60) for _ in workers]
     for w in workers:

@@ -272,7 +272,8 @@ def _wait_in_child(port):  # type: ignore[no-untyped-def]
     time.sleep(60)  # never gets here in the test: it is killed while waiting
 
 
-def test_a_waiter_killed_while_waiting_does_not_hold_the_lock(server):
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_waiter_killed_while_waiting_does_not_hold_the_lock(server):  # a forked waiter
     """A waiter process killed in its blocking pop: the release grants it the lock (its
     heartbeat is still fresh), nobody pops the grant, and the next waiter gets the lock
     after the claim window, not after the 60 s TTL."""

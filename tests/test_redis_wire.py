@@ -101,7 +101,8 @@ def _use_in_child(table, out):  # type: ignore[no-untyped-def]
 
 
 @needs_server
-def test_a_forked_child_makes_its_own_connections(server):
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
+def test_a_forked_child_makes_its_own_connections(server):  # forking is what it tests
     client = server.client()
     table = RedisLockTable(client, prefix="f:")
     table.acquire("parent", ttl=5).release()  # the parent has a connection now

@@ -175,10 +175,11 @@ def test_staleness_while_redis_is_paused(tmp_path, fleet_name):
         assert wait(lambda: ring.stale_for == 0.0 and strict.stale_for == 0.0, 10)
         assert strict.get("k") == "a"
         client = server.client()
-        RedisFleet(client, fleet_name).join("b", ttl=30)
+        b = RedisFleet(client, fleet_name).join("b", ttl=30)
         assert wait(lambda: len(ring) == 2, 5)
         ring.close()
         strict.close()
+        b.leave()
         m._stop.set()
     finally:
         server.kill()
@@ -186,15 +187,17 @@ def test_staleness_while_redis_is_paused(tmp_path, fleet_name):
 
 def test_epochs_survive_an_aof_restart_and_never_go_back(tmp_path, fleet_name):
     server = RedisServer(tmp_path, aof=True).start()
+    renewers = []
     try:
         fleet = RedisFleet(server.client(socket_timeout=1), fleet_name)
-        m = fleet.join("a", ttl=60)
+        renewers.append(fleet.join("a", ttl=60))
         fleet.join("b", ttl=60)._stop.set()
         ring = fleet.ring(poll_interval=0.1)
         before = ring.epoch
         server.kill()
         server.start()
         after = RedisFleet(server.client(), fleet_name).join("c", ttl=60)
+        renewers.append(after)
         assert after.epoch > before
         assert ring.wait_for_epoch(after.epoch, 10)
         # a server that lost everything (no AOF) comes back with epoch 0: not followed
@@ -204,12 +207,13 @@ def test_epochs_survive_an_aof_restart_and_never_go_back(tmp_path, fleet_name):
         ]
         server.aof = False
         server.start()
-        RedisFleet(server.client(), fleet_name).join("z", ttl=60)
+        renewers.append(RedisFleet(server.client(), fleet_name).join("z", ttl=60))
         assert wait(lambda: ring.stale_for > 0, 5)
         assert ring.epoch == after.epoch and "z" not in ring
         ring.close()
-        m._stop.set()
     finally:
+        for member in renewers:  # no renewals left running against a dead server
+            member._stop.set()
         server.kill()
 
 

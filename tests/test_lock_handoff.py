@@ -414,3 +414,56 @@ def test_a_pipelined_acquire_after_a_script_flush_still_waits_its_turn(server):
     w.go.set()
     w.join(10)
     assert calls.pipelined == 1 and not client.keys("n:*wake*")
+
+
+QUEUE_PARTS = ("queue", "qexp", "qseq", "qinfo")
+
+
+def test_every_key_of_a_lock_but_its_counter_expires(server):
+    """The queue's keys are refreshed together, and only once their TTL has run below
+    1.5 waiter TTLs (one PTTL per enqueue, not a PEXPIRE per key): a queue that empties
+    and starts again still gets one, and only the fencing counter is kept forever."""
+    from ringhash.locks._redis_scripts import _Keys
+
+    client = server.client()
+    table = RedisLockTable(client, prefix="e:", poll_cap=POLL)
+    k = _Keys("e:", "x")
+    for _ in range(3):  # the queue starts, empties at the hand-off, starts again
+        holder = table.acquire("x", ttl=60)
+        w = Waiter(table, "x")
+        w.start()
+        queued(table, "x", 1)
+        keys = {key.decode(): client.pttl(key) for key in client.keys("e:*")}
+        assert {k.key(p) for p in QUEUE_PARTS} <= set(keys)
+        assert [key for key, ms in keys.items() if ms < 0] == [k.key("tokens")]
+        holder.release()
+        assert w.granted.wait(10)
+        w.go.set()
+        w.join(10)
+        persistent = [key.decode() for key in client.keys("e:*") if client.pttl(key) < 0]
+        assert persistent == [k.key("tokens")]
+
+
+def test_a_long_wait_keeps_the_queue_alive(server):
+    """A waiter's heartbeats (its attempts, every ``poll_cap``) keep the queue's keys
+    alive beyond its own heartbeat deadline, however long it waits."""
+    from ringhash.locks._redis_scripts import _Keys
+
+    client = server.client()
+    table = RedisLockTable(client, prefix="l:", poll_cap=0.1)  # waiter TTL: 2 s
+    k = _Keys("l:", "x")
+    holder = table.acquire("x", ttl=60)
+    w = Waiter(table, "x")
+    w.start()
+    queued(table, "x", 1)
+    end = time.monotonic() + 3.5  # past the 4 s the keys get at the first enqueue
+    lowest = min(client.pttl(k.key(p)) for p in QUEUE_PARTS)
+    while time.monotonic() < end:
+        lowest = min(lowest, *(client.pttl(k.key(p)) for p in QUEUE_PARTS))
+        time.sleep(0.05)
+    assert lowest > table._waiter_ttl_ms  # outlives the heartbeat deadline
+    assert len(table.waiting("x")) == 1 and not w.granted.is_set()
+    holder.release()
+    assert w.granted.wait(10)
+    w.go.set()
+    w.join(10)

@@ -208,9 +208,8 @@ class RedisLockTable(LockTableBase):
         what: str,
         deadline: float | None = None,
     ) -> Any:
-        """Run a script, by ``deadline`` if given (see ``_redisio.Scripts``): past it
-        without an answer, ``LockBackendError`` (Redis, not the lock, kept the caller
-        waiting); an abandoned acquire is withdrawn by its caller (ACQUIRE, CANCEL)."""
+        """Run a script, by ``deadline`` if given (``_redisio.Scripts``): past it, without an
+        answer, ``LockBackendError``; an abandoned acquire is withdrawn by its caller."""
         return self._scripts(script, keys, args, what, deadline)
 
     def _owner_of(self, lease: Lease) -> str:
@@ -469,7 +468,8 @@ class RedisLockTable(LockTableBase):
             self._count("timeouts")
             raise LockTimeout(f"{r.name!r} is held (timeout=0)")
         try:
-            self._check_deadlock(r.name, r.owner)
+            if not waited:  # a pipelined wait was checked before it was sent
+                self._check_deadlock(r.name, r.owner)
         except DeadlockError:
             self._cancel(r)
             raise

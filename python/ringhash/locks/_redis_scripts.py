@@ -138,6 +138,7 @@ _NOW = (
     + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local nows = string.format('%d', now)
 """
 )
 
@@ -176,9 +177,11 @@ end
 """
 
 # Expired holders, grants nobody collected and waiters whose heartbeat lapsed
-# leave; returns how many holders remain.
+# leave; returns how many holders remain and the first one's expiry (nil if none).
+# ``gone``: the caller has just deleted the holders (a release of the last one),
+# so there are none to read.
 _PURGE = """
-local function purge()
+local function purge(gone)
   local claims = redis.call('HGETALL', K[9])
   for i = 1, #claims, 2 do
     local deadline, waiter = string.match(claims[i + 1], '^(%d+)|(.*)$')
@@ -193,39 +196,55 @@ local function purge()
       end
     end
   end
-  local dead = redis.call('ZRANGEBYSCORE', K[1], '-inf', now)
-  if #dead > 0 then
-    redis.call('ZREMRANGEBYSCORE', K[1], '-inf', now)
-    redis.call('HDEL', K[2], unpack(dead))
-    redis.call('HDEL', K[9], unpack(dead))
+  local n, first = 0, nil
+  if not gone then
+    local f = redis.call('ZRANGE', K[1], '0', '0', 'WITHSCORES')
+    if f[2] and tonumber(f[2]) <= now then
+      local dead = redis.call('ZRANGEBYSCORE', K[1], '-inf', nows)
+      redis.call('ZREMRANGEBYSCORE', K[1], '-inf', nows)
+      redis.call('HDEL', K[2], unpack(dead))
+      redis.call('HDEL', K[9], unpack(dead))
+      f = redis.call('ZRANGE', K[1], '0', '0', 'WITHSCORES')
+    end
+    if f[2] then
+      n, first = redis.call('ZCARD', K[1]), tonumber(f[2])
+    else
+      redis.call('HDEL', K[2], 'mode')
+    end
   end
-  local n = redis.call('ZCARD', K[1])
-  if n == 0 then redis.call('HDEL', K[2], 'mode') end
-  local stale = redis.call('ZRANGEBYSCORE', K[4], '-inf', now)
+  local stale = redis.call('ZRANGEBYSCORE', K[4], '-inf', nows)
   if #stale > 0 then
-    redis.call('ZREMRANGEBYSCORE', K[4], '-inf', now)
+    redis.call('ZREMRANGEBYSCORE', K[4], '-inf', nows)
     redis.call('ZREM', K[3], unpack(stale))
     redis.call('HDEL', K[7], unpack(stale))
   end
-  return n
+  return n, first
 end
 """
 
 # A grant: a token (unless it would not exceed ``floor``, the highest token the
 # waiter's table has seen: then nil and the counter), its lease in ``holders`` and
-# ``info``, and its grant record ``g:<waiter>``. Callers keep the keys' expiry.
+# ``info``, and its grant record ``g:<waiter>``; returns the token and the expiry,
+# as numbers and as strings. Callers keep the keys' expiry.
+#
+# A number passed to redis.call is formatted with "%.17g" on the way (as one joined
+# to a string is with "%.14g"): about 2,500 instructions each (measured with
+# callgrind), a good part of a contended grant's server time. So literals are
+# written as strings, and a number used several times (``now``, a grant's token
+# and expiry) is formatted once, with '%d'.
 _GRANT = """
-local function grant(waiter, mode, ttl, owner, floor)
+local function grant(waiter, mode, ttl, owner, floor)  -- ttl: ms, a string
   local token = redis.call('INCR', K[5])
   if token <= floor then
     redis.call('DECR', K[5])
     return nil, token - 1
   end
   local exp = now + ttl
-  redis.call('ZADD', K[1], exp, token)
-  redis.call('HSET', K[2], token, mode .. '|' .. owner, 'mode', mode)
-  redis.call('SET', KEYS[1] .. ':g:' .. waiter, token, 'PX', ttl)
-  return token, exp
+  local t, e = string.format('%d', token), string.format('%d', exp)
+  redis.call('ZADD', K[1], e, t)
+  redis.call('HSET', K[2], t, mode .. '|' .. owner, 'mode', mode)
+  redis.call('SET', KEYS[1] .. ':g:' .. waiter, t, 'PX', ttl)
+  return token, exp, t, e
 end
 local function dequeue(waiter)
   redis.call('ZREM', K[3], waiter)
@@ -235,25 +254,26 @@ end
 """
 
 # Grant the head of the queue the lock if it can have it now (nothing held, or
-# it and the holders are shared), and the run of shared waiters behind a shared
-# head: each gets "token|expiry" on its list (expiring with the lease) and a
-# claim that ``claim`` ms from now the list must be empty (popped). A head
+# it and the holders are shared; ``held``: how many hold it, as the caller counted
+# them), and the run of shared waiters behind a shared head: each gets
+# "token|expiry" on its list (expiring with the lease) and a claim that
+# ``claim`` ms from now the list must be empty (popped). A head
 # whose table has seen a higher token than the counter gives stays at the head
 # and is woken with '0' instead: its own ACQUIRE refuses ({-1, ...}) and its
 # caller's withdrawal hands on to the next.
 _HAND_ON = """
-local function hand_on(claim)
+local function hand_on(claim, held)
   claim = tonumber(claim)
   while true do
-    local head = redis.call('ZRANGE', K[3], 0, 0)[1]
+    local head = redis.call('ZRANGE', K[3], '0', '0')[1]
     if not head then return end
     local mode, _, ttl, floor, owner = string.match(
       redis.call('HGET', K[7], head) or '', '^(%a+)|(%d+)|(%d+)|(%d+)|(.*)$')
-    if redis.call('ZCARD', K[1]) > 0 and (mode ~= 'shared'
+    if held > 0 and (mode ~= 'shared'
       or redis.call('HGET', K[2], 'mode') ~= 'shared') then return end
     local list = KEYS[1] .. ':wake:' .. head
-    local token, exp
-    if mode then token, exp = grant(head, mode, tonumber(ttl), owner, tonumber(floor)) end
+    local token, exp, t, e
+    if mode then token, exp, t, e = grant(head, mode, ttl, owner, tonumber(floor)) end
     redis.call('DEL', list)
     if not token then  -- the floor (or no details, which cannot happen): it tries itself
       redis.call('RPUSH', list, '0')
@@ -261,11 +281,12 @@ local function hand_on(claim)
       return
     end
     dequeue(head)
-    redis.call('RPUSH', list, token .. '|' .. exp)
-    redis.call('PEXPIREAT', list, exp)
-    redis.call('HSET', K[9], token, (now + claim) .. '|' .. head)
+    redis.call('RPUSH', list, t .. '|' .. e)
+    redis.call('PEXPIREAT', list, e)
+    redis.call('HSET', K[9], t, (now + claim) .. '|' .. head)
     if redis.call('PTTL', K[9]) < tonumber(ttl) then redis.call('PEXPIRE', K[9], ttl) end
-    keep_until_last()
+    if held == 0 then keep_until_last(e) else keep_until_last() end
+    held = held + 1
     if mode ~= 'shared' then return end
   end
 end
@@ -280,11 +301,11 @@ local function owns(token, owner)
   local bar = string.find(v, '|', 1, true)
   return string.sub(v, bar + 1) == owner
 end
-local function keep_until_last()
-  local last = redis.call('ZRANGE', K[1], -1, -1, 'WITHSCORES')
-  if last[2] then
-    redis.call('PEXPIREAT', K[1], last[2])
-    redis.call('PEXPIREAT', K[2], last[2])
+local function keep_until_last(alone)  -- alone: the expiry of the only holder
+  local last = alone or redis.call('ZRANGE', K[1], '-1', '-1', 'WITHSCORES')[2]
+  if last then
+    redis.call('PEXPIREAT', K[1], last)
+    redis.call('PEXPIREAT', K[2], last)
   end
 end
 """
@@ -341,7 +362,7 @@ if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never gr
     + _HAND_ON
     + """
 unsolo(solo)
-local nholders = purge()
+local nholders, first = purge()
 if prior then
   local score = redis.call('ZSCORE', K[1], prior)
   if score and tonumber(score) > now then
@@ -355,33 +376,39 @@ local hmode = redis.call('HGET', K[2], 'mode')
 local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared')
 local rank = redis.call('ZRANK', K[3], ARGV[1])
 if compatible and (rank or redis.call('ZCARD', K[3])) == 0 then
-  local token, exp = grant(ARGV[1], ARGV[2], tonumber(ARGV[3]), ARGV[4], tonumber(ARGV[7]))
+  local token, exp, _, e = grant(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[7]))
   if not token then return {-1, exp, -1, now} end
   if rank then
     dequeue(ARGV[1])
     redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
   end
-  keep_until_last()
-  hand_on(ARGV[6])  -- the shared waiters behind, if any
+  if nholders == 0 then keep_until_last(e) else keep_until_last() end
+  hand_on(ARGV[6], nholders + 1)  -- the shared waiters behind, if any
   return token
 end
 if ARGV[5] == '1' then
   if not rank then
     redis.call('ZADD', K[3], redis.call('INCR', K[6]), ARGV[1])
     redis.call('HSET', K[7], ARGV[1],
-      ARGV[2] .. '|' .. now .. '|' .. ARGV[3] .. '|' .. ARGV[7] .. '|' .. ARGV[4])
+      ARGV[2] .. '|' .. nows .. '|' .. ARGV[3] .. '|' .. ARGV[7] .. '|' .. ARGV[4])
   end
   redis.call('ZADD', K[4], now + tonumber(ARGV[6]), ARGV[1])
-  for i = 3, 7 do
-    if i ~= 5 then redis.call('PEXPIRE', K[i], 2 * tonumber(ARGV[6])) end
+  -- The queue's keys expire together, 2 waiter TTLs after they were last refreshed:
+  -- refreshed together, and emptied together (a queue that starts again has no
+  -- TTL), so the queue's own TTL speaks for all; it must outlast the heartbeat.
+  if redis.call('PTTL', K[3]) < 1.5 * tonumber(ARGV[6]) then
+    local keep = string.format('%d', 2 * ARGV[6])
+    for i = 3, 7 do
+      if i ~= 5 then redis.call('PEXPIRE', K[i], keep) end
+    end
   end
 end
 if nholders == 0 or hmode == 'shared' then
-  hand_on(ARGV[6])  -- the head may be grantable (a purge above freed the lock)
+  hand_on(ARGV[6], nholders)  -- the head may be grantable (a purge above freed the lock)
+  first = redis.call('ZRANGE', K[1], '0', '0', 'WITHSCORES')[2]
 end
-local first = redis.call('ZRANGE', K[1], 0, 0, 'WITHSCORES')
 local hint = -1
-if first[2] then hint = tonumber(first[2]) - now end
+if first then hint = tonumber(first) - now end
 return {0, 0, hint, now}
 """
 )
@@ -399,9 +426,11 @@ end
     + _OWNS
     + """
 local ok = owns(ARGV[1], ARGV[2])
+local gone = false
 if ok then
   if redis.call('ZCARD', K[1]) == 1 then
     redis.call('DEL', K[1], K[2])
+    gone = true
   else
     redis.call('ZREM', K[1], ARGV[1])
     redis.call('HDEL', K[2], ARGV[1])
@@ -417,8 +446,7 @@ if redis.call('EXISTS', K[3]) == 0 then return result end
     + _HAND_ON
     + """
 -- someone waits: hand on
-purge()
-hand_on(ARGV[3])
+hand_on(ARGV[3], (purge(gone)))
 return result
 """
 )
@@ -475,22 +503,21 @@ CANCEL = (
     + """
 unsolo(redis.call('GET', S))
 local g = KEYS[1] .. ':g:' .. ARGV[1]
-redis.call('ZREM', K[3], ARGV[1])
-redis.call('ZREM', K[4], ARGV[1])
-redis.call('HDEL', K[7], ARGV[1])
+dequeue(ARGV[1])
 redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
 local token = redis.call('GET', g)
-local released = 0
+local released, held = 0, nil
 if token and token ~= 'x' then
   redis.call('HDEL', K[9], token)
   if redis.call('ZREM', K[1], token) == 1 then
     redis.call('HDEL', K[2], token)
-    if redis.call('ZCARD', K[1]) == 0 then redis.call('DEL', K[1], K[2]) end
+    held = redis.call('ZCARD', K[1])
+    if held == 0 then redis.call('DEL', K[1], K[2]) end
     released = 1
   end
 end
-redis.call('SET', g, 'x', 'PX', 60000)
-hand_on(ARGV[2])
+redis.call('SET', g, 'x', 'PX', '60000')
+hand_on(ARGV[2], held or redis.call('ZCARD', K[1]))
 return released
 """
 )
@@ -503,7 +530,7 @@ HOLDERS = (
     + """
 unsolo(redis.call('GET', S))
 local out = {now}
-local live = redis.call('ZRANGEBYSCORE', K[1], '(' .. now, '+inf', 'WITHSCORES')
+local live = redis.call('ZRANGEBYSCORE', K[1], '(' .. nows, '+inf', 'WITHSCORES')
 for i = 1, #live, 2 do
   table.insert(out, live[i])
   table.insert(out, live[i + 1])

@@ -103,6 +103,20 @@ class RedisServer:
         return redis.Redis(port=self.port, **{"socket_timeout": 5, **kw})
 
 
+def wait_for_withdrawals(timeout=10.0):
+    """Wait until the lock tables' background withdrawals have ended (a waiter that gave
+    up while Redis could not be reached is withdrawn once it answers), and fail if one
+    does not. Left running past a test that then stops its server, one would call the
+    dead server until its TTL ends, through redis-py's retries, whose jittered backoff
+    draws from the global ``random`` while later tests (Hypothesis's) run."""
+    import threading
+
+    for t in threading.enumerate():
+        if t.name == "ringhash-redis-cancel":
+            t.join(timeout)
+            assert not t.is_alive(), "a withdrawal did not end once Redis answered"
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     if REDIS_SERVER is None:

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import REDIS_SERVER, RedisServer
+from conftest import REDIS_SERVER, RedisServer, wait_for_withdrawals
 from realservers import free_ports
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed")
@@ -456,6 +456,7 @@ def test_acquire_timeout_bounds_the_call_while_redis_stalls(tmp_path, timeout):
             assert time.monotonic() < deadline, "the abandoned acquire left a lease"
             time.sleep(0.05)
         table.acquire("d", ttl=5, timeout=2).release()
+        wait_for_withdrawals()
     finally:
         server.kill()
 

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from conftest import REDIS_SERVER, RedisServer
+from conftest import REDIS_SERVER, RedisServer, wait_for_withdrawals
 from lockhistory import Hold, check_history
 from ringhash import LeaseLost, LockBackendError, LockTimeout
 
@@ -161,6 +161,7 @@ def test_server_killed_and_restarted_with_aof(tmp_path):
                 tokens.append(lease.token)
         assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens)
         assert tokens[-3] > held.token
+        wait_for_withdrawals()  # the acquire refused while Redis was down
     finally:
         server.stop()
 

@@ -467,3 +467,50 @@ def test_a_long_wait_keeps_the_queue_alive(server):
     assert w.granted.wait(10)
     w.go.set()
     w.join(10)
+
+
+def redis_commands(client) -> dict[str, int]:
+    """Commands Redis ran, by name, scripts' own included (INFO commandstats)."""
+    return {
+        name.removeprefix("cmdstat_"): stats["calls"]
+        for name, stats in client.info("commandstats").items()
+    }
+
+
+def test_the_work_of_a_contended_hand_off(server):
+    """What one grant costs Redis while the lock stays contended (the queue never
+    empties, as under load): the release that hands on, and the next acquire that
+    queues, run at most this many commands inside their scripts. A budget, not a
+    timing: each command costs a script about a microsecond and more under load."""
+    client = server.client()
+    table = RedisLockTable(client, prefix="w:", poll_cap=POLL)
+    warm_up(table)
+    holder = table.acquire("x", ttl=60)
+    first, second = Waiter(table, "x"), Waiter(table, "x")
+    for i, w in enumerate((first, second)):
+        w.start()
+        queued(table, "x", i + 1)
+
+    def inner(before):
+        after = redis_commands(client)
+        ran = {c: n - before.get(c, 0) for c, n in after.items() if n > before.get(c, 0)}
+        scripts = ran.pop("evalsha")
+        other = ("blpop", "info", "hello", "client|setinfo", "client|setname", "select", "auth")
+        return scripts, sum(n for c, n in ran.items() if c not in other), ran
+
+    before = redis_commands(client)
+    holder.release()
+    assert first.granted.wait(10)
+    scripts, release, ran = inner(before)
+    assert scripts == 1 and release <= 27, ran
+
+    before = redis_commands(client)
+    third = Waiter(table, "x")
+    third.start()
+    wait_until(lambda: redis_commands(client).get("blpop", 0) > before.get("blpop", 0))
+    scripts, enqueue, ran = inner(before)
+    assert scripts == 1 and enqueue <= 15, ran
+    for w in (first, second, third):
+        w.granted.wait(10)
+        w.go.set()
+        w.join(10)

@@ -232,10 +232,10 @@ def test_async_client_is_used_for_the_async_api(redis_server):
 
 
 def test_a_lone_holder_and_the_general_form_agree(make_redis_table, redis_server):
-    """A lock nobody else wants is one key (``solo``); a second acquirer, a cancel or
-    a holders listing turns it into the general form (``holders``, ``info``, grant
-    records). Tokens, expiries, extensions, stale releases and waiting mean the same
-    in both forms, and the conversion never shortens a lease."""
+    """A lock nobody else wants is one key (``solo``); a second acquirer or a cancel
+    turns it into the general form (``holders``, ``info``, grant records); a holders
+    listing reads it as it is. Tokens, expiries, extensions, stale releases, listings
+    and waiting mean the same in both forms, and the conversion never shortens a lease."""
     from ringhash.locks._redis import _Keys
 
     a, b = make_redis_table(), make_redis_table()
@@ -252,6 +252,13 @@ def test_a_lone_holder_and_the_general_form_agree(make_redis_table, redis_server
     assert form() == "solo" and lease.valid
     lease.extend(20)
     assert form() == "solo" and 19_000 < client.pttl(k.key("solo")) <= 20_000
+    (listed,) = b.holders("n")  # read, not converted
+    assert form() == "solo" and (listed.token, listed.owner, listed.mode) == (
+        lease.token,
+        "A",
+        "exclusive",
+    )
+    assert lease.expires_at - 0.05 <= listed.expires_at <= lease.expires_at + 0.05
     assert b.try_acquire("n", owner="B") is None  # the second acquirer converts it
     assert form() == "general" and 19_000 < client.pttl(k.key("holders")) <= 20_001
     (seen,) = b.holders("n")

@@ -15,8 +15,9 @@ it, for idempotent acquires) and ``wake:<waiter>`` (the list a blocked waiter po
 A lone holder, granted a lock nobody held or waited for (the common, uncontended case),
 is one key instead: ``solo`` (the string "token|mode|waiter|owner", expiring with the
 lease), which a release deletes. While ``solo`` exists, ``holders``, ``info`` and
-``queue`` do not: a script that needs the general form (a second acquirer, a cancel, a
-holders listing) converts it first (``unsolo``), so every other path sees one form.
+``queue`` do not: a script that needs the general form (a second acquirer, a cancel)
+converts it first (``unsolo``), so every other path sees one form; a holders listing
+reads either.
 
 Direct hand-off: a script that may make the head of the queue grantable (a release, a
 withdrawal, a purge of expired holders) grants it the lock there and then, with the mode,
@@ -62,6 +63,7 @@ class _Keys:
     client needs them only for reads and messages, so they are made on use."""
 
     PARTS = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "solo", "claims")
+    WAKE, GRANT = "wake", "g"  # per waiter id: its list, its grant record
     __slots__ = ("base",)
 
     def __init__(self, prefix: str, name: str) -> None:
@@ -75,7 +77,7 @@ class _Keys:
 
     def wake(self, waiter: str) -> str:
         """The list a blocked ``waiter`` pops its wake-up from."""
-        return f"{self.base}:wake:{waiter}"
+        return f"{self.base}:{self.WAKE}:{waiter}"
 
 
 @dataclass(slots=True)
@@ -122,8 +124,12 @@ def _part(part: str) -> str:
     return f"KEYS[1] .. ':{part}'"
 
 
+# Every script starts with this: the lone holder's key and how to read it, and the
+# keys of one waiter id (``_Keys.wake``, and its grant record).
 _SOLO = (
     f"local S = {_part('solo')}\n"
+    f"local function wake_key(w) return KEYS[1] .. ':{_Keys.WAKE}:' .. w end\n"
+    f"local function grant_key(w) return KEYS[1] .. ':{_Keys.GRANT}:' .. w end\n"
     + """
 local function solo_fields(v)  -- token, mode, waiter, owner
   return string.match(v, '^(%d+)|(%a+)|([^|]*)|(.*)$')
@@ -172,7 +178,7 @@ local function unsolo(v)  -- v: the value of S
   redis.call('HSET', K[2], token, mode .. '|' .. owner, 'mode', mode)
   redis.call('PEXPIREAT', K[1], exp)
   redis.call('PEXPIREAT', K[2], exp)
-  redis.call('SET', KEYS[1] .. ':g:' .. waiter, token, 'PX', left)
+  redis.call('SET', grant_key(waiter), token, 'PX', left)
 end
 """
 
@@ -187,10 +193,10 @@ local function purge(gone)
     local deadline, waiter = string.match(claims[i + 1], '^(%d+)|(.*)$')
     if tonumber(deadline) <= now then
       redis.call('HDEL', K[9], claims[i])
-      local list = KEYS[1] .. ':wake:' .. waiter
+      local list = wake_key(waiter)
       if redis.call('EXISTS', list) == 1 then
         -- never popped: whoever queued for it is gone; the lease goes back
-        redis.call('DEL', list, KEYS[1] .. ':g:' .. waiter)
+        redis.call('DEL', list, grant_key(waiter))
         redis.call('ZREM', K[1], claims[i])
         redis.call('HDEL', K[2], claims[i])
       end
@@ -243,7 +249,7 @@ local function grant(waiter, mode, ttl, owner, floor)  -- ttl: ms, a string
   local t, e = string.format('%d', token), string.format('%d', exp)
   redis.call('ZADD', K[1], e, t)
   redis.call('HSET', K[2], t, mode .. '|' .. owner, 'mode', mode)
-  redis.call('SET', KEYS[1] .. ':g:' .. waiter, t, 'PX', ttl)
+  redis.call('SET', grant_key(waiter), t, 'PX', ttl)
   return token, exp, t, e
 end
 local function dequeue(waiter)
@@ -271,7 +277,7 @@ local function hand_on(claim, held)
       redis.call('HGET', K[7], head) or '', '^(%a+)|(%d+)|(%d+)|(%d+)|(.*)$')
     if held > 0 and (mode ~= 'shared'
       or redis.call('HGET', K[2], 'mode') ~= 'shared') then return end
-    local list = KEYS[1] .. ':wake:' .. head
+    local list = wake_key(head)
     local token, exp, t, e
     if mode then token, exp, t, e = grant(head, mode, ttl, owner, tonumber(floor)) end
     redis.call('DEL', list)
@@ -333,7 +339,7 @@ ACQUIRE = (
     _SOLO
     + f"local TOKENS, HOLDERS, QUEUE = {_part('tokens')}, {_part('holders')}, {_part('queue')}\n"
     + """
-local g = KEYS[1] .. ':g:' .. ARGV[1]
+local g = grant_key(ARGV[1])
 if redis.call('EXISTS', S, HOLDERS, QUEUE, g) == 0 then
   -- nothing held, nobody waiting, no earlier try of this waiter id: a lone holder
   local token = redis.call('INCR', TOKENS)
@@ -367,7 +373,7 @@ if prior then
   local score = redis.call('ZSCORE', K[1], prior)
   if score and tonumber(score) > now then
     -- collected here, not popped: the grant's receipt
-    redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
+    redis.call('DEL', wake_key(ARGV[1]))
     redis.call('HDEL', K[9], prior)
     return {1, tonumber(prior), tonumber(score), now}
   end
@@ -380,7 +386,7 @@ if compatible and (rank or redis.call('ZCARD', K[3])) == 0 then
   if not token then return {-1, exp, -1, now} end
   if rank then
     dequeue(ARGV[1])
-    redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
+    redis.call('DEL', wake_key(ARGV[1]))
   end
   if nholders == 0 then keep_until_last(e) else keep_until_last() end
   hand_on(ARGV[6], nholders + 1)  -- the shared waiters behind, if any
@@ -502,9 +508,9 @@ CANCEL = (
     + _HAND_ON
     + """
 unsolo(redis.call('GET', S))
-local g = KEYS[1] .. ':g:' .. ARGV[1]
+local g = grant_key(ARGV[1])
 dequeue(ARGV[1])
-redis.call('DEL', KEYS[1] .. ':wake:' .. ARGV[1])
+redis.call('DEL', wake_key(ARGV[1]))
 local token = redis.call('GET', g)
 local released, held = 0, nil
 if token and token ~= 'x' then
@@ -526,9 +532,12 @@ return released
 HOLDERS = (
     _SOLO
     + _NOW
-    + _UNSOLO
     + """
-unsolo(redis.call('GET', S))
+local solo = redis.call('GET', S)
+if solo then  -- read as it is (a listing changes nothing); expiry as unsolo makes it
+  local token, mode, _, owner = solo_fields(solo)
+  return {now, token, now + redis.call('PTTL', S) + 1, mode .. '|' .. owner}
+end
 local out = {now}
 local live = redis.call('ZRANGEBYSCORE', K[1], '(' .. nows, '+inf', 'WITHSCORES')
 for i = 1, #live, 2 do

@@ -168,6 +168,31 @@ def test_a_withdrawn_head_hands_on(server):
     w.join(10)
 
 
+def test_a_withdrawn_writer_lets_a_reader_join_a_lone_reader(server):
+    """A reader holding alone; a writer queues behind it and a second reader behind
+    the writer (first come, first served). When the writer gives up, its withdrawal
+    lets the second reader join the first at once, not at its next poll."""
+    client = server.client()
+    table = RedisLockTable(client, prefix="j:", poll_cap=POLL)
+    reader = table.acquire("x", mode="shared", ttl=60, owner="reader")
+    writer = threading.Thread(
+        target=lambda: pytest.raises(LockTimeout, table.acquire, "x", timeout=1.0), daemon=True
+    )
+    writer.start()
+    queued(table, "x", 1)
+    second = Waiter(table, "x", "shared")
+    second.start()
+    queued(table, "x", 2)
+    assert not second.granted.wait(0.3)  # behind the writer
+    writer.join(5)
+    assert second.granted.wait(5)
+    assert sorted(h.token for h in table.holders("x")) == [reader.token, second.lease.token]
+    reader.release()
+    second.go.set()
+    second.join(10)
+    assert table.holders("x") == () and table.waiting("x") == ()
+
+
 def test_waiters_reuse_pooled_connections(server):
     client = server.client()
     table = RedisLockTable(client, prefix="c:", poll_cap=POLL)
@@ -502,14 +527,16 @@ def test_the_work_of_a_contended_hand_off(server):
     holder.release()
     assert first.granted.wait(10)
     scripts, release, ran = inner(before)
-    assert scripts == 1 and release <= 27, ran
+
+    assert scripts == 1 and release <= 19, ran
 
     before = redis_commands(client)
     third = Waiter(table, "x")
     third.start()
     wait_until(lambda: redis_commands(client).get("blpop", 0) > before.get("blpop", 0))
     scripts, enqueue, ran = inner(before)
-    assert scripts == 1 and enqueue <= 15, ran
+
+    assert scripts == 1 and enqueue <= 13, ran
     for w in (first, second, third):
         w.granted.wait(10)
         w.go.set()

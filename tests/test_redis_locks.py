@@ -232,10 +232,11 @@ def test_async_client_is_used_for_the_async_api(redis_server):
 
 
 def test_a_lone_holder_and_the_general_form_agree(make_redis_table, redis_server):
-    """A lock nobody else wants is one key (``solo``); a second acquirer or a cancel
-    turns it into the general form (``holders``, ``info``, grant records); a holders
-    listing reads it as it is. Tokens, expiries, extensions, stale releases, listings
-    and waiting mean the same in both forms, and the conversion never shortens a lease."""
+    """An exclusive lease nobody shares is one key (``solo``), also while others wait
+    for it, and a release hands the lock on in that form; a shared one turns into the
+    general form (``holders``, ``info``, grant records) when a second shared acquirer
+    joins it. Tokens, expiries, extensions, stale releases, listings, waiting and
+    hand-offs mean the same in both forms, and the conversion never shortens a lease."""
     from ringhash.locks._redis import _Keys
 
     a, b = make_redis_table(), make_redis_table()
@@ -243,10 +244,14 @@ def test_a_lone_holder_and_the_general_form_agree(make_redis_table, redis_server
     client = redis_server.client()
     k = _Keys(a.prefix, "n")
 
-    def form():
+    def form_of(name):
+        k = _Keys(a.prefix, name)
         solo, general = client.exists(k.key("solo")), client.exists(k.key("holders"))
         assert not (solo and general)
         return "solo" if solo else "general" if general else "free"
+
+    def form():
+        return form_of("n")
 
     lease = a.acquire("n", ttl=10, owner="A")
     assert form() == "solo" and lease.valid
@@ -259,15 +264,27 @@ def test_a_lone_holder_and_the_general_form_agree(make_redis_table, redis_server
         "exclusive",
     )
     assert lease.expires_at - 0.05 <= listed.expires_at <= lease.expires_at + 0.05
-    assert b.try_acquire("n", owner="B") is None  # the second acquirer converts it
-    assert form() == "general" and 19_000 < client.pttl(k.key("holders")) <= 20_001
-    (seen,) = b.holders("n")
-    assert (seen.token, seen.owner, seen.mode) == (lease.token, "A", "exclusive")
-    assert seen.expires_at >= lease.expires_at - 0.05 and lease.valid
-    lease.release()
+    assert b.try_acquire("n", owner="B") is None and form() == "solo"
+    assert client.get(k.key("solo")).startswith(b"-")  # nobody queued behind it
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(b.acquire("n", ttl=5, owner="B")))
+    waiter.start()
+    end = time.monotonic() + 10
+    while not b.waiting("n"):
+        assert time.monotonic() < end
+        time.sleep(0.01)
+    assert form() == "solo" and lease.valid and [w.owner for w in b.waiting("n")] == ["B"]
+    assert client.get(k.key("solo")).startswith(b"+")  # its release must hand on
+    lease.release()  # hands on: a lone holder again
+    waiter.join(10)
+    (handed,) = got
+    assert form() == "solo" and handed.token == lease.token + 1 and handed.valid
+    assert [h.token for h in a.holders("n")] == [handed.token] and b.waiting("n") == ()
+    handed.release()
     assert form() == "free" and b.holders("n") == ()
+    lease = handed
 
-    # a short lone lease: a waiter converts it, waits for its expiry and is granted then
+    # a short lone lease: a waiter queues, waits for its expiry and is granted then
     short = b.acquire("n", ttl=0.3, owner="B")
     assert form() == "solo" and short.token == lease.token + 1
     t0 = time.monotonic()
@@ -289,7 +306,9 @@ def test_a_lone_holder_and_the_general_form_agree(make_redis_table, redis_server
 
     # shared: the first is a lone holder, the second joins it in the general form
     s1 = a.acquire("m", mode="shared", owner="A")
+    assert form_of("m") == "solo"
     s2 = b.acquire("m", mode="shared", owner="B", timeout=0)
+    assert form_of("m") == "general"
     assert sorted(x.token for x in b.holders("m")) == [s1.token, s2.token]
     assert b.try_acquire("m", owner="C") is None
     s1.release()

@@ -12,12 +12,13 @@ fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter 
 handed on but not yet collected), and per waiter id ``g:<waiter>`` (the token granted to
 it, for idempotent acquires) and ``wake:<waiter>`` (the list a blocked waiter pops from).
 
-A lone holder, granted a lock nobody held or waited for (the common, uncontended case),
-is one key instead: ``solo`` (the string "token|mode|waiter|owner", expiring with the
-lease), which a release deletes. While ``solo`` exists, ``holders``, ``info`` and
-``queue`` do not: a script that needs the general form (a second acquirer, a cancel)
-converts it first (``unsolo``), so every other path sees one form; a holders listing
-reads either.
+A lone holder is one key instead: ``solo`` (the string "-token|mode|waiter|owner",
+expiring with the lease), which a release deletes; while it exists, ``holders`` and
+``info`` do not. A lock granted nobody held or waited for (the common, uncontended
+case) gets one. An exclusive one stays one key while others queue behind it (the first
+to queue marks it, '+' for '-', so that its release looks for a waiter), and a
+release hands an exclusive lock on as one; a shared one is turned into the general
+form by the first acquire that finds it taken (``unsolo``), so none has waiters.
 
 Direct hand-off: a script that may make the head of the queue grantable (a release, a
 withdrawal, a purge of expired holders) grants it the lock there and then, with the mode,
@@ -124,23 +125,34 @@ def _part(part: str) -> str:
     return f"KEYS[1] .. ':{part}'"
 
 
-# Every script starts with this: the lone holder's key and how to read it, and the
-# keys of one waiter id (``_Keys.wake``, and its grant record).
+def _waiter_key(kind: str, waiter: str) -> str:
+    """Lua for a key of one waiter id: its wake-up list (``_Keys.wake``) or its grant
+    record; the long paths call ``wake_key`` and ``grant_key`` (``_NOW``)."""
+    part = {"wake": _Keys.WAKE, "grant": _Keys.GRANT}[kind]
+    return f"KEYS[1] .. ':{part}:' .. {waiter}"
+
+
+# Every script starts with this: the lone holder's key and how to read it.
 _SOLO = (
     f"local S = {_part('solo')}\n"
-    f"local function wake_key(w) return KEYS[1] .. ':{_Keys.WAKE}:' .. w end\n"
-    f"local function grant_key(w) return KEYS[1] .. ':{_Keys.GRANT}:' .. w end\n"
     + """
-local function solo_fields(v)  -- token, mode, waiter, owner
-  return string.match(v, '^(%d+)|(%a+)|([^|]*)|(.*)$')
+-- token, mode, waiter, owner, and whether waiters may have queued behind it
+-- (marked '+', not '-': a release then looks for one to hand on to)
+local function solo_fields(v)
+  local mark, token, mode, waiter, owner = string.match(v, '^([-+])(%d+)|(%a+)|([^|]*)|(.*)$')
+  return token, mode, waiter, owner, mark == '+'
 end
 """
 )
 
 _K = "local b = KEYS[1]\nlocal K = {" + ", ".join(f"b .. ':{part}'" for part in _Keys.PARTS) + "}\n"
 
+# The long paths' start (after the short paths have returned: what is defined
+# here costs every call that runs it): the key table, the waiter keys, the clock.
 _NOW = (
     _K
+    + f"local function wake_key(w) return {_waiter_key('wake', 'w')} end\n"
+    + f"local function grant_key(w) return {_waiter_key('grant', 'w')} end\n"
     + """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -154,15 +166,15 @@ _SOLO_MINE = (
     _SOLO
     + """
 local solo = redis.call('GET', S)
-local mine = false
+local mine, marked = false, false
 if solo then
-  local token, _, _, owner = solo_fields(solo)
-  mine = token == ARGV[1] and owner == ARGV[2]
+  local token, _, _, owner, m = solo_fields(solo)
+  mine, marked = token == ARGV[1] and owner == ARGV[2], m
 end
 """
 )
 
-# The general form of a lone holder, for the long paths: its lease in
+# The general form of a lone (shared) holder, that others may join: its lease in
 # ``holders``/``info`` and its grant record ``g:<waiter>`` (what a re-sent
 # acquire or a cancel of its waiter id finds), expiring when the lease does.
 # The expiry is rebuilt from PTTL (whole ms, read after ``now``) plus one ms:
@@ -183,11 +195,12 @@ end
 """
 
 # Expired holders, grants nobody collected and waiters whose heartbeat lapsed
-# leave; returns how many holders remain and the first one's expiry (nil if none).
+# leave; returns how many holders remain, the first one's expiry (nil if none or
+# a lone holder) and the lone holder's token (nil if none, or revoked here).
 # ``gone``: the caller has just deleted the holders (a release of the last one),
-# so there are none to read.
+# so there are none to read; ``solo``: the token of the lone holder there is.
 _PURGE = """
-local function purge(gone)
+local function purge(gone, solo)
   local claims = redis.call('HGETALL', K[9])
   for i = 1, #claims, 2 do
     local deadline, waiter = string.match(claims[i + 1], '^(%d+)|(.*)$')
@@ -197,13 +210,20 @@ local function purge(gone)
       if redis.call('EXISTS', list) == 1 then
         -- never popped: whoever queued for it is gone; the lease goes back
         redis.call('DEL', list, grant_key(waiter))
-        redis.call('ZREM', K[1], claims[i])
-        redis.call('HDEL', K[2], claims[i])
+        if claims[i] == solo then
+          redis.call('DEL', S)
+          solo = nil
+        else
+          redis.call('ZREM', K[1], claims[i])
+          redis.call('HDEL', K[2], claims[i])
+        end
       end
     end
   end
   local n, first = 0, nil
-  if not gone then
+  if solo then
+    n = 1
+  elseif not gone then
     local f = redis.call('ZRANGE', K[1], '0', '0', 'WITHSCORES')
     if f[2] and tonumber(f[2]) <= now then
       local dead = redis.call('ZRANGEBYSCORE', K[1], '-inf', nows)
@@ -224,14 +244,16 @@ local function purge(gone)
     redis.call('ZREM', K[3], unpack(stale))
     redis.call('HDEL', K[7], unpack(stale))
   end
-  return n, first
+  return n, first, solo
 end
 """
 
 # A grant: a token (unless it would not exceed ``floor``, the highest token the
-# waiter's table has seen: then nil and the counter), its lease in ``holders`` and
-# ``info``, and its grant record ``g:<waiter>``; returns the token and the expiry,
-# as numbers and as strings. Callers keep the keys' expiry.
+# waiter's table has seen: then nil and the counter) and its lease: ``alone`` (no
+# one else holds the lock) and exclusive, a lone holder (``solo``, which names the
+# waiter); otherwise in ``holders`` and ``info``, with its grant record
+# ``g:<waiter>``, and the caller keeps those keys' expiry. Returns the token and
+# the expiry, as numbers and as strings.
 #
 # A number passed to redis.call is formatted with "%.17g" on the way (as one joined
 # to a string is with "%.14g"): about 2,500 instructions each (measured with
@@ -239,7 +261,7 @@ end
 # written as strings, and a number used several times (``now``, a grant's token
 # and expiry) is formatted once, with '%d'.
 _GRANT = """
-local function grant(waiter, mode, ttl, owner, floor)  -- ttl: ms, a string
+local function grant(waiter, mode, ttl, owner, floor, alone)  -- ttl: ms, a string
   local token = redis.call('INCR', K[5])
   if token <= floor then
     redis.call('DECR', K[5])
@@ -247,6 +269,10 @@ local function grant(waiter, mode, ttl, owner, floor)  -- ttl: ms, a string
   end
   local exp = now + ttl
   local t, e = string.format('%d', token), string.format('%d', exp)
+  if alone and mode ~= 'shared' then  -- marked: granted while others may wait
+    redis.call('SET', S, '+' .. t .. '|' .. mode .. '|' .. waiter .. '|' .. owner, 'PX', ttl)
+    return token, exp, t, e
+  end
   redis.call('ZADD', K[1], e, t)
   redis.call('HSET', K[2], t, mode .. '|' .. owner, 'mode', mode)
   redis.call('SET', grant_key(waiter), t, 'PX', ttl)
@@ -279,7 +305,7 @@ local function hand_on(claim, held)
       or redis.call('HGET', K[2], 'mode') ~= 'shared') then return end
     local list = wake_key(head)
     local token, exp, t, e
-    if mode then token, exp, t, e = grant(head, mode, ttl, owner, tonumber(floor)) end
+    if mode then token, exp, t, e = grant(head, mode, ttl, owner, tonumber(floor), held == 0) end
     redis.call('DEL', list)
     if not token then  -- the floor (or no details, which cannot happen): it tries itself
       redis.call('RPUSH', list, '0')
@@ -291,9 +317,9 @@ local function hand_on(claim, held)
     redis.call('PEXPIREAT', list, e)
     redis.call('HSET', K[9], t, (now + claim) .. '|' .. head)
     if redis.call('PTTL', K[9]) < tonumber(ttl) then redis.call('PEXPIRE', K[9], ttl) end
+    if mode ~= 'shared' then return end  -- a lone holder now
     if held == 0 then keep_until_last(e) else keep_until_last() end
     held = held + 1
-    if mode ~= 'shared' then return end
   end
 end
 """
@@ -338,8 +364,8 @@ end
 ACQUIRE = (
     _SOLO
     + f"local TOKENS, HOLDERS, QUEUE = {_part('tokens')}, {_part('holders')}, {_part('queue')}\n"
+    + f"local g = {_waiter_key('grant', 'ARGV[1]')}\n"
     + """
-local g = grant_key(ARGV[1])
 if redis.call('EXISTS', S, HOLDERS, QUEUE, g) == 0 then
   -- nothing held, nobody waiting, no earlier try of this waiter id: a lone holder
   local token = redis.call('INCR', TOKENS)
@@ -347,13 +373,24 @@ if redis.call('EXISTS', S, HOLDERS, QUEUE, g) == 0 then
     redis.call('DECR', TOKENS)
     return {-1, token - 1, -1, 0}
   end
-  redis.call('SET', S, token .. '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[4], 'PX', ARGV[3])
+  local v = '-' .. token .. '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[4]
+  redis.call('SET', S, v, 'PX', ARGV[3])
   return token
 end
 local solo = redis.call('GET', S)
+local stoken, smode, smarked
 if solo then
-  local token, _, waiter = solo_fields(solo)
-  if waiter == ARGV[1] then return {1, tonumber(token), redis.call('PTTL', S), 0} end
+  local waiter, _
+  stoken, smode, waiter, _, smarked = solo_fields(solo)
+  if waiter == ARGV[1] then  -- granted to this waiter id: collected here, the receipt
+    redis.call('DEL', """
+    + _waiter_key("wake", "ARGV[1]")
+    + """)
+    redis.call('HDEL', """
+    + _part("claims")
+    + """, stoken)
+    return {1, tonumber(stoken), redis.call('PTTL', S), 0}
+  end
 end
 """
     + _NOW
@@ -367,8 +404,12 @@ if prior == 'x' then return {0, 0, -1, now} end  -- its caller gave up: never gr
     + _GRANT
     + _HAND_ON
     + """
-unsolo(solo)
-local nholders, first = purge()
+if smode == 'shared' then  -- others may join it: the general form
+  unsolo(solo)
+  stoken = nil
+end
+local nholders, first
+nholders, first, stoken = purge(false, stoken)
 if prior then
   local score = redis.call('ZSCORE', K[1], prior)
   if score and tonumber(score) > now then
@@ -378,21 +419,28 @@ if prior then
     return {1, tonumber(prior), tonumber(score), now}
   end
 end
-local hmode = redis.call('HGET', K[2], 'mode')
+local hmode = smode
+if not stoken then hmode = redis.call('HGET', K[2], 'mode') end
 local compatible = (nholders == 0) or (ARGV[2] == 'shared' and hmode == 'shared')
 local rank = redis.call('ZRANK', K[3], ARGV[1])
 if compatible and (rank or redis.call('ZCARD', K[3])) == 0 then
-  local token, exp, _, e = grant(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[7]))
+  local alone = nholders == 0
+  local token, exp, _, e = grant(ARGV[1], ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[7]), alone)
   if not token then return {-1, exp, -1, now} end
   if rank then
     dequeue(ARGV[1])
     redis.call('DEL', wake_key(ARGV[1]))
   end
-  if nholders == 0 then keep_until_last(e) else keep_until_last() end
-  hand_on(ARGV[6], nholders + 1)  -- the shared waiters behind, if any
+  if ARGV[2] == 'shared' then
+    if alone then keep_until_last(e) else keep_until_last() end
+    hand_on(ARGV[6], nholders + 1)  -- the shared waiters behind, if any
+  end
   return token
 end
 if ARGV[5] == '1' then
+  if stoken and not smarked then  -- its release must now look for a waiter
+    redis.call('SETRANGE', S, '0', '+')
+  end
   if not rank then
     redis.call('ZADD', K[3], redis.call('INCR', K[6]), ARGV[1])
     redis.call('HSET', K[7], ARGV[1],
@@ -412,6 +460,9 @@ end
 if nholders == 0 or hmode == 'shared' then
   hand_on(ARGV[6], nholders)  -- the head may be grantable (a purge above freed the lock)
   first = redis.call('ZRANGE', K[1], '0', '0', 'WITHSCORES')[2]
+  if not first and redis.call('EXISTS', S) == 1 then first = now + redis.call('PTTL', S) end
+elseif stoken then
+  first = now + redis.call('PTTL', S)
 end
 local hint = -1
 if first then hint = tonumber(first) - now end
@@ -424,28 +475,33 @@ RELEASE = (
     _SOLO_MINE
     + """
 if solo then
-  if mine then redis.call('DEL', S) return 1 end
-  return 0
+  if not mine then return 0 end
+  redis.call('DEL', S)
+  if not marked then return 1 end  -- nobody queued behind it
 end
 """
     + _NOW
     + _OWNS
     + """
-local ok = owns(ARGV[1], ARGV[2])
-local gone = false
-if ok then
-  if redis.call('ZCARD', K[1]) == 1 then
-    redis.call('DEL', K[1], K[2])
-    gone = true
-  else
-    redis.call('ZREM', K[1], ARGV[1])
-    redis.call('HDEL', K[2], ARGV[1])
-  end
+local ok, gone = true, true
+if solo then
   redis.call('HDEL', K[9], ARGV[1])
+else
+  ok, gone = owns(ARGV[1], ARGV[2]), false
+  if ok then
+    if redis.call('ZCARD', K[1]) == 1 then
+      redis.call('DEL', K[1], K[2])
+      gone = true
+    else
+      redis.call('ZREM', K[1], ARGV[1])
+      redis.call('HDEL', K[2], ARGV[1])
+    end
+    redis.call('HDEL', K[9], ARGV[1])
+  end
+  if redis.call('EXISTS', K[3]) == 0 then return ok and 1 or 0 end
 end
 local result = 0
 if ok then result = 1 end
-if redis.call('EXISTS', K[3]) == 0 then return result end
 """
     + _PURGE
     + _GRANT
@@ -502,17 +558,25 @@ return 0
 CANCEL = (
     _SOLO
     + _NOW
-    + _UNSOLO
     + _OWNS
     + _GRANT
     + _HAND_ON
     + """
-unsolo(redis.call('GET', S))
 local g = grant_key(ARGV[1])
 dequeue(ARGV[1])
 redis.call('DEL', wake_key(ARGV[1]))
-local token = redis.call('GET', g)
 local released, held = 0, nil
+local solo = redis.call('GET', S)
+if solo then  -- (a shared one has nobody queued: the first acquire behind it converts it)
+  local token, _, waiter = solo_fields(solo)
+  held = 1
+  if waiter == ARGV[1] then  -- granted to the waiter that gives up: released
+    redis.call('DEL', S)
+    redis.call('HDEL', K[9], token)
+    released, held = 1, 0
+  end
+end
+local token = redis.call('GET', g)
 if token and token ~= 'x' then
   redis.call('HDEL', K[9], token)
   if redis.call('ZREM', K[1], token) == 1 then

@@ -13,7 +13,9 @@ which must wake up; the baton measures what that alone costs on the machine.
 Every worker records when it got and
 gave back the lock (``time.monotonic_ns``, one clock for all processes on Linux),
 so the run yields throughput, per-worker fairness and hand-off latency: the time
-from one worker's release to the next grant *to a different worker*.
+from one worker's release to the next grant *to a different worker*. What the run
+cost Redis comes from the server itself (``INFO``): its CPU time and the commands it
+ran (those inside scripts included) per grant.
 
 Run directly for a quick look: ``python bench/lock_contention.py --port 6379``.
 """
@@ -79,6 +81,8 @@ class Contention:
     grants: int
     per_worker: list[int]
     handoff_ns: list[int]
+    server_cpu_s: float = 0.0  # Redis's CPU time (user + system) over the run
+    server_commands: int = 0  # commands Redis ran over the run, scripts' own included
 
     @property
     def ns_per_grant(self) -> float:
@@ -104,9 +108,27 @@ class Contention:
         p50, p99 = self.handoff(0.5) / 1e3, self.handoff(0.99) / 1e3
         return f"hand-off p50 {p50:,.0f} µs, p99 {p99:,.0f} µs"
 
+    def server_cost(self) -> str:
+        g = max(self.grants, 1)
+        return (
+            f"Redis {self.server_cpu_s * 1e6 / g:,.0f} µs CPU, "
+            f"{self.server_commands / g:.1f} commands per grant"
+        )
+
     def summary(self) -> str:
         rate = self.grants / self.seconds
-        return f"{rate:,.0f} grants/s; fairness {self.fairness:.2f}; {self.handoffs()}"
+        return (
+            f"{rate:,.0f} grants/s; fairness {self.fairness:.2f}; {self.handoffs()}; "
+            f"{self.server_cost()}"
+        )
+
+
+def _server_counters(client) -> tuple[float, int]:  # type: ignore[no-untyped-def]
+    """Redis's CPU seconds so far and the commands it has run (INFO's own excluded)."""
+    cpu = client.info("cpu")
+    stats = client.info("commandstats")
+    calls = sum(v["calls"] for k, v in stats.items() if not k.startswith("cmdstat_info"))
+    return cpu["used_cpu_user"] + cpu["used_cpu_sys"], calls
 
 
 def contend(kind: str, procs: int, seconds: float, port: int) -> Contention:
@@ -127,9 +149,12 @@ def contend(kind: str, procs: int, seconds: float, port: int) -> Contention:
     for w in workers:
         w.start()
     ready.wait(timeout=120)  # every worker at the start line
+    server = redis.Redis(port=port)
+    cpu0, calls0 = _server_counters(server)
     end_at.value = time.monotonic() + seconds
     start.set()
     spans = [out.get(timeout=seconds + 60) for _ in workers]
+    cpu1, calls1 = _server_counters(server)
     for w in workers:
         w.join(30)
     counter = int(redis.Redis(port=port).get(f"bench:{tag}:counter") or 0)
@@ -143,7 +168,8 @@ def contend(kind: str, procs: int, seconds: float, port: int) -> Contention:
             raise AssertionError(f"{kind}: two holders at once")
         if nxt != who:
             handoffs.append(got - gave)
-    return Contention(kind, procs, seconds, grants, [len(s) for s in spans], handoffs)
+    cost = (cpu1 - cpu0, calls1 - calls0)
+    return Contention(kind, procs, seconds, grants, [len(s) for s in spans], handoffs, *cost)
 
 
 def main() -> None:

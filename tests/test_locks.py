@@ -5,7 +5,15 @@ import time
 
 import pytest
 
-from ringhash import DeadlockError, Lease, LeaseGroup, LeaseLost, LockError, LockTimeout
+from ringhash import (
+    DeadlockError,
+    Lease,
+    LeaseGroup,
+    LeaseLost,
+    LockError,
+    LockTable,
+    LockTimeout,
+)
 
 
 def wait_until(pred, timeout=10.0):
@@ -199,17 +207,52 @@ def test_deadlock_on_self_and_on_cycle(make_table):
     with pytest.raises(DeadlockError):  # upgrade while holding shared
         table.acquire("S", owner="o1", timeout=5)
     b = table.acquire("B", owner="o2")
-    t, box = in_thread(table.acquire, "A", owner="o2", timeout=10)  # o2 waits for o1
+    t2, box2 = in_thread(table.acquire, "A", owner="o2", timeout=10)  # o2 waits for o1
     wait_until(lambda: len(table.waiting("A")) == 1)
-    with pytest.raises(DeadlockError):
-        table.acquire("B", owner="o1", timeout=10)  # o1 -> o2 -> o1
+    t1, box1 = in_thread(table.acquire, "B", owner="o1", timeout=10)  # o1 -> o2 -> o1
+    refused = settle_cycle((t1, box1, a), (t2, box2, b))
+    # o1 closes the cycle; o2 only if its own check came after o1 had queued
+    # (a Redis waiter checks once it is queued)
+    assert refused == "o1" or not isinstance(table, LockTable)
     assert table.stats().deadlocks == 3
-    assert table.waiting("B") == ()
-    a.release()
-    t.join(10)
-    box["result"].release()
-    b.release()
+    assert table.waiting("A") == table.waiting("B") == ()
     s.release()
+
+
+def settle_cycle(*sides):
+    """Two owners that each hold a lock and wait for the other's: (thread, box,
+    lease held) per side. Exactly one must be refused with DeadlockError; the
+    other is granted once the refused side's lease is released. Returns which
+    side was refused, "o1" or "o2"."""
+    wait_until(lambda: any("error" in box for _, box, _ in sides))
+    (t1, box1, held1), (t2, box2, held2) = sides
+    refused, other = ((t1, box1, held1), (t2, box2, held2))[:: 1 if "error" in box1 else -1]
+    assert isinstance(refused[1]["error"], DeadlockError)
+    refused[0].join(10)
+    refused[2].release()  # the refused side gives up its lock: the other gets it
+    other[0].join(10)
+    assert "error" not in other[1], "both owners of one cycle were refused"
+    other[1]["result"].release()
+    other[2].release()
+    return "o1" if refused[1] is box1 else "o2"
+
+
+def wait_for(start, table, name, owner):
+    start.wait()
+    return table.acquire(name, owner=owner, timeout=10)
+
+
+def test_owners_closing_a_cycle_at_once_exactly_one_is_refused(make_table):
+    table = make_table()
+    for n in range(1, 31):
+        a = table.acquire("A", owner="o1")
+        b = table.acquire("B", owner="o2")
+        start = threading.Barrier(2)
+        t1, box1 = in_thread(wait_for, start, table, "B", "o1")
+        t2, box2 = in_thread(wait_for, start, table, "A", "o2")
+        settle_cycle((t1, box1, a), (t2, box2, b))
+        assert table.stats().deadlocks == n
+        assert table.waiting("A") == table.waiting("B") == ()
 
 
 def test_acquire_many_is_all_or_nothing(make_table):

@@ -72,11 +72,7 @@ from ._api import (
 )
 from ._redis_scripts import (
     ACQUIRE,
-    CANCEL,
-    EXTEND,
-    HOLDERS,
-    RELEASE,
-    VALID,
+    SCRIPTS,
     _Keys,
     _local_expiry,
     _owner_id,
@@ -162,18 +158,7 @@ class RedisLockTable(LockTableBase):
         self._waiter_ttl_ms = max(2000, int(self.poll_cap * 1000 * 10))
         self.check_eviction = bool(check_eviction)
         self._eviction_checked = False
-        self._scripts = Scripts(
-            client,
-            {
-                "acquire": ACQUIRE,
-                "release": RELEASE,
-                "extend": EXTEND,
-                "valid": VALID,
-                "cancel": CANCEL,
-                "holders": HOLDERS,
-            },
-            _backend_error,
-        )
+        self._scripts = Scripts(client, SCRIPTS, _backend_error)
         self.async_client = async_client
         self._async_acquire = (
             None if async_client is None else async_client.register_script(ACQUIRE)
@@ -379,16 +364,17 @@ class RedisLockTable(LockTableBase):
 
     def _check_deadlock(self, name: str, owner: Hashable) -> None:
         """Refuse to wait on a lock the owner holds here, or to close a cycle of local owners."""
-        if self._deadlocks(name, owner):
-            self._count("deadlocks")
+        if self._deadlocks(name, owner, refuse=True):
             raise DeadlockError(
                 f"acquiring {name!r} for owner {owner!r} would deadlock: "
                 "it waits on a lock its owner holds (through this table)"
             )
 
-    def _deadlocks(self, name: str, owner: Hashable) -> bool:
+    def _deadlocks(self, name: str, owner: Hashable, refuse: bool = False) -> bool:
         """Whether waiting on ``name`` would deadlock as far as this table knows: the
-        owner holds it here, or a holder of it waits (by a chain of waits) on the owner."""
+        owner holds it here, or a holder of it waits (by a chain of waits) on the owner.
+        To ``refuse`` one also ends the owner's wait in the same step: of owners that
+        close a cycle at once, exactly one is refused."""
         with self._lock:
             now = time.monotonic()
             held: dict[str | None, set[Hashable]] = {}
@@ -396,7 +382,11 @@ class RedisLockTable(LockTableBase):
                 if lease.expires_at is None or lease.expires_at > now:
                     held.setdefault(lease.name, set()).add(lease.owner)
             waiting = self._waiting
-            return closes_cycle(owner, held.get(name, ()), lambda o: held.get(waiting.get(o), ()))
+            cycle = closes_cycle(owner, held.get(name, ()), lambda o: held.get(waiting.get(o), ()))
+            if cycle and refuse:
+                waiting.pop(owner, None)
+                self._counts["deadlocks"] += 1
+            return cycle
 
     def _check_eviction(self) -> None:
         """On first use: refuse a Redis that may evict the lock's keys (a lease, a

@@ -48,6 +48,7 @@ __all__ = [
     "EXTEND",
     "HOLDERS",
     "RELEASE",
+    "SCRIPTS",
     "VALID",
     "_Keys",
     "_Request",
@@ -611,6 +612,11 @@ for i = 1, #live, 2 do
 end
 return out
 """
+)
+
+#: Every script by the name the table calls it.
+SCRIPTS = dict(
+    acquire=ACQUIRE, release=RELEASE, extend=EXTEND, valid=VALID, cancel=CANCEL, holders=HOLDERS
 )
 
 

@@ -305,8 +305,8 @@ local function hand_on(claim, held)
     if held > 0 and (mode ~= 'shared'
       or redis.call('HGET', K[2], 'mode') ~= 'shared') then return end
     local list = wake_key(head)
-    local token, exp, t, e
-    if mode then token, exp, t, e = grant(head, mode, ttl, owner, tonumber(floor), held == 0) end
+    local token, _, t, e
+    if mode then token, _, t, e = grant(head, mode, ttl, owner, tonumber(floor), held == 0) end
     redis.call('DEL', list)
     if not token then  -- the floor (or no details, which cannot happen): it tries itself
       redis.call('RPUSH', list, '0')

@@ -316,7 +316,7 @@ local function hand_on(claim, held)
     dequeue(head)
     redis.call('RPUSH', list, t .. '|' .. e)
     redis.call('PEXPIREAT', list, e)
-    redis.call('HSET', K[9], t, (now + claim) .. '|' .. head)
+    redis.call('HSET', K[9], t, string.format('%d|', now + claim) .. head)
     if redis.call('PTTL', K[9]) < tonumber(ttl) then redis.call('PEXPIRE', K[9], ttl) end
     if mode ~= 'shared' then return end  -- a lone holder now
     if held == 0 then keep_until_last(e) else keep_until_last() end
@@ -443,11 +443,11 @@ if ARGV[5] == '1' then
     redis.call('SETRANGE', S, '0', '+')
   end
   if not rank then
-    redis.call('ZADD', K[3], redis.call('INCR', K[6]), ARGV[1])
+    redis.call('ZADD', K[3], string.format('%d', redis.call('INCR', K[6])), ARGV[1])
     redis.call('HSET', K[7], ARGV[1],
       ARGV[2] .. '|' .. nows .. '|' .. ARGV[3] .. '|' .. ARGV[7] .. '|' .. ARGV[4])
   end
-  redis.call('ZADD', K[4], now + tonumber(ARGV[6]), ARGV[1])
+  redis.call('ZADD', K[4], string.format('%d', now + ARGV[6]), ARGV[1])
   -- The queue's keys expire together, 2 waiter TTLs after they were last refreshed:
   -- refreshed together, and emptied together (a queue that starts again has no
   -- TTL), so the queue's own TTL speaks for all; it must outlast the heartbeat.

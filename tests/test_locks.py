@@ -361,3 +361,15 @@ def test_error_hierarchy():
     for e in (LockTimeout, LeaseLost, DeadlockError):
         assert issubclass(e, LockError)
     assert issubclass(LockTimeout, TimeoutError)
+
+
+def test_closing_a_table_keeps_its_leases_and_it_stays_usable(make_table):
+    with make_table() as table:
+        lease = table.acquire("c", owner="a")
+    assert lease.valid  # closing lets go of connections, not of leases
+    assert table.try_acquire("c", owner="b") is None
+    lease.release()
+    table.acquire("c", owner="b", timeout=5).release()
+    table.close()
+    table.close()  # again: nothing left to close
+    assert table.holders("c") == ()

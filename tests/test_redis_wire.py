@@ -8,6 +8,7 @@ deadline, a fork).
 from __future__ import annotations
 
 import multiprocessing as mp
+import threading
 import time
 
 import pytest
@@ -90,6 +91,69 @@ def test_fleet_calls_survive_killed_connections(server):
         assert fleet.members() == {"n1": 2.0}
     finally:
         member.leave()
+
+
+def open_connections(server) -> int:
+    """Client connections the server has open, the one asking not counted."""
+    admin = redis.Redis(port=server.port)
+    n = len(admin.client_list(_type="normal")) - 1
+    admin.close()
+    return n
+
+
+def settles_at(server, n: int) -> bool:
+    """Whether the server's open connections come to ``n`` (a closed socket is
+    seen by the server on its next turn)."""
+    end = time.monotonic() + 10
+    while open_connections(server) != n:
+        if time.monotonic() > end:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_closing_a_table_closes_its_own_connections(server):
+    client = server.client()
+    client.ping()  # the client's own connection, which the table leaves alone
+    with RedisLockTable(client, prefix="c:") as table:
+        held = table.acquire("a", ttl=5)
+        threads = [  # waiters blocked at once: a connection each
+            threading.Thread(target=lambda: table.acquire("a", ttl=5, timeout=10).release())
+            for _ in range(3)
+        ]
+        for t in threads:
+            t.start()
+        end = time.monotonic() + 10
+        while len(table.waiting("a")) < 3:
+            assert time.monotonic() < end
+            time.sleep(0.01)
+        assert open_connections(server) >= 4  # the client's, the waiters', the holder's
+        held.release()
+        for t in threads:
+            t.join(10)
+    assert settles_at(server, 1)  # only the client's own is left
+    client.ping()
+    lease = table.acquire("a", ttl=5, timeout=5)  # still usable: it connects again
+    assert open_connections(server) == 2
+    lease.release()
+    table.close()
+    assert settles_at(server, 1)
+    client.close()
+
+
+def test_closing_a_fleet_closes_its_own_connections(server):
+    client = server.client()
+    client.ping()
+    with RedisFleet(client, "f") as fleet:
+        member = fleet.join("n1", ttl=10)  # renews in a thread of its own
+        assert fleet.members() == {"n1": 1.0}
+        member.leave()
+        assert open_connections(server) >= 2
+    assert settles_at(server, 1)
+    assert fleet.members() == {}  # still usable: it connects again
+    assert open_connections(server) == 2
+    fleet.close()
+    assert settles_at(server, 1)
 
 
 def _use_in_child(table, out):  # type: ignore[no-untyped-def]

@@ -219,6 +219,14 @@ class Wire:
         self._free.append(conn)
         return reply
 
+    def close(self) -> None:
+        """Close the connections not in use (a call in progress keeps its own, and
+        returns it open); the wire stays usable: its next call connects again."""
+        free, self._free = self._free, []
+        if self._pid == os.getpid():  # after a fork they are the parent's
+            for conn in free:
+                conn.disconnect()
+
     def pop(self, key: str, wait: float, slack: float) -> Any:
         """``BLPOP key wait``: the element popped, or None (also for any Redis error:
         what was pushed must be recoverable another way); by ``wait + slack`` at most."""
@@ -313,6 +321,11 @@ class Scripts:
         self._load = {name: pack("SCRIPT", "LOAD", src) for name, src in sources.items()}
         self._error = error
         self.wire = _wire_for(client)
+
+    def close(self) -> None:
+        """Close the connections of the feature's own (:meth:`Wire.close`)."""
+        if self.wire is not None:
+            self.wire.close()
 
     def _packed(self, name: str, keys: list[str], args: list[Any]) -> bytes:
         return pack("EVALSHA", self._sha[name], len(keys), *keys, *args)

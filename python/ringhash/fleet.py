@@ -108,6 +108,18 @@ class RedisFleet:
         self.settings = f"vnodes={self.vnodes};hash={self.hash};seed=0"
         self._scripts = Scripts(client, SCRIPTS, _error)
 
+    def close(self) -> None:
+        """Close the fleet's own connections (its members' and rings' calls use them;
+        those of ``client`` are the client's to close). It stays usable: the next
+        call connects again. ``with fleet:`` closes it at the end of the block."""
+        self._scripts.close()
+
+    def __enter__(self) -> RedisFleet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def __repr__(self) -> str:
         return f"RedisFleet({self.name!r}, vnodes={self.vnodes}, hash={self.hash!r})"
 

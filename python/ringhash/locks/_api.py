@@ -461,6 +461,9 @@ class _LockContext:
         _release_on_exit(self._lease, et)
 
 
+_Table = TypeVar("_Table", bound="LockTableBase")
+
+
 class LockTableBase:
     """What every lock table builds on ``acquire``/``acquire_async`` (in-process and Redis)."""
 
@@ -489,6 +492,17 @@ class LockTableBase:
         on_lost: Callable[[Lease], object] | None = None,
     ) -> Lease:
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Let go of what the table keeps open (a Redis table's own connections):
+        leases stay as they are, and the table stays usable (it connects again when
+        next used). ``with table:`` closes it at the end of the block."""
+
+    def __enter__(self: _Table) -> _Table:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def _now(self) -> float:
         raise NotImplementedError

@@ -180,6 +180,11 @@ class RedisLockTable(LockTableBase):
     def __repr__(self) -> str:
         return f"RedisLockTable(prefix={self.prefix!r}, default_ttl={self.default_ttl})"
 
+    def close(self) -> None:
+        """Close the table's own connections (see :meth:`LockTableBase.close`); those
+        of ``client`` are the client's to close."""
+        self._scripts.close()
+
     # ------------------------------------------------------------ plumbing
 
     def _now(self) -> float:

@@ -373,3 +373,62 @@ def test_closing_a_table_keeps_its_leases_and_it_stays_usable(make_table):
     table.close()
     table.close()  # again: nothing left to close
     assert table.holders("c") == ()
+
+
+def past_its_check(table, name):
+    """Whether a waiter of ``table`` for ``name`` has passed its deadlock check (a
+    Redis waiter checks once it is queued; the in-process table, before queueing)."""
+    if isinstance(table, LockTable):
+        return len(table.waiting(name)) == 1
+    k = table._request(name, "exclusive", 1.0, "-", None).k
+    return k.base in table._contended  # marked right after the check
+
+
+def test_an_owner_waiting_in_two_threads_is_seen_waiting_in_both(make_table):
+    table = make_table()
+    xa = table.acquire("XA", owner="x")
+    y1 = table.acquire("Y1", owner="y")
+    z1 = table.acquire("Z1", owner="z")
+    t1, box1 = in_thread(table.acquire, "Y1", owner="x", timeout=10)  # x waits for y
+    wait_until(lambda: past_its_check(table, "Y1"))
+    t2, box2 = in_thread(table.acquire, "Z1", owner="x", timeout=10)  # and for z
+    wait_until(lambda: past_its_check(table, "Z1"))
+    assert table.stats().waiters == 2
+    with pytest.raises(DeadlockError):  # y -> x -> y, through x's first wait
+        table.acquire("XA", owner="y", timeout=10)
+    z1.release()
+    t2.join(10)
+    box2["result"].release()  # x's second wait is over; its first is not
+    with pytest.raises(DeadlockError):
+        table.acquire("XA", owner="y", timeout=10)
+    assert table.stats().deadlocks == 2
+    y1.release()
+    t1.join(10)
+    box1["result"].release()
+    xa.release()
+    assert table.stats().waiters == 0
+    assert table.waiting("XA") == table.waiting("Y1") == ()
+
+
+def test_async_waits_are_checked_for_deadlock_too(make_table):
+    import asyncio
+
+    table = make_table()
+    other = table.acquire("f", owner="other")
+
+    async def main():
+        mine = await table.acquire_async("e")
+        with pytest.raises(DeadlockError):  # the same task again
+            await table.acquire_async("e", timeout=5)
+        t, box = in_thread(table.acquire, "e", owner="other", timeout=10)
+        await asyncio.to_thread(wait_until, lambda: past_its_check(table, "e"))
+        with pytest.raises(DeadlockError):  # this task -> other -> this task
+            await table.acquire_async("f", timeout=10)
+        assert table.stats().waiters == 1
+        mine.release()
+        await asyncio.to_thread(t.join, 10)
+        box["result"].release()
+
+    asyncio.run(main())
+    other.release()
+    assert table.stats().deadlocks == 2 and table.stats().waiters == 0

@@ -35,6 +35,7 @@ silent success or a hang.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import heapq
 import itertools
 import threading
@@ -166,7 +167,7 @@ class RedisLockTable(LockTableBase):
         self._lock = threading.Lock()
         self._counts = dict(grants=0, releases=0, timeouts=0, expiries=0, deadlocks=0)
         self._local: dict[tuple[str, int], Lease] = {}  # (name, token) -> lease granted here, live
-        self._waiting: dict[Hashable, str] = {}  # local owner -> name it waits for
+        self._waiting: dict[Hashable, dict[str, str]] = {}  # owner -> {waiter id: name}
         self._contended: set[str] = set()  # locks (bases) an acquire here waited for of late
         self._seen: dict[str, int] = {}  # name -> highest token granted through this table
         # (when to check, seq, the expires_at it was scheduled for, lease)
@@ -218,18 +219,15 @@ class RedisLockTable(LockTableBase):
                 f"release {lease.name!r}",
                 deadline,
             )
-        except LockBackendError:
-            # The outcome is unknown (the lease ends on the server at its TTL at the
-            # latest): forget it here, so this owner's next acquires are not refused
-            # as a deadlock on a lease it no longer uses.
+        finally:
+            # Forgotten here whatever the outcome (unknown on a LockBackendError: the
+            # lease ends on the server at its TTL at the latest), so this owner's next
+            # acquires are not refused as a deadlock on a lease it no longer uses.
             with self._lock:
                 self._local.pop((lease.name, lease.token), None)
-            raise
-        with self._lock:
-            self._local.pop((lease.name, lease.token), None)
-            if ok:
-                self._counts["releases"] += 1
-        if not ok:
+        if ok:
+            self._count("releases")
+        else:
             raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
 
     def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
@@ -291,16 +289,8 @@ class RedisLockTable(LockTableBase):
     def _acquire_call(self, r: _Request, enqueue: bool) -> tuple[list[str], list[Any]]:
         with self._lock:
             floor = self._seen.get(r.k.base, 0)
-        owner = _owner_id(r.owner)
-        return [r.k.base], [
-            r.waiter,
-            r.mode,
-            r.ttl_ms,
-            owner,
-            int(enqueue),
-            self._waiter_ttl_ms,
-            floor,
-        ]
+        args = [r.waiter, r.mode, r.ttl_ms, _owner_id(r.owner), int(enqueue)]
+        return [r.k.base], [*args, self._waiter_ttl_ms, floor]
 
     def _granted(self, r: _Request, reply: Any, start: float) -> tuple[Lease | None, float, float]:
         """An ACQUIRE's reply as (lease, 0, 0) if granted, else (None, ms until a holder
@@ -367,31 +357,46 @@ class RedisLockTable(LockTableBase):
             except LockBackendError:
                 continue
 
-    def _check_deadlock(self, name: str, owner: Hashable) -> None:
+    def _check_deadlock(self, r: _Request) -> None:
         """Refuse to wait on a lock the owner holds here, or to close a cycle of local owners."""
-        if self._deadlocks(name, owner, refuse=True):
+        if self._deadlocks(r, refuse=True):
             raise DeadlockError(
-                f"acquiring {name!r} for owner {owner!r} would deadlock: "
+                f"acquiring {r.name!r} for owner {r.owner!r} would deadlock: "
                 "it waits on a lock its owner holds (through this table)"
             )
 
-    def _deadlocks(self, name: str, owner: Hashable, refuse: bool = False) -> bool:
-        """Whether waiting on ``name`` would deadlock as far as this table knows: the
+    def _deadlocks(self, r: _Request, refuse: bool = False) -> bool:
+        """Whether waiting on ``r.name`` would deadlock as far as this table knows: the
         owner holds it here, or a holder of it waits (by a chain of waits) on the owner.
-        To ``refuse`` one also ends the owner's wait in the same step: of owners that
-        close a cycle at once, exactly one is refused."""
+        To ``refuse`` one also ends the wait in the same step: of owners that close a
+        cycle at once, exactly one is refused."""
         with self._lock:
             now = time.monotonic()
             held: dict[str | None, set[Hashable]] = {}
             for lease in self._local.values():
                 if lease.expires_at is None or lease.expires_at > now:
                     held.setdefault(lease.name, set()).add(lease.owner)
-            waiting = self._waiting
-            cycle = closes_cycle(owner, held.get(name, ()), lambda o: held.get(waiting.get(o), ()))
+            waits = self._waiting
+            cycle = closes_cycle(
+                r.owner,
+                held.get(r.name, ()),
+                lambda o: [h for n in waits.get(o, {}).values() for h in held.get(n, ())],
+            )
             if cycle and refuse:
-                waiting.pop(owner, None)
+                self._wait_edge(r, False, locked=True)
                 self._counts["deadlocks"] += 1
             return cycle
+
+    def _wait_edge(self, r: _Request, waits: bool, locked: bool = False) -> None:
+        """Record that ``r``'s owner waits for ``r.name`` (an owner may wait in several
+        threads or tasks at once), or that this wait has ended."""
+        with contextlib.nullcontext() if locked else self._lock:
+            if waits:
+                self._waiting.setdefault(r.owner, {})[r.waiter] = r.name
+            elif r.waiter in (mine := self._waiting.get(r.owner, {})):
+                del mine[r.waiter]
+                if not mine:
+                    del self._waiting[r.owner]
 
     def _check_eviction(self) -> None:
         """On first use: refuse a Redis that may evict the lock's keys (a lease, a
@@ -425,13 +430,11 @@ class RedisLockTable(LockTableBase):
             name, mode, ttl, timeout, owner, on_lost, threading.current_thread
         )
         r = self._request(name, mode, ttl_s, owner, on_lost)
-        with self._lock:
-            self._waiting[owner] = name  # before queueing, so others see the wait-for edge
+        self._wait_edge(r, True)  # before queueing, so others see the wait-for edge
         try:
             return self._acquire_blocking(r, tmo)
         finally:
-            with self._lock:
-                self._waiting.pop(owner, None)
+            self._wait_edge(r, False)
 
     def _request(
         self,
@@ -449,7 +452,7 @@ class RedisLockTable(LockTableBase):
         deadline = None if tmo is None else time.monotonic() + tmo
         popped, waited = None, False
         try:
-            if tmo != 0 and r.k.base in self._contended and not self._deadlocks(r.name, r.owner):
+            if tmo != 0 and r.k.base in self._contended and not self._deadlocks(r):
                 lease, hint, offset, popped = self._attempt_and_pop(r, deadline)
                 waited = True
             else:
@@ -464,7 +467,7 @@ class RedisLockTable(LockTableBase):
             raise LockTimeout(f"{r.name!r} is held (timeout=0)")
         try:
             if not waited:  # a pipelined wait was checked before it was sent
-                self._check_deadlock(r.name, r.owner)
+                self._check_deadlock(r)
         except DeadlockError:
             self._cancel(r)
             raise
@@ -523,8 +526,7 @@ class RedisLockTable(LockTableBase):
         deadline = None if tmo is None else time.monotonic() + tmo
         hint = offset = -1.0
         checked = False
-        with self._lock:
-            self._waiting[owner] = name
+        self._wait_edge(r, True)
         try:
             first = True
             while True:
@@ -559,14 +561,13 @@ class RedisLockTable(LockTableBase):
                     self._count("timeouts")
                     raise LockTimeout(f"{name!r} is held (timeout=0)")
                 if not checked:
-                    self._check_deadlock(name, owner)
+                    self._check_deadlock(r)
                     checked = True
         except BaseException:
             self._cancel(r, ttl_s)  # one short call: not awaited, not cancellable
             raise
         finally:
-            with self._lock:
-                self._waiting.pop(owner, None)
+            self._wait_edge(r, False)
 
     def _next_wait(self, name: str, hint: float, deadline: float | None) -> float:
         """Seconds a blocked waiter may wait for its wake-up before the next attempt;
@@ -679,7 +680,8 @@ class RedisLockTable(LockTableBase):
                 for lease in self._local.values()
                 if lease.expires_at is None or lease.expires_at > now
             )
-            return LockStats(holders=live, waiters=len(self._waiting), **self._counts)
+            waiters = sum(map(len, self._waiting.values()))
+            return LockStats(holders=live, waiters=waiters, **self._counts)
 
 
 def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float, float]]) -> None:

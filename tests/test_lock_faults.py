@@ -97,6 +97,32 @@ def test_on_lost_is_called_once():
     assert calls == [lease]
 
 
+def test_a_lease_redis_cannot_be_asked_about_is_lost_soon_after_its_expiry(tmp_path):
+    """Its expiry watcher asks Redis at the lease's local expiry; with Redis gone it
+    cannot tell, asks again, and after UNCHECKED_GRACE calls on_lost and stops asking
+    (before, it asked every 20 ms for as long as Redis stayed away)."""
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    from ringhash.locks._redis import UNCHECKED_GRACE
+
+    server = RedisServer(tmp_path).start()
+    table = RedisLockTable(server.client(retry=Retry(NoBackoff(), 0)), prefix="u:")
+    lost = threading.Event()
+    lease = table.acquire("n", ttl=0.3, on_lost=lambda _: lost.set())
+    asked = []
+    real = table._is_valid
+    table._is_valid = lambda lease: asked.append(time.monotonic()) or real(lease)
+    server.kill()
+    assert lost.wait(UNCHECKED_GRACE + 10)
+    assert lease.expires_at + UNCHECKED_GRACE <= time.monotonic()
+    assert len(asked) >= 2  # it did ask again before giving up
+    n = len(asked)
+    time.sleep(0.3)
+    assert len(asked) == n  # and asks no more
+    assert table.stats().expiries == 1
+
+
 def test_on_lost_once_when_redis_stalls_under_keep_alive(tmp_path):
     server = RedisServer(tmp_path).start()
     try:

@@ -87,6 +87,9 @@ __all__ = ["RedisLockTable"]
 #: The slack of a deadline: a call made before the deadline may take this much
 #: longer (a timeout of 0, try once, still gets one round trip).
 DEADLINE_SLACK = 0.5
+#: How long past its local expiry a lease with ``on_lost`` that Redis cannot be asked
+#: about is taken as maybe still held (the acquire's round trip); then it is lost.
+UNCHECKED_GRACE = 1.0
 #: How long a caller that gives up waits for its withdrawal before leaving it to
 #: a background retry: ``acquire(timeout=t)`` ends within t + DEADLINE_SLACK +
 #: CANCEL_WAIT whatever Redis does.
@@ -614,15 +617,15 @@ class RedisLockTable(LockTableBase):
                     due.append(lease)
             nxt = self._lost_heap[0][0] - now if self._lost_heap else None
         for lease in due:
+            assert lease.expires_at is not None  # watched leases have a TTL
             try:
                 still = self._is_valid(lease)
-            except LockBackendError:
-                still = True  # cannot tell now: look again shortly
+            except LockBackendError:  # cannot tell: ask again shortly, unless long expired
+                still = time.monotonic() < lease.expires_at + UNCHECKED_GRACE
             if still:
                 # The local expiry is a conservative estimate (counted from before the
                 # request was sent), so the server may not have expired it yet.
                 with self._lock:
-                    assert lease.expires_at is not None  # watched leases have a TTL
                     heapq.heappush(
                         self._lost_heap,
                         (time.monotonic() + 0.02, next(self._seq), lease.expires_at, lease),

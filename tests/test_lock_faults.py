@@ -104,7 +104,7 @@ def test_a_lease_redis_cannot_be_asked_about_is_lost_soon_after_its_expiry(tmp_p
     from redis.backoff import NoBackoff
     from redis.retry import Retry
 
-    from ringhash.locks._redis import UNCHECKED_GRACE
+    from ringhash.locks._redis_lost import UNCHECKED_GRACE
 
     server = RedisServer(tmp_path).start()
     table = RedisLockTable(server.client(retry=Retry(NoBackoff(), 0)), prefix="u:")
@@ -112,7 +112,9 @@ def test_a_lease_redis_cannot_be_asked_about_is_lost_soon_after_its_expiry(tmp_p
     lease = table.acquire("n", ttl=0.3, on_lost=lambda _: lost.set())
     asked = []
     real = table._is_valid
-    table._is_valid = lambda lease: asked.append(time.monotonic()) or real(lease)
+    table._is_valid = lambda lease, deadline: (
+        asked.append(time.monotonic()) or real(lease, deadline)
+    )
     server.kill()
     assert lost.wait(UNCHECKED_GRACE + 10)
     assert lease.expires_at + UNCHECKED_GRACE <= time.monotonic()
@@ -121,6 +123,43 @@ def test_a_lease_redis_cannot_be_asked_about_is_lost_soon_after_its_expiry(tmp_p
     time.sleep(0.3)
     assert len(asked) == n  # and asks no more
     assert table.stats().expiries == 1
+
+
+def test_leases_a_stalled_redis_cannot_answer_about_are_lost_within_the_grace(tmp_path):
+    """A stalled server (stopped, not gone) and a client without a socket timeout: each
+    of the watcher's questions ends by its lease's expiry + UNCHECKED_GRACE, so every
+    lease is lost within UNCHECKED_GRACE of its expiry (before, the watcher thread
+    waited for an answer for as long as the server stayed stopped: no on_lost at all;
+    with the usual deadline slack per question, the later leases here came late)."""
+    from ringhash.locks._redis_lost import UNCHECKED_GRACE
+
+    server = RedisServer(tmp_path).start()
+    try:
+        table = RedisLockTable(server.client(), prefix="s:")  # no socket timeout
+        told: dict[str, float] = {}
+        lost = threading.Event()
+
+        def on_lost(lease):  # type: ignore[no-untyped-def]
+            told[lease.name] = time.monotonic()
+            if len(told) == 6:
+                lost.set()
+
+        leases = []
+        for i in range(6):  # expiring 50 ms apart: not all due in one round
+            leases.append(table.acquire(f"n{i}", ttl=1.0, on_lost=on_lost))
+            time.sleep(0.05)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            assert lost.wait(UNCHECKED_GRACE + 5)
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        for lease in leases:  # 0.3 s: the watcher thread's scheduling on a busy machine
+            assert lease.expires_at + UNCHECKED_GRACE - 0.05 <= told[lease.name]
+            assert told[lease.name] <= lease.expires_at + UNCHECKED_GRACE + 0.3
+        assert table.stats().expiries == 6
+        assert table.acquire("n0", ttl=1).token > leases[0].token  # usable again
+    finally:
+        server.kill()
 
 
 def test_on_lost_once_when_redis_stalls_under_keep_alive(tmp_path):

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import itertools
 import threading
 import time
@@ -69,8 +68,8 @@ from ._api import (
     closes_cycle,
     current_task,
     log,
-    notify_lost,
 )
+from ._redis_lost import watch
 from ._redis_scripts import (
     ACQUIRE,
     SCRIPTS,
@@ -87,9 +86,6 @@ __all__ = ["RedisLockTable"]
 #: The slack of a deadline: a call made before the deadline may take this much
 #: longer (a timeout of 0, try once, still gets one round trip).
 DEADLINE_SLACK = 0.5
-#: How long past its local expiry a lease with ``on_lost`` that Redis cannot be asked
-#: about is taken as maybe still held (the acquire's round trip); then it is lost.
-UNCHECKED_GRACE = 1.0
 #: How long a caller that gives up waits for its withdrawal before leaving it to
 #: a background retry: ``acquire(timeout=t)`` ends within t + DEADLINE_SLACK +
 #: CANCEL_WAIT whatever Redis does.
@@ -253,7 +249,7 @@ class RedisLockTable(LockTableBase):
         if lease._on_lost is not None:
             self._watch(lease)
 
-    def _is_valid(self, lease: Lease) -> bool:
+    def _is_valid(self, lease: Lease, deadline: float | None = None) -> bool:
         k = _Keys(self.prefix, lease.name)
         ok = bool(
             self._call(
@@ -261,6 +257,7 @@ class RedisLockTable(LockTableBase):
                 [k.base],
                 [lease.token, self._owner_of(lease)],
                 f"check {lease.name!r}",
+                deadline,
             )
         )
         if not ok:
@@ -594,47 +591,7 @@ class RedisLockTable(LockTableBase):
 
     # ------------------------------------------------------------ on_lost
 
-    def _watch(self, lease: Lease) -> None:
-        """Call lease.on_lost when it expires (checked on the server at its local expiry)."""
-        assert lease.expires_at is not None
-        with self._lock:
-            heapq.heappush(
-                self._lost_heap, (lease.expires_at, next(self._seq), lease.expires_at, lease)
-            )
-            if self._reaper is None:
-                self._reaper = Reaper(self, RedisLockTable._due_lost, "ringhash-redis-lock-reaper")
-            else:
-                self._reaper.poke()
-
-    def _due_lost(self) -> float | None:
-        """Check leases due now; returns seconds until the next one (None: nothing)."""
-        now = time.monotonic()
-        due = []
-        with self._lock:
-            while self._lost_heap and self._lost_heap[0][0] <= now:
-                _, _, scheduled_for, lease = heapq.heappop(self._lost_heap)
-                if lease.expires_at == scheduled_for and (lease.name, lease.token) in self._local:
-                    due.append(lease)
-            nxt = self._lost_heap[0][0] - now if self._lost_heap else None
-        for lease in due:
-            assert lease.expires_at is not None  # watched leases have a TTL
-            try:
-                still = self._is_valid(lease)
-            except LockBackendError:  # cannot tell: ask again shortly, unless long expired
-                still = time.monotonic() < lease.expires_at + UNCHECKED_GRACE
-            if still:
-                # The local expiry is a conservative estimate (counted from before the
-                # request was sent), so the server may not have expired it yet.
-                with self._lock:
-                    heapq.heappush(
-                        self._lost_heap,
-                        (time.monotonic() + 0.02, next(self._seq), lease.expires_at, lease),
-                    )
-                    nxt = 0.02 if nxt is None else min(nxt, 0.02)
-                continue
-            self._count("expiries")
-            notify_lost([lease])
-        return nxt
+    _watch = watch  # on_lost: the expiry watcher (_redis_lost.py)
 
     # ------------------------------------------------------------ introspection
 

@@ -168,5 +168,5 @@ def test_redis_contended(benchmark, redis_port, kind, procs):
         note += (
             f"; hand-off p50 {c.handoff(0.5) / 1e3:,.0f} µs, p99 {c.handoff(0.99) / 1e3:,.0f} µs"
         )
-    note += f"; {c.server_cost()}"
+    note += f"; {c.cost()}"
     record(benchmark, kind, 1, procs=procs, per_ns=c.ns_per_grant, note=note)

@@ -14,8 +14,11 @@ Every worker records when it got and
 gave back the lock (``time.monotonic_ns``, one clock for all processes on Linux),
 so the run yields throughput, per-worker fairness and hand-off latency: the time
 from one worker's release to the next grant *to a different worker*. What the run
-cost Redis comes from the server itself (``INFO``): its CPU time and the commands it
-ran (those inside scripts included) per grant.
+cost comes with it, per grant: the CPU time of the workers over their loops (user +
+system, so the wake-ups' kernel time too) and of Redis (from ``INFO``), and the
+commands Redis ran (those inside scripts included). With more workers than cores,
+the CPU a grant takes (the lock's calls, the critical section's, the wake-ups) is
+much of what it costs in wall time: these figures show where it goes.
 
 Run directly for a quick look: ``python bench/lock_contention.py --port 6379``.
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing as mp
+import os
 import statistics
 import time
 from dataclasses import dataclass
@@ -62,6 +66,7 @@ def _worker(kind, port, tag, ready, start, end_at, out):  # type: ignore[no-unty
     ready.wait()  # every worker has imported and connected: starting 16 takes >1 s here
     start.wait()
     end = end_at.value  # one end for all: nobody runs on alone
+    cpu = os.times()
     while time.monotonic() < end:
         held = acquire()
         got = time.monotonic_ns()
@@ -70,7 +75,8 @@ def _worker(kind, port, tag, ready, start, end_at, out):  # type: ignore[no-unty
         gave = time.monotonic_ns()
         release(held)
         spans.append((got, gave))
-    out.put(spans)
+    done = os.times()
+    out.put((spans, done.user - cpu.user + done.system - cpu.system))
 
 
 @dataclass
@@ -83,6 +89,7 @@ class Contention:
     handoff_ns: list[int]
     server_cpu_s: float = 0.0  # Redis's CPU time (user + system) over the run
     server_commands: int = 0  # commands Redis ran over the run, scripts' own included
+    client_cpu_s: float = 0.0  # the workers' CPU time (user + system) over their loops
 
     @property
     def ns_per_grant(self) -> float:
@@ -108,18 +115,19 @@ class Contention:
         p50, p99 = self.handoff(0.5) / 1e3, self.handoff(0.99) / 1e3
         return f"hand-off p50 {p50:,.0f} µs, p99 {p99:,.0f} µs"
 
-    def server_cost(self) -> str:
+    def cost(self) -> str:
+        """CPU time per grant, the workers' and Redis's, and Redis's commands per grant."""
         g = max(self.grants, 1)
         return (
-            f"Redis {self.server_cpu_s * 1e6 / g:,.0f} µs CPU, "
+            f"CPU per grant: workers {self.client_cpu_s * 1e6 / g:,.0f} µs, "
+            f"Redis {self.server_cpu_s * 1e6 / g:,.0f} µs; "
             f"{self.server_commands / g:.1f} commands per grant"
         )
 
     def summary(self) -> str:
         rate = self.grants / self.seconds
         return (
-            f"{rate:,.0f} grants/s; fairness {self.fairness:.2f}; {self.handoffs()}; "
-            f"{self.server_cost()}"
+            f"{rate:,.0f} grants/s; fairness {self.fairness:.2f}; {self.handoffs()}; {self.cost()}"
         )
 
 
@@ -153,7 +161,7 @@ def contend(kind: str, procs: int, seconds: float, port: int) -> Contention:
     cpu0, calls0 = _server_counters(server)
     end_at.value = time.monotonic() + seconds
     start.set()
-    spans = [out.get(timeout=seconds + 60) for _ in workers]
+    spans, cpus = zip(*(out.get(timeout=seconds + 60) for _ in workers), strict=True)
     cpu1, calls1 = _server_counters(server)
     for w in workers:
         w.join(30)
@@ -168,7 +176,7 @@ def contend(kind: str, procs: int, seconds: float, port: int) -> Contention:
             raise AssertionError(f"{kind}: two holders at once")
         if nxt != who:
             handoffs.append(got - gave)
-    cost = (cpu1 - cpu0, calls1 - calls0)
+    cost = (cpu1 - cpu0, calls1 - calls0, sum(cpus))
     return Contention(kind, procs, seconds, grants, [len(s) for s in spans], handoffs, *cost)
 
 

@@ -3,16 +3,18 @@
 A lease acquired with ``on_lost`` is watched: at its local expiry (a conservative
 estimate, counted from before its request was sent) the table's watcher thread
 asks Redis whether the lease still holds, and calls ``on_lost`` once Redis says it
-does not. The two functions are the table's ``_watch`` and ``_due_lost`` methods,
-kept here so the engine module stays about acquiring and releasing.
+does not. :func:`watch` is the table's ``_watch`` method and :func:`due_lost` its
+watcher thread's round, kept here so the engine module stays about acquiring and
+releasing.
 
 When Redis cannot answer (gone, or stalled), the watcher cannot tell: it asks
 again shortly, until ``UNCHECKED_GRACE`` past the local expiry, each question
 bounded by that time; then, without an answer, the lease is taken as lost. So
-``on_lost`` comes at most ``UNCHECKED_GRACE`` after the local expiry whatever Redis
-does (a question holds the watcher at most until the limit of the lease it is
-about, and every lease due later has a later limit). One unanswered question ends
-its round's questions: the other leases due then are asked again in the next.
+``on_lost`` comes about ``UNCHECKED_GRACE`` after the local expiry at the latest,
+whatever Redis does: a question holds the watcher until its own lease's limit at
+most, and a lease waiting behind it has a limit no more than ``RECHECK`` earlier.
+One unanswered question ends its round's questions: the other leases due then are
+asked again in the next round.
 """
 
 from __future__ import annotations

@@ -20,13 +20,28 @@ asked again in the next round.
 from __future__ import annotations
 
 import heapq
+import threading
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 from ._api import Lease, LockBackendError, Reaper, notify_lost
 
-if TYPE_CHECKING:
-    from ._redis import RedisLockTable
+
+class Watched(Protocol):
+    """What the watcher uses of a ``RedisLockTable`` (which imports this module)."""
+
+    _lock: threading.Lock  # guards the rest, and the table's own records
+    _local: dict[tuple[str, int], Lease]  # the leases granted through the table, live
+    # (when to check, seq, the expires_at it was scheduled for, lease)
+    _lost_heap: list[tuple[float, int, float, Lease]]
+    _reaper: Reaper[Any] | None
+
+    @property
+    def _seq(self) -> Iterator[int]: ...
+    def _is_valid(self, lease: Lease, deadline: float | None = None) -> bool: ...
+    def _count(self, what: str) -> None: ...
+
 
 #: How long past its local expiry a lease with ``on_lost`` that Redis cannot be asked
 #: about is taken as maybe still held (the acquire's round trip); then it is lost.
@@ -35,7 +50,7 @@ UNCHECKED_GRACE = 1.0
 RECHECK = 0.02
 
 
-def watch(table: RedisLockTable, lease: Lease) -> None:
+def watch(table: Watched, lease: Lease) -> None:
     """Call ``lease.on_lost`` when it expires (checked on the server at its local expiry)."""
     assert lease.expires_at is not None
     with table._lock:
@@ -48,7 +63,7 @@ def watch(table: RedisLockTable, lease: Lease) -> None:
             table._reaper.poke()
 
 
-def due_lost(table: RedisLockTable) -> float | None:
+def due_lost(table: Watched) -> float | None:
     """Check the leases due now; returns seconds until the next one (None: nothing)."""
     now = time.monotonic()
     due = []

@@ -162,6 +162,43 @@ def test_leases_a_stalled_redis_cannot_answer_about_are_lost_within_the_grace(tm
         server.kill()
 
 
+def test_valid_is_answered_by_the_lease_expiry_whatever_redis_does(tmp_path):
+    """``lease.valid`` asks Redis by the lease's local expiry at the latest: a stalled
+    server and a client without a socket timeout get False at the expiry (before: no
+    answer for as long as the server stayed stopped); past the expiry the answer is
+    False without asking; a server that refuses sooner is a LockBackendError."""
+    server = RedisServer(tmp_path).start()
+    try:
+        table = RedisLockTable(server.client(), prefix="v:")  # no socket timeout
+        lease = table.acquire("n", ttl=1.0)
+        assert lease.valid
+        box: dict[str, object] = {}
+
+        def ask() -> None:
+            box["valid"] = lease.valid
+            box["at"] = time.monotonic()
+
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            asking = threading.Thread(target=ask, daemon=True)
+            asking.start()
+            asking.join(lease.remaining() + 5)
+            assert box.get("valid") is False
+            assert lease.expires_at <= box["at"] <= lease.expires_at + 0.5
+            start = time.monotonic()
+            assert not lease.valid  # past the expiry: not asked (Redis is still stopped)
+            assert time.monotonic() - start < 0.1
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        fresh = table.acquire("m", ttl=30)
+        assert fresh.valid
+        server.kill()
+        with pytest.raises(LockBackendError):
+            fresh.valid  # noqa: B018
+    finally:
+        server.kill()
+
+
 def test_on_lost_once_when_redis_stalls_under_keep_alive(tmp_path):
     server = RedisServer(tmp_path).start()
     try:

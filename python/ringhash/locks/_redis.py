@@ -250,16 +250,32 @@ class RedisLockTable(LockTableBase):
             self._watch(lease)
 
     def _is_valid(self, lease: Lease, deadline: float | None = None) -> bool:
+        """Whether Redis says the lease still holds, asked by ``deadline``. By default
+        (``lease.valid``) the deadline is the lease's local expiry, past which its holder
+        must take it as lost whatever Redis would say: so past it the answer is False
+        without asking, and a Redis that has not answered by then (stalled) gets False
+        too; one that fails sooner (refused, reset) raises ``LockBackendError``."""
+        by_expiry = deadline is None
+        if deadline is None:
+            assert lease.expires_at is not None  # every Redis lease has a TTL
+            deadline = lease.expires_at
+            if time.monotonic() >= deadline:
+                return False
         k = _Keys(self.prefix, lease.name)
-        ok = bool(
-            self._call(
-                "valid",
-                [k.base],
-                [lease.token, self._owner_of(lease)],
-                f"check {lease.name!r}",
-                deadline,
+        try:
+            ok = bool(
+                self._call(
+                    "valid",
+                    [k.base],
+                    [lease.token, self._owner_of(lease)],
+                    f"check {lease.name!r}",
+                    deadline,
+                )
             )
-        )
+        except LockBackendError:
+            if by_expiry and time.monotonic() >= deadline:
+                return False  # expired while Redis kept quiet
+            raise
         if not ok:
             with self._lock:
                 self._local.pop((lease.name, lease.token), None)

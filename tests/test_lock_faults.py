@@ -573,7 +573,12 @@ def test_release_and_extend_take_a_timeout(tmp_path):
         b = table.acquire("b", ttl=30)
         os.kill(server.proc.pid, signal.SIGSTOP)
         try:
-            for call in (lambda: b.extend(30, timeout=0.3), lambda: a.release(timeout=0.3)):
+            for call in (
+                lambda: b.extend(30, timeout=0.3),
+                lambda: a.release(timeout=0.3),
+                lambda: table.holders("b", timeout=0.3),
+                lambda: table.waiting("b", timeout=0.3),
+            ):
                 t0 = time.monotonic()
                 with pytest.raises(LockBackendError, match="did not answer within the timeout"):
                     call()
@@ -585,12 +590,40 @@ def test_release_and_extend_take_a_timeout(tmp_path):
         b.release(timeout=5)
         with pytest.raises(ValueError):
             table.acquire("c", ttl=5).release(timeout=-1)
+        assert table.holders("b", timeout=5) == () and table.waiting("b", timeout=5) == ()
     finally:
         server.kill()
+
+
+@pytest.mark.parametrize("call", ["holders", "waiting"])
+def test_introspection_timeouts_are_checked(make_table, call):
+    table = make_table()
+    with pytest.raises(ValueError):
+        getattr(table, call)("n", timeout=-1)
+    with pytest.raises(TypeError):
+        getattr(table, call)("n", timeout="1")
+
+
+def test_a_long_queue_is_listed_whole(redis_server):
+    """``waiting`` reads the queue in one script, in parts of 1,000 (Lua's unpack stops
+    at a few thousand values): 10,001 waiters, listed whole and in order."""
+    client = redis_server.client()
+    table = RedisLockTable(client, prefix="long:")
+    base = "long:{n}"
+    n = 10_001
+    with client.pipeline(transaction=False) as p:
+        for i in range(n):
+            p.zadd(f"{base}:queue", {f"w{i}": i})
+            p.hset(f"{base}:qinfo", f"w{i}", f"exclusive|{i}|30000|0|owner{i}")
+        p.execute()
+    listed = table.waiting("n")
+    assert [w.owner for w in listed] == [f"owner{i}" for i in range(n)]
+    assert listed[-1].since == (n - 1) / 1000
 
 
 def test_memory_backend_accepts_the_timeouts():
     table = LockTable()
     lease = table.acquire("m", ttl=10)
     lease.extend(20, timeout=1)
+    assert table.holders("m", timeout=1) == (lease,) and table.waiting("m", timeout=1) == ()
     lease.release(timeout=1)

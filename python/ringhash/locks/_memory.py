@@ -587,9 +587,11 @@ class LockTable(LockTableBase):
 
     # ------------------------------------------------------------ introspection
 
-    def holders(self, name: str) -> tuple[Lease, ...]:
-        """The leases currently holding ``name`` (in grant order)."""
+    def holders(self, name: str, *, timeout: float | None = None) -> tuple[Lease, ...]:
+        """The leases currently holding ``name`` (in grant order). ``timeout`` is for a
+        remote backend (``RedisLockTable``); here the answer never waits."""
         check_name(name)
+        check_timeout(timeout)
         with self._lock:
             lost = self._expire_due()
             state = self._names.get(name)
@@ -597,9 +599,11 @@ class LockTable(LockTableBase):
         notify_lost(lost)
         return held
 
-    def waiting(self, name: str) -> tuple[WaitingRequest, ...]:
-        """The requests queued for ``name``, in arrival order."""
+    def waiting(self, name: str, *, timeout: float | None = None) -> tuple[WaitingRequest, ...]:
+        """The requests queued for ``name``, in arrival order (``timeout``: as for
+        :meth:`holders`)."""
         check_name(name)
+        check_timeout(timeout)
         with self._lock:
             state = self._names.get(name)
             if state is None:

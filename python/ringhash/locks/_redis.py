@@ -64,6 +64,7 @@ from ._api import (
     Reaper,
     WaitingRequest,
     check_name,
+    check_timeout,
     check_ttl,
     closes_cycle,
     current_task,
@@ -94,6 +95,12 @@ CANCEL_WAIT = 0.1
 
 def _call_deadline(deadline: float | None) -> float | None:
     return None if deadline is None else max(deadline, time.monotonic() + DEADLINE_SLACK)
+
+
+def _deadline_in(timeout: float | None) -> float | None:
+    """The deadline of a call given ``timeout`` seconds (checked), or None."""
+    tmo = None if timeout is None else check_timeout(timeout)
+    return None if tmo is None else _call_deadline(time.monotonic() + tmo)
 
 
 def _backend_error(what: str, e: BaseException) -> LockBackendError:
@@ -209,7 +216,7 @@ class RedisLockTable(LockTableBase):
 
     def _release(self, lease: Lease, timeout: float | None = None) -> None:
         k = _Keys(self.prefix, lease.name)
-        deadline = None if timeout is None else _call_deadline(time.monotonic() + timeout)
+        deadline = _deadline_in(timeout)
         try:
             ok = self._call(
                 "release",
@@ -611,12 +618,13 @@ class RedisLockTable(LockTableBase):
 
     # ------------------------------------------------------------ introspection
 
-    def holders(self, name: str) -> tuple[Lease, ...]:
-        """The leases holding ``name`` now (owners as stored in Redis, for other processes)."""
+    def holders(self, name: str, *, timeout: float | None = None) -> tuple[Lease, ...]:
+        """The leases holding ``name`` now (owners as stored in Redis, for other processes);
+        ``timeout``: answered or ``LockBackendError`` within it (plus the deadline slack)."""
         check_name(name)
         k = _Keys(self.prefix, name)
         start = time.monotonic()
-        raw = self._call("holders", [k.base], [], f"read {name!r}")
+        raw = self._call("holders", [k.base], [], f"read {name!r}", _deadline_in(timeout))
         now = int(raw[0])
         out = []
         for i in range(1, len(raw), 3):
@@ -630,15 +638,12 @@ class RedisLockTable(LockTableBase):
             )
         return tuple(sorted(out, key=lambda lease: lease.token))
 
-    def waiting(self, name: str) -> tuple[WaitingRequest, ...]:
-        """The requests queued for ``name``, in arrival order (owners as stored in Redis)."""
+    def waiting(self, name: str, *, timeout: float | None = None) -> tuple[WaitingRequest, ...]:
+        """The requests queued for ``name``, in arrival order (owners as stored in Redis);
+        ``timeout`` as for :meth:`holders`."""
         check_name(name)
         k = _Keys(self.prefix, name)
-        try:
-            ids: list[Any] = list(self.client.zrange(k.key("queue"), 0, -1))
-            infos = self.client.hmget(k.key("qinfo"), ids) if ids else []
-        except redis.RedisError as e:
-            raise _backend_error(f"read {name!r}", e) from e
+        infos = self._call("waiting", [k.base], [], f"read {name!r}", _deadline_in(timeout))
         out = []
         for info in infos:
             if info is None:

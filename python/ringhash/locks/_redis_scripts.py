@@ -50,6 +50,7 @@ __all__ = [
     "RELEASE",
     "SCRIPTS",
     "VALID",
+    "WAITING",
     "_Keys",
     "_Request",
     "_queued",
@@ -615,8 +616,29 @@ return out
 )
 
 #: Every script by the name the table calls it.
+# KEYS: base. The queue in arrival order, as each waiter's details ("mode|since|ttl|
+# floor|owner", or nil for one that has just left), read in one step; in parts, since
+# Lua's unpack has a limit of a few thousand values.
+WAITING = (
+    f"local ids = redis.call('ZRANGE', {_part('queue')}, '0', '-1')\n"
+    + f"local Q, out = {_part('qinfo')}, {{}}\n"
+    + """
+for i = 1, #ids, 1000 do
+  local part = redis.call('HMGET', Q, unpack(ids, i, math.min(i + 999, #ids)))
+  for j = 1, #part do out[#out + 1] = part[j] end
+end
+return out
+"""
+)
+
 SCRIPTS = dict(
-    acquire=ACQUIRE, release=RELEASE, extend=EXTEND, valid=VALID, cancel=CANCEL, holders=HOLDERS
+    acquire=ACQUIRE,
+    release=RELEASE,
+    extend=EXTEND,
+    valid=VALID,
+    cancel=CANCEL,
+    holders=HOLDERS,
+    waiting=WAITING,
 )
 
 

@@ -199,6 +199,36 @@ def test_valid_is_answered_by_the_lease_expiry_whatever_redis_does(tmp_path):
         server.kill()
 
 
+def test_keep_alive_renewals_are_bounded_by_the_lease_expiry(tmp_path):
+    """A renewal a stalled Redis does not answer (a client without a socket timeout)
+    fails at the lease's expiry (+ the deadline slack): on_lost once, and ``stop()``
+    returns (before: the renewal, and so ``stop()``, waited for the server)."""
+    from ringhash.locks._redis import DEADLINE_SLACK
+
+    server = RedisServer(tmp_path).start()
+    try:
+        table = RedisLockTable(server.client(), prefix="k:")  # no socket timeout
+        lost = []
+        lease = table.acquire("n", ttl=1.0, on_lost=lost.append)
+        keep = lease.keep_alive(every=0.3)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            time.sleep(0.4)  # a renewal is under way, unanswered
+            stopping = threading.Thread(target=keep.stop, daemon=True)
+            stopping.start()
+            stopping.join(lease.remaining() + DEADLINE_SLACK + 3)
+            assert not stopping.is_alive()
+            assert time.monotonic() <= lease.expires_at + DEADLINE_SLACK + 0.5
+            deadline = time.monotonic() + 3
+            while not lost and time.monotonic() < deadline:
+                time.sleep(0.02)
+            assert lost == [lease]
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+    finally:
+        server.kill()
+
+
 def test_on_lost_once_when_redis_stalls_under_keep_alive(tmp_path):
     server = RedisServer(tmp_path).start()
     try:

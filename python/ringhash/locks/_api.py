@@ -270,9 +270,10 @@ class Lease:
         its TTL by default), at most ``max_renewals`` times if given.
 
         Stops when the lease is released or lost; a renewal that fails (LeaseLost,
-        LockBackendError) calls ``on_lost``. Check ``lease.valid`` before a write
-        all the same: renewal narrows the window for losing the lease, it does not
-        close it. Returns a handle whose ``stop()`` ends the renewals.
+        LockBackendError; a remote backend is given until the lease's expiry to answer)
+        calls ``on_lost``. Check ``lease.valid`` before a write all the same: renewal
+        narrows the window for losing the lease, it does not close it. Returns a handle
+        whose ``stop()`` ends the renewals.
         """
         if self.ttl is None:
             raise ValueError("keep_alive() needs a lease with a TTL")
@@ -322,7 +323,7 @@ class KeepAlive:
             if max_renewals is not None and self.renewals >= max_renewals:
                 return
             try:
-                lease.extend(lease.ttl)  # type: ignore[arg-type]
+                lease.extend(lease.ttl, timeout=lease.remaining())  # type: ignore[arg-type]
             except LockError:
                 if not self._stop.is_set():
                     notify_lost([lease])

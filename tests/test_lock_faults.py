@@ -593,6 +593,43 @@ def test_acquire_timeout_bounds_the_call_while_redis_stalls(tmp_path, timeout):
         server.kill()
 
 
+@pytest.mark.parametrize("timeout", [0, 0.5])
+def test_the_first_acquire_timeout_bounds_the_eviction_check(tmp_path, timeout):
+    """A table's first acquire reads maxmemory-policy first; by the acquire's deadline
+    too (before, a stalled server and a client without a socket timeout held the first
+    acquire, whatever its timeout, until the server answered); the check is made again
+    on the next use, and passes once Redis answers."""
+    from ringhash.locks._redis import DEADLINE_SLACK
+
+    server = RedisServer(tmp_path).start()
+    try:
+        table = RedisLockTable(server.client(), prefix="e:")  # no socket timeout
+        box: dict[str, object] = {}
+
+        def first() -> None:
+            start = time.monotonic()
+            try:
+                table.acquire("n", ttl=5, timeout=timeout)
+            except LockBackendError as e:
+                box["error"] = str(e)
+            box["took"] = time.monotonic() - start
+
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            asking = threading.Thread(target=first, daemon=True)
+            asking.start()
+            asking.join(timeout + DEADLINE_SLACK + 5)
+            assert "took" in box, "the first acquire is still waiting"
+            assert box["took"] < timeout + DEADLINE_SLACK + 0.3
+            assert "maxmemory-policy" in str(box["error"])
+            assert "did not answer in time" in str(box["error"])
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        table.acquire("n", ttl=5, timeout=5).release()
+    finally:
+        server.kill()
+
+
 def test_release_and_extend_take_a_timeout(tmp_path):
     from ringhash.locks._redis import DEADLINE_SLACK
 

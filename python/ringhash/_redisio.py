@@ -11,7 +11,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 try:
     import redis
@@ -109,6 +109,23 @@ def bounded_by(client: Any, remaining: float) -> bool:
     retry = kw.get("retry")
     attempts = 1 + (getattr(retry, "_retries", 3) if retry is not None else 0)
     return tmo is not None and tmo * attempts + 0.05 * attempts <= remaining
+
+
+T = TypeVar("T")
+
+
+def call_by(client: Any, deadline: float | None, call: Callable[[], T]) -> T:
+    """``call()``, a call through ``client``, by ``deadline`` (monotonic seconds) if given:
+    when the client's own socket timeout and retries could outlast it, the call runs in a
+    worker thread, left behind at the deadline (to finish by itself: the caller makes a
+    late run harmless) with ``redis.TimeoutError``."""
+    if deadline is None or bounded_by(client, deadline - time.monotonic()):
+        return call()
+    done = _CALLS.submit(call)
+    try:
+        return done.result(timeout=max(0.0, deadline - time.monotonic()))
+    except concurrent.futures.TimeoutError:
+        raise redis.TimeoutError("Redis did not answer in time") from None
 
 
 def pack(*args: str | bytes | int | float) -> bytes:
@@ -360,12 +377,9 @@ class Scripts:
                     raise self._error(what, late) from None
             except redis.RedisError as e:
                 raise self._error(what, e) from e
-        if deadline is None or bounded_by(self._client, deadline - time.monotonic()):
-            return self._run(name, keys, args, what)
-        fut = _CALLS.submit(self._run, name, keys, args, what)
-        try:
-            return fut.result(timeout=max(0.0, deadline - time.monotonic()))
-        except concurrent.futures.TimeoutError:
+        try:  # _run raises Redis's errors as ``error``: a redis.TimeoutError is the deadline's
+            return call_by(self._client, deadline, lambda: self._run(name, keys, args, what))
+        except redis.TimeoutError:
             late = TimeoutError("Redis did not answer within the timeout")
             raise self._error(what, late) from None
 
@@ -470,13 +484,17 @@ async def blocking_pop_async(client: Any, key: str, wait: float, slack: float) -
 
 
 def check_no_eviction(
-    client: Any, check: bool, user: str, error: Callable[[str], BaseException]
+    client: Any,
+    check: bool,
+    user: str,
+    error: Callable[[str], BaseException],
+    deadline: float | None = None,
 ) -> None:
     """Raise ``error(message)`` unless the server's ``maxmemory-policy`` is
     ``noeviction`` (every node of a cluster): state that must not vanish (locks,
     fencing counters, epochs) would otherwise be evicted under memory pressure.
     ``check=False`` skips the check with a warning, for managed services that
-    hide ``CONFIG``."""
+    hide ``CONFIG``. Asked by ``deadline`` if given (:func:`call_by`)."""
     if not check:
         logging.getLogger("ringhash.locks").warning(
             "%s(check_eviction=False): the server's maxmemory-policy is not checked; any "
@@ -485,7 +503,9 @@ def check_no_eviction(
         )
         return
     try:
-        reply = client.config_get("maxmemory-policy")
+        reply = call_by(client, deadline, lambda: client.config_get("maxmemory-policy"))
+    except redis.TimeoutError as e:
+        raise error(f"could not read maxmemory-policy: Redis did not answer in time ({e})") from e
     except redis.RedisError as e:
         raise error(
             f"could not read maxmemory-policy ({type(e).__name__}: {e}); if the service "

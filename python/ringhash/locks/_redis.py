@@ -421,21 +421,24 @@ class RedisLockTable(LockTableBase):
                 if not mine:
                     del self._waiting[r.owner]
 
-    def _check_eviction(self) -> None:
+    def _check_eviction(self, deadline: float | None) -> None:
         """On first use: refuse a Redis that may evict the lock's keys (a lease, a
         queue or the fencing counter evicted means two holders, or a token issued
-        twice); ``check_eviction=False`` skips this, with a warning."""
+        twice); ``check_eviction=False`` skips this, with a warning. By the caller's
+        ``deadline``: unanswered, it is a ``LockBackendError``, and asked again next use."""
         if not self._eviction_checked:
-            check_no_eviction(self.client, self.check_eviction, "RedisLockTable", LockBackendError)
+            check_no_eviction(
+                self.client, self.check_eviction, "RedisLockTable", LockBackendError, deadline
+            )
             self._eviction_checked = True
 
     def _prepare_redis(
         self, *args: Any
     ) -> tuple[str, str, float, float | None, Hashable, Callable[[Lease], object] | None]:
         """``_prepare``, with the TTL every Redis lease has (``default_ttl`` is never None),
-        after the one-time eviction check."""
-        self._check_eviction()
+        then the one-time eviction check, by the acquire's deadline."""
         name, mode, ttl, tmo, owner, on_lost = self._prepare(*args)
+        self._check_eviction(_deadline_in(tmo))
         return name, mode, self.default_ttl if ttl is None else ttl, tmo, owner, on_lost
 
     def acquire(

@@ -562,6 +562,15 @@ def test_a_resent_acquire_returns_the_same_grant(redis_server):
 # ---------------------------------------------------------------- deadlines
 
 
+def nothing_left_behind(table, name):  # type: ignore[no-untyped-def]
+    """Once Redis answers again, an abandoned acquire leaves no lease behind (its
+    withdrawal, retried in the background, gets through)."""
+    deadline = time.monotonic() + 5
+    while table.holders(name):
+        assert time.monotonic() < deadline, "the abandoned acquire left a lease"
+        time.sleep(0.05)
+
+
 @pytest.mark.parametrize("timeout", [0, 1.0])
 def test_acquire_timeout_bounds_the_call_while_redis_stalls(tmp_path, timeout):
     """acquire(timeout=t) returns or raises within t + DEADLINE_SLACK + CANCEL_WAIT
@@ -582,12 +591,46 @@ def test_acquire_timeout_bounds_the_call_while_redis_stalls(tmp_path, timeout):
             assert elapsed < timeout + DEADLINE_SLACK + CANCEL_WAIT + 0.2, elapsed
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
-        # once Redis answers, the abandoned attempt leaves nothing behind
-        deadline = time.monotonic() + 5
-        while table.holders("d"):
-            assert time.monotonic() < deadline, "the abandoned acquire left a lease"
-            time.sleep(0.05)
+        nothing_left_behind(table, "d")
         table.acquire("d", ttl=5, timeout=2).release()
+        wait_for_withdrawals()
+    finally:
+        server.kill()
+
+
+@pytest.mark.parametrize("timeout", [0, 0.5])
+@pytest.mark.parametrize("through", ["async_client", "worker thread"])
+def test_acquire_async_timeout_bounds_the_call_while_redis_stalls(tmp_path, timeout, through):
+    """``acquire_async(timeout=t)`` returns or raises within t + DEADLINE_SLACK +
+    CANCEL_WAIT when Redis stops answering, through an asyncio client or the sync
+    client's calls in a worker thread (before: either waited for the server, whatever
+    the timeout); the abandoned attempt leaves nothing behind once Redis answers."""
+    from redis.asyncio import Redis as AsyncRedis
+
+    from ringhash.locks._redis import CANCEL_WAIT, DEADLINE_SLACK
+
+    server = RedisServer(tmp_path).start()
+
+    async def main() -> None:
+        aclient = AsyncRedis(port=server.port) if through == "async_client" else None
+        table = RedisLockTable(server.client(), async_client=aclient, prefix="s:")
+        (await table.acquire_async("warm-up", ttl=1)).release()
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            start = time.monotonic()
+            with pytest.raises(LockBackendError, match="did not answer within the timeout"):
+                await asyncio.wait_for(table.acquire_async("d", ttl=30, timeout=timeout), 10)
+            elapsed = time.monotonic() - start
+            assert elapsed < timeout + DEADLINE_SLACK + CANCEL_WAIT + 0.3, elapsed
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        nothing_left_behind(table, "d")
+        (await table.acquire_async("d", ttl=5, timeout=2)).release()
+        if aclient is not None:
+            await aclient.aclose()
+
+    try:
+        asyncio.run(main())
         wait_for_withdrawals()
     finally:
         server.kill()

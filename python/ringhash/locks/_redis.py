@@ -298,13 +298,23 @@ class RedisLockTable(LockTableBase):
         reply = self._call("acquire", *self._acquire_call(r, enqueue), r.what, deadline)
         return self._granted(r, reply, start)
 
-    async def _attempt_async(self, r: _Request, enqueue: bool) -> tuple[Lease | None, float, float]:
-        """:meth:`_attempt` through the asyncio client."""
+    async def _attempt_async(
+        self, r: _Request, enqueue: bool, deadline: float | None = None
+    ) -> tuple[Lease | None, float, float]:
+        """:meth:`_attempt` through the asyncio client (cancelled at ``deadline``: redis-py
+        then closes its connection, so a late reply reaches nobody)."""
         start = time.monotonic()
         keys, args = self._acquire_call(r, enqueue)
         assert self._async_acquire is not None
+        call = self._async_acquire(keys=keys, args=args)
         try:
-            reply = await self._async_acquire(keys=keys, args=args)
+            if deadline is None:
+                reply = await call
+            else:
+                reply = await asyncio.wait_for(call, max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            late = TimeoutError("Redis did not answer within the timeout")
+            raise _backend_error(r.what, late) from None
         except redis.RedisError as e:
             raise _backend_error(r.what, e) from e
         return self._granted(r, reply, start)
@@ -570,10 +580,11 @@ class RedisLockTable(LockTableBase):
                     if popped is not None and (handed := self._handed(r, popped, offset)):
                         return handed
                 first = False
+                by = _call_deadline(deadline)
                 fut = asyncio.ensure_future(
-                    self._attempt_async(r, tmo != 0)
+                    self._attempt_async(r, tmo != 0, by)
                     if self._async_acquire is not None
-                    else asyncio.to_thread(self._attempt, r, tmo != 0)
+                    else asyncio.to_thread(self._attempt, r, tmo != 0, by)
                 )
                 try:
                     lease, hint, offset = await asyncio.shield(fut)

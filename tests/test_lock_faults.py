@@ -636,6 +636,40 @@ def test_acquire_async_timeout_bounds_the_call_while_redis_stalls(tmp_path, time
         server.kill()
 
 
+def test_handing_back_a_cancelled_async_acquires_lease_is_bounded(tmp_path, caplog):
+    """When a cancelled ``acquire_async``'s attempt gets a lease all the same, a callback in
+    the event loop hands it back: bounded like a withdrawal even when Redis stalls (a
+    warning; the lease ends at its TTL), where it held the loop until the server answered."""
+    from ringhash.locks._redis import CANCEL_WAIT, DEADLINE_SLACK, _release_if_granted
+
+    server = RedisServer(tmp_path).start()
+    loop = asyncio.new_event_loop()
+    try:
+        table = RedisLockTable(server.client(), prefix="h:")  # no socket timeout
+        granted = loop.create_future()
+        granted.set_result((table.acquire("n", ttl=30), 0.0, 0.0))
+        took: list[float] = []
+
+        def hand_back() -> None:
+            start = time.monotonic()
+            _release_if_granted(granted)
+            took.append(time.monotonic() - start)
+
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            with caplog.at_level(logging.WARNING, logger="ringhash.locks"):
+                callback = threading.Thread(target=hand_back, daemon=True)
+                callback.start()
+                callback.join(CANCEL_WAIT + DEADLINE_SLACK + 5)
+            assert took and took[0] < CANCEL_WAIT + DEADLINE_SLACK + 0.3
+            assert "could not hand back" in caplog.text
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+    finally:
+        loop.close()
+        server.kill()
+
+
 @pytest.mark.parametrize("timeout", [0, 0.5])
 def test_the_first_acquire_timeout_bounds_the_eviction_check(tmp_path, timeout):
     """A table's first acquire reads maxmemory-policy first; by the acquire's deadline

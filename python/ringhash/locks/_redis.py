@@ -680,12 +680,14 @@ class RedisLockTable(LockTableBase):
 
 
 def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float, float]]) -> None:
+    """Hand back the lease an attempt got after its caller was cancelled: a callback in
+    the event loop, so bounded like a withdrawal (``CANCEL_WAIT``)."""
     if fut.cancelled() or fut.exception() is not None:
         return
     lease = fut.result()[0]
     if lease is not None:
         try:
-            lease.release()
+            lease.release(timeout=CANCEL_WAIT)
         except Exception:
             log.warning(
                 "could not hand back %r after a cancelled acquire; it expires at its TTL", lease

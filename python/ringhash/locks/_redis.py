@@ -431,12 +431,13 @@ class RedisLockTable(LockTableBase):
                 if not mine:
                     del self._waiting[r.owner]
 
-    def _check_eviction(self, deadline: float | None) -> None:
+    def _check_eviction(self, tmo: float | None) -> None:
         """On first use: refuse a Redis that may evict the lock's keys (a lease, a
         queue or the fencing counter evicted means two holders, or a token issued
-        twice); ``check_eviction=False`` skips this, with a warning. By the caller's
-        ``deadline``: unanswered, it is a ``LockBackendError``, and asked again next use."""
+        twice); ``check_eviction=False`` skips this, with a warning. Within the caller's
+        timeout ``tmo``: unanswered, it is a ``LockBackendError``, and asked again next use."""
         if not self._eviction_checked:
+            deadline = None if tmo is None else _call_deadline(time.monotonic() + tmo)
             check_no_eviction(
                 self.client, self.check_eviction, "RedisLockTable", LockBackendError, deadline
             )
@@ -448,7 +449,7 @@ class RedisLockTable(LockTableBase):
         """``_prepare``, with the TTL every Redis lease has (``default_ttl`` is never None),
         then the one-time eviction check, by the acquire's deadline."""
         name, mode, ttl, tmo, owner, on_lost = self._prepare(*args)
-        self._check_eviction(_deadline_in(tmo))
+        self._check_eviction(tmo)
         return name, mode, self.default_ttl if ttl is None else ttl, tmo, owner, on_lost
 
     def acquire(
@@ -681,7 +682,7 @@ class RedisLockTable(LockTableBase):
 
 def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float, float]]) -> None:
     """Hand back the lease an attempt got after its caller was cancelled: a callback in
-    the event loop, so bounded like a withdrawal (``CANCEL_WAIT``)."""
+    the event loop, so a release with a timeout (``CANCEL_WAIT``, plus the deadline slack)."""
     if fut.cancelled() or fut.exception() is not None:
         return
     lease = fut.result()[0]

@@ -615,9 +615,8 @@ return out
 """
 )
 
-#: Every script by the name the table calls it.
 # KEYS: base. The queue in arrival order, as each waiter's details ("mode|since|ttl|
-# floor|owner", or nil for one that has just left), read in one step; in parts, since
+# floor|owner"; nil where they are missing), read in one step; HMGET in parts, since
 # Lua's unpack has a limit of a few thousand values.
 WAITING = (
     f"local ids = redis.call('ZRANGE', {_part('queue')}, '0', '-1')\n"
@@ -631,6 +630,7 @@ return out
 """
 )
 
+#: Every script by the name the table calls it.
 SCRIPTS = dict(
     acquire=ACQUIRE,
     release=RELEASE,

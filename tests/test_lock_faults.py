@@ -20,7 +20,7 @@ from conftest import REDIS_SERVER, RedisServer, wait_for_withdrawals
 from realservers import free_ports
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed")
-from ringhash import LockBackendError, LockTable  # noqa: E402
+from ringhash import LockBackendError, LockTable, LockTimeout  # noqa: E402
 from ringhash.locks._api import notify_lost  # noqa: E402
 from ringhash.redis_locks import RedisLockTable  # noqa: E402
 
@@ -705,6 +705,70 @@ def test_the_first_acquire_timeout_bounds_the_eviction_check(tmp_path, timeout):
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
         table.acquire("n", ttl=5, timeout=5).release()
+    finally:
+        server.kill()
+
+
+@pytest.mark.parametrize("kind", ["acquire", "acquire_async"])
+def test_the_first_acquire_has_one_deadline_for_the_check_and_the_wait(tmp_path, kind):
+    """The eviction check and the wait share the acquire's one deadline: a server that
+    answers the check late leaves the wait only what is left of the timeout (before, the
+    wait got the whole timeout again, so a first acquire could take nearly twice it)."""
+    from ringhash.locks._redis import CANCEL_WAIT, DEADLINE_SLACK
+
+    server = RedisServer(tmp_path).start()
+    try:
+        held = RedisLockTable(server.client(), prefix="o:").acquire("n", ttl=30)
+        table = RedisLockTable(server.client(), prefix="o:")  # its first call: the check
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        resume = threading.Timer(0.9, os.kill, (server.proc.pid, signal.SIGCONT))
+        resume.start()
+        start = time.monotonic()
+        with pytest.raises(LockTimeout):
+            if kind == "acquire":
+                table.acquire("n", ttl=5, timeout=1.0)
+            else:
+                asyncio.run(table.acquire_async("n", ttl=5, timeout=1.0))
+        elapsed = time.monotonic() - start
+        resume.join()
+        assert elapsed < 1.0 + DEADLINE_SLACK + CANCEL_WAIT, elapsed
+        held.release()
+        table.acquire("n", ttl=5, timeout=5).release()
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        server.kill()
+
+
+def test_the_first_acquire_async_checks_eviction_off_the_event_loop(tmp_path):
+    """The eviction check of a table's first ``acquire_async`` runs in a worker thread:
+    made in the event loop, it stopped every other task for as long as a stalled Redis
+    took to answer (with ``timeout=None``, until it did)."""
+    server = RedisServer(tmp_path).start()
+
+    async def main() -> None:
+        table = RedisLockTable(server.client(socket_timeout=3), prefix="l:")
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                await asyncio.sleep(0.01)
+                ticks += 1
+
+        tick = asyncio.ensure_future(ticker())
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            first = asyncio.ensure_future(table.acquire_async("n", ttl=5))
+            await asyncio.sleep(1.0)
+            assert ticks >= 20, f"the event loop ran {ticks} ticks of 10 ms in 1 s"
+            assert not first.done()
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        (await asyncio.wait_for(first, 5)).release()  # granted once Redis answers
+        tick.cancel()
+
+    try:
+        asyncio.run(main())
     finally:
         server.kill()
 

@@ -431,26 +431,27 @@ class RedisLockTable(LockTableBase):
                 if not mine:
                     del self._waiting[r.owner]
 
-    def _check_eviction(self, tmo: float | None) -> None:
+    def _check_eviction(self, deadline: float | None) -> None:
         """On first use: refuse a Redis that may evict the lock's keys (a lease, a
         queue or the fencing counter evicted means two holders, or a token issued
-        twice); ``check_eviction=False`` skips this, with a warning. Within the caller's
-        timeout ``tmo``: unanswered, it is a ``LockBackendError``, and asked again next use."""
-        if not self._eviction_checked:
-            deadline = None if tmo is None else _call_deadline(time.monotonic() + tmo)
-            check_no_eviction(
-                self.client, self.check_eviction, "RedisLockTable", LockBackendError, deadline
-            )
-            self._eviction_checked = True
+        twice); ``check_eviction=False`` skips this, with a warning. By the acquire's
+        ``deadline``: unanswered, it is a ``LockBackendError``, and asked again next use."""
+        by = _call_deadline(deadline)
+        check_no_eviction(self.client, self.check_eviction, "RedisLockTable", LockBackendError, by)
+        self._eviction_checked = True
 
     def _prepare_redis(
         self, *args: Any
-    ) -> tuple[str, str, float, float | None, Hashable, Callable[[Lease], object] | None]:
-        """``_prepare``, with the TTL every Redis lease has (``default_ttl`` is never None),
-        then the one-time eviction check, by the acquire's deadline."""
+    ) -> tuple[
+        str, str, float, float | None, float | None, Hashable, Callable[[Lease], object] | None
+    ]:
+        """``_prepare``, with the TTL every Redis lease has (``default_ttl`` is never None)
+        and the acquire's deadline (monotonic; None without a timeout), the one deadline
+        of all it asks Redis, the one-time eviction check included."""
         name, mode, ttl, tmo, owner, on_lost = self._prepare(*args)
-        self._check_eviction(tmo)
-        return name, mode, self.default_ttl if ttl is None else ttl, tmo, owner, on_lost
+        deadline = None if tmo is None else time.monotonic() + tmo
+        ttl_s = self.default_ttl if ttl is None else ttl
+        return name, mode, ttl_s, tmo, deadline, owner, on_lost
 
     def acquire(
         self,
@@ -463,13 +464,15 @@ class RedisLockTable(LockTableBase):
         on_lost: Callable[[Lease], object] | None = None,
     ) -> Lease:
         """Acquire ``name`` (see :meth:`ringhash.LockTable.acquire`); every lease has a TTL."""
-        name, mode, ttl_s, tmo, owner, on_lost = self._prepare_redis(
+        name, mode, ttl_s, tmo, deadline, owner, on_lost = self._prepare_redis(
             name, mode, ttl, timeout, owner, on_lost, threading.current_thread
         )
+        if not self._eviction_checked:
+            self._check_eviction(deadline)
         r = self._request(name, mode, ttl_s, owner, on_lost)
         self._wait_edge(r, True)  # before queueing, so others see the wait-for edge
         try:
-            return self._acquire_blocking(r, tmo)
+            return self._acquire_blocking(r, tmo, deadline)
         finally:
             self._wait_edge(r, False)
 
@@ -485,8 +488,7 @@ class RedisLockTable(LockTableBase):
         waiter = f"{self._wid}{next(self._wseq)}"
         return _Request(k, waiter, name, mode, ttl, owner, on_lost, max(1, round(ttl * 1000)))
 
-    def _acquire_blocking(self, r: _Request, tmo: float | None) -> Lease:
-        deadline = None if tmo is None else time.monotonic() + tmo
+    def _acquire_blocking(self, r: _Request, tmo: float | None, deadline: float | None) -> Lease:
         popped, waited = None, False
         try:
             if tmo != 0 and r.k.base in self._contended and not self._deadlocks(r):
@@ -556,11 +558,12 @@ class RedisLockTable(LockTableBase):
     ) -> Lease:
         """:meth:`acquire` for asyncio: through ``async_client`` if given, else with the sync
         client's calls in a worker thread; waits never block the event loop."""
-        name, mode, ttl_s, tmo, owner, on_lost = self._prepare_redis(
+        name, mode, ttl_s, tmo, deadline, owner, on_lost = self._prepare_redis(
             name, mode, ttl, timeout, owner, on_lost, current_task
         )
+        if not self._eviction_checked:  # a blocking call: not in the event loop
+            await asyncio.to_thread(self._check_eviction, deadline)
         r = self._request(name, mode, ttl_s, owner, on_lost)
-        deadline = None if tmo is None else time.monotonic() + tmo
         hint = offset = -1.0
         checked = False
         self._wait_edge(r, True)

@@ -709,6 +709,25 @@ def test_the_first_acquire_timeout_bounds_the_eviction_check(tmp_path, timeout):
         server.kill()
 
 
+class Ticker:
+    """A task that ticks every 10 ms: how long the event loop ran while a call waited."""
+
+    def __init__(self) -> None:
+        self.ticks = 0
+        self._task = asyncio.ensure_future(self._run())
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(0.01)
+            self.ticks += 1
+
+    def ran_for(self, seconds: float) -> None:
+        assert self.ticks >= 20 * seconds, f"the event loop ran {self.ticks} ticks of 10 ms"
+
+    def stop(self) -> None:
+        self._task.cancel()
+
+
 @pytest.mark.parametrize("kind", ["acquire", "acquire_async"])
 def test_the_first_acquire_has_one_deadline_for_the_check_and_the_wait(tmp_path, kind):
     """The eviction check and the wait share the acquire's one deadline: a server that
@@ -747,29 +766,75 @@ def test_the_first_acquire_async_checks_eviction_off_the_event_loop(tmp_path):
 
     async def main() -> None:
         table = RedisLockTable(server.client(socket_timeout=3), prefix="l:")
-        ticks = 0
 
-        async def ticker() -> None:
-            nonlocal ticks
-            while True:
-                await asyncio.sleep(0.01)
-                ticks += 1
-
-        tick = asyncio.ensure_future(ticker())
+        loop = Ticker()
         os.kill(server.proc.pid, signal.SIGSTOP)
         try:
             first = asyncio.ensure_future(table.acquire_async("n", ttl=5))
             await asyncio.sleep(1.0)
-            assert ticks >= 20, f"the event loop ran {ticks} ticks of 10 ms in 1 s"
+            loop.ran_for(1.0)
             assert not first.done()
         finally:
             os.kill(server.proc.pid, signal.SIGCONT)
         (await asyncio.wait_for(first, 5)).release()  # granted once Redis answers
-        tick.cancel()
+        loop.stop()
 
     try:
         asyncio.run(main())
     finally:
+        server.kill()
+
+
+@pytest.mark.parametrize("through", ["async_client", "worker thread"])
+def test_async_with_releases_without_blocking_the_event_loop(tmp_path, through):
+    """``async with table.lock_async(...)`` releases with ``release_async``: the event
+    loop keeps running while a stalled Redis has not answered (the release was a sync
+    call in the loop, which stopped every task until Redis answered), and a release
+    whose caller is cancelled still completes once Redis answers."""
+    from redis.asyncio import Redis as AsyncRedis
+
+    server = RedisServer(tmp_path).start()
+
+    async def main() -> None:
+        aclient = AsyncRedis(port=server.port) if through == "async_client" else None
+        table = RedisLockTable(server.client(), async_client=aclient, prefix="r:")
+
+        async def hold() -> None:
+            async with table.lock_async("n", ttl=30):
+                os.kill(server.proc.pid, signal.SIGSTOP)
+
+        loop = Ticker()
+        holder = asyncio.ensure_future(hold())
+        try:
+            await asyncio.sleep(1.0)
+            loop.ran_for(1.0)
+            assert not holder.done()
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        await asyncio.wait_for(holder, 5)
+        assert table.holders("n") == ()
+
+        lease = await table.acquire_async("m", ttl=30)
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            releasing = asyncio.ensure_future(lease.release_async())
+            await asyncio.sleep(0.2)
+            releasing.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await releasing
+            assert table.stats().holders == 0  # forgotten here at once
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        other = RedisLockTable(server.client(), prefix="r:")
+        assert (await other.acquire_async("m", ttl=5, timeout=5)).token == lease.token + 1
+        loop.stop()
+        if aclient is not None:
+            await aclient.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
         server.kill()
 
 

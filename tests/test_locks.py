@@ -1,5 +1,6 @@
 """Lock-table conformance: the same tests for every backend (see conftest.LOCK_BACKENDS)."""
 
+import asyncio
 import threading
 import time
 
@@ -301,6 +302,36 @@ def test_with_block_releases_and_reports_lost_lease(make_table):
     with pytest.raises(LeaseLost):
         with table.lock("c", ttl=0.1):
             time.sleep(0.3)  # the lease expires inside the block
+
+
+def test_release_async_releases_and_reports_a_lost_lease(make_table):
+    table = make_table()
+
+    async def main() -> None:
+        async with table.lock_async("ra") as lease:
+            assert lease.valid
+        assert not lease.valid and table.holders("ra") == ()
+        again = await table.acquire_async("ra", ttl=5)
+        await again.release_async(timeout=5)
+        assert table.holders("ra") == ()
+        with pytest.raises(LeaseLost):
+            await again.release_async()
+        with pytest.raises(LeaseLost):
+            async with table.lock_async("ra", ttl=0.1):
+                await asyncio.sleep(0.3)  # the lease expires inside the block
+        with pytest.raises(RuntimeError):  # not hidden by the lost lease
+            async with table.lock_async("ra", ttl=0.1):
+                await asyncio.sleep(0.3)
+                raise RuntimeError("boom")
+        for bad, exc in ((-1, ValueError), (float("nan"), ValueError), ("1", TypeError)):
+            held = await table.acquire_async("rb")
+            with pytest.raises(exc):
+                await held.release_async(timeout=bad)
+            assert held.valid  # a bad argument releases nothing
+            await held.release_async()
+        assert table.stats().releases == 5
+
+    asyncio.run(main())
 
 
 def test_stats_count(make_table):

@@ -184,24 +184,35 @@ def _slot(key: str) -> str:
     return key[start + 1 : end] if start >= 0 and end > start + 1 else key
 
 
-def test_async_client_is_used_for_the_async_api(redis_server):
+def test_async_client_is_used_for_the_async_api(redis_server, monkeypatch):
     import asyncio
 
     import redis.asyncio
 
     from ringhash.redis_locks import RedisLockTable
 
+    threads = []
+    real_to_thread = asyncio.to_thread
+
+    def to_thread(fn, *args, **kwargs):
+        threads.append(fn)
+        return real_to_thread(fn, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", to_thread)
+
     async def main():
         aclient = redis.asyncio.Redis(port=redis_server.port)
         table = RedisLockTable(redis_server.client(), async_client=aclient, prefix="async:")
+        (await table.acquire_async("warm-up")).release()  # the eviction check: a thread
+        threads.clear()
         calls = []
-        real = table._attempt_async
+        real = aclient.evalsha
 
         async def counting(*args):
-            calls.append(args[0].name)  # the _Request
+            calls.append(args[0])  # the script's sha
             return await real(*args)
 
-        table._attempt_async = counting
+        aclient.evalsha = counting
         order = []
 
         async def worker(i):
@@ -212,7 +223,10 @@ def test_async_client_is_used_for_the_async_api(redis_server):
         await asyncio.gather(*(worker(i) for i in range(5)))
         tokens = [t for _, t in order]
         assert tokens == sorted(tokens) and len(order) == 5
-        assert calls and set(calls) == {"a"}
+        sha = table._scripts._sha
+        assert calls.count(sha["release"]) == 5  # async with's exits: release_async
+        assert {sha["acquire"], sha["release"]} == set(calls)
+        assert threads == []  # attempts, pops and releases: all through the asyncio client
         # A cancelled waiter leaves no trace and no leaked lease.
         held = await table.acquire_async("b", owner="holder")
         waiter = asyncio.create_task(table.acquire_async("b", timeout=10))

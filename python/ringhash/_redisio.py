@@ -324,15 +324,26 @@ class Scripts:
     Through the client (always for ``RedisCluster``, which routes by key), a deadline
     the client's own timeouts and retries could outlast runs the call in a worker
     thread that is left behind at the deadline. Either way, the caller must make a
-    late or repeated run harmless (the scripts are idempotent)."""
+    late or repeated run harmless (the scripts are idempotent).
+
+    For asyncio (:meth:`call_async`, :meth:`pop_async`): through ``async_client`` if
+    given, else the sync calls in a worker thread; either way the event loop never
+    waits on Redis."""
 
     def __init__(
         self,
         client: Any,
         sources: Mapping[str, str],
         error: Callable[[str, BaseException], BaseException],
+        async_client: Any = None,
     ) -> None:
         self._client = client
+        self._async_client = async_client
+        self._async = (
+            {}
+            if async_client is None
+            else {name: async_client.register_script(src) for name, src in sources.items()}
+        )
         self._scripts = {name: client.register_script(src) for name, src in sources.items()}
         self._sha = {name: script.sha for name, script in self._scripts.items()}
         self._load = {name: pack("SCRIPT", "LOAD", src) for name, src in sources.items()}
@@ -343,6 +354,9 @@ class Scripts:
         """Close the connections of the feature's own (:meth:`Wire.close`)."""
         if self.wire is not None:
             self.wire.close()
+
+    def _late(self, what: str) -> BaseException:
+        return self._error(what, TimeoutError("Redis did not answer within the timeout"))
 
     def _packed(self, name: str, keys: list[str], args: list[Any]) -> bytes:
         return pack("EVALSHA", self._sha[name], len(keys), *keys, *args)
@@ -373,15 +387,41 @@ class Scripts:
                 )
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 if deadline is not None and time.monotonic() >= deadline:
-                    late = TimeoutError("Redis did not answer within the timeout")
-                    raise self._error(what, late) from None
+                    raise self._late(what) from None
             except redis.RedisError as e:
                 raise self._error(what, e) from e
         try:  # _run raises Redis's errors as ``error``: a redis.TimeoutError is the deadline's
             return call_by(self._client, deadline, lambda: self._run(name, keys, args, what))
         except redis.TimeoutError:
-            late = TimeoutError("Redis did not answer within the timeout")
-            raise self._error(what, late) from None
+            raise self._late(what) from None
+
+    async def call_async(
+        self,
+        name: str,
+        keys: list[str],
+        args: list[Any],
+        what: str,
+        deadline: float | None = None,
+    ) -> Any:
+        """:meth:`__call__` for asyncio. Through the asyncio client a call is cancelled at
+        ``deadline`` (redis-py then closes its connection, so a late reply reaches nobody)."""
+        if not self._async:
+            return await asyncio.to_thread(self, name, keys, args, what, deadline)
+        call = self._async[name](keys=keys, args=args)
+        try:
+            if deadline is None:
+                return await call
+            return await asyncio.wait_for(call, max(0.0, deadline - time.monotonic()))
+        except asyncio.TimeoutError:
+            raise self._late(what) from None
+        except redis.RedisError as e:
+            raise self._error(what, e) from e
+
+    async def pop_async(self, key: str, wait: float, slack: float) -> Any:
+        """:meth:`pop` for asyncio."""
+        if self._async_client is None:
+            return await asyncio.to_thread(self.pop, key, wait, slack)
+        return await blocking_pop_async(self._async_client, key, wait, slack)
 
     def pop(self, key: str, wait: float, slack: float) -> Any:
         """``BLPOP key wait`` (see :meth:`Wire.pop`)."""

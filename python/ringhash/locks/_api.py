@@ -43,11 +43,10 @@ import logging
 import math
 import numbers
 import threading
-import weakref
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Generic, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 __all__ = [
     "EXCLUSIVE",
@@ -62,11 +61,9 @@ __all__ = [
     "LockStats",
     "LockTableBase",
     "LockTimeout",
-    "Reaper",
     "WaitingRequest",
     "check_mode",
     "check_name",
-    "closes_cycle",
     "check_on_lost",
     "check_owner",
     "check_timeout",
@@ -179,6 +176,7 @@ def current_task() -> Hashable:
 
 class _Backend(Protocol):
     def _release(self, lease: Lease, timeout: float | None = None) -> None: ...
+    async def _release_async(self, lease: Lease, timeout: float | None = None) -> None: ...
     def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None: ...
     def _is_valid(self, lease: Lease) -> bool: ...
     def _now(self) -> float: ...
@@ -259,6 +257,13 @@ class Lease:
         """
         tmo = None if timeout is None else check_timeout(timeout)
         self._backend._release(self, tmo)
+
+    async def release_async(self, *, timeout: float | None = None) -> None:
+        """:meth:`release` for asyncio, which ``async with table.lock_async(...)`` uses: a
+        remote backend's call never blocks the event loop, and once sent it completes
+        even if the awaiting task is cancelled (the lease is forgotten here either way)."""
+        tmo = None if timeout is None else check_timeout(timeout)
+        await self._backend._release_async(self, tmo)
 
     def keep_alive(
         self,
@@ -459,7 +464,11 @@ class _LockContext:
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
         assert self._lease is not None
-        _release_on_exit(self._lease, et)
+        try:
+            await self._lease.release_async()
+        except LeaseLost:
+            if et is None:
+                raise
 
 
 _Table = TypeVar("_Table", bound="LockTableBase")
@@ -631,26 +640,6 @@ def _release_quietly(leases: Iterable[Lease]) -> None:
 _TOLD = threading.Lock()
 
 
-def closes_cycle(
-    owner: Hashable,
-    blockers: Iterable[Hashable],
-    blocking: Callable[[Hashable], Iterable[Hashable]],
-) -> bool:
-    """Whether ``owner`` waiting on ``blockers`` would deadlock: some path from a
-    blocker, through the owners each one waits for (``blocking(o)``), leads back to
-    ``owner``. Both lock tables' deadlock detection."""
-    seen: set[Hashable] = set()
-    stack = list(blockers)
-    while stack:
-        o = stack.pop()
-        if o == owner:
-            return True
-        if o not in seen:
-            seen.add(o)
-            stack.extend(blocking(o))
-    return False
-
-
 def notify_lost(leases: Iterable[Lease]) -> None:
     """Call each lease's ``on_lost``, exactly once per lease however many paths
     notice the loss (the expiry watcher, a failed renewal); never with a table's
@@ -666,35 +655,3 @@ def notify_lost(leases: Iterable[Lease]) -> None:
             lease._on_lost(lease)
         except Exception:
             log.exception("on_lost callback for %r raised", lease)
-
-
-T = TypeVar("T")
-
-
-class Reaper(Generic[T]):
-    """A daemon thread that runs ``step(table)`` when poked and when the delay it
-    returned has passed (None: nothing scheduled; it still looks once a minute).
-
-    It holds the table only through a weak reference between rounds, so a table
-    that is no longer used is collected and the thread ends.
-    """
-
-    def __init__(self, table: T, step: Callable[[T], float | None], name: str) -> None:
-        self._wake = threading.Event()
-        threading.Thread(
-            target=self._run, args=(weakref.ref(table), step), name=name, daemon=True
-        ).start()
-        weakref.finalize(table, self._wake.set)  # end the thread with the table
-
-    def poke(self) -> None:
-        self._wake.set()
-
-    def _run(self, ref: weakref.ref[T], step: Callable[[T], float | None]) -> None:
-        while True:
-            table = ref()
-            if table is None:
-                return
-            delay = step(table)
-            del table
-            self._wake.wait(60.0 if delay is None else min(max(delay, 0.0), 60.0))
-            self._wake.clear()

@@ -27,7 +27,6 @@ from ._api import (
     LockStats,
     LockTableBase,
     LockTimeout,
-    Reaper,
     WaitingRequest,
     check_mode,
     check_name,
@@ -35,10 +34,10 @@ from ._api import (
     check_owner,
     check_timeout,
     check_ttl,
-    closes_cycle,
     current_task,
     notify_lost,
 )
+from ._common import Reaper, closes_cycle
 
 __all__ = ["LockTable"]
 
@@ -227,6 +226,9 @@ class LockTable(LockTableBase):
         finally:
             if lost:
                 notify_lost(lost)
+
+    async def _release_async(self, lease: Lease, timeout: float | None = None) -> None:
+        self._release(lease, timeout)  # in-process: nothing to wait for
 
     def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
         with self._lock:

@@ -45,12 +45,10 @@ from typing import Any
 
 from .._redisio import (
     Scripts,
-    blocking_pop_async,
     check_async_client,
     check_client,
     check_no_eviction,
     check_prefix,
-    redis,
 )
 from ._api import (
     EXCLUSIVE,
@@ -61,18 +59,16 @@ from ._api import (
     LockStats,
     LockTableBase,
     LockTimeout,
-    Reaper,
     WaitingRequest,
     check_name,
     check_timeout,
     check_ttl,
-    closes_cycle,
     current_task,
     log,
 )
+from ._common import Reaper, closes_cycle
 from ._redis_lost import watch
 from ._redis_scripts import (
-    ACQUIRE,
     SCRIPTS,
     _Keys,
     _local_expiry,
@@ -165,11 +161,8 @@ class RedisLockTable(LockTableBase):
         self._waiter_ttl_ms = max(2000, int(self.poll_cap * 1000 * 10))
         self.check_eviction = bool(check_eviction)
         self._eviction_checked = False
-        self._scripts = Scripts(client, SCRIPTS, _backend_error)
+        self._scripts = Scripts(client, SCRIPTS, _backend_error, async_client)
         self.async_client = async_client
-        self._async_acquire = (
-            None if async_client is None else async_client.register_script(ACQUIRE)
-        )
         self._lock = threading.Lock()
         self._counts = dict(grants=0, releases=0, timeouts=0, expiries=0, deadlocks=0)
         self._local: dict[tuple[str, int], Lease] = {}  # (name, token) -> lease granted here, live
@@ -214,27 +207,43 @@ class RedisLockTable(LockTableBase):
 
     # ------------------------------------------------------------ backend hooks for Lease
 
+    def _release_call(self, lease: Lease) -> tuple[list[str], list[Any], str]:
+        base = _Keys(self.prefix, lease.name).base
+        args = [lease.token, self._owner_of(lease), self._waiter_ttl_ms]
+        return [base], args, f"release {lease.name!r}"
+
     def _release(self, lease: Lease, timeout: float | None = None) -> None:
-        k = _Keys(self.prefix, lease.name)
-        deadline = _deadline_in(timeout)
         try:
-            ok = self._call(
-                "release",
-                [k.base],
-                [lease.token, self._owner_of(lease), self._waiter_ttl_ms],
-                f"release {lease.name!r}",
-                deadline,
-            )
+            ok = self._call("release", *self._release_call(lease), _deadline_in(timeout))
         finally:
-            # Forgotten here whatever the outcome (unknown on a LockBackendError: the
-            # lease ends on the server at its TTL at the latest), so this owner's next
-            # acquires are not refused as a deadlock on a lease it no longer uses.
-            with self._lock:
-                self._local.pop((lease.name, lease.token), None)
-        if ok:
-            self._count("releases")
-        else:
+            self._forget(lease)
+        self._released(lease, ok)
+
+    async def _release_async(self, lease: Lease, timeout: float | None = None) -> None:
+        """:meth:`_release` for asyncio (``Scripts.call_async``); shielded: once sent, it
+        completes even if its caller is cancelled."""
+        args = (*self._release_call(lease), _deadline_in(timeout))
+        call = asyncio.ensure_future(self._scripts.call_async("release", *args))
+        try:
+            ok = await asyncio.shield(call)
+        except asyncio.CancelledError:
+            call.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody's now
+            raise
+        finally:
+            self._forget(lease)
+        self._released(lease, ok)
+
+    def _forget(self, lease: Lease) -> None:
+        """After a release call, whatever its outcome (unknown on a LockBackendError: the
+        lease ends on the server at its TTL at the latest): so this owner's next acquires
+        are not refused as a deadlock on a lease it no longer uses."""
+        with self._lock:
+            self._local.pop((lease.name, lease.token), None)
+
+    def _released(self, lease: Lease, ok: int) -> None:
+        if not ok:
             raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
+        self._count("releases")
 
     def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
         k = _Keys(self.prefix, lease.name)
@@ -301,22 +310,10 @@ class RedisLockTable(LockTableBase):
     async def _attempt_async(
         self, r: _Request, enqueue: bool, deadline: float | None = None
     ) -> tuple[Lease | None, float, float]:
-        """:meth:`_attempt` through the asyncio client (cancelled at ``deadline``: redis-py
-        then closes its connection, so a late reply reaches nobody)."""
+        """:meth:`_attempt` for asyncio (``_redisio.Scripts.call_async``)."""
         start = time.monotonic()
         keys, args = self._acquire_call(r, enqueue)
-        assert self._async_acquire is not None
-        call = self._async_acquire(keys=keys, args=args)
-        try:
-            if deadline is None:
-                reply = await call
-            else:
-                reply = await asyncio.wait_for(call, max(0.0, deadline - time.monotonic()))
-        except asyncio.TimeoutError:
-            late = TimeoutError("Redis did not answer within the timeout")
-            raise _backend_error(r.what, late) from None
-        except redis.RedisError as e:
-            raise _backend_error(r.what, e) from e
+        reply = await self._scripts.call_async("acquire", keys, args, r.what, deadline)
         return self._granted(r, reply, start)
 
     def _acquire_call(self, r: _Request, enqueue: bool) -> tuple[list[str], list[Any]]:
@@ -572,24 +569,12 @@ class RedisLockTable(LockTableBase):
             while True:
                 if not first:
                     wait = self._next_wait(name, hint, deadline)
-                    key = r.k.wake(r.waiter)
-                    if self.async_client is not None:
-                        popped = await blocking_pop_async(
-                            self.async_client, key, wait, DEADLINE_SLACK
-                        )
-                    else:
-                        popped = await asyncio.to_thread(
-                            self._scripts.pop, key, wait, DEADLINE_SLACK
-                        )
+                    popped = await self._scripts.pop_async(r.k.wake(r.waiter), wait, DEADLINE_SLACK)
                     if popped is not None and (handed := self._handed(r, popped, offset)):
                         return handed
                 first = False
                 by = _call_deadline(deadline)
-                fut = asyncio.ensure_future(
-                    self._attempt_async(r, tmo != 0, by)
-                    if self._async_acquire is not None
-                    else asyncio.to_thread(self._attempt, r, tmo != 0, by)
-                )
+                fut = asyncio.ensure_future(self._attempt_async(r, tmo != 0, by))
                 try:
                     lease, hint, offset = await asyncio.shield(fut)
                 except asyncio.CancelledError:

@@ -25,7 +25,8 @@ import time
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from ._api import Lease, LockBackendError, Reaper, notify_lost
+from ._api import Lease, LockBackendError, notify_lost
+from ._common import Reaper
 
 
 class Watched(Protocol):

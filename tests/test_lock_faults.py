@@ -786,12 +786,15 @@ def test_the_first_acquire_async_checks_eviction_off_the_event_loop(tmp_path):
 
 
 @pytest.mark.parametrize("through", ["async_client", "worker thread"])
-def test_async_with_releases_without_blocking_the_event_loop(tmp_path, through):
+def test_async_lease_calls_never_block_the_event_loop(tmp_path, through):
     """``async with table.lock_async(...)`` releases with ``release_async``: the event
     loop keeps running while a stalled Redis has not answered (the release was a sync
     call in the loop, which stopped every task until Redis answered), and a release
-    whose caller is cancelled still completes once Redis answers."""
+    whose caller is cancelled still completes once Redis answers. ``extend_async``
+    likewise, and its timeout holds."""
     from redis.asyncio import Redis as AsyncRedis
+
+    from ringhash.locks._redis import DEADLINE_SLACK
 
     server = RedisServer(tmp_path).start()
 
@@ -800,8 +803,12 @@ def test_async_with_releases_without_blocking_the_event_loop(tmp_path, through):
         table = RedisLockTable(server.client(), async_client=aclient, prefix="r:")
 
         async def hold() -> None:
-            async with table.lock_async("n", ttl=30):
+            async with table.lock_async("n", ttl=30) as lease:
                 os.kill(server.proc.pid, signal.SIGSTOP)
+                start = time.monotonic()
+                with pytest.raises(LockBackendError, match="did not answer within the timeout"):
+                    await lease.extend_async(30, timeout=0.3)
+                assert time.monotonic() - start < 0.3 + DEADLINE_SLACK + 0.3
 
         loop = Ticker()
         holder = asyncio.ensure_future(hold())

@@ -304,18 +304,31 @@ def test_with_block_releases_and_reports_lost_lease(make_table):
             time.sleep(0.3)  # the lease expires inside the block
 
 
-def test_release_async_releases_and_reports_a_lost_lease(make_table):
+def test_release_async_and_extend_async_keep_the_lease_contract(make_table):
     table = make_table()
 
     async def main() -> None:
-        async with table.lock_async("ra") as lease:
-            assert lease.valid
+        async with table.lock_async("ra", ttl=1) as lease:
+            await lease.extend_async(30, timeout=5)
+            assert lease.valid and 29 < lease.remaining() <= 30 and lease.ttl == 30
+            for ttl, timeout, exc in (
+                (None, None, ValueError),
+                (-1, None, ValueError),
+                ("1", None, TypeError),
+                (5, -1, ValueError),
+                (5, "1", TypeError),
+            ):
+                with pytest.raises(exc):
+                    await lease.extend_async(ttl, timeout=timeout)
+            assert 29 < lease.remaining() <= 30  # a bad argument changes nothing
         assert not lease.valid and table.holders("ra") == ()
         again = await table.acquire_async("ra", ttl=5)
         await again.release_async(timeout=5)
         assert table.holders("ra") == ()
         with pytest.raises(LeaseLost):
             await again.release_async()
+        with pytest.raises(LeaseLost):
+            await again.extend_async(5)
         with pytest.raises(LeaseLost):
             async with table.lock_async("ra", ttl=0.1):
                 await asyncio.sleep(0.3)  # the lease expires inside the block

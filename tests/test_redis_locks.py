@@ -217,6 +217,7 @@ def test_async_client_is_used_for_the_async_api(redis_server, monkeypatch):
 
         async def worker(i):
             async with table.lock_async("a", timeout=10) as lease:
+                await lease.extend_async(10)
                 order.append((i, lease.token))
                 await asyncio.sleep(0.005)
 
@@ -225,7 +226,8 @@ def test_async_client_is_used_for_the_async_api(redis_server, monkeypatch):
         assert tokens == sorted(tokens) and len(order) == 5
         sha = table._scripts._sha
         assert calls.count(sha["release"]) == 5  # async with's exits: release_async
-        assert {sha["acquire"], sha["release"]} == set(calls)
+        assert calls.count(sha["extend"]) == 5
+        assert {sha["acquire"], sha["release"], sha["extend"]} == set(calls)
         assert threads == []  # attempts, pops and releases: all through the asyncio client
         # A cancelled waiter leaves no trace and no leaked lease.
         held = await table.acquire_async("b", owner="holder")

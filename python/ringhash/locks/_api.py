@@ -177,6 +177,9 @@ def current_task() -> Hashable:
 class _Backend(Protocol):
     def _release(self, lease: Lease, timeout: float | None = None) -> None: ...
     async def _release_async(self, lease: Lease, timeout: float | None = None) -> None: ...
+    async def _extend_async(
+        self, lease: Lease, ttl: float, timeout: float | None = None
+    ) -> None: ...
     def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None: ...
     def _is_valid(self, lease: Lease) -> bool: ...
     def _now(self) -> float: ...
@@ -242,10 +245,11 @@ class Lease:
         ``timeout``: a remote backend answers within that many seconds (plus its
         documented slack) or raises ``LockBackendError``; None waits as its client does.
         """
-        if ttl is None:
-            raise ValueError("extend() needs a ttl in seconds")
-        tmo = None if timeout is None else check_timeout(timeout)
-        self._backend._extend(self, check_ttl(ttl), tmo)  # type: ignore[arg-type]
+        self._backend._extend(self, *_extension(ttl, timeout))
+
+    async def extend_async(self, ttl: float, *, timeout: float | None = None) -> None:
+        """:meth:`extend` for asyncio: a remote backend's call never blocks the event loop."""
+        await self._backend._extend_async(self, *_extension(ttl, timeout))
 
     def release(self, *, timeout: float | None = None) -> None:
         """Release the lock; LeaseLost if the lease no longer holds it.
@@ -305,6 +309,14 @@ class Lease:
             f"Lease({self.name!r}, mode={self.mode!r}, token={self.token}, "
             f"owner={self.owner!r}{exp})"
         )
+
+
+def _extension(ttl: object, timeout: object) -> tuple[float, float | None]:
+    """An extension's ``ttl`` and ``timeout``, checked."""
+    checked = None if ttl is None else check_ttl(ttl)
+    if checked is None:
+        raise ValueError("extend() needs a ttl in seconds")
+    return checked, check_timeout(timeout)
 
 
 class KeepAlive:

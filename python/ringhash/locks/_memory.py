@@ -227,8 +227,12 @@ class LockTable(LockTableBase):
             if lost:
                 notify_lost(lost)
 
+    # in-process: nothing to wait for
     async def _release_async(self, lease: Lease, timeout: float | None = None) -> None:
-        self._release(lease, timeout)  # in-process: nothing to wait for
+        self._release(lease, timeout)
+
+    async def _extend_async(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
+        self._extend(lease, ttl, timeout)
 
     def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
         with self._lock:

@@ -245,20 +245,28 @@ class RedisLockTable(LockTableBase):
             raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
         self._count("releases")
 
-    def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
-        k = _Keys(self.prefix, lease.name)
+    def _extend_call(
+        self, lease: Lease, ttl: float, timeout: float | None
+    ) -> tuple[float, tuple[str, list[str], list[Any], str, float | None]]:
+        """(when it was asked, the call) of an extension: its reply dates the lease from then."""
         start = time.monotonic()
         deadline = None if timeout is None else _call_deadline(start + timeout)
-        ok, exp, now = self._call(
-            "extend",
-            [k.base],
-            [lease.token, self._owner_of(lease), max(1, round(ttl * 1000))],
-            f"extend {lease.name!r}",
-            deadline,
-        )
+        args = [lease.token, self._owner_of(lease), max(1, round(ttl * 1000))]
+        base = _Keys(self.prefix, lease.name).base
+        return start, ("extend", [base], args, f"extend {lease.name!r}", deadline)
+
+    def _extend(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
+        start, call = self._extend_call(lease, ttl, timeout)
+        self._extended(lease, ttl, start, self._call(*call))
+
+    async def _extend_async(self, lease: Lease, ttl: float, timeout: float | None = None) -> None:
+        start, call = self._extend_call(lease, ttl, timeout)
+        self._extended(lease, ttl, start, await self._scripts.call_async(*call))
+
+    def _extended(self, lease: Lease, ttl: float, start: float, reply: Any) -> None:
+        ok, exp, now = reply
         if not ok:
-            with self._lock:
-                self._local.pop((lease.name, lease.token), None)
+            self._forget(lease)
             raise LeaseLost(f"{lease!r} no longer holds {lease.name!r}")
         lease.expires_at = _local_expiry(start, exp, now)
         lease.ttl = ttl

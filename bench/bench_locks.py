@@ -145,6 +145,45 @@ def test_redis_uncontended_pair(benchmark, redis_port, kind):
     benchmark(pairs)
 
 
+@pytest.mark.benchmark(group="redis-uncontended-async")
+@pytest.mark.parametrize("kind", ["ringhash RedisLockTable", "redis-py asyncio Lock"])
+def test_redis_uncontended_pair_async(benchmark, redis_port, kind):
+    """The same through asyncio: ``async with table.lock_async(...)`` on a table given an
+    asyncio client, next to redis-py's asyncio ``Lock``; one event loop for the run."""
+    import asyncio
+
+    import redis
+    import redis.asyncio
+
+    loop = asyncio.new_event_loop()
+    aclient = redis.asyncio.Redis(port=redis_port)
+    if kind == "ringhash RedisLockTable":
+        from ringhash.redis_locks import RedisLockTable
+
+        table = RedisLockTable(redis.Redis(port=redis_port), async_client=aclient, prefix="ba:")
+
+        async def pair() -> None:
+            async with table.lock_async("orders:42", ttl=30):
+                pass
+    else:
+        lock = aclient.lock("ba:redis-py:orders:42", timeout=30)
+
+        async def pair() -> None:
+            await lock.acquire()
+            await lock.release()
+
+    async def pairs() -> None:
+        for _ in range(REDIS_PAIRS):
+            await pair()
+
+    try:
+        record(benchmark, kind, REDIS_PAIRS)
+        benchmark(lambda: loop.run_until_complete(pairs()))
+    finally:
+        loop.run_until_complete(aclient.aclose())
+        loop.close()
+
+
 CONTENDED_SECONDS = 0.3 if SMOKE else 3.0
 
 

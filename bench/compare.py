@@ -44,6 +44,7 @@ ORDER = [
     "lock-uncontended",
     "lock-handoff",
     "redis-uncontended",
+    "redis-uncontended-async",
     "redis-contended",
 ]
 TITLES = {
@@ -81,6 +82,8 @@ TITLES = {
     "lock-uncontended": "Uncontended acquire + release",
     "lock-handoff": "Contended hand-off: release in one thread to acquire in another",
     "redis-uncontended": "Uncontended acquire + release against a local Redis (round trips)",
+    "redis-uncontended-async": "The same through asyncio: `async with table.lock_async(...)` "
+    "with an asyncio client, next to redis-py's asyncio Lock",
     "redis-contended": "One Redis lock contended by worker processes (acquire, read a counter, "
     "write it, release), as time per grant; fairness is Jain's index over the workers (1.00: "
     "even), hand-off the time from a release to the next grant to another worker",
@@ -101,6 +104,7 @@ UNITS = {
     "lock-uncontended": "per pair",
     "lock-handoff": "per hand-off",
     "redis-uncontended": "per pair",
+    "redis-uncontended-async": "per pair",
     "redis-contended": "per grant",
 }
 

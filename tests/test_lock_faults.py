@@ -845,6 +845,37 @@ def test_async_lease_calls_never_block_the_event_loop(tmp_path, through):
         server.kill()
 
 
+def test_async_calls_meet_a_restarted_server_as_the_clients_own_do(tmp_path):
+    """The async API's script calls (packed here, sent on the asyncio client's pool):
+    while Redis is down they fail as ``LockBackendError``; once it is back (the AOF
+    replayed) the dead connections are made again and the lease is still there; a server
+    that lost its scripts gets them again."""
+    from redis.asyncio import Redis as AsyncRedis
+
+    server = RedisServer(tmp_path, aof=True).start()
+
+    async def main() -> None:
+        timeouts = dict(socket_timeout=1, socket_connect_timeout=0.5)
+        aclient = AsyncRedis(port=server.port, **timeouts)
+        table = RedisLockTable(server.client(**timeouts), async_client=aclient, prefix="f:")
+        held = await table.acquire_async("acct", ttl=30)
+        server.kill()
+        with pytest.raises(LockBackendError):
+            await held.extend_async(30)
+        server.start()  # same port and directory: the append-only file is replayed
+        await held.extend_async(30)  # no scripts on the new server: loaded again
+        await held.release_async()
+        async with table.lock_async("acct", timeout=5) as again:
+            assert again.token == held.token + 1
+        await aclient.aclose()
+
+    try:
+        asyncio.run(main())
+        wait_for_withdrawals()
+    finally:
+        server.stop()
+
+
 def test_release_and_extend_take_a_timeout(tmp_path):
     from ringhash.locks._redis import DEADLINE_SLACK
 

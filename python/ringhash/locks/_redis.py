@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import itertools
 import threading
 import time
@@ -220,14 +221,15 @@ class RedisLockTable(LockTableBase):
         self._released(lease, ok)
 
     async def _release_async(self, lease: Lease, timeout: float | None = None) -> None:
-        """:meth:`_release` for asyncio (``Scripts.call_async``); shielded: once sent, it
-        completes even if its caller is cancelled."""
-        args = (*self._release_call(lease), _deadline_in(timeout))
-        call = asyncio.ensure_future(self._scripts.call_async("release", *args))
+        """:meth:`_release` for asyncio (``Scripts.call_async``). Cancelled mid-way (its
+        outcome unknown), the call is made again from a thread, by the lease's expiry: a
+        release once begun completes even if its caller is cancelled."""
+        keys, args, what = self._release_call(lease)
         try:
-            ok = await asyncio.shield(call)
+            ok = await self._scripts.call_async("release", keys, args, what, _deadline_in(timeout))
         except asyncio.CancelledError:
-            call.add_done_callback(lambda f: f.cancelled() or f.exception())  # nobody's now
+            assert lease.expires_at is not None  # every Redis lease has a TTL
+            self._later("release", keys, args, what, lease.expires_at)
             raise
         finally:
             self._forget(lease)
@@ -285,24 +287,15 @@ class RedisLockTable(LockTableBase):
             deadline = lease.expires_at
             if time.monotonic() >= deadline:
                 return False
-        k = _Keys(self.prefix, lease.name)
+        base, args = _Keys(self.prefix, lease.name).base, [lease.token, self._owner_of(lease)]
         try:
-            ok = bool(
-                self._call(
-                    "valid",
-                    [k.base],
-                    [lease.token, self._owner_of(lease)],
-                    f"check {lease.name!r}",
-                    deadline,
-                )
-            )
+            ok = bool(self._call("valid", [base], args, f"check {lease.name!r}", deadline))
         except LockBackendError:
             if by_expiry and time.monotonic() >= deadline:
                 return False  # expired while Redis kept quiet
             raise
         if not ok:
-            with self._lock:
-                self._local.pop((lease.name, lease.token), None)
+            self._forget(lease)
         return ok
 
     # ------------------------------------------------------------ acquiring
@@ -318,7 +311,18 @@ class RedisLockTable(LockTableBase):
     async def _attempt_async(
         self, r: _Request, enqueue: bool, deadline: float | None = None
     ) -> tuple[Lease | None, float, float]:
-        """:meth:`_attempt` for asyncio (``_redisio.Scripts.call_async``)."""
+        """:meth:`_attempt` for asyncio. Through the asyncio client (``Scripts.call_async``)
+        it is cancelled with its caller, who then withdraws its waiter id (which gives back
+        a grant made to it); in a worker thread it runs on, and a lease it gets all the
+        same is handed back."""
+        if self.async_client is None:
+            run = functools.partial(self._attempt, r, enqueue, deadline)
+            fut = asyncio.get_running_loop().run_in_executor(None, run)
+            try:
+                return await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                fut.add_done_callback(_release_if_granted)
+                raise
         start = time.monotonic()
         keys, args = self._acquire_call(r, enqueue)
         reply = await self._scripts.call_async("acquire", keys, args, r.what, deadline)
@@ -372,28 +376,33 @@ class RedisLockTable(LockTableBase):
         """Withdraw a waiter that gives up, releasing any lease Redis granted it that
         its caller never received. If Redis cannot be reached, keep trying in the
         background (until ``ttl`` has passed, when such a lease has ended anyway)."""
-        keys, args, name = [r.k.base], [r.waiter, self._waiter_ttl_ms], r.name
+        keys, args, what = [r.k.base], [r.waiter, self._waiter_ttl_ms], f"cancel {r.name!r}"
         try:  # bounded: a caller giving up must not wait on a stalled Redis
-            deadline = time.monotonic() + CANCEL_WAIT
-            self._call("cancel", keys, args, f"cancel {name!r}", deadline)
+            self._call("cancel", keys, args, what, time.monotonic() + CANCEL_WAIT)
         except LockBackendError:
+            log.warning(
+                "could not withdraw a waiter from %r yet; retrying in the background", r.name
+            )
             until = time.monotonic() + (self.default_ttl if ttl is None else ttl)
-            log.warning("could not withdraw a waiter from %r yet; retrying in the background", name)
-            threading.Thread(
-                target=self._cancel_later,
-                args=(keys, args, name, until),
-                name="ringhash-redis-cancel",
-                daemon=True,
-            ).start()
+            self._later("cancel", keys, args, what, until)
 
-    def _cancel_later(self, keys: list[str], args: list[Any], name: str, until: float) -> None:
-        while time.monotonic() < until:
-            time.sleep(0.1)
-            try:
-                self._call("cancel", keys, args, f"cancel {name!r}")
-                return
-            except LockBackendError:
-                continue
+    def _later(
+        self, script: str, keys: list[str], args: list[Any], what: str, until: float
+    ) -> None:
+        """Make a call that must happen (a withdrawal; a release whose caller was
+        cancelled) from a daemon thread ``ringhash-redis-<script>``, tried every 0.1 s,
+        each try bounded, until ``until`` (monotonic), when what it undoes has ended."""
+
+        def run() -> None:
+            while time.monotonic() < until:
+                try:
+                    self._call(script, keys, args, what, until)  # done already: harmless
+                    return
+                except LockBackendError:
+                    time.sleep(0.1)
+            log.warning("%s: Redis did not answer before the lease ended", what)
+
+        threading.Thread(target=run, name=f"ringhash-redis-{script}", daemon=True).start()
 
     def _check_deadlock(self, r: _Request) -> None:
         """Refuse to wait on a lock the owner holds here, or to close a cycle of local owners."""
@@ -582,13 +591,7 @@ class RedisLockTable(LockTableBase):
                         return handed
                 first = False
                 by = _call_deadline(deadline)
-                fut = asyncio.ensure_future(self._attempt_async(r, tmo != 0, by))
-                try:
-                    lease, hint, offset = await asyncio.shield(fut)
-                except asyncio.CancelledError:
-                    # The attempt still finishes in its thread: hand back a lease it got.
-                    fut.add_done_callback(_release_if_granted)
-                    raise
+                lease, hint, offset = await self._attempt_async(r, tmo != 0, by)
                 if lease is not None:
                     return lease
                 if tmo == 0:

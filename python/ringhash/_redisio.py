@@ -509,8 +509,8 @@ def _packable(pool: Any, method: str) -> bool:
 
 def _async_pool_for(client: Any) -> Any:
     """The pool :meth:`Scripts.call_async` sends on for ``client``; None (calls through
-    the client) for no client, a cluster client, or a pool :func:`_wire_for` would not
-    take (an encoding other than UTF-8, client-side caching)."""
+    the client) for no client, a cluster client (it routes by key), or a pool whose
+    connections :func:`pack`'s bytes may not be sent on (:func:`_packable`)."""
     if client is None or isinstance(client, redis.asyncio.cluster.RedisCluster):
         return None
     pool = getattr(client, "connection_pool", None)

@@ -672,6 +672,30 @@ def test_handing_back_a_cancelled_async_acquires_lease_is_bounded(tmp_path, capl
         server.kill()
 
 
+def test_a_lease_the_withdrawal_gave_back_is_not_reported_as_kept(tmp_path, caplog):
+    """A cancelled attempt's lease that the caller's withdrawal has already released (the
+    usual order: the withdrawal is made at once, the attempt's thread ends later) is not
+    reported as kept until its TTL, and is forgotten here."""
+    from ringhash.locks._redis import _release_if_granted
+
+    server = RedisServer(tmp_path).start()
+    loop = asyncio.new_event_loop()
+    try:
+        table = RedisLockTable(server.client(), prefix="w:")
+        lease = table.acquire("n", ttl=30)
+        client = server.client()
+        client.delete(*client.keys("w:*"))  # released behind its back, as a withdrawal does
+        granted = loop.create_future()
+        granted.set_result((lease, 0.0, 0.0))
+        with caplog.at_level(logging.WARNING, logger="ringhash.locks"):
+            _release_if_granted(granted)
+        assert "could not hand back" not in caplog.text
+        assert table.stats().holders == 0
+    finally:
+        loop.close()
+        server.kill()
+
+
 @pytest.mark.parametrize("timeout", [0, 0.5])
 def test_the_first_acquire_timeout_bounds_the_eviction_check(tmp_path, timeout):
     """A table's first acquire reads maxmemory-policy first; by the acquire's deadline

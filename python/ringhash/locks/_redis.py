@@ -688,6 +688,8 @@ def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float, float]]) 
     if lease is not None:
         try:
             lease.release(timeout=CANCEL_WAIT)
+        except LeaseLost:
+            pass  # given back already: the caller's withdrawal releases its waiter id's grant
         except Exception:
             log.warning(
                 "could not hand back %r after a cancelled acquire; it expires at its TTL", lease

@@ -415,6 +415,8 @@ class Scripts:
             if self._async_pool is not None:
                 try:
                     return await _by(deadline, self._pooled_call(name, keys, args))
+                except asyncio.TimeoutError:  # the deadline (an OSError since Python 3.11)
+                    raise
                 except (redis.ConnectionError, redis.TimeoutError, OSError):
                     pass  # once more through the client, with its retry policy
             return await _by(deadline, self._async[name](keys=keys, args=args))

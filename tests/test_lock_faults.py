@@ -279,60 +279,108 @@ def test_a_failed_release_does_not_block_the_owner(tmp_path):
         server.kill()
 
 
-def test_a_lost_fencing_counter_is_refused(tmp_path):
-    """A restart that lost the data (no AOF) would restart tokens at 1: a table that
-    has seen a higher token for the name refuses, naming the repair."""
+def test_a_counter_lost_in_a_restart_starts_above_every_token_it_gave(tmp_path):
+    """A restart that lost the data (no AOF) loses the fencing counters; a new one
+    starts at the server's clock in microseconds, not at 1, so its tokens are above
+    every token the lost one gave: for a table that saw them and for one that did
+    not (which has nothing to compare with)."""
     server = RedisServer(tmp_path).start()
     try:
-        table = RedisLockTable(server.client(), prefix="g:")
-        for _ in range(3):
-            table.acquire("n", ttl=5).release()
-        server.kill()
-        server.start()  # no persistence: every key is gone
-        with pytest.raises(LockBackendError, match=r"lost the fencing counter of 'n'.*token 3"):
-            table.acquire("n", ttl=5, timeout=1)
-        assert table.holders("n") == () and table.waiting("n") == ()  # nothing granted
-        with pytest.raises(LockBackendError, match="lost the fencing counter"):
-            table.acquire("n", ttl=5, timeout=0)
-        fresh = RedisLockTable(server.client(), prefix="g:")  # no memory: cannot tell
-        fresh.acquire("other", ttl=5).release()
-        # Queued behind a holder when a release finds the counter below what the head's
-        # table has seen: that head is refused promptly (not granted, not sent to the
-        # back of the queue), and the waiter behind it, which cannot tell, gets the lock.
-        holder = fresh.acquire("n", ttl=30)
-        refused: list[tuple[BaseException, float]] = []
-        after: list = []
-
-        def head():
-            try:
-                table.acquire("n", ttl=5, timeout=10)
-            except LockBackendError as e:
-                refused.append((e, time.monotonic()))
-
-        def behind():
-            after.append(RedisLockTable(server.client(), prefix="g:").acquire("n", timeout=10))
-
-        threads = [threading.Thread(target=head), threading.Thread(target=behind)]
-        for i, t in enumerate(threads):
-            t.start()
-            while len(table.waiting("n")) < i + 1:
-                time.sleep(0.01)
-        t0 = time.monotonic()
-        holder.release()
-        threads[1].join(10)
-        assert after and after[0].token == holder.token + 1
-        threads[0].join(10)
-        assert refused and "lost the fencing counter" in str(refused[0][0])
-        assert refused[0][1] - t0 < 2 and table.waiting("n") == ()
-        after[0].release()
+        client = server.client()
+        table = RedisLockTable(client, prefix="g:")
+        before = client.time()
+        first = table.acquire("n", ttl=5)
+        after = client.time()
+        # the server's clock when the counter was made, in microseconds
+        assert before[0] * 10**6 + before[1] <= first.token <= after[0] * 10**6 + after[1]
+        assert first.token < 2**53  # exact as a double (Lua's numbers, JSON)
+        first.release()
+        given = [first.token]
+        for _ in range(200):  # faster than one per microsecond? no: each is a round trip
+            lease = table.acquire("n", ttl=5)
+            given.append(lease.token)
+            lease.release()
+        assert given == list(range(first.token, first.token + 201))  # one by one from there
+        shared = table.acquire("s", mode="shared", ttl=5)  # the general form's grant()
+        other = RedisLockTable(client, prefix="g:").acquire("s", mode="shared", ttl=5)
+        assert other.token == shared.token + 1
         from ringhash.locks._redis import _Keys
 
-        server.client().set(_Keys("g:", "n").key("tokens"), 3)  # the repair the message names
-        lease = table.acquire("n", ttl=5, timeout=1)
-        assert lease.token == 4
-        lease.release()
+        client.delete(_Keys("g:", "s").key("tokens"))  # that counter alone lost
+        third = table.acquire("s", mode="shared", ttl=5)  # joins: grant() makes the counter
+        assert third.token > other.token
+        given_s = [shared.token, other.token, third.token]
+        server.kill()
+        server.start()  # no persistence: every key is gone
+        assert table.holders("n") == () and client.dbsize() == 0
+        again = table.acquire("n", ttl=5, timeout=1)  # the table that saw them
+        fresh = RedisLockTable(server.client(), prefix="g:")  # one that never did
+        assert again.token > max(given)
+        again.release()
+        assert fresh.acquire("n", ttl=5, timeout=1).token == again.token + 1
+        s1 = fresh.acquire("s", mode="shared", ttl=5)
+        s2 = table.acquire("s", mode="shared", ttl=5)
+        assert min(s1.token, s2.token) > max(given_s)
     finally:
         server.kill()
+
+
+def test_a_counter_that_went_back_is_refused(redis_server):
+    """A counter below a token a table has seen for the name (what a failover to a
+    replica that missed writes leaves, or an older snapshot restored) is refused by
+    that table, naming the repair; a table that never saw the name cannot tell."""
+    from ringhash.locks._redis import _Keys
+
+    client = redis.Redis(port=redis_server.port)
+    table = RedisLockTable(client, prefix="g:")
+    for _ in range(3):
+        table.acquire("n", ttl=5).release()
+    seen = table.acquire("n", ttl=5)
+    seen.release()
+    tokens = _Keys("g:", "n").key("tokens")
+    client.set(tokens, seen.token - 3)  # the counter as an older copy has it
+    want = rf"fencing counter of 'n' went back: it is at {seen.token - 3},.*token {seen.token}"
+    with pytest.raises(LockBackendError, match=want):
+        table.acquire("n", ttl=5, timeout=1)
+    assert table.holders("n") == () and table.waiting("n") == ()  # nothing granted
+    assert int(client.get(tokens)) == seen.token - 3  # nor a token used up
+    with pytest.raises(LockBackendError, match="went back"):
+        table.acquire("n", ttl=5, timeout=0)
+    fresh = RedisLockTable(client, prefix="g:")  # no memory: cannot tell
+    # Queued behind a holder when a release finds the counter below what the head's
+    # table has seen: that head is refused promptly (not granted, not sent to the
+    # back of the queue), and the waiter behind it, which cannot tell, gets the lock.
+    holder = fresh.acquire("n", ttl=30)
+    assert holder.token == seen.token - 2
+    refused: list[tuple[BaseException, float]] = []
+    after: list = []
+
+    def head():
+        try:
+            table.acquire("n", ttl=5, timeout=10)
+        except LockBackendError as e:
+            refused.append((e, time.monotonic()))
+
+    def behind():
+        after.append(RedisLockTable(client, prefix="g:").acquire("n", timeout=10))
+
+    threads = [threading.Thread(target=head), threading.Thread(target=behind)]
+    for i, t in enumerate(threads):
+        t.start()
+        while len(table.waiting("n")) < i + 1:
+            time.sleep(0.01)
+    t0 = time.monotonic()
+    holder.release()
+    threads[1].join(10)
+    assert after and after[0].token == holder.token + 1
+    threads[0].join(10)
+    assert refused and "went back" in str(refused[0][0])
+    assert refused[0][1] - t0 < 2 and table.waiting("n") == ()
+    after[0].release()
+    client.set(tokens, seen.token)  # the repair the message names
+    lease = table.acquire("n", ttl=5, timeout=1)
+    assert lease.token == seen.token + 1
+    lease.release()
 
 
 def test_braces_in_names_and_prefixes(redis_server):

@@ -344,9 +344,9 @@ class RedisLockTable(LockTableBase):
         got, token, exp_or_hint, now = reply
         if got == -1:
             raise LockBackendError(
-                f"Redis lost the fencing counter of {r.name!r}: it is at {token}, but this "
-                f"table has seen token {self._seen.get(r.k.base)} (a restart without AOF, "
-                "or a failover to a replica that missed writes); no token is issued that "
+                f"the fencing counter of {r.name!r} went back: it is at {token}, but this "
+                f"table has seen token {self._seen.get(r.k.base)} (a failover to a replica "
+                "that missed writes, an older snapshot restored); no token is issued that "
                 f"could go backwards. Restore the data, or set the key {r.k.key('tokens')!r} "
                 "to at least that token"
             )

@@ -196,6 +196,23 @@ local function unsolo(v)  -- v: the value of S
 end
 """
 
+
+# A fencing counter made by the INCR of a grant (1) starts at the server's clock in
+# microseconds instead, so one Redis lost (a restart without AOF) starts again above
+# every token it gave, for every client: below 2**53 (exact as a double) until 2255,
+# and backwards only after more than a token per microsecond on average since it was
+# made, or on a server whose clock is behind by more than the counter's age. Joined
+# to a string, a token is formatted with '%d' ("%.14g" would round its 16 digits).
+def _seed(key: str) -> str:
+    """Lua that starts a new fencing counter ``key`` at the server's clock (above)."""
+    return f"""  if token == 1 then  -- a new counter: from the clock, not from 1
+    local c = redis.call('TIME')
+    token = tonumber(c[1]) * 1000000 + tonumber(c[2])
+    redis.call('SET', {key}, string.format('%d', token))
+  end
+"""
+
+
 # Expired holders, grants nobody collected and waiters whose heartbeat lapsed
 # leave; returns how many holders remain, the first one's expiry (nil if none or
 # a lone holder) and the lone holder's token (nil if none, or revoked here).
@@ -262,9 +279,13 @@ end
 # callgrind), a good part of a contended grant's server time. So literals are
 # written as strings, and a number used several times (``now``, a grant's token
 # and expiry) is formatted once, with '%d'.
-_GRANT = """
+_GRANT = (
+    """
 local function grant(waiter, mode, ttl, owner, floor, alone)  -- ttl: ms, a string
   local token = redis.call('INCR', K[5])
+"""
+    + _seed("K[5]")
+    + """
   if token <= floor then
     redis.call('DECR', K[5])
     return nil, token - 1
@@ -286,6 +307,7 @@ local function dequeue(waiter)
   redis.call('HDEL', K[7], waiter)
 end
 """
+)
 
 # Grant the head of the queue the lock if it can have it now (nothing held, or
 # it and the holders are shared; ``held``: how many hold it, as the caller counted
@@ -360,9 +382,10 @@ end
 # refused.
 #
 # ``floor`` is the highest token this client has seen for the lock: a counter
-# below it means Redis lost it (a restart without AOF, a failover to a replica
-# that missed writes), and the script refuses ({-1, counter}) rather than issue
-# a token that goes backwards.
+# below it went back (a failover to a replica that missed writes, an older
+# snapshot restored; a counter lost outright starts again from the clock,
+# ``_seed``), and the script refuses ({-1, counter}) rather than issue a token
+# that goes backwards.
 ACQUIRE = (
     _SOLO
     + f"local TOKENS, HOLDERS, QUEUE = {_part('tokens')}, {_part('holders')}, {_part('queue')}\n"
@@ -371,11 +394,14 @@ ACQUIRE = (
 if redis.call('EXISTS', S, HOLDERS, QUEUE, g) == 0 then
   -- nothing held, nobody waiting, no earlier try of this waiter id: a lone holder
   local token = redis.call('INCR', TOKENS)
+"""
+    + _seed("TOKENS")
+    + """
   if token <= tonumber(ARGV[7]) then
     redis.call('DECR', TOKENS)
     return {-1, token - 1, -1, 0}
   end
-  local v = '-' .. token .. '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[4]
+  local v = '-' .. string.format('%d', token) .. '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. ARGV[4]
   redis.call('SET', S, v, 'PX', ARGV[3])
   return token
 end

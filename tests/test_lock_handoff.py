@@ -448,7 +448,7 @@ def test_every_key_of_a_lock_but_its_counter_expires(server):
     """The queue's keys are refreshed together, and only once their TTL has run below
     1.5 waiter TTLs (one PTTL per enqueue, not a PEXPIRE per key): a queue that empties
     and starts again still gets one, and only the fencing counter is kept forever."""
-    from ringhash.locks._redis_scripts import _Keys
+    from ringhash.locks._redis_calls import _Keys
 
     client = server.client()
     table = RedisLockTable(client, prefix="e:", poll_cap=POLL)
@@ -472,7 +472,7 @@ def test_every_key_of_a_lock_but_its_counter_expires(server):
 def test_a_long_wait_keeps_the_queue_alive(server):
     """A waiter's heartbeats (its attempts, every ``poll_cap``) keep the queue's keys
     alive beyond its own heartbeat deadline, however long it waits."""
-    from ringhash.locks._redis_scripts import _Keys
+    from ringhash.locks._redis_calls import _Keys
 
     client = server.client()
     table = RedisLockTable(client, prefix="l:", poll_cap=0.1)  # waiter TTL: 2 s
@@ -541,3 +541,158 @@ def test_the_work_of_a_contended_hand_off(server):
         w.granted.wait(10)
         w.go.set()
         w.join(10)
+
+
+# ---------------------------------------------------------------- asyncio, pipelined
+
+
+class AsyncCalls:
+    """Counts a table's pipelined async attempts (an ACQUIRE and its pop in one write
+    on a connection of the asyncio client's pool) and lone async pops."""
+
+    def __init__(self, table):
+        self.pipelined = self.pops = 0
+        scripts = table._scripts
+        both, pop = scripts.call_then_pop_async, scripts.pop_async
+
+        async def call_then_pop_async(*a, **kw):
+            self.pipelined += 1
+            return await both(*a, **kw)
+
+        async def lone_pop(*a, **kw):
+            self.pops += 1
+            return await pop(*a, **kw)
+
+        scripts.call_then_pop_async, scripts.pop_async = call_then_pop_async, lone_pop
+
+
+def run_async(server, prefix, body):
+    """``body(client, table, other, calls)`` in an event loop: ``table`` on an asyncio
+    client (its async calls counted), ``other`` a sync table on the same keys."""
+    aioredis = pytest.importorskip("redis.asyncio")
+    client = server.client()
+
+    async def main():
+        aclient = aioredis.Redis(port=server.port, socket_timeout=5)
+        table = RedisLockTable(client, async_client=aclient, prefix=prefix, poll_cap=POLL)
+        other = RedisLockTable(client, prefix=prefix, poll_cap=POLL)
+        warm_up(table)
+        try:
+            await body(client, aclient, table, other, AsyncCalls(table))
+        finally:
+            await aclient.aclose()
+
+    asyncio.run(main())
+
+
+async def queued_async(table, name, n):
+    end = time.monotonic() + 10
+    while len(table.waiting(name)) != n:
+        assert time.monotonic() < end, "not queued"
+        await asyncio.sleep(0.005)
+
+
+async def wait_behind(table, other, name, **kw):
+    """A task acquiring ``name`` through ``table`` while ``other`` holds it, once queued:
+    (the holder's lease, the task)."""
+    holder = other.acquire(name, ttl=60, owner="holder")
+    task = asyncio.create_task(table.acquire_async(name, ttl=60, **kw))
+    await queued_async(table, name, 1)
+    return holder, task
+
+
+async def contend_once_async(table, other, name):
+    """One acquire_async through ``table`` that has to wait: ``name`` is then contended
+    of late for ``table``."""
+    holder, task = await wait_behind(table, other, name, timeout=20)
+    holder.release()
+    await (await asyncio.wait_for(task, 10)).release_async()
+
+
+def test_an_async_acquire_of_a_lock_contended_of_late_is_one_round_trip(server):
+    """As in the sync API: after an acquire_async had to wait, the next one of that lock
+    sends its ACQUIRE and its pop together, and the release's grant reaches it through
+    that pop, with no script of its own. One granted at once ends its pop there and
+    then, and leaves the pool's connection clean for the next call."""
+
+    async def body(client, aclient, table, other, calls):
+        tokens = []
+        for _ in range(4):
+            holder, task = await wait_behind(table, other, "x", timeout=20)
+            before = script_runs(client)
+            holder.release()
+            lease = await asyncio.wait_for(task, 10)
+            assert script_runs(client) - before == 1  # the release's, which granted it
+            tokens += [holder.token, lease.token]
+            await lease.release_async()
+        assert (calls.pipelined, calls.pops) == (3, 1)  # first wait: ACQUIRE, then a pop
+        assert tokens == sorted(tokens) and len(set(tokens)) == 8
+        t0 = time.monotonic()
+        lease = await table.acquire_async("x", ttl=5, timeout=10)  # contended of late: free
+        assert time.monotonic() - t0 < 2 and calls.pipelined == 4  # not the pop's 10 s
+        assert not client.keys("pa:*wake*")
+        for i in range(20):  # the connections that carried the pops serve the next calls
+            await aclient.set(f"pa:k{i}", i)
+            assert int(await aclient.get(f"pa:k{i}")) == i
+        await lease.release_async()
+        await (await table.acquire_async("x", ttl=5, timeout=10)).release_async()
+        assert calls.pipelined == 4  # free when last asked: the plain attempt
+        assert table.holders("x") == () and table.waiting("x") == ()
+
+    run_async(server, "pa:", body)
+
+
+def test_a_cancelled_pipelined_async_acquire_withdraws_and_leaves_no_pop(server):
+    """Cancelled while its pipelined pop waits: the waiter is withdrawn, its connection
+    closed (a pop left there would swallow the next hand-off), and the lock, released,
+    is free for the next."""
+
+    async def body(client, aclient, table, other, calls):
+        await contend_once_async(table, other, "x")
+        holder, task = await wait_behind(table, other, "x", timeout=20)
+        assert calls.pipelined == 1
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert table.waiting("x") == ()
+        holder.release()
+        lease = await table.acquire_async("x", ttl=5, timeout=0)  # free: try once
+        assert lease.token == holder.token + 1
+        await lease.release_async()
+        assert not client.keys("pa:*wake*")
+        for i in range(20):
+            await aclient.set(f"pa:k{i}", i)
+            assert int(await aclient.get(f"pa:k{i}")) == i
+
+    run_async(server, "pa:", body)
+
+
+def test_a_pipelined_async_acquire_times_out_on_time_and_withdraws(server):
+    async def body(client, aclient, table, other, calls):
+        await contend_once_async(table, other, "x")
+        holder = other.acquire("x", ttl=60, owner="holder")
+        t0 = time.monotonic()
+        with pytest.raises(LockTimeout):
+            await table.acquire_async("x", ttl=5, timeout=0.3)
+        assert 0.3 <= time.monotonic() - t0 < 0.3 + 0.6
+        assert calls.pipelined == 1 and table.waiting("x") == ()
+        holder.release()
+        assert not client.keys("pa:*wake*")
+
+    run_async(server, "pa:", body)
+
+
+def test_a_pipelined_async_acquire_after_a_script_flush_still_waits_its_turn(server):
+    async def body(client, aclient, table, other, calls):
+        await contend_once_async(table, other, "x")
+        holder = other.acquire("x", ttl=60, owner="holder")
+        client.script_flush()  # the pipelined ACQUIRE meets NOSCRIPT; its pop is ended
+        task = asyncio.create_task(table.acquire_async("x", ttl=60, timeout=20))
+        await queued_async(table, "x", 1)
+        holder.release()
+        lease = await asyncio.wait_for(task, 10)
+        assert lease.token == holder.token + 1 and calls.pipelined == 1
+        await lease.release_async()
+        assert not client.keys("pa:*wake*") and table.holders("x") == ()
+
+    run_async(server, "pa:", body)

@@ -1,4 +1,4 @@
-"""The connections the Redis features keep for their own calls (``_redisio.Wire``),
+"""The connections the Redis features keep for their own calls (``_wire.Wire``),
 against a real redis-server: what they send is what redis-py would send, and a
 call survives what happens to a connection or to the server's script cache
 between calls (killed connections, SCRIPT FLUSH, a reconnection under a
@@ -16,7 +16,7 @@ import pytest
 from conftest import REDIS_SERVER, RedisServer
 
 redis = pytest.importorskip("redis", reason="redis-py is not installed")
-from ringhash._redisio import pack  # noqa: E402
+from ringhash._wire import pack  # noqa: E402
 from ringhash.fleet import RedisFleet  # noqa: E402
 from ringhash.redis_locks import RedisLockTable  # noqa: E402
 

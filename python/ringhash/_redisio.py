@@ -1,16 +1,15 @@
 """What the Redis-backed features (the lock table, the fleet) share: importing
 redis-py with a clear message, checking a client, keys that stay in one Redis
 Cluster slot, and calling Lua scripts with Redis errors turned into the
-feature's own exception."""
+feature's own exception (on the connections of ``_wire.py``)."""
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
 import logging
-import os
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 try:
@@ -19,9 +18,19 @@ try:
 except ImportError as _e:  # pragma: no cover - exercised only without the extra
     raise ImportError("the Redis features need redis-py: pip install 'ringhash[redis]'") from _e
 
+from ._wire import (
+    async_pool_for,
+    by,
+    pack,
+    pooled_call,
+    pooled_call_then_pop,
+    pooled_pop,
+    submit,
+    wire_for,
+)
+
 __all__ = [
     "Scripts",
-    "Wire",
     "blocking_pop",
     "blocking_pop_async",
     "bounded_by",
@@ -80,25 +89,6 @@ def slot_base(prefix: str, tag: str) -> str:
     return f"{prefix}{{{tag}}}"
 
 
-def _executor() -> concurrent.futures.ThreadPoolExecutor:
-    return concurrent.futures.ThreadPoolExecutor(
-        max_workers=32, thread_name_prefix="ringhash-redis"
-    )
-
-
-#: Worker threads for calls that must end by a deadline (see ``Scripts``); a forked
-#: child gets its own (the parent's threads do not exist there).
-_CALLS = _executor()
-
-
-def _after_fork_in_child() -> None:
-    global _CALLS
-    _CALLS = _executor()
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)
-
-
 def bounded_by(client: Any, remaining: float) -> bool:
     """Whether ``client`` gives up on a call within ``remaining`` seconds by itself
     (its socket timeout, times the attempts its retry policy makes)."""
@@ -121,196 +111,11 @@ def call_by(client: Any, deadline: float | None, call: Callable[[], T]) -> T:
     late run harmless) with ``redis.TimeoutError``."""
     if deadline is None or bounded_by(client, deadline - time.monotonic()):
         return call()
-    done = _CALLS.submit(call)
+    done = submit(call)
     try:
         return done.result(timeout=max(0.0, deadline - time.monotonic()))
     except concurrent.futures.TimeoutError:
         raise redis.TimeoutError("Redis did not answer in time") from None
-
-
-def pack(*args: str | bytes | int | float) -> bytes:
-    """One command in the Redis protocol (RESP): what redis-py's ``pack_command``
-    makes, for the argument types these features send, at a third of its cost."""
-    out = [b"*%d\r\n" % len(args)]
-    for a in args:
-        if isinstance(a, str):
-            b = a.encode()
-        elif isinstance(a, bytes):
-            b = a
-        elif isinstance(a, int):
-            b = b"%d" % a
-        elif isinstance(a, float):
-            b = repr(a).encode()
-        else:
-            raise TypeError(f"cannot send a {type(a).__name__} to Redis")
-        out.append(b"$%d\r\n%b\r\n" % (len(b), b))
-    return b"".join(out)
-
-
-class Wire:
-    """Connections of a feature's own on a ``redis.Redis`` client, made by the client's
-    pool (its settings: address, TLS, credentials, database, protocol; and its cap on
-    connections), reused last-in first-out and kept for the feature's lifetime.
-
-    A call through redis-py's client checks a connection out of the pool and back
-    (a health poll, locks, metrics) and packs its arguments generically: about half
-    the client CPU of a lock's round trip. Here a call is one ``list.pop``, one send
-    of bytes packed by :func:`pack` and one parsed reply, and it ends by a deadline
-    (monotonic seconds) without a worker thread: the reply is waited for with a
-    timeout. Only a call that has to connect first runs in a worker thread, left
-    behind at the deadline (redis-py's handshake has no timeout but the socket's).
-    A connection that fails is disconnected (it reconnects on its next use); after
-    a fork the child starts with none (the parent's sockets stay the parent's).
-    Thread-safe: a connection is used by one call at a time.
-    """
-
-    def __init__(self, pool: Any) -> None:
-        self._pool = pool
-        self._free: list[Any] = []
-        self._pid = os.getpid()
-
-    def _take(self) -> Any:
-        if self._pid != os.getpid():
-            self._free, self._pid = [], os.getpid()
-        try:
-            return self._free.pop()
-        except IndexError:
-            return self._pool.make_connection()
-
-    def _first_reply(self, conn: Any, packed: list[bytes], deadline: float | None) -> Any:
-        """Send ``packed`` and read the first reply (a Redis error reply is raised);
-        ``redis.TimeoutError`` if it has not come by ``deadline``."""
-        conn.send_packed_command(packed, check_health=False)
-        if deadline is not None and not _readable(conn, deadline):
-            raise redis.TimeoutError("Redis did not answer in time")
-        return conn.read_response()
-
-    def call(
-        self,
-        packed: bytes,
-        deadline: float | None = None,
-        replies: int = 1,
-        noscript: bytes | None = None,
-    ) -> Any:
-        """The last reply of ``replies`` packed commands (a Redis error reply is
-        raised). An answer NOSCRIPT to a lone EVALSHA is answered by sending
-        ``noscript`` (its SCRIPT LOAD) and the EVALSHA again. A connection that has to
-        connect first under a deadline makes the whole call in a worker thread, left
-        behind (to finish by itself, a late run being harmless) at the deadline."""
-        conn = self._take()
-        if deadline is not None and not _connected(conn):
-            done = _CALLS.submit(self._call_on, conn, packed, None, replies, noscript)
-            try:
-                return done.result(timeout=max(0.0, deadline - time.monotonic()))
-            except concurrent.futures.TimeoutError:
-                raise redis.TimeoutError("Redis did not answer in time") from None
-        return self._call_on(conn, packed, deadline, replies, noscript)
-
-    def _call_on(
-        self,
-        conn: Any,
-        packed: bytes,
-        deadline: float | None,
-        replies: int,
-        noscript: bytes | None,
-    ) -> Any:
-        try:
-            try:
-                reply = self._first_reply(conn, [packed], deadline)
-            except redis.exceptions.NoScriptError:
-                if noscript is None or replies > 1:
-                    raise
-                packed, replies = noscript + packed, 2
-                reply = self._first_reply(conn, [packed], deadline)
-            for _ in range(replies - 1):
-                reply = conn.read_response()
-        except redis.ResponseError:
-            if replies > 1:  # replies may be left unread
-                conn.disconnect()
-            self._free.append(conn)
-            raise
-        except BaseException:
-            conn.disconnect()  # a reply may still be on its way: never read it
-            self._free.append(conn)
-            raise
-        self._free.append(conn)
-        return reply
-
-    def close(self) -> None:
-        """Close the connections not in use (a call in progress keeps its own, and
-        returns it open); the wire stays usable: its next call connects again."""
-        free, self._free = self._free, []
-        if self._pid == os.getpid():  # after a fork they are the parent's
-            for conn in free:
-                conn.disconnect()
-
-    def pop(self, key: str, wait: float, slack: float) -> Any:
-        """``BLPOP key wait``: the element popped, or None (also for any Redis error:
-        what was pushed must be recoverable another way); by ``wait + slack`` at most."""
-        if wait < 0.001:
-            return None
-        try:
-            reply = self.call(_blpop(key, wait), time.monotonic() + wait + slack)
-        except (redis.RedisError, OSError):
-            return None
-        return None if reply is None else reply[1]
-
-    def call_then_pop(
-        self,
-        packed: bytes,
-        deadline: float | None,
-        key: str,
-        wait: float,
-        slack: float,
-        queued: Callable[[Any], bool],
-    ) -> tuple[Any, Any]:
-        """A command and ``BLPOP key wait`` sent together (one write, one wake-up): (the
-        command's reply, by ``deadline``; the element popped or None). The pop waits
-        only if ``queued(reply)`` says something will be pushed for it; otherwise it
-        is ended at once with a '0' pushed from another connection. A Redis error
-        reply to the command is raised, after the pop has ended."""
-        conn = self._take()
-        if deadline is not None and not _connected(conn):
-            self._free.append(conn)  # (re)connecting: the call alone, bounded as above
-            return self.call(packed, deadline), None
-        try:
-            try:
-                reply = self._first_reply(conn, [packed, _blpop(key, wait)], deadline)
-            except redis.ResponseError as e:
-                reply = e
-            popped = None
-            if isinstance(reply, redis.ResponseError) or not queued(reply):
-                # nothing will be pushed: end the pop (an expiry in case it ended first)
-                end = time.monotonic() + slack
-                self.call(pack("RPUSH", key, "0") + pack("PEXPIRE", key, 60000), end, 2)
-                if not _readable(conn, end):
-                    raise redis.TimeoutError("Redis did not end a pop in time")
-                conn.read_response()
-            elif _readable(conn, time.monotonic() + wait + slack):
-                got = conn.read_response()
-                popped = None if got is None else got[1]
-            else:
-                raise redis.TimeoutError("Redis did not end a pop in time")
-        except BaseException:
-            conn.disconnect()
-            self._free.append(conn)
-            raise
-        self._free.append(conn)
-        if isinstance(reply, redis.ResponseError):
-            raise reply
-        return reply, popped
-
-
-def _connected(conn: Any) -> bool:
-    return getattr(conn, "_sock", None) is not None  # redis-py 5 has no is_connected
-
-
-def _readable(conn: Any, deadline: float) -> bool:
-    return bool(conn.can_read(timeout=max(0.0, deadline - time.monotonic())))
-
-
-def _blpop(key: str, wait: float) -> bytes:
-    return pack("BLPOP", key, f"{wait:.3f}")
 
 
 class Scripts:
@@ -318,7 +123,7 @@ class Scripts:
     for any Redis error, with the cause attached. With a ``deadline`` (monotonic
     seconds) a call returns or raises by then whatever the server does.
 
-    On a ``redis.Redis`` client calls go through a :class:`Wire` (EVALSHA packed
+    On a ``redis.Redis`` client calls go through a ``_wire.Wire`` (EVALSHA packed
     here, a deadline as a read timeout); a call that fails on it for a connection
     error or a timeout is made again through the client, with its own retry policy.
     Through the client (always for ``RedisCluster``, which routes by key), a deadline
@@ -342,7 +147,7 @@ class Scripts:
     ) -> None:
         self._client = client
         self._async_client = async_client
-        self._async_pool = _async_pool_for(async_client)
+        self._async_pool = async_pool_for(async_client)
         self._async = (
             {}
             if async_client is None
@@ -352,7 +157,7 @@ class Scripts:
         self._sha = {name: script.sha for name, script in self._scripts.items()}
         self._load = {name: pack("SCRIPT", "LOAD", src) for name, src in sources.items()}
         self._error = error
-        self.wire = _wire_for(client)
+        self.wire = wire_for(client)
 
     def close(self) -> None:
         """Close the connections of the feature's own (:meth:`Wire.close`)."""
@@ -413,47 +218,57 @@ class Scripts:
             return await asyncio.to_thread(self, name, keys, args, what, deadline)
         try:
             if self._async_pool is not None:
+                call = pooled_call(
+                    self._async_pool, self._packed(name, keys, args), self._load[name]
+                )
                 try:
-                    return await _by(deadline, self._pooled_call(name, keys, args))
+                    return await by(deadline, call)
                 except asyncio.TimeoutError:  # the deadline (an OSError since Python 3.11)
                     raise
                 except (redis.ConnectionError, redis.TimeoutError, OSError):
                     pass  # once more through the client, with its retry policy
-            return await _by(deadline, self._async[name](keys=keys, args=args))
+            return await by(deadline, self._async[name](keys=keys, args=args))
         except asyncio.TimeoutError:
             raise self._late(what) from None
         except redis.RedisError as e:
             raise self._error(what, e) from e
 
-    async def _pooled_call(self, name: str, keys: list[str], args: list[Any]) -> Any:
-        """A script call on a connection of the asyncio client's pool (any error, a
-        cancellation included, disconnects it in redis-py before it goes back)."""
-        pool = self._async_pool
-        try:
-            conn = await pool.get_connection()
-        except TypeError:  # redis-py before 5.3 wants a command name
-            conn = await pool.get_connection("EVALSHA")
-        try:
-            packed = self._packed(name, keys, args)
-            await conn.send_packed_command(packed, check_health=False)
-            try:
-                return await conn.read_response()
-            except redis.exceptions.NoScriptError:  # the server lost it: load it again
-                await conn.send_packed_command(self._load[name] + packed, check_health=False)
-                try:
-                    await conn.read_response()
-                except redis.ResponseError:
-                    await conn.disconnect()  # the EVALSHA's reply is left unread
-                    raise
-                return await conn.read_response()
-        finally:
-            await pool.release(conn)
-
     async def pop_async(self, key: str, wait: float, slack: float) -> Any:
-        """:meth:`pop` for asyncio."""
+        """:meth:`pop` for asyncio: on a connection of the asyncio client's pool if
+        :meth:`call_async` sends there, else through the client or in a worker thread."""
         if self._async_client is None:
             return await asyncio.to_thread(self.pop, key, wait, slack)
-        return await blocking_pop_async(self._async_client, key, wait, slack)
+        if self._async_pool is None:
+            return await blocking_pop_async(self._async_client, key, wait, slack)
+        return await pooled_pop(self._async_pool, key, wait, slack)
+
+    async def call_then_pop_async(
+        self,
+        name: str,
+        keys: list[str],
+        args: list[Any],
+        what: str,
+        key: str,
+        wait: float,
+        slack: float,
+        queued: Callable[[Any], bool],
+        deadline: float | None = None,
+    ) -> tuple[Any, Any]:
+        """:meth:`call_then_pop` for asyncio, on a connection of the asyncio client's
+        pool; without one, when the server must be sent the script again, or after a
+        connection error there, the script alone (:meth:`call_async`): (reply, None)."""
+        if self._async_pool is not None:
+            packed = self._packed(name, keys, args)
+            pop = (key, wait, slack, queued)
+            try:
+                return await pooled_call_then_pop(self._async_pool, packed, deadline, *pop)
+            except asyncio.TimeoutError:  # the deadline (an OSError since Python 3.11)
+                raise self._late(what) from None
+            except (redis.exceptions.NoScriptError, redis.ConnectionError, OSError):
+                pass  # the script alone (loaded again; or a reconnection, with retries)
+            except redis.RedisError as e:
+                raise self._error(what, e) from e
+        return await self.call_async(name, keys, args, what, deadline), None
 
     def pop(self, key: str, wait: float, slack: float) -> Any:
         """``BLPOP key wait`` (see :meth:`Wire.pop`)."""
@@ -486,44 +301,6 @@ class Scripts:
             except redis.RedisError as e:
                 raise self._error(what, e) from e
         return self(name, keys, args, what, deadline), None
-
-
-def _wire_for(client: Any) -> Wire | None:
-    """A :class:`Wire` on ``client``'s pool; None for a cluster client (it routes each
-    call by key) or a pool that cannot make one (no ``make_connection``, or an
-    encoding other than UTF-8, which :func:`pack` writes)."""
-    if isinstance(client, redis.cluster.RedisCluster):
-        return None
-    pool = getattr(client, "connection_pool", None)
-    return Wire(pool) if _packable(pool, "make_connection") else None
-
-
-def _packable(pool: Any, method: str) -> bool:
-    """Whether commands packed by :func:`pack` may be sent on ``pool``'s connections,
-    got with ``method``: its encoding is UTF-8 and no client-side cache wraps them."""
-    kwargs = getattr(pool, "connection_kwargs", {})
-    return (
-        hasattr(pool, method)
-        and kwargs.get("encoding", "utf-8") == "utf-8"
-        and getattr(pool, "cache", None) is None
-    )
-
-
-def _async_pool_for(client: Any) -> Any:
-    """The pool :meth:`Scripts.call_async` sends on for ``client``; None (calls through
-    the client) for no client, a cluster client (it routes by key), or a pool whose
-    connections :func:`pack`'s bytes may not be sent on (:func:`_packable`)."""
-    if client is None or isinstance(client, redis.asyncio.cluster.RedisCluster):
-        return None
-    pool = getattr(client, "connection_pool", None)
-    return pool if _packable(pool, "get_connection") else None
-
-
-def _by(deadline: float | None, call: Awaitable[T]) -> Awaitable[T]:
-    """``call``, cancelled at ``deadline`` (``asyncio.TimeoutError``) if there is one."""
-    if deadline is None:
-        return call
-    return asyncio.wait_for(call, max(0.0, deadline - time.monotonic()))
 
 
 def _pool_of(client: Any, key: str) -> Any:

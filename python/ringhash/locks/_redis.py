@@ -6,28 +6,17 @@ the Redis engine (Lua scripts, keys, hand-off). Import it as
 
 Install with ``pip install 'ringhash[redis]'``; callers of ``LockTable`` stay as they are.
 
-How it works
-------------
-Each lock name has a few keys that share one Redis Cluster hash slot
-(``{prefix}{{name}}:...``): a sorted set of holders (token -> expiry), a hash
-of their modes and owners, a FIFO wait queue with heartbeats, and a counter of
-fencing tokens that never expires. Every state change (acquire, release,
-extend, cancel) is one Lua script, so it is atomic on the server and uses the
-server's clock for expiry; a lone holder of a lock nobody waits for is one key.
-A release hands the lock to the head of the FIFO queue directly: the script
-grants it (or the run of shared waiters at the head) and pushes the token onto
-that waiter's list, which it waits on with a blocking pop (sent with its first
-attempt, in one write, on a lock contended of late): the pop is the lease, and
-nobody else wakes. Waiters also poll every ``poll_cap`` seconds as a safety net
-(heartbeats). A waiter that dies leaves the queue when its heartbeat lapses; a
-grant it never popped is revoked once the claim window (the waiter TTL) has
-passed.
+How it works (the keys of a lock, the queue, the direct hand-off, claims):
+``_redis_scripts.py``, whose Lua scripts make every state change, atomic on the
+server and timed by its clock; this module calls them, pops a waiter's hand-off,
+and keeps the table's local record (leases granted here, waits, deadlocks).
 
 What is guaranteed, and the operational rules (AOF, eviction, deadlines,
 fencing, Redis Cluster): the "Locks" guide (docs/guides/locks.md), which the
 tests run. In short: exclusion only while a lease is valid (every lease has a
-TTL); tokens never go backwards unless Redis loses acknowledged writes, and a
-table refuses a token below one it has seen; deadlock detection covers owners
+TTL); tokens never go backwards unless Redis loses acknowledged writes (a counter
+lost outright starts again from the server's clock), and a table refuses a token
+below one it has seen; deadlock detection covers owners
 of one table object only; Redis errors are ``LockBackendError``, never a
 silent success or a hang.
 """
@@ -41,8 +30,8 @@ import itertools
 import threading
 import time
 import uuid
-from collections.abc import Callable, Hashable
-from typing import Any
+from collections.abc import Callable, Generator, Hashable
+from typing import Any, cast
 
 from .._redisio import (
     Scripts,
@@ -62,48 +51,30 @@ from ._api import (
     LockTimeout,
     WaitingRequest,
     check_name,
-    check_timeout,
     check_ttl,
     current_task,
     log,
 )
 from ._common import Reaper, closes_cycle
-from ._redis_lost import watch
-from ._redis_scripts import (
-    SCRIPTS,
+from ._redis_calls import (
+    CANCEL_WAIT,
+    DEADLINE_SLACK,
+    _backend_error,
+    _call_deadline,
+    _deadline_in,
+    _holders_reply,
     _Keys,
     _local_expiry,
     _owner_id,
     _queued,
     _Request,
     _text,
+    _waiting_reply,
 )
+from ._redis_lost import watch
+from ._redis_scripts import SCRIPTS
 
 __all__ = ["RedisLockTable"]
-
-#: The slack of a deadline: a call made before the deadline may take this much
-#: longer (a timeout of 0, try once, still gets one round trip).
-DEADLINE_SLACK = 0.5
-#: How long a caller that gives up waits for its withdrawal before leaving it to
-#: a background retry: ``acquire(timeout=t)`` ends within t + DEADLINE_SLACK +
-#: CANCEL_WAIT whatever Redis does.
-CANCEL_WAIT = 0.1
-
-
-def _call_deadline(deadline: float | None) -> float | None:
-    return None if deadline is None else max(deadline, time.monotonic() + DEADLINE_SLACK)
-
-
-def _deadline_in(timeout: float | None) -> float | None:
-    """The deadline of a call given ``timeout`` seconds (checked), or None."""
-    tmo = None if timeout is None else check_timeout(timeout)
-    return None if tmo is None else _call_deadline(time.monotonic() + tmo)
-
-
-def _backend_error(what: str, e: BaseException) -> LockBackendError:
-    err = LockBackendError(f"{what}: Redis failed ({type(e).__name__}: {e})")
-    err.__cause__ = e
-    return err
 
 
 class RedisLockTable(LockTableBase):
@@ -130,7 +101,7 @@ class RedisLockTable(LockTableBase):
     Notes
     -----
     Thread safety: every method may be called from any thread (a connection
-    serves one call at a time: ``_redisio.Wire``). See the module documentation
+    serves one call at a time: ``_wire.Wire``). See the module documentation
     for what is and is not guaranteed across processes.
     """
 
@@ -503,44 +474,65 @@ class RedisLockTable(LockTableBase):
         return _Request(k, waiter, name, mode, ttl, owner, on_lost, max(1, round(ttl * 1000)))
 
     def _acquire_blocking(self, r: _Request, tmo: float | None, deadline: float | None) -> Lease:
-        popped, waited = None, False
+        """Run :meth:`_steps` with the sync calls; withdraw ``r`` if it raises."""
+        steps = self._steps(r, tmo, deadline, self._pipelines(r, tmo))
         try:
-            if tmo != 0 and r.k.base in self._contended and not self._deadlocks(r):
-                lease, hint, offset, popped = self._attempt_and_pop(r, deadline)
-                waited = True
-            else:
-                lease, hint, offset = self._attempt(r, tmo != 0, _call_deadline(deadline))
-        except BaseException:
-            self._cancel(r, r.ttl)  # it may have been granted: give it back
+            step = next(steps)
+            while True:
+                if step[0] == "pop":
+                    result = self._scripts.pop(r.k.wake(r.waiter), step[1], DEADLINE_SLACK)
+                elif step[0] == "attempt":
+                    result = self._attempt(r, step[1], _call_deadline(deadline))
+                else:
+                    result = self._attempt_and_pop(r, deadline)
+                step = steps.send(result)
+        except StopIteration as done:
+            return cast(Lease, done.value)
+        except BaseException as e:
+            if not (tmo == 0 and isinstance(e, LockTimeout)):  # (a try that queued nothing)
+                self._cancel(r, r.ttl)  # it may have been granted: give it back
             raise
+
+    def _steps(
+        self, r: _Request, tmo: float | None, deadline: float | None, pipelined: bool
+    ) -> Generator[tuple[str, Any], Any, Lease]:
+        """An acquire's attempts and waits, without I/O: yields the call to make, is sent
+        its result, returns the lease. ("attempt", enqueue) is :meth:`_attempt`; ("pop",
+        wait) a pop of the waiter's list; ("both", None) :meth:`_attempt_and_pop` (when
+        ``pipelined``). Run by :meth:`_acquire_blocking` and :meth:`acquire_async`."""
+        lease: Lease | None
+        popped, waited = None, pipelined
+        if pipelined:
+            lease, hint, offset, popped = yield ("both", None)
+        else:
+            lease, hint, offset = yield ("attempt", tmo != 0)
         if lease is not None:
             return lease
         if tmo == 0:
             self._count("timeouts")
             raise LockTimeout(f"{r.name!r} is held (timeout=0)")
-        try:
-            if not waited:  # a pipelined wait was checked before it was sent
-                self._check_deadlock(r)
-        except DeadlockError:
-            self._cancel(r)
-            raise
+        if not waited:  # a pipelined wait was checked before it was sent
+            self._check_deadlock(r)
+        self._mark_contended(r)
+        while True:
+            if not waited:
+                popped = yield ("pop", self._next_wait(r.name, hint, deadline))
+            waited = False
+            if popped is not None and (lease := self._handed(r, popped, offset)) is not None:
+                return lease
+            lease, hint, offset = yield ("attempt", True)
+            if lease is not None:
+                return lease
+
+    def _pipelines(self, r: _Request, tmo: float | None) -> bool:
+        """Whether an acquire sends its first attempt and first pop together: it may
+        wait, it had to wait for this lock of late, and it would close no deadlock."""
+        return tmo != 0 and r.k.base in self._contended and not self._deadlocks(r)
+
+    def _mark_contended(self, r: _Request) -> None:
         if len(self._contended) >= 4096:  # many locks contended once: start over
             self._contended.clear()
         self._contended.add(r.k.base)
-        try:
-            while True:
-                if not waited:
-                    wait = self._next_wait(r.name, hint, deadline)
-                    popped = self._scripts.pop(r.k.wake(r.waiter), wait, DEADLINE_SLACK)
-                waited = False
-                if popped is not None and (lease := self._handed(r, popped, offset)) is not None:
-                    return lease
-                lease, hint, offset = self._attempt(r, True, _call_deadline(deadline))
-                if lease is not None:
-                    return lease
-        except BaseException:
-            self._cancel(r, r.ttl)
-            raise
 
     def _attempt_and_pop(
         self, r: _Request, deadline: float | None
@@ -548,13 +540,26 @@ class RedisLockTable(LockTableBase):
         """For a lock an acquire here had to wait for of late: the first attempt (which
         queues) and the first pop in one round trip; :meth:`_attempt`'s result and the
         element popped. Granted at once, the lock is no longer taken as contended."""
-        start = time.monotonic()
+        start, call = self._pipelined(r, deadline)
+        return self._first(r, start, *self._scripts.call_then_pop(*call))
+
+    async def _attempt_and_pop_async(
+        self, r: _Request, deadline: float | None
+    ) -> tuple[Lease | None, float, float, Any]:
+        """:meth:`_attempt_and_pop` through the asyncio client (cancelled with its
+        caller, who then withdraws its waiter id, as :meth:`_attempt_async`)."""
+        start, call = self._pipelined(r, deadline)
+        return self._first(r, start, *await self._scripts.call_then_pop_async(*call))
+
+    def _pipelined(self, r: _Request, deadline: float | None) -> tuple[float, tuple[Any, ...]]:
         wait = self._next_wait(r.name, -1, deadline)
         keys, args = self._acquire_call(r, True)
         pop = (r.k.wake(r.waiter), wait, DEADLINE_SLACK, _queued)
-        reply, popped = self._scripts.call_then_pop(
-            "acquire", keys, args, r.what, *pop, _call_deadline(deadline)
-        )
+        return time.monotonic(), ("acquire", keys, args, r.what, *pop, _call_deadline(deadline))
+
+    def _first(
+        self, r: _Request, start: float, reply: Any, popped: Any
+    ) -> tuple[Lease | None, float, float, Any]:
         lease, hint, offset = self._granted(r, reply, start)
         if lease is not None:
             self._contended.discard(r.k.base)
@@ -578,30 +583,25 @@ class RedisLockTable(LockTableBase):
         if not self._eviction_checked:  # a blocking call: not in the event loop
             await asyncio.to_thread(self._check_eviction, deadline)
         r = self._request(name, mode, ttl_s, owner, on_lost)
-        hint = offset = -1.0
-        checked = False
         self._wait_edge(r, True)
+        pipelined = self.async_client is not None and self._pipelines(r, tmo)
+        steps = self._steps(r, tmo, deadline, pipelined)
         try:
-            first = True
+            step = next(steps)
             while True:
-                if not first:
-                    wait = self._next_wait(name, hint, deadline)
-                    popped = await self._scripts.pop_async(r.k.wake(r.waiter), wait, DEADLINE_SLACK)
-                    if popped is not None and (handed := self._handed(r, popped, offset)):
-                        return handed
-                first = False
-                by = _call_deadline(deadline)
-                lease, hint, offset = await self._attempt_async(r, tmo != 0, by)
-                if lease is not None:
-                    return lease
-                if tmo == 0:
-                    self._count("timeouts")
-                    raise LockTimeout(f"{name!r} is held (timeout=0)")
-                if not checked:
-                    self._check_deadlock(r)
-                    checked = True
-        except BaseException:
-            self._cancel(r, ttl_s)  # one short call: not awaited, not cancellable
+                if step[0] == "pop":
+                    wake = r.k.wake(r.waiter)
+                    result = await self._scripts.pop_async(wake, step[1], DEADLINE_SLACK)
+                elif step[0] == "attempt":
+                    result = await self._attempt_async(r, step[1], _call_deadline(deadline))
+                else:
+                    result = await self._attempt_and_pop_async(r, deadline)
+                step = steps.send(result)
+        except StopIteration as done:
+            return cast(Lease, done.value)
+        except BaseException as e:
+            if not (tmo == 0 and isinstance(e, LockTimeout)):  # (a try that queued nothing)
+                self._cancel(r, ttl_s)  # one short call: not awaited, not cancellable
             raise
         finally:
             self._wait_edge(r, False)
@@ -639,16 +639,13 @@ class RedisLockTable(LockTableBase):
         k = _Keys(self.prefix, name)
         start = time.monotonic()
         raw = self._call("holders", [k.base], [], f"read {name!r}", _deadline_in(timeout))
-        now = int(raw[0])
+        now, held = _holders_reply(raw)
         out = []
-        for i in range(1, len(raw), 3):
-            token, exp, info = int(raw[i]), int(float(raw[i + 1])), _text(raw[i + 2])
-            mode, _, owner = info.partition("|")
-            local = self._local.get((name, token))
+        for token, exp, mode, owner in held:
+            local = self._local.get((name, token))  # a lease of this table: itself
+            expires = _local_expiry(start, exp, now)
             out.append(
-                local
-                if local is not None
-                else Lease(self, name, mode, token, owner, _local_expiry(start, exp, now))
+                local if local is not None else Lease(self, name, mode, token, owner, expires)
             )
         return tuple(sorted(out, key=lambda lease: lease.token))
 
@@ -658,13 +655,7 @@ class RedisLockTable(LockTableBase):
         check_name(name)
         k = _Keys(self.prefix, name)
         infos = self._call("waiting", [k.base], [], f"read {name!r}", _deadline_in(timeout))
-        out = []
-        for info in infos:
-            if info is None:
-                continue
-            mode, since, _ttl, _floor, owner = _text(info).split("|", 4)
-            out.append(WaitingRequest(owner, mode, int(since) / 1000))
-        return tuple(out)
+        return tuple(WaitingRequest(*w) for w in _waiting_reply(infos))
 
     def stats(self) -> LockStats:
         """Counters of this table object (not of other processes), and its live leases."""

@@ -1,8 +1,6 @@
 """The Lua scripts of ``RedisLockTable`` (``_redis.py``): every state change of a lock
-is one of these, atomic on the server and timed by the server's clock. Also the
-rest of what is on the wire: the keys of one lock (``_Keys``), one acquire call and
-its waiter id (``_Request``), what an ACQUIRE reply says (``_queued``), how owners
-are named there, and how server times become local ones.
+is one of these, atomic on the server and timed by the server's clock. What the table
+sends them and what their replies say is ``_redis_calls.py``.
 
 Keys of one lock (all in one Redis Cluster hash slot): ``holders`` (sorted set, token ->
 expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``), ``queue``
@@ -31,82 +29,9 @@ a grant still in its list ``claim`` ms after it was made (the waiter TTL: its pr
 while it waited) is revoked by the next script that purges the lock.
 """
 
-import asyncio
-import os
-import socket
-import threading
-from collections.abc import Callable, Hashable
-from dataclasses import dataclass
-from typing import Any
+from ._redis_calls import _Keys
 
-from .._redisio import escape_tag
-from ._api import Lease
-
-__all__ = [
-    "ACQUIRE",
-    "CANCEL",
-    "EXTEND",
-    "HOLDERS",
-    "RELEASE",
-    "SCRIPTS",
-    "VALID",
-    "WAITING",
-    "_Keys",
-    "_Request",
-    "_queued",
-    "_local_expiry",
-    "_owner_id",
-    "_text",
-]
-
-
-class _Keys:
-    """The keys of one lock: ``base`` and ``key(part)`` for each of ``PARTS``. Scripts
-    name the parts from ``base`` themselves (``_K``: ``K[i]`` is ``PARTS[i - 1]``); the
-    client needs them only for reads and messages, so they are made on use."""
-
-    PARTS = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "solo", "claims")
-    WAKE, GRANT = "wake", "g"  # per waiter id: its list, its grant record
-    __slots__ = ("base",)
-
-    def __init__(self, prefix: str, name: str) -> None:
-        # the {name} hash tag keeps one lock in one cluster slot; escaped, braces in a
-        # name cannot move the tag, and two (prefix, name) pairs never share keys
-        self.base = f"{prefix}{{{escape_tag(name)}}}"
-
-    def key(self, part: str) -> str:
-        """The key of one of ``PARTS``."""
-        return f"{self.base}:{part}"
-
-    def wake(self, waiter: str) -> str:
-        """The list a blocked ``waiter`` pops its wake-up from."""
-        return f"{self.base}:{self.WAKE}:{waiter}"
-
-
-@dataclass(slots=True)
-class _Request:
-    """One acquire call: the lock, the waiter id every attempt of it sends, and what
-    its lease will be."""
-
-    k: _Keys
-    waiter: str
-    name: str
-    mode: str
-    ttl: float
-    owner: Hashable
-    on_lost: Callable[[Lease], object] | None
-    ttl_ms: int  # the TTL as sent: a new grant's lease ends this long after the grant
-
-    @property
-    def what(self) -> str:
-        """The call, as errors name it."""
-        return f"acquire {self.name!r}"
-
-
-def _queued(reply: Any) -> bool:
-    """Whether an ACQUIRE that queued its waiter left it waiting (to be pushed a grant
-    or a wake-up), from its reply: not granted, and not refused."""
-    return not isinstance(reply, int) and int(reply[0]) == 0
+__all__ = ["ACQUIRE", "CANCEL", "EXTEND", "HOLDERS", "RELEASE", "SCRIPTS", "VALID", "WAITING"]
 
 
 # Every script takes one key, the lock's base ``{prefix}{{name}}`` (what a
@@ -666,31 +591,3 @@ SCRIPTS = dict(
     holders=HOLDERS,
     waiting=WAITING,
 )
-
-
-_HOST = socket.gethostname()
-
-
-def _owner_id(owner: Hashable) -> str:
-    """How an owner is named in Redis: a str as itself, a thread or task by process and id."""
-    if isinstance(owner, str):
-        return owner
-    if isinstance(owner, threading.Thread):
-        return f"{_HOST}:{os.getpid()}:thread:{owner.ident}"
-    if isinstance(owner, asyncio.Task):
-        return f"{_HOST}:{os.getpid()}:task:{id(owner)}"
-    return f"{_HOST}:{os.getpid()}:{type(owner).__name__}:{owner!r}"
-
-
-def _local_expiry(start: float, exp_ms: Any, now_ms: Any) -> float:
-    """A lease's expiry on the local monotonic clock, never later than the server's.
-
-    The server granted at some instant after ``start`` (when the request was
-    sent) and reads its clock in whole milliseconds, truncated, so its expiry is
-    at least ``start + ttl - 1 ms``: claim no more than that.
-    """
-    return start + (int(exp_ms) - int(now_ms)) / 1000 - 0.001
-
-
-def _text(v: Any) -> str:
-    return v.decode("utf-8") if isinstance(v, bytes) else str(v)

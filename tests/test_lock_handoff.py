@@ -696,3 +696,22 @@ def test_a_pipelined_async_acquire_after_a_script_flush_still_waits_its_turn(ser
         assert not client.keys("pa:*wake*") and table.holders("x") == ()
 
     run_async(server, "pa:", body)
+
+
+def test_a_refused_try_is_one_script_in_both_apis(server):
+    """``timeout=0`` on a held lock: one ACQUIRE that does not queue, and no withdrawal
+    after it (there is nothing to withdraw), from the sync and the async API alike."""
+
+    async def body(client, aclient, table, other, calls):
+        holder = other.acquire("x", ttl=60, owner="holder")
+        for _ in range(2):  # the second time, the lock is contended of late for no one
+            before = script_runs(client)
+            with pytest.raises(LockTimeout):
+                table.acquire("x", ttl=5, timeout=0)
+            with pytest.raises(LockTimeout):
+                await table.acquire_async("x", ttl=5, timeout=0)
+            assert script_runs(client) - before == 2
+        assert calls.pipelined == 0 and table.waiting("x") == ()
+        holder.release()
+
+    run_async(server, "pt:", body)

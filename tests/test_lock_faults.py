@@ -1012,3 +1012,55 @@ def test_memory_backend_accepts_the_timeouts():
     lease.extend(20, timeout=1)
     assert table.holders("m", timeout=1) == (lease,) and table.waiting("m", timeout=1) == ()
     lease.release(timeout=1)
+
+
+@pytest.mark.parametrize("api", ["sync", "async"])
+def test_a_pipelined_grant_is_returned_when_redis_stalls_before_its_pop_is_ended(
+    tmp_path, monkeypatch, api
+):
+    """An acquire of a lock contended of late that finds it free is granted by its
+    ACQUIRE, and must then end the blocking pop it sent along (a '0' pushed from
+    another connection). Redis stopped just then: the grant is returned all the same,
+    by the call's deadline, the pop ending with its connection (before: the ending's
+    own 0.5 s and then a LockBackendError, the grant given back)."""
+    import ringhash.locks._redis as engine
+    from ringhash.locks._redis import DEADLINE_SLACK
+
+    server = RedisServer(tmp_path).start()
+    stopped = []
+    real = engine._queued
+
+    def queued(reply):  # read after the ACQUIRE's reply, before the pop is ended
+        if not real(reply) and not stopped:
+            os.kill(server.proc.pid, signal.SIGSTOP)
+            stopped.append(time.monotonic())
+        return real(reply)
+
+    try:
+        client = server.client()  # no socket timeout: only the deadline bounds a call
+        aclient = redis.asyncio.Redis(port=server.port) if api == "async" else None
+        table = RedisLockTable(client, async_client=aclient, prefix="pe:")
+        other = RedisLockTable(server.client(), prefix="pe:")
+        holder = other.acquire("x", ttl=30)
+        waiter = threading.Thread(target=lambda: table.acquire("x", ttl=30, timeout=10).release())
+        waiter.start()  # waits: "x" is contended of late for ``table``
+        while not table.waiting("x"):
+            time.sleep(0.01)
+        holder.release()
+        waiter.join(10)
+        monkeypatch.setattr(engine, "_queued", queued)
+
+        def acquire():
+            if api == "sync":
+                return table.acquire("x", ttl=30, timeout=1)
+            return asyncio.run(table.acquire_async("x", ttl=30, timeout=1))
+
+        t0 = time.monotonic()
+        lease = acquire()
+        took = time.monotonic() - t0
+        assert stopped, "the pipelined path was not taken"
+        assert took < 1 + DEADLINE_SLACK  # the acquire's deadline, with the stated slack
+        assert lease.token > holder.token and lease.remaining() > 20
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        server.kill()

@@ -196,8 +196,10 @@ class Wire:
         """A command and ``BLPOP key wait`` sent together (one write, one wake-up): (the
         command's reply, by ``deadline``; the element popped or None). The pop waits
         only if ``queued(reply)`` says something will be pushed for it; otherwise it
-        is ended at once with a '0' pushed from another connection. A Redis error
-        reply to the command is raised, after the pop has ended."""
+        is ended at once with a '0' pushed from another connection, by ``slack`` and
+        ``deadline`` (:func:`_ending_by`), else with its connection: the reply stands
+        either way. A Redis error reply to the command is raised, after the pop has
+        ended."""
         conn = self._take()
         if deadline is not None and not _connected(conn):
             self._free.append(conn)  # (re)connecting: the call alone, bounded as above
@@ -209,12 +211,7 @@ class Wire:
                 reply = e
             popped = None
             if isinstance(reply, redis.ResponseError) or not queued(reply):
-                # nothing will be pushed: end the pop (an expiry in case it ended first)
-                end = time.monotonic() + slack
-                self.call(pack("RPUSH", key, "0") + pack("PEXPIRE", key, 60000), end, 2)
-                if not _readable(conn, end):
-                    raise redis.TimeoutError("Redis did not end a pop in time")
-                conn.read_response()
+                self._end_pop(conn, key, _ending_by(deadline, slack))
             elif _readable(conn, time.monotonic() + wait + slack):
                 got = conn.read_response()
                 popped = None if got is None else got[1]
@@ -228,6 +225,31 @@ class Wire:
         if isinstance(reply, redis.ResponseError):
             raise reply
         return reply, popped
+
+    def _end_pop(self, conn: Any, key: str, end: float) -> None:
+        """End ``conn``'s pending ``BLPOP key`` (nothing will be pushed for it): a '0'
+        pushed from another connection (with an expiry, in case the pop ended first),
+        by ``end``; else close ``conn``, and the pop ends with it."""
+        try:
+            self.call(_ender(key), end, 2)
+            if _readable(conn, end):
+                conn.read_response()
+                return
+        except (redis.RedisError, OSError):
+            pass
+        conn.disconnect()
+
+
+def _ender(key: str) -> bytes:
+    """What ends a pop of ``key``: a '0' pushed, with an expiry in case nobody pops it."""
+    return pack("RPUSH", key, "0") + pack("PEXPIRE", key, 60000)
+
+
+def _ending_by(deadline: float | None, slack: float) -> float:
+    """When the ending of a pop must be done: ``slack`` from now, but not past the
+    call's ``deadline`` (a call's reply may come just before it)."""
+    now = time.monotonic()
+    return now + slack if deadline is None else max(now, min(now + slack, deadline))
 
 
 def _connected(conn: Any) -> bool:
@@ -339,8 +361,9 @@ async def pooled_call_then_pop(
     """:meth:`Wire.call_then_pop` on a connection of an asyncio client's ``pool``: a
     command and ``BLPOP key wait`` in one write; (the command's reply, by ``deadline``;
     the element popped or None), or ``asyncio.TimeoutError``. A Redis error reply to
-    the command is raised after the pop has ended. A connection left with a reply
-    unread (an error, a timeout, a cancellation) is closed before it goes back."""
+    the command is raised after the pop has ended (as the sync one ends it). A
+    connection left with a reply unread (an error, a timeout, a cancellation) is
+    closed before it goes back."""
     conn = await connection(pool)
     try:
         await conn.send_packed_command(packed + _blpop(key, wait), check_health=False)
@@ -350,17 +373,10 @@ async def pooled_call_then_pop(
             reply = e
         popped = None
         if isinstance(reply, redis.ResponseError) or not queued(reply):
-            # nothing will be pushed: end the pop from another connection
-            end = time.monotonic() + slack
-            other = await connection(pool)
-            try:
-                ender = pack("RPUSH", key, "0") + pack("PEXPIRE", key, 60000)
-                await other.send_packed_command(ender, check_health=False)
-                await by(end, other.read_response())
-                await by(end, other.read_response())
-            finally:
-                await pool.release(other)
-            await by(end, conn.read_response())
+            try:  # nothing will be pushed: end the pop (see Wire._end_pop)
+                await by(_ending_by(deadline, slack), _end_pop(pool, conn, key))
+            except (asyncio.TimeoutError, redis.RedisError, OSError):
+                await conn.disconnect(nowait=True)  # the pop ends with its connection
         else:
             got = await by(time.monotonic() + wait + slack, conn.read_response())
             popped = None if got is None else got[1]
@@ -372,3 +388,14 @@ async def pooled_call_then_pop(
     if isinstance(reply, redis.ResponseError):
         raise reply
     return reply, popped
+
+
+async def _end_pop(pool: Any, conn: Any, key: str) -> None:
+    other = await connection(pool)
+    try:
+        await other.send_packed_command(_ender(key), check_health=False)
+        await other.read_response()
+        await other.read_response()
+    finally:
+        await pool.release(other)
+    await conn.read_response()

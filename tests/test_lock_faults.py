@@ -1064,3 +1064,55 @@ def test_a_pipelined_grant_is_returned_when_redis_stalls_before_its_pop_is_ended
     finally:
         os.kill(server.proc.pid, signal.SIGCONT)
         server.kill()
+
+
+def test_a_release_sent_again_after_its_reply_was_lost_succeeds(redis_server, monkeypatch):
+    """A release whose reply is lost (a connection error after Redis ran it) is sent
+    again through the client, and finds the lease gone: the release it made itself
+    (a marker of the last release, for a minute), not a lost lease. Before, that was
+    a LeaseLost for a lease released as asked. A lease that did expire is still lost."""
+    from ringhash import LeaseLost
+    from ringhash._wire import Wire
+
+    real, lose = Wire._call_on, []
+
+    def call_on(self, conn, packed, *rest):
+        reply = real(self, conn, packed, *rest)
+        if lose and packed.startswith(b"*") and b"EVALSHA" in packed[:24]:
+            lose.pop()
+            raise redis.ConnectionError("connection lost before the reply was read")
+        return reply
+
+    client = redis.Redis(port=redis_server.port)
+    table = RedisLockTable(client, prefix="rs:")
+    table.acquire("warm", ttl=5).release()
+    monkeypatch.setattr(Wire, "_call_on", call_on)
+    sent = lambda: client.info("commandstats")["cmdstat_evalsha"]["calls"]  # noqa: E731
+
+    def release_losing_the_reply(lease):
+        before = sent()
+        lose.append(1)
+        lease.release()  # no LeaseLost
+        assert not lose and sent() - before == 2  # sent twice
+
+    release_losing_the_reply(table.acquire("lone", ttl=30))  # the lone holder's key
+    assert table.holders("lone") == ()
+    a = table.acquire("shared", mode="shared", ttl=30)
+    b = table.acquire("shared", mode="shared", ttl=30, owner="other")
+    release_losing_the_reply(a)  # the general form, another holder left
+    assert [h.token for h in table.holders("shared")] == [b.token]
+    b.release()
+    holder = table.acquire("queued", ttl=30)
+    got = []
+    waiter = threading.Thread(target=lambda: got.append(table.acquire("queued", timeout=10)))
+    waiter.start()
+    while not table.waiting("queued"):
+        time.sleep(0.01)
+    release_losing_the_reply(holder)  # handed on by the first send: the waiter holds it
+    waiter.join(10)
+    assert got and got[0].token == holder.token + 1
+    got[0].release()
+    short = table.acquire("lone", ttl=0.2)
+    time.sleep(0.4)
+    with pytest.raises(LeaseLost):
+        short.release()

@@ -528,7 +528,7 @@ def test_the_work_of_a_contended_hand_off(server):
     assert first.granted.wait(10)
     scripts, release, ran = inner(before)
 
-    assert scripts == 1 and release <= 19, ran
+    assert scripts == 1 and release <= 20, ran  # (one of them the marker of the release)
 
     before = redis_commands(client)
     third = Waiter(table, "x")

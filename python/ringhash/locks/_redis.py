@@ -181,7 +181,9 @@ class RedisLockTable(LockTableBase):
 
     def _release_call(self, lease: Lease) -> tuple[list[str], list[Any], str]:
         base = _Keys(self.prefix, lease.name).base
-        args = [lease.token, self._owner_of(lease), self._waiter_ttl_ms]
+        # an id per call: a send of it again finds its own release (RELEASE's 2)
+        rid = f"{self._wid}r{next(self._wseq)}"
+        args = [lease.token, self._owner_of(lease), self._waiter_ttl_ms, rid]
         return [base], args, f"release {lease.name!r}"
 
     def _release(self, lease: Lease, timeout: float | None = None) -> None:

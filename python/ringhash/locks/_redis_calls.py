@@ -65,7 +65,18 @@ class _Keys:
     name the parts from ``base`` themselves (``_K``: ``K[i]`` is ``PARTS[i - 1]``); the
     client needs them only for reads and messages, so they are made on use."""
 
-    PARTS = ("holders", "info", "queue", "qexp", "tokens", "qseq", "qinfo", "solo", "claims")
+    PARTS = (
+        "holders",
+        "info",
+        "queue",
+        "qexp",
+        "tokens",
+        "qseq",
+        "qinfo",
+        "solo",
+        "claims",
+        "released",
+    )
     WAKE, GRANT = "wake", "g"  # per waiter id: its list, its grant record
     __slots__ = ("base",)
 

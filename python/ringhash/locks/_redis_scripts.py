@@ -7,8 +7,10 @@ expiry in ms), ``info`` (hash, token -> "mode|owner", and the current ``mode``),
 (sorted set of waiter ids in arrival order), ``qexp`` (waiter heartbeats), ``tokens`` (the
 fencing counter, never expires), ``qseq`` and ``qinfo`` (queue order and waiter details:
 "mode|since|ttl|floor|owner"), ``claims`` (hash, token -> "deadline|waiter" of grants
-handed on but not yet collected), and per waiter id ``g:<waiter>`` (the token granted to
-it, for idempotent acquires) and ``wake:<waiter>`` (the list a blocked waiter pops from).
+handed on but not yet collected), ``released`` (the last release's "token|owner", for a
+minute: a release sent again finds it), and per waiter id ``g:<waiter>`` (the token
+granted to it, for idempotent acquires) and ``wake:<waiter>`` (the list a blocked waiter
+pops from).
 
 A lone holder is one key instead: ``solo`` (the string "-token|mode|waiter|owner",
 expiring with the lease), which a release deletes; while it exists, ``holders`` and
@@ -423,19 +425,28 @@ return {0, 0, hint, now}
 """
 )
 
-# KEYS: base; ARGV: token, owner, waiter_ttl_ms
+# KEYS: base; ARGV: token, owner, waiter_ttl_ms, release id (the client's, per call)
+#
+# Returns 1 (released), 0 (not held by that token and owner: the lease was lost),
+# or 2: released already, by an earlier send of this call whose reply was lost
+# (sent again after a connection error or a timeout). A release leaves "token|id" in
+# ``released`` for a minute (one key per lock, the last release), which a second send
+# of the same call finds; another call (a second release) or a later one says 0.
+_AGAIN = "redis.call('GET', R) == me and 2 or 0"
 RELEASE = (
     _SOLO_MINE
-    + """
+    + f"local R, me = {_part('released')}, ARGV[1] .. '|' .. ARGV[4]\n"
+    + f"""
 if solo then
-  if not mine then return 0 end
+  if not mine then return {_AGAIN} end
   redis.call('DEL', S)
+  redis.call('SET', R, me, 'PX', '60000')
   if not marked then return 1 end  -- nobody queued behind it
 end
 """
     + _NOW
     + _OWNS
-    + """
+    + f"""
 local ok, gone = true, true
 if solo then
   redis.call('HDEL', K[9], ARGV[1])
@@ -450,11 +461,12 @@ else
       redis.call('HDEL', K[2], ARGV[1])
     end
     redis.call('HDEL', K[9], ARGV[1])
+    redis.call('SET', R, me, 'PX', '60000')
   end
-  if redis.call('EXISTS', K[3]) == 0 then return ok and 1 or 0 end
+  if redis.call('EXISTS', K[3]) == 0 then return ok and 1 or {_AGAIN} end
 end
-local result = 0
-if ok then result = 1 end
+local result = 1
+if not ok then result = {_AGAIN} end
 """
     + _PURGE
     + _GRANT

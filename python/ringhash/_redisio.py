@@ -159,6 +159,12 @@ class Scripts:
         self._error = error
         self.wire = wire_for(client)
 
+    @property
+    def async_pool(self) -> Any:
+        """The asyncio client's pool the async calls are sent on, or None (through the
+        client, or in a worker thread)."""
+        return self._async_pool
+
     def close(self) -> None:
         """Close the connections of the feature's own (:meth:`Wire.close`)."""
         if self.wire is not None:

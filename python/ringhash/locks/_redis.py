@@ -477,7 +477,7 @@ class RedisLockTable(LockTableBase):
 
     def _acquire_blocking(self, r: _Request, tmo: float | None, deadline: float | None) -> Lease:
         """Run :meth:`_steps` with the sync calls; withdraw ``r`` if it raises."""
-        steps = self._steps(r, tmo, deadline, self._pipelines(r, tmo))
+        steps = self._steps(r, tmo, deadline, self._pipelines(r, tmo, self._scripts.wire))
         try:
             step = next(steps)
             while True:
@@ -526,10 +526,14 @@ class RedisLockTable(LockTableBase):
             if lease is not None:
                 return lease
 
-    def _pipelines(self, r: _Request, tmo: float | None) -> bool:
-        """Whether an acquire sends its first attempt and first pop together: it may
-        wait, it had to wait for this lock of late, and it would close no deadlock."""
-        return tmo != 0 and r.k.base in self._contended and not self._deadlocks(r)
+    def _pipelines(self, r: _Request, tmo: float | None, on: object) -> bool:
+        """Whether an acquire sends its first attempt and first pop together: on one of
+        the table's own connections (``on``: the wire, or the asyncio pool; None for a
+        cluster client, which routes each command), when it may wait, had to wait for
+        this lock of late, and would close no deadlock."""
+        return (
+            on is not None and tmo != 0 and r.k.base in self._contended and not self._deadlocks(r)
+        )
 
     def _mark_contended(self, r: _Request) -> None:
         if len(self._contended) >= 4096:  # many locks contended once: start over
@@ -586,7 +590,7 @@ class RedisLockTable(LockTableBase):
             await asyncio.to_thread(self._check_eviction, deadline)
         r = self._request(name, mode, ttl_s, owner, on_lost)
         self._wait_edge(r, True)
-        pipelined = self.async_client is not None and self._pipelines(r, tmo)
+        pipelined = self._pipelines(r, tmo, self._scripts.async_pool)
         steps = self._steps(r, tmo, deadline, pipelined)
         try:
             step = next(steps)

@@ -176,3 +176,66 @@ def test_tokens_increase_per_name_under_contention(make_table, seed):
     # Exclusive holds are sequential: appended in grant order, so tokens must be sorted.
     for name, tokens in seen.items():
         assert tokens == sorted(tokens) and len(set(tokens)) == len(tokens), name
+
+
+def test_history_of_tasks_through_an_asyncio_client(redis_server):
+    """Tasks on one table given an asyncio client (its pooled calls, its pipelined
+    ACQUIRE and pop once a name is contended), some acquires cancelled mid-wait from
+    outside: the same history holds, nothing is left granted or queued afterwards,
+    and every connection of the pool is still good."""
+    aioredis = pytest.importorskip("redis.asyncio")
+    from conftest import wait_for_withdrawals
+    from ringhash.redis_locks import RedisLockTable
+
+    rec = Recorder()
+    cancelled = []
+    prefix = f"hist-async:{time.monotonic_ns()}:"
+
+    async def worker(table, seed):
+        rng = random.Random(seed)
+        for _ in range(ROUNDS):
+            name, mode, ttl, timeout = pick(rng)
+            requested = time.monotonic()
+            attempt = asyncio.ensure_future(
+                table.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout)
+            )
+            if rng.random() < 0.15:  # cancelled from outside, at once or while it waits
+                await asyncio.sleep(rng.choice([0, 0, 0.001, 0.003]))
+                attempt.cancel()
+            try:
+                lease = await attempt
+            except LockTimeout:
+                rec.timeouts += 1
+                continue
+            except asyncio.CancelledError:
+                cancelled.append(name)
+                continue
+            start = time.monotonic()
+            counted = mode == "exclusive" and ttl != 0.01
+            if counted:
+                v = rec.counter[name]
+                await asyncio.sleep(0)
+                rec.counter[name] = v + 1
+            finish(rec, lease, requested, start, counted)
+
+    async def main():
+        aclient = aioredis.Redis(port=redis_server.port, socket_timeout=5)
+        table = RedisLockTable(redis_server.client(), async_client=aclient, prefix=prefix)
+        try:
+            await asyncio.gather(*(worker(table, 3000 + i) for i in range(TASKS)))
+            for i in range(40):  # the pool's connections all answer their own calls
+                await aclient.set(f"{prefix}check{i}", i)
+                assert int(await aclient.get(f"{prefix}check{i}")) == i
+        finally:
+            await aclient.aclose()
+        return table
+
+    table = asyncio.run(main())
+    wait_for_withdrawals()
+    per_name = check_history(rec.holds)
+    assert sum(per_name.values()) == len(rec.holds) > TASKS * ROUNDS // 3
+    assert rec.counter == rec.counted, (rec.counter, rec.counted)
+    assert cancelled, "no acquire was cancelled"
+    for name in NAMES:
+        assert table.holders(name) == () and table.waiting(name) == ()
+    assert table.stats().holders == 0 and table.stats().waiters == 0

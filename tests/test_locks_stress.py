@@ -97,16 +97,26 @@ def thread_worker(table, rec, seed):
         finish(rec, lease, requested, start, counted)
 
 
-async def task_worker(table, rec, seed):
+async def task_worker(table, rec, seed, cancel=0.0, cancelled=None):
+    """``ROUNDS`` acquires; a share ``cancel`` of them cancelled from outside (at once
+    or while they wait), their names appended to ``cancelled``."""
     rng = random.Random(seed)
     for _ in range(ROUNDS):
         name, mode, ttl, timeout = pick(rng)
         requested = time.monotonic()
+        attempt = table.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout)
+        if cancel and rng.random() < cancel:  # (a task of its own: the owner differs)
+            attempt = asyncio.ensure_future(attempt)
+            await asyncio.sleep(rng.choice([0, 0, 0.001, 0.003]))
+            attempt.cancel()
         try:
-            lease = await table.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout)
+            lease = await attempt
         except LockTimeout:
             with rec.lock:
                 rec.timeouts += 1
+            continue
+        except asyncio.CancelledError:
+            cancelled.append(name)
             continue
         start = time.monotonic()
         counted = mode == "exclusive" and ttl != 0.01
@@ -191,38 +201,12 @@ def test_history_of_tasks_through_an_asyncio_client(redis_server):
     cancelled = []
     prefix = f"hist-async:{time.monotonic_ns()}:"
 
-    async def worker(table, seed):
-        rng = random.Random(seed)
-        for _ in range(ROUNDS):
-            name, mode, ttl, timeout = pick(rng)
-            requested = time.monotonic()
-            attempt = asyncio.ensure_future(
-                table.acquire_async(name, mode=mode, ttl=ttl, timeout=timeout)
-            )
-            if rng.random() < 0.15:  # cancelled from outside, at once or while it waits
-                await asyncio.sleep(rng.choice([0, 0, 0.001, 0.003]))
-                attempt.cancel()
-            try:
-                lease = await attempt
-            except LockTimeout:
-                rec.timeouts += 1
-                continue
-            except asyncio.CancelledError:
-                cancelled.append(name)
-                continue
-            start = time.monotonic()
-            counted = mode == "exclusive" and ttl != 0.01
-            if counted:
-                v = rec.counter[name]
-                await asyncio.sleep(0)
-                rec.counter[name] = v + 1
-            finish(rec, lease, requested, start, counted)
-
     async def main():
         aclient = aioredis.Redis(port=redis_server.port, socket_timeout=5)
         table = RedisLockTable(redis_server.client(), async_client=aclient, prefix=prefix)
         try:
-            await asyncio.gather(*(worker(table, 3000 + i) for i in range(TASKS)))
+            work = (task_worker(table, rec, 3000 + i, 0.15, cancelled) for i in range(TASKS))
+            await asyncio.gather(*work)
             for i in range(40):  # the pool's connections all answer their own calls
                 await aclient.set(f"{prefix}check{i}", i)
                 assert int(await aclient.get(f"{prefix}check{i}")) == i

@@ -296,7 +296,7 @@ def test_a_counter_lost_in_a_restart_starts_above_every_token_it_gave(tmp_path):
         assert first.token < 2**53  # exact as a double (Lua's numbers, JSON)
         first.release()
         given = [first.token]
-        for _ in range(200):  # faster than one per microsecond? no: each is a round trip
+        for _ in range(200):
             lease = table.acquire("n", ttl=5)
             given.append(lease.token)
             lease.release()

@@ -567,8 +567,9 @@ class AsyncCalls:
 
 
 def run_async(server, prefix, body):
-    """``body(client, table, other, calls)`` in an event loop: ``table`` on an asyncio
-    client (its async calls counted), ``other`` a sync table on the same keys."""
+    """``body(client, aclient, table, other, calls)`` in an event loop: ``table`` on the
+    asyncio client ``aclient`` (its async calls counted), ``other`` a sync table on the
+    same keys."""
     aioredis = pytest.importorskip("redis.asyncio")
     client = server.client()
 

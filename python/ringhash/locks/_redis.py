@@ -491,9 +491,14 @@ class RedisLockTable(LockTableBase):
         except StopIteration as done:
             return cast(Lease, done.value)
         except BaseException as e:
-            if not (tmo == 0 and isinstance(e, LockTimeout)):  # (a try that queued nothing)
-                self._cancel(r, r.ttl)  # it may have been granted: give it back
+            self._gave_up(r, tmo, e)
             raise
+
+    def _gave_up(self, r: _Request, tmo: float | None, e: BaseException) -> None:
+        """After :meth:`_steps` raised ``e``: withdraw ``r``, which may have been granted
+        (given back) or queued; a refused try (``timeout=0``) queued nothing."""
+        if not (tmo == 0 and isinstance(e, LockTimeout)):
+            self._cancel(r, r.ttl)
 
     def _steps(
         self, r: _Request, tmo: float | None, deadline: float | None, pipelined: bool
@@ -606,8 +611,7 @@ class RedisLockTable(LockTableBase):
         except StopIteration as done:
             return cast(Lease, done.value)
         except BaseException as e:
-            if not (tmo == 0 and isinstance(e, LockTimeout)):  # (a try that queued nothing)
-                self._cancel(r, ttl_s)  # one short call: not awaited, not cancellable
+            self._gave_up(r, tmo, e)  # one short call: not awaited, not cancellable
             raise
         finally:
             self._wait_edge(r, False)
@@ -649,10 +653,9 @@ class RedisLockTable(LockTableBase):
         out = []
         for token, exp, mode, owner in held:
             local = self._local.get((name, token))  # a lease of this table: itself
-            expires = _local_expiry(start, exp, now)
-            out.append(
-                local if local is not None else Lease(self, name, mode, token, owner, expires)
-            )
+            if local is None:
+                local = Lease(self, name, mode, token, owner, _local_expiry(start, exp, now))
+            out.append(local)
         return tuple(sorted(out, key=lambda lease: lease.token))
 
     def waiting(self, name: str, *, timeout: float | None = None) -> tuple[WaitingRequest, ...]:

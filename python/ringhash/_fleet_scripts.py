@@ -9,12 +9,17 @@ compared afterwards), ARGV[2] the channel changes are published on.
 Every script first removes the members whose lease has passed on the server's
 clock, so whichever client next touches the fleet detects expiries (no daemon).
 Any change of the member set or a weight increments the epoch in the same
-script and publishes it.
+script and publishes it. A new epoch counter starts at the server's clock in
+microseconds (``seed_from_clock``), so a Redis that lost its data starts again
+above every epoch it gave; epochs go to clients as strings (exact).
 """
 
 from __future__ import annotations
 
-PROLOGUE = """
+from ._redisio import seed_from_clock
+
+PROLOGUE = (
+    """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local stored = redis.call('HGET', KEYS[5], 'ring')
@@ -35,13 +40,17 @@ local function finish(status, extra)
   local epoch
   if changed then
     epoch = redis.call('INCR', KEYS[4])
+"""
+    + seed_from_clock("epoch", "KEYS[4]", "    ")
+    + """    epoch = string.format('%d', epoch)
     redis.call('PUBLISH', ARGV[2], epoch)
   else
-    epoch = tonumber(redis.call('GET', KEYS[4]) or '0')
+    epoch = redis.call('GET', KEYS[4]) or '0'
   end
-  return {status, tostring(epoch), extra}
+  return {status, epoch, extra}
 end
 """
+)
 
 # ARGV: 3 name, 4 weight, 5 ttl ms, 6 token
 JOIN = (

@@ -1,7 +1,8 @@
 """What the Redis-backed features (the lock table, the fleet) share: importing
 redis-py with a clear message, checking a client, keys that stay in one Redis
 Cluster slot, and calling Lua scripts with Redis errors turned into the
-feature's own exception (on the connections of ``_wire.py``)."""
+feature's own exception (on the connections of ``_wire.py``), and counters that
+start from the server's clock."""
 
 from __future__ import annotations
 
@@ -40,11 +41,32 @@ __all__ = [
     "check_prefix",
     "escape_tag",
     "redis",
+    "seed_from_clock",
     "slot_base",
 ]
 
 SYNC_CLIENTS = (redis.Redis, redis.cluster.RedisCluster)
 ASYNC_CLIENTS = (redis.asyncio.Redis, redis.asyncio.cluster.RedisCluster)
+
+
+# A counter that must never go back (a lock's fencing tokens, a fleet's epochs) is
+# made by an INCR that returns 1; it starts at the server's clock in microseconds
+# instead, so one Redis lost (a restart without AOF) starts again above every value it
+# gave, for every client: below 2**53 (exact as a Lua number) until 2255, and
+# backwards only after more than one increment per microsecond on average since it
+# was made, or on a server whose clock is behind by more than the counter's age.
+# Joined to a string, such a value is formatted with '%d' (Lua's "%.14g" would round
+# its 16 digits).
+def seed_from_clock(var: str, key: str, indent: str = "") -> str:
+    """Lua run after ``var = redis.call('INCR', key)``: a new counter (1) starts at the
+    server's clock in microseconds (above), in ``key`` and in ``var``."""
+    lua = f"""if {var} == 1 then  -- a new counter: from the clock, not from 1
+  local c = redis.call('TIME')
+  {var} = tonumber(c[1]) * 1000000 + tonumber(c[2])
+  redis.call('SET', {key}, string.format('%d', {var}))
+end
+"""
+    return "".join(indent + line + "\n" for line in lua.splitlines())
 
 
 def check_client(client: object, what: str = "client") -> Any:

@@ -19,9 +19,15 @@ What is guaranteed, and what is not
   the fleet next (routers poll, so within TTL + one poll interval).
 - Routers learn of changes by pub/sub at once, and poll every
   ``poll_interval`` seconds as the safety net for a lost message.
-- ``ring.epoch`` never goes back. If Redis comes back with a lower epoch (it
-  lost its data: run it with ``appendonly yes``), routers keep their last ring,
+- ``ring.epoch`` never goes back. A fleet's epoch counter starts at the Redis
+  server's clock in microseconds (then grows by one per change), so a Redis that
+  comes back without its data (a restart without ``appendonly yes``) starts
+  again above every epoch it gave, and routers follow the members that join it
+  again. If Redis comes back with a lower epoch (a failover to a replica that
+  missed writes, an older snapshot restored), routers keep their last ring,
   report it stale, and log the fact, rather than route by an older history.
+  Compare epochs of one fleet, not their size: a new fleet's first is about
+  1.8e15 (below 2**53 until the year 2255).
 - While Redis is unreachable a router keeps serving its last ring and says so
   (``ring.stale_for``); with ``max_staleness`` it raises ``FleetStale`` from
   lookups instead once that many seconds have passed.
@@ -327,10 +333,11 @@ class FleetRing(_RingReads):
             raise
         self._last_ok, self._failing = time.monotonic(), False
         if epoch < self._epoch:
-            self._failing = True  # Redis lost its history: do not go back
+            self._failing = True  # the epoch went back: do not follow it
             log.error(
-                "fleet %r: Redis reports epoch %d, below %d seen here (did it lose its data? "
-                "run it with appendonly yes); keeping the last ring",
+                "fleet %r: Redis reports epoch %d, below %d seen here (the epoch went back: "
+                "a failover to a replica that missed writes, or an older snapshot restored?); "
+                "keeping the last ring",
                 self.fleet.name,
                 epoch,
                 self._epoch,

@@ -31,6 +31,7 @@ a grant still in its list ``claim`` ms after it was made (the waiter TTL: its pr
 while it waited) is revoked by the next script that purges the lock.
 """
 
+from .._redisio import seed_from_clock
 from ._redis_calls import _Keys
 
 __all__ = ["ACQUIRE", "CANCEL", "EXTEND", "HOLDERS", "RELEASE", "SCRIPTS", "VALID", "WAITING"]
@@ -124,22 +125,6 @@ end
 """
 
 
-# A fencing counter made by the INCR of a grant (1) starts at the server's clock in
-# microseconds instead, so one Redis lost (a restart without AOF) starts again above
-# every token it gave, for every client: below 2**53 (exact as a double) until 2255,
-# and backwards only after more than a token per microsecond on average since it was
-# made, or on a server whose clock is behind by more than the counter's age. Joined
-# to a string, a token is formatted with '%d' ("%.14g" would round its 16 digits).
-def _seed(key: str) -> str:
-    """Lua that starts a new fencing counter ``key`` at the server's clock (above)."""
-    return f"""  if token == 1 then  -- a new counter: from the clock, not from 1
-    local c = redis.call('TIME')
-    token = tonumber(c[1]) * 1000000 + tonumber(c[2])
-    redis.call('SET', {key}, string.format('%d', token))
-  end
-"""
-
-
 # Expired holders, grants nobody collected and waiters whose heartbeat lapsed
 # leave; returns how many holders remain, the first one's expiry (nil if none or
 # a lone holder) and the lone holder's token (nil if none, or revoked here).
@@ -211,7 +196,7 @@ _GRANT = (
 local function grant(waiter, mode, ttl, owner, floor, alone)  -- ttl: ms, a string
   local token = redis.call('INCR', K[5])
 """
-    + _seed("K[5]")
+    + seed_from_clock("token", "K[5]", "  ")
     + """
   if token <= floor then
     redis.call('DECR', K[5])
@@ -311,7 +296,7 @@ end
 # ``floor`` is the highest token this client has seen for the lock: a counter
 # below it went back (a failover to a replica that missed writes, an older
 # snapshot restored; a counter lost outright starts again from the clock,
-# ``_seed``), and the script refuses ({-1, counter}) rather than issue a token
+# ``seed_from_clock``), and the script refuses ({-1, counter}) rather than issue a token
 # that goes backwards.
 ACQUIRE = (
     _SOLO
@@ -322,7 +307,7 @@ if redis.call('EXISTS', S, HOLDERS, QUEUE, g) == 0 then
   -- nothing held, nobody waiting, no earlier try of this waiter id: a lone holder
   local token = redis.call('INCR', TOKENS)
 """
-    + _seed("TOKENS")
+    + seed_from_clock("token", "TOKENS", "  ")
     + """
   if token <= tonumber(ARGV[7]) then
     redis.call('DECR', TOKENS)

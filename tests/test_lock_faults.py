@@ -868,6 +868,50 @@ def test_the_first_acquire_async_checks_eviction_off_the_event_loop(tmp_path):
 
 
 @pytest.mark.parametrize("through", ["async_client", "worker thread"])
+def test_async_reads_never_block_the_event_loop(tmp_path, through):
+    """``holders_async``/``waiting_async`` while Redis is stopped: the event loop runs on
+    (``holders``/``waiting`` called there would stop every task until Redis answered),
+    their timeout holds, and without one they wait for Redis's answer."""
+    from redis.asyncio import Redis as AsyncRedis
+
+    from ringhash.locks._redis import DEADLINE_SLACK
+
+    server = RedisServer(tmp_path).start()
+
+    async def main() -> None:
+        aclient = AsyncRedis(port=server.port) if through == "async_client" else None
+        table = RedisLockTable(server.client(), async_client=aclient, prefix="r:")
+        lease = await table.acquire_async("n", ttl=30)
+        assert await table.holders_async("n") == (lease,)
+        assert await table.waiting_async("n") == ()
+        os.kill(server.proc.pid, signal.SIGSTOP)
+        try:
+            loop = Ticker()
+            for read in (table.holders_async, table.waiting_async):
+                start = time.monotonic()
+                with pytest.raises(LockBackendError, match="did not answer within the timeout"):
+                    await read("n", timeout=0.3)
+                assert time.monotonic() - start < 0.3 + DEADLINE_SLACK + 0.3
+            loop.ran_for(0.6)
+            reading = asyncio.ensure_future(table.holders_async("n"))
+            await asyncio.sleep(0.5)
+            assert not reading.done()
+        finally:
+            os.kill(server.proc.pid, signal.SIGCONT)
+        assert await asyncio.wait_for(reading, 5) == (lease,)
+        loop.stop()
+        await lease.release_async()
+        if aclient is not None:
+            await aclient.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        server.kill()
+
+
+@pytest.mark.parametrize("through", ["async_client", "worker thread"])
 def test_async_lease_calls_never_block_the_event_loop(tmp_path, through):
     """``async with table.lock_async(...)`` releases with ``release_async``: the event
     loop keeps running while a stalled Redis has not answered (the release was a sync

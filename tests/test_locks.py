@@ -304,6 +304,44 @@ def test_with_block_releases_and_reports_lost_lease(make_table):
             time.sleep(0.3)  # the lease expires inside the block
 
 
+def test_holders_and_waiting_have_async_forms(make_table):
+    """``holders_async``/``waiting_async`` answer as ``holders``/``waiting`` do, and check
+    their arguments the same way."""
+    table = make_table()
+
+    async def main() -> None:
+        a = await table.acquire_async("hw", mode="shared", owner="a")
+        b = await table.acquire_async("hw", mode="shared", owner="b")
+        t, box = in_thread(table.acquire, "hw", owner="w", timeout=10)
+        for _ in range(1000):
+            if await table.waiting_async("hw", timeout=5):
+                break
+            await asyncio.sleep(0.01)
+        assert await table.holders_async("hw", timeout=5) == table.holders("hw") == (a, b)
+        waiting = await table.waiting_async("hw")
+        assert waiting == table.waiting("hw")
+        assert [(w.owner, w.mode) for w in waiting] == [("w", "exclusive")]
+        for bad, exc in ((1, TypeError), ("", ValueError), ("\ud800", ValueError)):
+            with pytest.raises(exc):
+                await table.holders_async(bad)
+            with pytest.raises(exc):
+                await table.waiting_async(bad)
+        for tmo, exc in ((-1, ValueError), (float("nan"), ValueError), ("1", TypeError)):
+            with pytest.raises(exc):
+                await table.holders_async("hw", timeout=tmo)
+            with pytest.raises(exc):
+                await table.waiting_async("hw", timeout=tmo)
+        await a.release_async()
+        await b.release_async()
+        t.join(10)
+        (w,) = await table.holders_async("hw")
+        assert w is box["result"] and await table.waiting_async("hw") == ()
+        w.release()
+        assert await table.holders_async("hw") == ()
+
+    asyncio.run(main())
+
+
 def test_release_async_and_extend_async_keep_the_lease_contract(make_table):
     table = make_table()
 

@@ -616,6 +616,16 @@ class LockTable(LockTableBase):
                 return ()
             return tuple(WaitingRequest(w.owner, w.mode, w.since) for w in state.queue)
 
+    async def holders_async(self, name: str, *, timeout: float | None = None) -> tuple[Lease, ...]:
+        """:meth:`holders` for asyncio (the same answer: here it never waits)."""
+        return self.holders(name, timeout=timeout)
+
+    async def waiting_async(
+        self, name: str, *, timeout: float | None = None
+    ) -> tuple[WaitingRequest, ...]:
+        """:meth:`waiting` for asyncio (the same answer: here it never waits)."""
+        return self.waiting(name, timeout=timeout)
+
     def stats(self) -> LockStats:
         """Counters since the table was made, and the locks held and waited for now."""
         with self._lock:

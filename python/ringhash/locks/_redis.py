@@ -67,6 +67,7 @@ from ._redis_calls import (
     _local_expiry,
     _owner_id,
     _queued,
+    _release_if_granted,
     _Request,
     _text,
     _waiting_reply,
@@ -645,26 +646,35 @@ class RedisLockTable(LockTableBase):
     def holders(self, name: str, *, timeout: float | None = None) -> tuple[Lease, ...]:
         """The leases holding ``name`` now (owners as stored in Redis, for other processes);
         ``timeout``: answered or ``LockBackendError`` within it (plus the deadline slack)."""
-        check_name(name)
-        k = _Keys(self.prefix, name)
-        start = time.monotonic()
-        raw = self._call("holders", [k.base], [], f"read {name!r}", _deadline_in(timeout))
-        now, held = _holders_reply(raw)
-        out = []
-        for token, exp, mode, owner in held:
-            local = self._local.get((name, token))  # a lease of this table: itself
-            if local is None:
-                local = Lease(self, name, mode, token, owner, _local_expiry(start, exp, now))
-            out.append(local)
-        return tuple(sorted(out, key=lambda lease: lease.token))
+        start, call = self._read("holders", name, timeout)
+        return _holders_reply(self._call(*call), self, name, start, self._local)
+
+    async def holders_async(self, name: str, *, timeout: float | None = None) -> tuple[Lease, ...]:
+        """:meth:`holders` for asyncio: through ``async_client`` if given, else in a
+        worker thread; the event loop runs on while Redis answers."""
+        start, call = self._read("holders", name, timeout)
+        raw = await self._scripts.call_async(*call)
+        return _holders_reply(raw, self, name, start, self._local)
 
     def waiting(self, name: str, *, timeout: float | None = None) -> tuple[WaitingRequest, ...]:
         """The requests queued for ``name``, in arrival order (owners as stored in Redis);
         ``timeout`` as for :meth:`holders`."""
-        check_name(name)
-        k = _Keys(self.prefix, name)
-        infos = self._call("waiting", [k.base], [], f"read {name!r}", _deadline_in(timeout))
-        return tuple(WaitingRequest(*w) for w in _waiting_reply(infos))
+        return _waiting_reply(self._call(*self._read("waiting", name, timeout)[1]))
+
+    async def waiting_async(
+        self, name: str, *, timeout: float | None = None
+    ) -> tuple[WaitingRequest, ...]:
+        """:meth:`waiting` for asyncio, as :meth:`holders_async`."""
+        return _waiting_reply(
+            await self._scripts.call_async(*self._read("waiting", name, timeout)[1])
+        )
+
+    def _read(
+        self, script: str, name: str, timeout: float | None
+    ) -> tuple[float, tuple[str, list[str], list[Any], str, float | None]]:
+        """(when it was asked, the call) of a read of ``name``'s holders or queue."""
+        base = _Keys(self.prefix, check_name(name)).base
+        return time.monotonic(), (script, [base], [], f"read {name!r}", _deadline_in(timeout))
 
     def stats(self) -> LockStats:
         """Counters of this table object (not of other processes), and its live leases."""
@@ -677,20 +687,3 @@ class RedisLockTable(LockTableBase):
             )
             waiters = sum(map(len, self._waiting.values()))
             return LockStats(holders=live, waiters=waiters, **self._counts)
-
-
-def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float, float]]) -> None:
-    """Hand back the lease an attempt got after its caller was cancelled: a callback in
-    the event loop, so a release with a timeout (``CANCEL_WAIT``, plus the deadline slack)."""
-    if fut.cancelled() or fut.exception() is not None:
-        return
-    lease = fut.result()[0]
-    if lease is not None:
-        try:
-            lease.release(timeout=CANCEL_WAIT)
-        except LeaseLost:
-            pass  # given back already: the caller's withdrawal releases its waiter id's grant
-        except Exception:
-            log.warning(
-                "could not hand back %r after a cancelled acquire; it expires at its TTL", lease
-            )

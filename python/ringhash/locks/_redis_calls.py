@@ -2,7 +2,8 @@
 Lua itself (``_redis_scripts.py``): the keys of one lock (``_Keys``), one acquire call
 and its waiter id (``_Request``), how owners are named in Redis, what the replies say
 (``_queued``, ``_holders_reply``, ``_waiting_reply``), how server times become local
-ones, and the deadlines of calls (``DEADLINE_SLACK``, ``CANCEL_WAIT``)."""
+ones, the deadlines of calls (``DEADLINE_SLACK``, ``CANCEL_WAIT``), and what becomes
+of a grant whose asyncio caller was cancelled (``_release_if_granted``)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._redisio import escape_tag
-from ._api import Lease, LockBackendError, check_timeout
+from ._api import Lease, LeaseLost, LockBackendError, WaitingRequest, check_timeout, log
 
 __all__ = [
     "CANCEL_WAIT",
@@ -30,6 +31,7 @@ __all__ = [
     "_local_expiry",
     "_owner_id",
     "_queued",
+    "_release_if_granted",
     "_text",
     "_waiting_reply",
 ]
@@ -148,21 +150,47 @@ def _text(v: Any) -> str:
     return v.decode("utf-8") if isinstance(v, bytes) else str(v)
 
 
-def _holders_reply(raw: Any) -> tuple[int, list[tuple[int, int, str, str]]]:
-    """HOLDERS' reply: (the server's clock in ms, [(token, expiry ms, mode, owner), ...])."""
-    held = []
+def _holders_reply(
+    raw: Any, table: Any, name: str, start: float, local: dict[tuple[str, int], Lease]
+) -> tuple[Lease, ...]:
+    """HOLDERS' reply as ``table``'s leases of ``name`` in token order: one of its own
+    (in ``local``) as itself, else one with the expiry the server gave, on the local
+    clock of ``start`` (when the read was sent)."""
+    now, out = raw[0], []
     for i in range(1, len(raw), 3):
-        mode, _, owner = _text(raw[i + 2]).partition("|")
-        held.append((int(raw[i]), int(float(raw[i + 1])), mode, owner))
-    return int(raw[0]), held
+        token = int(raw[i])
+        lease = local.get((name, token))
+        if lease is None:
+            mode, _, owner = _text(raw[i + 2]).partition("|")
+            exp = _local_expiry(start, int(float(raw[i + 1])), now)
+            lease = Lease(table, name, mode, token, owner, exp)
+        out.append(lease)
+    return tuple(sorted(out, key=lambda lease: lease.token))
 
 
-def _waiting_reply(infos: Any) -> list[tuple[str, str, float]]:
-    """WAITING's reply: [(owner, mode, since: the server's clock in s), ...] in arrival
-    order, leaving out waiters whose details are gone."""
+def _waiting_reply(infos: Any) -> tuple[WaitingRequest, ...]:
+    """WAITING's reply: the requests in arrival order (``since``: the server's clock in
+    s), leaving out waiters whose details are gone."""
     out = []
     for info in infos:
         if info is not None:
             mode, since, _ttl, _floor, owner = _text(info).split("|", 4)
-            out.append((owner, mode, int(since) / 1000))
-    return out
+            out.append(WaitingRequest(owner, mode, int(since) / 1000))
+    return tuple(out)
+
+
+def _release_if_granted(fut: asyncio.Future[tuple[Lease | None, float, float]]) -> None:
+    """Hand back the lease an attempt got after its caller was cancelled: a callback in
+    the event loop, so a release with a timeout (``CANCEL_WAIT``, plus the deadline slack)."""
+    if fut.cancelled() or fut.exception() is not None:
+        return
+    lease = fut.result()[0]
+    if lease is not None:
+        try:
+            lease.release(timeout=CANCEL_WAIT)
+        except LeaseLost:
+            pass  # given back already: the caller's withdrawal releases its waiter id's grant
+        except Exception:
+            log.warning(
+                "could not hand back %r after a cancelled acquire; it expires at its TTL", lease
+            )

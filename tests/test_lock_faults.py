@@ -867,20 +867,37 @@ def test_the_first_acquire_async_checks_eviction_off_the_event_loop(tmp_path):
         server.kill()
 
 
-@pytest.mark.parametrize("through", ["async_client", "worker thread"])
-def test_async_reads_never_block_the_event_loop(tmp_path, through):
-    """``holders_async``/``waiting_async`` while Redis is stopped: the event loop runs on
-    (``holders``/``waiting`` called there would stop every task until Redis answered),
-    their timeout holds, and without one they wait for Redis's answer."""
+def run_on_a_table_of_its_own(tmp_path, through, body):  # type: ignore[no-untyped-def]
+    """Run ``await body(table, server)`` in an event loop, ``table`` on a redis-server of
+    its own, through an asyncio client or (``through="worker thread"``) none; the server
+    is resumed (if the body stopped it) and killed after, whatever happened."""
     from redis.asyncio import Redis as AsyncRedis
-
-    from ringhash.locks._redis import DEADLINE_SLACK
 
     server = RedisServer(tmp_path).start()
 
     async def main() -> None:
         aclient = AsyncRedis(port=server.port) if through == "async_client" else None
-        table = RedisLockTable(server.client(), async_client=aclient, prefix="r:")
+        try:
+            await body(RedisLockTable(server.client(), async_client=aclient, prefix="r:"), server)
+        finally:
+            if aclient is not None:
+                await aclient.aclose()
+
+    try:
+        asyncio.run(main())
+    finally:
+        os.kill(server.proc.pid, signal.SIGCONT)
+        server.kill()
+
+
+@pytest.mark.parametrize("through", ["async_client", "worker thread"])
+def test_async_reads_never_block_the_event_loop(tmp_path, through):
+    """``holders_async``/``waiting_async`` while Redis is stopped: the event loop runs on
+    (``holders``/``waiting`` called there would stop every task until Redis answered),
+    their timeout holds, and without one they wait for Redis's answer."""
+    from ringhash.locks._redis import DEADLINE_SLACK
+
+    async def body(table, server) -> None:  # type: ignore[no-untyped-def]
         lease = await table.acquire_async("n", ttl=30)
         assert await table.holders_async("n") == (lease,)
         assert await table.waiting_async("n") == ()
@@ -901,14 +918,8 @@ def test_async_reads_never_block_the_event_loop(tmp_path, through):
         assert await asyncio.wait_for(reading, 5) == (lease,)
         loop.stop()
         await lease.release_async()
-        if aclient is not None:
-            await aclient.aclose()
 
-    try:
-        asyncio.run(main())
-    finally:
-        os.kill(server.proc.pid, signal.SIGCONT)
-        server.kill()
+    run_on_a_table_of_its_own(tmp_path, through, body)
 
 
 @pytest.mark.parametrize("through", ["async_client", "worker thread"])
@@ -918,16 +929,9 @@ def test_async_lease_calls_never_block_the_event_loop(tmp_path, through):
     call in the loop, which stopped every task until Redis answered), and a release
     whose caller is cancelled still completes once Redis answers. ``extend_async``
     likewise, and its timeout holds."""
-    from redis.asyncio import Redis as AsyncRedis
-
     from ringhash.locks._redis import DEADLINE_SLACK
 
-    server = RedisServer(tmp_path).start()
-
-    async def main() -> None:
-        aclient = AsyncRedis(port=server.port) if through == "async_client" else None
-        table = RedisLockTable(server.client(), async_client=aclient, prefix="r:")
-
+    async def body(table, server) -> None:  # type: ignore[no-untyped-def]
         async def hold() -> None:
             async with table.lock_async("n", ttl=30) as lease:
                 os.kill(server.proc.pid, signal.SIGSTOP)
@@ -961,14 +965,8 @@ def test_async_lease_calls_never_block_the_event_loop(tmp_path, through):
         other = RedisLockTable(server.client(), prefix="r:")
         assert (await other.acquire_async("m", ttl=5, timeout=5)).token == lease.token + 1
         loop.stop()
-        if aclient is not None:
-            await aclient.aclose()
 
-    try:
-        asyncio.run(main())
-    finally:
-        os.kill(server.proc.pid, signal.SIGCONT)
-        server.kill()
+    run_on_a_table_of_its_own(tmp_path, through, body)
 
 
 def test_async_calls_meet_a_restarted_server_as_the_clients_own_do(tmp_path):

@@ -106,6 +106,7 @@ UNITS = {
     "redis-uncontended": "per pair",
     "redis-uncontended-async": "per pair",
     "redis-contended": "per grant",
+    "fleet-converge": "at p50",
 }
 
 
@@ -157,13 +158,20 @@ def rows_for(group: str, benches: list[dict]) -> list[str]:
         entries = []
         for b in by_nodes[nodes]:
             info = b["extra_info"]
+            note = info.get("note", "")
+            if "commands_per_second" in info:  # a rate, not a time: shown as it is
+                rate = info["commands_per_second"]
+                lines.append(f"| {nodes} | {info['peer']} | {rate:,.0f} commands per second |  |")
+                continue
             if group == "lock-handoff":
                 per = info["handoff_ns"]
+            elif "p50_ms" in info:  # a latency's percentiles over the rounds
+                per, note = info["p50_ms"] * 1e6, f"p99 {fmt_time(info['p99_ms'] * 1e6)}"
             elif "per_ns" in info:
                 per = info["per_ns"]
             else:
                 per = b["stats"]["min"] * 1e9 / info["keys"]
-            entries.append((info["peer"], per, info.get("note", "")))
+            entries.append((info["peer"], per, note))
         default = next((per for peer, per, _ in entries if peer in BASELINES), None)
         plain = {peer: per for peer, per, _ in entries}
         unit = UNITS.get(group, "per key")

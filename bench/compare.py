@@ -155,13 +155,14 @@ def rows_for(group: str, benches: list[dict]) -> list[str]:
         by_nodes[b["extra_info"].get(split, "")].append(b)
     lines = []
     for nodes in sorted(by_nodes, key=lambda v: (isinstance(v, str), v)):
+        label = f"{nodes:,}" if isinstance(nodes, int) else nodes
         entries = []
         for b in by_nodes[nodes]:
             info = b["extra_info"]
             note = info.get("note", "")
             if "commands_per_second" in info:  # a rate, not a time: shown as it is
                 rate = info["commands_per_second"]
-                lines.append(f"| {nodes} | {info['peer']} | {rate:,.0f} commands per second |  |")
+                lines.append(f"| {label} | {info['peer']} | {rate:,.0f} commands per second |  |")
                 continue
             if group == "lock-handoff":
                 per = info["handoff_ns"]
@@ -190,7 +191,6 @@ def rows_for(group: str, benches: list[dict]) -> list[str]:
                 ratio = f"{base / per:.2f}x the one-thread throughput"
             else:
                 ratio = f"{per / base:.1f}x"
-            label = f"{nodes:,}" if isinstance(nodes, int) else nodes
             cell = f"{fmt_time(per)} {unit}" + (f" ({note})" if note else "")
             lines.append(f"| {label} | {peer} | {cell} | {ratio} |")
     return lines

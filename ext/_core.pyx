@@ -93,6 +93,8 @@ cdef extern from "rh_hash.h" nogil:
         RH_MD5
         RH_NALGOS
         RH_AVALANCHE
+        RH_UNSIGNED_CHAR
+    bint RH_CHAR_HASH(int id)
 
 rh_init()
 
@@ -112,6 +114,11 @@ MD5 = RH_MD5
 PROXY_HASHES = {"sdbm": 3, "djb2": 4, "wt6": 5, "one_at_a_time": 6, "fnv1_64": 7,
                 "fnv1a_64": 8, "fnv1_32": 9, "fnv1a_32": 10, "murmur2": 11, "crc32_15": 12}
 AVALANCHE = RH_AVALANCHE
+#: Or'ed into the id of a hash in CHAR_HASHES: key bytes read as an unsigned char
+#: (the proxy built for aarch64, ARM, POWER or s390x), not a signed one (x86-64).
+UNSIGNED_CHAR = RH_UNSIGNED_CHAR
+#: The ids of the hashes whose C source reads key bytes through a plain char.
+CHAR_HASHES = frozenset(i for i in PROXY_HASHES.values() if RH_CHAR_HASH(i))
 
 cdef object _np_integer = np.integer
 cdef object _KEY_TYPES = (
@@ -708,8 +715,11 @@ cdef class RingTable:
 
 
 cdef int _check_algo_rule(int algo, int rule) except -1:
-    if not 0 <= (algo & ~RH_AVALANCHE) < RH_NALGOS:
+    cdef int base = algo & ~(RH_AVALANCHE | RH_UNSIGNED_CHAR)
+    if not 0 <= base < RH_NALGOS:
         raise ValueError(f"unknown hash id {algo}")
+    if algo & RH_UNSIGNED_CHAR and not RH_CHAR_HASH(base):
+        raise ValueError(f"hash id {base} does not read key bytes as char: no UNSIGNED_CHAR")
     if rule != RH_RULE_GE and rule != RH_RULE_GT and rule != RH_RULE_NEAREST:
         raise ValueError(f"unknown search rule {rule}")
     return 0

@@ -274,10 +274,12 @@ uint64_t rh_murmur3_x64_lo(const void *data, size_t len, uint32_t seed)
 
 /* ---------------------------------------------------------------- proxy and client key hashes */
 
-/* A byte read through a plain char on x86-64, widened to 32 bits. */
-static inline uint32_t schar32(unsigned char c)
+/* A byte read through a plain char, widened to 32 bits: sign-extended where char is
+ * signed (x86-64; sx = 0x80), zero-extended where it is unsigned (aarch64, POWER,
+ * s390x; sx = 0). (c ^ 0x80) - 0x80 is c sign-extended from 8 bits, without a branch. */
+static inline uint32_t char32(unsigned char c, int32_t sx)
 {
-    return (uint32_t)(int32_t)(signed char)c;
+    return (uint32_t)((int32_t)(c ^ (unsigned)sx) - sx);
 }
 
 static uint32_t sdbm(const unsigned char *p, size_t len)
@@ -313,11 +315,11 @@ static uint32_t wt6(const unsigned char *p, size_t len)
     return h0 ^ h1;
 }
 
-static uint32_t one_at_a_time(const unsigned char *p, size_t len)
+static uint32_t one_at_a_time(const unsigned char *p, size_t len, int32_t sx)
 {
     uint32_t v = 0;
     for (size_t i = 0; i < len; i++) {
-        v += schar32(p[i]);
+        v += char32(p[i], sx);
         v += v << 10;
         v ^= v >> 6;
     }
@@ -332,41 +334,41 @@ static uint32_t one_at_a_time(const unsigned char *p, size_t len)
 #define FNV_32_INIT 2166136261u
 #define FNV_32_PRIME 16777619u
 
-static uint32_t fnv1_64(const unsigned char *p, size_t len)
+static uint32_t fnv1_64(const unsigned char *p, size_t len, int32_t sx)
 {
     uint64_t h = FNV_64_INIT;
     for (size_t i = 0; i < len; i++) {
         h *= FNV_64_PRIME;
-        h ^= (uint64_t)(int64_t)(signed char)p[i];
+        h ^= (uint64_t)(int64_t)(int32_t)char32(p[i], sx); /* (uint64_t)key[x] */
     }
     return (uint32_t)h;
 }
 
-static uint32_t fnv1a_64(const unsigned char *p, size_t len)
+static uint32_t fnv1a_64(const unsigned char *p, size_t len, int32_t sx)
 {
     uint32_t h = (uint32_t)FNV_64_INIT; /* truncated, as the original does */
     for (size_t i = 0; i < len; i++) {
-        h ^= schar32(p[i]);
+        h ^= char32(p[i], sx);
         h *= (uint32_t)FNV_64_PRIME;
     }
     return h;
 }
 
-static uint32_t fnv1_32(const unsigned char *p, size_t len)
+static uint32_t fnv1_32(const unsigned char *p, size_t len, int32_t sx)
 {
     uint32_t h = FNV_32_INIT;
     for (size_t i = 0; i < len; i++) {
         h *= FNV_32_PRIME;
-        h ^= schar32(p[i]);
+        h ^= char32(p[i], sx);
     }
     return h;
 }
 
-static uint32_t fnv1a_32(const unsigned char *p, size_t len)
+static uint32_t fnv1a_32(const unsigned char *p, size_t len, int32_t sx)
 {
     uint32_t h = FNV_32_INIT;
     for (size_t i = 0; i < len; i++) {
-        h ^= schar32(p[i]);
+        h ^= char32(p[i], sx);
         h *= FNV_32_PRIME;
     }
     return h;
@@ -405,16 +407,17 @@ static uint32_t murmur2(const unsigned char *p, size_t length)
 uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len)
 {
     uint32_t h;
+    int32_t sx = (algo & RH_UNSIGNED_CHAR) ? 0 : 0x80;
     switch (algo & 0xff) {
     case RH_CRC32: h = rh_crc32(data, len); break;
     case RH_SDBM: h = sdbm(data, len); break;
     case RH_DJB2: h = djb2(data, len); break;
     case RH_WT6: h = wt6(data, len); break;
-    case RH_ONE_AT_A_TIME: h = one_at_a_time(data, len); break;
-    case RH_FNV1_64: h = fnv1_64(data, len); break;
-    case RH_FNV1A_64: h = fnv1a_64(data, len); break;
-    case RH_FNV1_32: h = fnv1_32(data, len); break;
-    case RH_FNV1A_32: h = fnv1a_32(data, len); break;
+    case RH_ONE_AT_A_TIME: h = one_at_a_time(data, len, sx); break;
+    case RH_FNV1_64: h = fnv1_64(data, len, sx); break;
+    case RH_FNV1A_64: h = fnv1a_64(data, len, sx); break;
+    case RH_FNV1_32: h = fnv1_32(data, len, sx); break;
+    case RH_FNV1A_32: h = fnv1a_32(data, len, sx); break;
     case RH_MURMUR2: h = murmur2(data, len); break;
     case RH_CRC32_15: h = ((rh_crc32(data, len)) >> 16) & 0x7fff; break;
     case RH_MD5: h = rh_md5_32(data, len); break;

@@ -163,12 +163,17 @@ enum {
     RH_NALGOS = 13,
     /* or'ed into an id: the result goes through HAProxy's full_hash ("avalanche") */
     RH_AVALANCHE = 0x100,
+    /* or'ed into an id of a hash that reads bytes through a plain char (RH_CHAR_HASH):
+     * read them as unsigned, as builds for aarch64, 32-bit ARM, POWER and s390x do */
+    RH_UNSIGNED_CHAR = 0x200,
 };
 
 /* The proxies' and clients' key hashes (ids RH_SDBM ... RH_CRC32_15, with or
- * without RH_AVALANCHE), each as its C source computes it on x86-64: where
- * that source reads bytes through a plain (signed) char, bytes above 0x7F are
- * sign-extended, as there. */
+ * without RH_AVALANCHE), each as its C source computes it. Where that source
+ * reads bytes through a plain char (RH_CHAR_HASH: twemproxy's and libmemcached's
+ * one-at-a-time and FNV hashes), bytes above 0x7F are sign-extended, as on
+ * x86-64, or, with RH_UNSIGNED_CHAR, not, as where char is unsigned. */
+#define RH_CHAR_HASH(id) ((id) == RH_ONE_AT_A_TIME || ((id) >= RH_FNV1_64 && (id) <= RH_FNV1A_32))
 uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len);
 
 /* HAProxy's full_hash (Bob Jenkins' integer hash, times 3221225473). */

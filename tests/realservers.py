@@ -6,6 +6,9 @@ holds each key)."""
 from __future__ import annotations
 
 import contextlib
+import os
+import pathlib
+import platform
 import shutil
 import socket
 import subprocess
@@ -34,6 +37,32 @@ def need(program: str) -> str:
     if path is None:
         pytest.skip(f"no {program} binary (Debian: apt-get install {program}; .ci/run installs it)")
     return path
+
+
+#: How this machine's own builds read a plain C char (the proxies' key hashes differ).
+X86 = ("x86_64", "amd64", "i386", "i686")
+NATIVE_CHAR = "signed" if platform.machine().lower() in X86 else "unsigned"
+
+#: The cross toolchain's aarch64 libc (Debian: libc6-arm64-cross, with gcc-aarch64-linux-gnu).
+AARCH64_SYSROOT = pathlib.Path("/usr/aarch64-linux-gnu")
+
+
+def aarch64(program: str) -> tuple[list[str], pathlib.Path]:
+    """Debian's arm64 build of ``program`` (a path under ``$RINGHASH_AARCH64_ROOT``, where
+    .ci/run extracts Debian's arm64 packages of nutcracker and libmemcached), run under
+    qemu-user: (the command prefix that runs an aarch64 binary, with the root's
+    libraries, the root). Skips with the reason where any part is missing."""
+    qemu = need("qemu-aarch64")
+    if not (AARCH64_SYSROOT / "lib" / "ld-linux-aarch64.so.1").exists():
+        pytest.skip(f"no aarch64 libc in {AARCH64_SYSROOT} (Debian: libc6-arm64-cross)")
+    root = os.environ.get("RINGHASH_AARCH64_ROOT")
+    if not root or not (pathlib.Path(root) / program).exists():
+        pytest.skip(
+            f"no aarch64 {program} under RINGHASH_AARCH64_ROOT={root!r} (.ci/run extracts "
+            "Debian's arm64 packages there: see its 'aarch64 builds' part)"
+        )
+    libs = pathlib.Path(root) / "usr" / "lib" / "aarch64-linux-gnu"
+    return [qemu, "-L", str(AARCH64_SYSROOT), "-E", f"LD_LIBRARY_PATH={libs}"], pathlib.Path(root)
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:

@@ -11,6 +11,7 @@ import pathlib
 import pickle
 import random
 import sys
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -100,7 +101,13 @@ def test_pymemcache_matches_its_own_hasher():
 
 
 def signed(b: bytes) -> list[int]:
+    """Bytes as a C plain char reads them where it is signed (x86-64)."""
     return [c - 256 if c >= 128 else c for c in b]
+
+
+def unsigned(b: bytes) -> list[int]:
+    """... and where it is unsigned (aarch64, ARM, POWER, s390x)."""
+    return list(b)
 
 
 def sdbm(b: bytes) -> int:
@@ -130,9 +137,9 @@ def wt6(b: bytes) -> int:
     return h0 ^ h1
 
 
-def oaat(b: bytes) -> int:
+def oaat(b: bytes, read: Callable[[bytes], list[int]] = signed) -> int:
     v = 0
-    for c in signed(b):
+    for c in read(b):
         v = (v + c) % M32
         v = (v + (v << 10)) % M32
         v ^= v >> 6
@@ -141,31 +148,31 @@ def oaat(b: bytes) -> int:
     return (v + (v << 15)) % M32
 
 
-def fnv1_64(b: bytes) -> int:
+def fnv1_64(b: bytes, read: Callable[[bytes], list[int]] = signed) -> int:
     h = 0xCBF29CE484222325
-    for c in signed(b):
+    for c in read(b):
         h = (h * 0x100000001B3) % 2**64
         h ^= c % 2**64
     return h % M32
 
 
-def fnv1a_64(b: bytes) -> int:
+def fnv1a_64(b: bytes, read: Callable[[bytes], list[int]] = signed) -> int:
     h = 0xCBF29CE484222325 % M32
-    for c in signed(b):
+    for c in read(b):
         h = ((h ^ (c % M32)) * (0x100000001B3 % M32)) % M32
     return h
 
 
-def fnv1_32(b: bytes) -> int:
+def fnv1_32(b: bytes, read: Callable[[bytes], list[int]] = signed) -> int:
     h = 2166136261
-    for c in signed(b):
+    for c in read(b):
         h = ((h * 16777619) % M32) ^ (c % M32)
     return h
 
 
-def fnv1a_32(b: bytes) -> int:
+def fnv1a_32(b: bytes, read: Callable[[bytes], list[int]] = signed) -> int:
     h = 2166136261
-    for c in signed(b):
+    for c in read(b):
         h = ((h ^ (c % M32)) * 16777619) % M32
     return h
 
@@ -231,6 +238,24 @@ def test_proxy_hashes_against_models(name):
     assert got == [MODELS[name](b) for b in inputs]
     with_avalanche = _core.hash_objects(inputs, algo | _core.AVALANCHE, 0).tolist()
     assert with_avalanche == [full_hash(MODELS[name](b)) for b in inputs]
+    if algo not in _core.CHAR_HASHES:
+        return
+    as_unsigned = _core.hash_objects(inputs, algo | _core.UNSIGNED_CHAR, 0).tolist()
+    assert as_unsigned == [MODELS[name](b, unsigned) for b in inputs]
+    for b, s, u in zip(inputs, got, as_unsigned, strict=True):
+        assert (s == u) == all(c < 0x80 for c in b)  # they differ exactly where a byte is high
+
+
+def test_the_hashes_that_read_a_plain_char():
+    """The five whose C (twemproxy's nc_fnv.c and nc_one_at_a_time.c, libhashkit's
+    fnv_64.cc, fnv_32.cc and one_at_a_time.cc) reads key bytes through a plain char;
+    the others read unsigned char, or mask to a byte, and take no UNSIGNED_CHAR."""
+    names = {n for n, i in _core.PROXY_HASHES.items() if i in _core.CHAR_HASHES}
+    assert names == {"one_at_a_time", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32"}
+    others = set(_core.PROXY_HASHES.values()) - _core.CHAR_HASHES
+    for algo in (*others, _core.MURMUR3, _core.CRC32, _core.MD5):
+        with pytest.raises(ValueError, match="does not read key bytes as char"):
+            _core.RingTable([1], [0], ("a",), algo | _core.UNSIGNED_CHAR, 0)
 
 
 def test_proxy_hashes_published_values():
@@ -537,3 +562,94 @@ def test_cli_server_lists(tmp_path, capsys):
     assert main(["route", str(keys), "--libmemcached", servers, *behaviors]) == 0
     ring = HashRing.libmemcached(servers.split(","), {"ketama": True, "hash": "md5"})
     assert capsys.readouterr().out.splitlines() == [f"{k}\t{ring.get(k)}" for k in "abc"]
+
+
+# ---------------------------------------------------------------- the build's plain char
+
+NON_ASCII_KEYS = [f"{w}:{i}" for i in range(200) for w in ("ñandú", "中文键", "ключ", "😀")]
+
+
+def test_char_of_the_build_travels_with_the_ring(tmp_path, capsys):
+    """``char="unsigned"`` (a proxy or libmemcached built for aarch64) routes non-ASCII
+    keys differently from the x86-64 default, ASCII keys the same; it survives every
+    persistence form and membership change, and the CLI takes it as ``--char``."""
+    ascii_keys = [f"user:{i}" for i in range(2000)]
+    lines = ["10.0.0.1:11211:1", "10.0.0.2:11211:2 b", "10.0.0.3:11211:1"]
+    specs = ["10.0.0.1:11211", "10.0.0.2:11212", "10.0.0.3"]
+    for make, added in (
+        (lambda servers, **kw: HashRing.twemproxy(servers, "one_at_a_time", **kw), lines),
+        (lambda servers, **kw: HashRing.libmemcached(servers, **kw), specs),
+    ):
+        signed, unsigned = make(added), make(added, char="unsigned")
+        assert make(added, char="signed").get_many(NON_ASCII_KEYS) == signed.get_many(
+            NON_ASCII_KEYS
+        )
+        assert unsigned.get_many(ascii_keys) == signed.get_many(ascii_keys)
+        assert unsigned.get_many(NON_ASCII_KEYS) != signed.get_many(NON_ASCII_KEYS)
+        want = unsigned.get_many(NON_ASCII_KEYS)
+        assert unsigned.to_dict()["state"]["char"] == "unsigned"
+        for again in (
+            HashRing.from_dict(json.loads(json.dumps(unsigned.to_dict()))),
+            HashRing.from_bytes(unsigned.to_bytes()),
+            pickle.loads(pickle.dumps(unsigned)),
+        ):
+            assert again.get_many(NON_ASCII_KEYS) == want
+        # a description written before char existed is of a signed-char ring
+        legacy = signed.to_dict()
+        del legacy["state"]["char"]
+        assert HashRing.from_dict(legacy).get_many(NON_ASCII_KEYS) == signed.get_many(
+            NON_ASCII_KEYS
+        )
+        # membership changes keep it: the same as the ring built afresh
+        unsigned.remove(added[1])
+        assert unsigned.get_many(NON_ASCII_KEYS) == make(
+            [added[0], added[2]], char="unsigned"
+        ).get_many(NON_ASCII_KEYS)
+        unsigned.add(added[1], 1)
+        rebuilt = make([added[0], added[2], added[1]], char="unsigned")
+        assert unsigned.get_many(NON_ASCII_KEYS) == rebuilt.get_many(NON_ASCII_KEYS)
+    yml = "p:\n  hash: fnv1a_64\n  servers:\n" + "".join(f"   - {s}\n" for s in lines)
+    assert HashRing.from_twemproxy(yml, "p", char="unsigned").get_many(
+        NON_ASCII_KEYS
+    ) == HashRing.twemproxy(lines, char="unsigned").get_many(NON_ASCII_KEYS)
+    # the command line
+    keys = tmp_path / "keys"
+    keys.write_text("".join(f"{k}\n" for k in NON_ASCII_KEYS), encoding="utf-8")
+    conf = tmp_path / "nutcracker.yml"
+    conf.write_text(yml, encoding="utf-8")
+    route = ["route", str(keys), "--twemproxy", str(conf), "--pool", "p"]
+    assert main([*route, "--char", "unsigned"]) == 0
+    ring = HashRing.twemproxy(lines, char="unsigned")
+    assert capsys.readouterr().out.splitlines() == [
+        f"{k}\t{o}" for k, o in zip(NON_ASCII_KEYS, ring.get_many(NON_ASCII_KEYS), strict=True)
+    ]
+    servers = ",".join(specs)
+    assert main(["route", str(keys), "--libmemcached", servers, "--char", "unsigned"]) == 0
+    ring = HashRing.libmemcached(specs, char="unsigned")
+    assert capsys.readouterr().out.splitlines() == [
+        f"{k}\t{o}" for k, o in zip(NON_ASCII_KEYS, ring.get_many(NON_ASCII_KEYS), strict=True)
+    ]
+    with pytest.raises(SystemExit):
+        main(["route", str(keys), "--nodes", "a,b", "--char", "unsigned"])
+    assert "--char is for --twemproxy and --libmemcached" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*route, "--char", "arm"])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda char: HashRing.twemproxy(["h:1:1"], char=char),
+        lambda char: HashRing.from_twemproxy("p:\n  servers:\n   - h:1:1\n", "p", char=char),
+        lambda char: HashRing.libmemcached(["h:1"], char=char),
+    ],
+    ids=["twemproxy", "from_twemproxy", "libmemcached"],
+)
+def test_char_must_be_signed_or_unsigned(make):
+    with pytest.raises(TypeError, match="char must be 'signed' or 'unsigned', not bool"):
+        make(True)
+    with pytest.raises(TypeError, match="not NoneType"):
+        make(None)
+    for bad in ("Unsigned", "aarch64", ""):
+        with pytest.raises(ValueError, match=r"char must be 'signed' \(builds for x86-64\)"):
+            make(bad)

@@ -8,15 +8,25 @@ skips, with the reason, where its program is absent; .ci/run installs them all.
 
 from __future__ import annotations
 
+import pathlib
 import random
 import socket
 import string
+import subprocess
 import urllib.parse
 from collections.abc import Sequence
 
 import pytest
 
-from realservers import free_ports, memcacheds, need, owners_by_lookup, running
+from realservers import (
+    NATIVE_CHAR,
+    aarch64,
+    free_ports,
+    memcacheds,
+    need,
+    owners_by_lookup,
+    running,
+)
 from ringhash import HashRing, PymemcacheHash
 
 pytestmark = pytest.mark.timeout(240)
@@ -189,8 +199,16 @@ TWEMPROXY_HASHES = [
 ]
 
 
-def test_twemproxy(tmp_path):
-    exe = need("nutcracker")
+@pytest.mark.parametrize("build", ["native", "aarch64"])
+def test_twemproxy(tmp_path, build):
+    """nutcracker built for this machine, and Debian's arm64 build under qemu-user:
+    its plain char is unsigned, so non-ASCII keys hash differently (``char=``)."""
+    if build == "native":
+        prefix, exe, char = [], need("nutcracker"), NATIVE_CHAR
+    else:
+        prefix, root = aarch64("usr/sbin/nutcracker")
+        exe, char = str(root / "usr" / "sbin" / "nutcracker"), "unsigned"
+    other = {"signed": "unsigned", "unsigned": "signed"}[char]
     keys = [k.encode() for k in keys_for()]
     with memcacheds(4) as ports:
         lines = [
@@ -210,6 +228,7 @@ def test_twemproxy(tmp_path):
             yml += "  servers:\n" + "".join(f"   - {s}\n" for s in servers)
         (tmp_path / "nutcracker.yml").write_text(yml)
         cmd = [
+            *prefix,
             exe,
             "-c",
             str(tmp_path / "nutcracker.yml"),
@@ -222,8 +241,9 @@ def test_twemproxy(tmp_path):
         ]
         from realservers import Memcache
 
+        differs = set()
         with running(cmd, list(listen.values())):
-            for name, (_, servers) in pools.items():
+            for name, (h, servers) in pools.items():
                 for port in ports:  # empty every memcached between pools
                     conn = Memcache(port)
                     conn.sock.sendall(b"flush_all\r\n")
@@ -235,8 +255,12 @@ def test_twemproxy(tmp_path):
                 line_of = {s.split(":")[1]: s for s in servers}
                 live = [p for p in ports if str(p) in line_of]
                 owners = owners_by_lookup(live, [line_of[str(p)] for p in live], keys)
-                ring = HashRing.from_twemproxy(yml, name)
+                ring = HashRing.from_twemproxy(yml, name, char=char)
                 assert ring.get_many(keys) == owners, name
+                if HashRing.from_twemproxy(yml, name, char=other).get_many(keys) != owners:
+                    differs.add(h)
+        # the build's char decides these five (on non-ASCII keys), and only these
+        assert differs == {"one_at_a_time", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32"}
 
 
 # ---------------------------------------------------------------- libmemcached (pylibmc)
@@ -282,6 +306,59 @@ def test_pylibmc():
             owners = owners_by_lookup(live, names, keys)
             ring = HashRing.libmemcached(servers, behaviors)
             assert ring.get_many(keys) == owners, (servers, behaviors)
+
+
+LIBMEMCACHED_CONFIGS = [  # (servers, hash, mode): no server is contacted
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "default", "ketama"),
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:2", "10.0.0.3:11213:1"], "default", "ketama"),
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1_64", "ketama"),
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1a_64", "ketama"),
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1_32", "ketama"),
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1a_32", "ketama"),
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "murmur", "ketama"),
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:3", "10.0.0.3:11213:1"], "md5", "ketama_weighted"),
+]
+
+
+@pytest.mark.parametrize("build", ["native", "aarch64"])
+def test_libmemcached_builds(tmp_path, build):
+    """libmemcached 1.1.4 itself (tests/c/libmemcached_route.c, linked against it)
+    routes keys as pylibmc configures it: built for this machine, and against
+    Debian's arm64 libmemcached, run under qemu-user (plain char unsigned there)."""
+    probe = pathlib.Path(__file__).parent / "c" / "libmemcached_route.c"
+    out = tmp_path / "route"
+    if build == "native":
+        prefix, char = [], NATIVE_CHAR
+        if not pathlib.Path("/usr/include/libmemcached-1.0/memcached.h").exists():
+            pytest.skip("no libmemcached headers (Debian: apt-get install libmemcached-dev)")
+        compile_cmd = [need("cc"), str(probe), "-lmemcached"]
+    else:
+        prefix, root = aarch64("usr/lib/aarch64-linux-gnu/libmemcached.so")
+        libs = root / "usr" / "lib" / "aarch64-linux-gnu"
+        compile_cmd = [need("aarch64-linux-gnu-gcc"), f"-I{root / 'usr' / 'include'}", str(probe)]
+        compile_cmd += [f"-L{libs}", f"-Wl,-rpath-link,{libs}", "-lmemcached"]
+        char = "unsigned"
+    subprocess.run([*compile_cmd, "-std=gnu99", "-O2", "-o", str(out)], check=True)
+    keys = keys_for()
+    other = {"signed": "unsigned", "unsigned": "signed"}[char]
+    differs = set()
+    for servers, key_hash, mode in LIBMEMCACHED_CONFIGS:
+        run = subprocess.run(
+            [*prefix, str(out), key_hash, mode, *servers],
+            input="".join(f"{k}\n" for k in keys).encode(),
+            capture_output=True,
+            check=True,
+            timeout=120,
+        )
+        by_address = {s.rsplit(":", 1)[0]: s for s in servers}
+        owners = [by_address[a] for a in run.stdout.decode().splitlines()]
+        behaviors = {"hash": key_hash, mode: True}
+        ring = HashRing.libmemcached(servers, behaviors, char=char)
+        assert ring.get_many(keys) == owners, (servers, key_hash, mode)
+        if HashRing.libmemcached(servers, behaviors, char=other).get_many(keys) != owners:
+            differs.add(key_hash)
+    # the build's char decides these (on non-ASCII keys), and only these
+    assert differs == {"default", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32"}
 
 
 # ---------------------------------------------------------------- pymemcache

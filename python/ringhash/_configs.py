@@ -38,6 +38,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="pylibmc behaviors 'ketama,hash=md5,...' (default: ketama)",
     )
     g.add_argument("--pymemcache", metavar="SERVERS", help="HashClient servers 'host:port,...'")
+    g.add_argument(
+        "--char",
+        choices=("signed", "unsigned"),
+        help="how the twemproxy or libmemcached build reads key bytes: signed (built for "
+        "x86-64; the default) or unsigned (aarch64, ARM, POWER, s390x)",
+    )
 
 
 def _behaviors(text: str) -> dict[str, Any]:
@@ -57,7 +63,8 @@ def ring_from_servers(args: argparse.Namespace, text: str | None = None) -> Any:
     changed server list instead), or None."""
     if getattr(args, "libmemcached", None):
         servers = _servers(text or args.libmemcached)
-        return HashRing.libmemcached(servers, _behaviors(args.behaviors))
+        char = getattr(args, "char", None) or "signed"
+        return HashRing.libmemcached(servers, _behaviors(args.behaviors), char=char)
     if getattr(args, "pymemcache", None):
         return PymemcacheHash(_servers(text or args.pymemcache))
     return None
@@ -75,6 +82,12 @@ def ring_from_args(args: argparse.Namespace, path: str | None = None) -> HashRin
     instead of the file given, e.g. a changed copy; for the server lists, the
     changed list itself), or None if they name none."""
     kind = config_kind(args)
+    char = getattr(args, "char", None)
+    if char is not None and kind not in ("twemproxy", "libmemcached"):
+        raise ValueError(
+            "--char is for --twemproxy and --libmemcached (the programs whose hashes read "
+            f"key bytes through a plain C char), not {f'--{kind}' if kind else '--nodes'}"
+        )
     if kind is None:
         return None
     if kind not in KINDS:
@@ -84,5 +97,5 @@ def ring_from_args(args: argparse.Namespace, path: str | None = None) -> HashRin
     if not section:
         raise ValueError(f"--{kind} needs --{option} (the {what} to read)")
     text = Path(path or getattr(args, kind)).read_text(encoding="utf-8")
-    ring: HashRing = make(text, section)
+    ring: HashRing = make(text, section, char=char) if char else make(text, section)
     return ring

@@ -72,20 +72,31 @@ class PresetConstructors:
         return cls._preset_ring(parse_haproxy(cfg_text, backend))
 
     @classmethod
-    def twemproxy(cls, servers: Iterable[str], hash: str = "fnv1a_64") -> Any:
+    def twemproxy(
+        cls, servers: Iterable[str], hash: str = "fnv1a_64", *, char: str = "signed"
+    ) -> Any:
         """twemproxy's ketama over server lines ``host:port:weight [name]`` (see
-        :mod:`ringhash.twemproxy`). Nodes are named by the lines as written."""
-        return cls._preset_ring(TwemproxyState.of(servers, hash))
+        :mod:`ringhash.twemproxy`). Nodes are named by the lines as written. ``char``:
+        "signed" for a nutcracker built for x86-64, "unsigned" for aarch64, ARM, POWER
+        or s390x (they hash non-ASCII keys differently)."""
+        return cls._preset_ring(TwemproxyState.of(servers, hash, char))
 
     @classmethod
-    def from_twemproxy(cls, yaml_text: str, pool: str) -> Any:
-        """The ring of ``pool`` in a nutcracker.yml text (needs ``ringhash[twemproxy]``)."""
-        return cls._preset_ring(parse_twemproxy(yaml_text, pool))
+    def from_twemproxy(cls, yaml_text: str, pool: str, *, char: str = "signed") -> Any:
+        """The ring of ``pool`` in a nutcracker.yml text (needs ``ringhash[twemproxy]``);
+        ``char`` as for :meth:`twemproxy`."""
+        return cls._preset_ring(parse_twemproxy(yaml_text, pool, char))
 
     @classmethod
     def libmemcached(
-        cls, servers: Iterable[Any] | Mapping[str, int], behaviors: Mapping[str, Any] | None = None
+        cls,
+        servers: Iterable[Any] | Mapping[str, int],
+        behaviors: Mapping[str, Any] | None = None,
+        *,
+        char: str = "signed",
     ) -> Any:
         """libmemcached 1.1.4's ketama as ``pylibmc.Client(servers, behaviors=...)`` routes
-        (see :mod:`ringhash.libmemcached`). Nodes are named by the server strings."""
-        return cls._preset_ring(LibmemcachedState.of(servers, behaviors))
+        (see :mod:`ringhash.libmemcached`). Nodes are named by the server strings.
+        ``char``: "signed" for libmemcached built for x86-64, "unsigned" for aarch64,
+        ARM, POWER or s390x (they hash non-ASCII keys differently)."""
+        return cls._preset_ring(LibmemcachedState.of(servers, behaviors, char))

@@ -15,6 +15,8 @@ CRC32: int
 MD5: int
 PROXY_HASHES: dict[str, int]
 AVALANCHE: int
+UNSIGNED_CHAR: int
+CHAR_HASHES: frozenset[int]
 RULE_NEAREST: int
 
 def hash_key(key: object, algo: int, seed: int) -> int: ...

@@ -14,8 +14,12 @@
   (glibc's stable qsort).
 - Nodes are named by the server spec given (``host[:port[:weight]]``).
 
-Hash functions read key bytes as C ``char`` on x86-64 (signed: bytes above
-0x7F sign-extend), as libmemcached does there.
+The one-at-a-time (``default``) and FNV hashes read key bytes through a plain
+C ``char``, whose sign is the platform's: ``char="signed"`` (the default) hashes
+as libmemcached built for x86-64 does (bytes above 0x7F sign-extend),
+``char="unsigned"`` as one built for aarch64, 32-bit ARM, POWER or s390x does
+(pylibmc on such a machine). The two differ on keys (and, for the unweighted
+continuum, server names) with such bytes, and agree on ASCII.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from typing import Any, ClassVar
 
 from . import _core, presets
 from ._rule import check_node, sort_nodes
-from .twemproxy import check_weight, hash_id, points_per_server
+from .twemproxy import char_algo, check_char, check_weight, hash_id, points_per_server
 
 __all__ = ["LIBMEMCACHED_HASHES", "LibmemcachedState"]
 
@@ -49,21 +53,27 @@ BEHAVIORS = {"ketama", "ketama_weighted", "hash"}
 
 @dataclass(frozen=True)
 class LibmemcachedState:
-    """Server specs in client order: (spec, sort-host string, weight); the mode."""
+    """Server specs in client order: (spec, sort-host string, weight); the mode; how
+    the libmemcached build reads key bytes (``char``: see the module documentation)."""
 
     servers: tuple[tuple[str, str, int], ...]
     weighted: bool = False
     key_hash: str = "default"
+    char: str = "signed"
 
     name: ClassVar[str] = "libmemcached"
     rule: ClassVar[int] = _core.RULE_GE
 
     @classmethod
     def of(
-        cls, servers: Iterable[Any] | Mapping[str, int], behaviors: Mapping[str, Any] | None = None
+        cls,
+        servers: Iterable[Any] | Mapping[str, int],
+        behaviors: Mapping[str, Any] | None = None,
+        char: str = "signed",
     ) -> LibmemcachedState:
         """``servers``: pylibmc server strings ``host[:port[:weight]]``; ``behaviors``:
         the pylibmc behaviors dict (``ketama``, ``ketama_weighted``, ``hash``)."""
+        check_char(char)
         behaviors = dict(behaviors or {"ketama": True})
         unknown = set(behaviors) - BEHAVIORS
         if unknown:
@@ -84,11 +94,11 @@ class LibmemcachedState:
         if len({s for s, _, _ in out}) != len(out):
             raise ValueError("a server is listed twice")
         weighted = bool(behaviors.get("ketama_weighted")) or any(w > 1 for _, _, w in out)
-        return cls(tuple(out), weighted, key_hash)
+        return cls(tuple(out), weighted, key_hash, char)
 
     @property
     def algo(self) -> int:
-        return LIBMEMCACHED_HASHES[self.key_hash]
+        return char_algo(LIBMEMCACHED_HASHES[self.key_hash], self.char)
 
     @property
     def hash(self) -> str:
@@ -125,26 +135,27 @@ class LibmemcachedState:
         return [(s, w) for s, _, w in self.servers]
 
     def added(self, name: str, weight: object) -> LibmemcachedState:
-        return LibmemcachedState.of([*self._specs(), (name, weight)], self._behaviors())
+        return LibmemcachedState.of([*self._specs(), (name, weight)], self._behaviors(), self.char)
 
     def removed(self, name: str) -> LibmemcachedState:
         # the same client without that server: a weighted continuum stays weighted
-        return LibmemcachedState(
-            tuple(s for s in self.servers if s[0] != name), self.weighted, self.key_hash
-        )
+        servers = tuple(s for s in self.servers if s[0] != name)
+        return LibmemcachedState(servers, self.weighted, self.key_hash, self.char)
 
     def reweighted(self, name: str, weight: object) -> LibmemcachedState:
         w = check_weight(weight)
         return LibmemcachedState.of(
-            [(s, w if s == name else ow) for s, ow in self._specs()], self._behaviors()
+            [(s, w if s == name else ow) for s, ow in self._specs()], self._behaviors(), self.char
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"servers": [[s, w] for s, w in self._specs()], "behaviors": self._behaviors()}
+        servers = [[s, w] for s, w in self._specs()]
+        return {"servers": servers, "behaviors": self._behaviors(), "char": self.char}
 
     @classmethod
     def from_description(cls, d: dict[str, Any]) -> LibmemcachedState:
-        return cls.of([tuple(s) for s in d["servers"]], d["behaviors"])
+        # descriptions written before ``char`` existed were all of signed-char rings
+        return cls.of([tuple(s) for s in d["servers"]], d["behaviors"], d.get("char", "signed"))
 
 
 def _spec(spec: str, weight: object) -> tuple[str, str, int]:

@@ -9,8 +9,11 @@ A server line ``host:port:weight [name]`` is ring-named by ``name``, or
     ``>=`` its hash, wrapping; equal points keep config order (glibc's stable
     qsort). Nodes are named by the server line as written.
 
-Hash functions read key bytes as C ``char`` on x86-64 (signed: bytes above
-0x7F sign-extend), as the originals do there.
+The one-at-a-time and FNV hashes read key bytes through a plain C ``char``,
+whose sign is the platform's: ``char="signed"`` (the default) hashes as
+nutcracker built for x86-64 does (bytes above 0x7F sign-extend),
+``char="unsigned"`` as one built for aarch64, 32-bit ARM, POWER or s390x does.
+The two differ on keys with such bytes (non-ASCII UTF-8) and agree on ASCII.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import numpy as np
 from . import _core, presets
 from ._rule import check_node, sort_nodes
 
-__all__ = ["TWEMPROXY_HASHES", "TwemproxyState", "parse_twemproxy"]
+__all__ = ["CHARS", "TWEMPROXY_HASHES", "TwemproxyState", "parse_twemproxy"]
 
 P = _core.PROXY_HASHES
 #: twemproxy's ``hash:`` names -> ringhash hash ids (hsieh, jenkins, crc16 are not reproduced).
@@ -59,6 +62,30 @@ def check_weight(weight: object) -> int:
     return int(weight)
 
 
+#: How a proxy's C reads key bytes, by the platform it was built for: "signed"
+#: (x86-64, i386), "unsigned" (aarch64, 32-bit ARM, POWER, s390x).
+CHARS = ("signed", "unsigned")
+
+
+def check_char(char: object) -> str:
+    if not isinstance(char, str):
+        raise TypeError(f"char must be 'signed' or 'unsigned', not {type(char).__name__}")
+    if char not in CHARS:
+        raise ValueError(
+            f"char must be 'signed' (builds for x86-64) or 'unsigned' (for aarch64, ARM, "
+            f"POWER, s390x), not {char!r}"
+        )
+    return char
+
+
+def char_algo(algo: int, char: str) -> int:
+    """``algo`` as a build with that ``char`` computes it (the flag only where the
+    hash reads bytes through a plain char)."""
+    if char == "unsigned" and algo in _core.CHAR_HASHES:
+        return algo | _core.UNSIGNED_CHAR
+    return algo
+
+
 def hash_id(table: dict[str, int], name: object, what: str) -> int:
     if not isinstance(name, str) or name not in table:
         raise ValueError(f"unsupported {what} hash {name!r}: expected one of {sorted(table)}")
@@ -67,18 +94,23 @@ def hash_id(table: dict[str, int], name: object, what: str) -> int:
 
 @dataclass(frozen=True)
 class TwemproxyState:
-    """Server lines in pool order: (line, ring name, weight); the pool's hash."""
+    """Server lines in pool order: (line, ring name, weight); the pool's hash; how
+    the nutcracker build reads key bytes (``char``: see the module documentation)."""
 
     servers: tuple[tuple[str, str, int], ...]
     hash: str = "fnv1a_64"
+    char: str = "signed"
 
     name: ClassVar[str] = "twemproxy"
     rule: ClassVar[int] = _core.RULE_GE
 
     @classmethod
-    def of(cls, servers: Iterable[str], hash: str = "fnv1a_64") -> TwemproxyState:
+    def of(
+        cls, servers: Iterable[str], hash: str = "fnv1a_64", char: str = "signed"
+    ) -> TwemproxyState:
         """``servers``: twemproxy server lines ``host:port:weight [name]``."""
         hash_id(TWEMPROXY_HASHES, hash, "twemproxy")
+        check_char(char)
         if isinstance(servers, (str, bytes)):
             raise TypeError("servers must be a list of server lines")
         out = [_server_line(check_node(line)) for line in servers]
@@ -86,11 +118,11 @@ class TwemproxyState:
             values = [s[field] for s in out]
             if len(set(values)) != len(values):
                 raise ValueError(f"a {what} is listed twice")
-        return cls(tuple(out), hash)
+        return cls(tuple(out), hash, char)
 
     @property
     def algo(self) -> int:
-        return TWEMPROXY_HASHES[self.hash]
+        return char_algo(TWEMPROXY_HASHES[self.hash], self.char)
 
     @property
     def vnodes(self) -> int:
@@ -116,10 +148,11 @@ class TwemproxyState:
         line = _server_line(check_node(name))
         if line[2] != check_weight(weight) and weight != 1.0:
             raise ValueError("a twemproxy server's weight is part of its line: host:port:weight")
-        return TwemproxyState.of([*self._lines(), name], self.hash)
+        return TwemproxyState.of([*self._lines(), name], self.hash, self.char)
 
     def removed(self, name: str) -> TwemproxyState:
-        return TwemproxyState(tuple(s for s in self.servers if s[0] != name), self.hash)
+        servers = tuple(s for s in self.servers if s[0] != name)
+        return TwemproxyState(servers, self.hash, self.char)
 
     def reweighted(self, name: str, weight: object) -> TwemproxyState:
         raise ValueError(
@@ -128,11 +161,12 @@ class TwemproxyState:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"servers": self._lines(), "hash": self.hash}
+        return {"servers": self._lines(), "hash": self.hash, "char": self.char}
 
     @classmethod
     def from_description(cls, d: dict[str, Any]) -> TwemproxyState:
-        return cls.of(d["servers"], d["hash"])
+        # descriptions written before ``char`` existed were all of signed-char rings
+        return cls.of(d["servers"], d["hash"], d.get("char", "signed"))
 
 
 def _server_line(line: str) -> tuple[str, str, int]:
@@ -149,8 +183,10 @@ def _server_line(line: str) -> tuple[str, str, int]:
 presets.register("twemproxy", TwemproxyState.from_description)
 
 
-def parse_twemproxy(yaml_text: str, pool: str) -> TwemproxyState:
-    """The servers and hash of ``pool`` in a nutcracker.yml text."""
+def parse_twemproxy(yaml_text: str, pool: str, char: str = "signed") -> TwemproxyState:
+    """The servers and hash of ``pool`` in a nutcracker.yml text, for a nutcracker
+    built with that ``char`` (the file does not say: the platform does)."""
+    check_char(char)
     try:
         import yaml
     except ImportError:  # pragma: no cover - exercised where the extra is absent
@@ -179,7 +215,7 @@ def parse_twemproxy(yaml_text: str, pool: str) -> TwemproxyState:
     if not isinstance(servers, list) or not servers:
         raise ValueError(f"nutcracker.yml pool {pool} (line {where}): no servers")
     try:
-        return TwemproxyState.of([str(s) for s in servers], conf.get("hash", "fnv1a_64"))
+        return TwemproxyState.of([str(s) for s in servers], conf.get("hash", "fnv1a_64"), char)
     except (TypeError, ValueError) as e:
         raise ValueError(f"nutcracker.yml pool {pool} (line {where}): {e}") from None
 

@@ -23,12 +23,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(_MSC_VER)
-#define RH_FORCE_INLINE static __forceinline
-#else
-#define RH_FORCE_INLINE static inline __attribute__((always_inline))
-#endif
-
 /* ---------------------------------------------------------------- portable */
 
 /* The length of one item of a numpy "S" array: its bytes without the trailing NULs. */

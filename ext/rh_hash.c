@@ -276,10 +276,17 @@ uint64_t rh_murmur3_x64_lo(const void *data, size_t len, uint32_t seed)
 
 /* A byte read through a plain char, widened to 32 bits: sign-extended where char is
  * signed (x86-64; sx = 0x80), zero-extended where it is unsigned (aarch64, POWER,
- * s390x; sx = 0). (c ^ 0x80) - 0x80 is c sign-extended from 8 bits, without a branch. */
-static inline uint32_t char32(unsigned char c, int32_t sx)
+ * s390x; sx = 0). Callers pass sx as a constant (BY_CHAR in rh_proxy_hash), so each
+ * inlined loop reads its bytes with one plain load, as the original's does. */
+RH_FORCE_INLINE uint32_t char32(unsigned char c, int32_t sx)
 {
-    return (uint32_t)((int32_t)(c ^ (unsigned)sx) - sx);
+    return sx ? (uint32_t)(int32_t)(signed char)c : (uint32_t)c;
+}
+
+/* ... widened to 64 bits (fnv1_64: "(uint64_t)key[x]"). */
+RH_FORCE_INLINE uint64_t char64(unsigned char c, int32_t sx)
+{
+    return sx ? (uint64_t)(int64_t)(signed char)c : (uint64_t)c;
 }
 
 static uint32_t sdbm(const unsigned char *p, size_t len)
@@ -339,7 +346,7 @@ static uint32_t fnv1_64(const unsigned char *p, size_t len, int32_t sx)
     uint64_t h = FNV_64_INIT;
     for (size_t i = 0; i < len; i++) {
         h *= FNV_64_PRIME;
-        h ^= (uint64_t)(int64_t)(int32_t)char32(p[i], sx); /* (uint64_t)key[x] */
+        h ^= char64(p[i], sx);
     }
     return (uint32_t)h;
 }
@@ -407,21 +414,24 @@ static uint32_t murmur2(const unsigned char *p, size_t length)
 uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len)
 {
     uint32_t h;
-    int32_t sx = (algo & RH_UNSIGNED_CHAR) ? 0 : 0x80;
+    int u = (algo & RH_UNSIGNED_CHAR) != 0;
+/* each inlined twice, with sx a constant: no per-byte cost for the choice */
+#define BY_CHAR(f) (u ? f(data, len, 0) : f(data, len, 0x80))
     switch (algo & 0xff) {
     case RH_CRC32: h = rh_crc32(data, len); break;
     case RH_SDBM: h = sdbm(data, len); break;
     case RH_DJB2: h = djb2(data, len); break;
     case RH_WT6: h = wt6(data, len); break;
-    case RH_ONE_AT_A_TIME: h = one_at_a_time(data, len, sx); break;
-    case RH_FNV1_64: h = fnv1_64(data, len, sx); break;
-    case RH_FNV1A_64: h = fnv1a_64(data, len, sx); break;
-    case RH_FNV1_32: h = fnv1_32(data, len, sx); break;
-    case RH_FNV1A_32: h = fnv1a_32(data, len, sx); break;
+    case RH_ONE_AT_A_TIME: h = BY_CHAR(one_at_a_time); break;
+    case RH_FNV1_64: h = BY_CHAR(fnv1_64); break;
+    case RH_FNV1A_64: h = BY_CHAR(fnv1a_64); break;
+    case RH_FNV1_32: h = BY_CHAR(fnv1_32); break;
+    case RH_FNV1A_32: h = BY_CHAR(fnv1a_32); break;
     case RH_MURMUR2: h = murmur2(data, len); break;
     case RH_CRC32_15: h = ((rh_crc32(data, len)) >> 16) & 0x7fff; break;
     case RH_MD5: h = rh_md5_32(data, len); break;
     default: h = rh_murmur3_32(data, len, 0); break;
     }
+#undef BY_CHAR
     return (algo & RH_AVALANCHE) ? rh_full_hash(h) : h;
 }

@@ -14,6 +14,13 @@
 extern "C" {
 #endif
 
+/* A function the compiler must inline (a loop written once, specialized per caller). */
+#if defined(_MSC_VER)
+#define RH_FORCE_INLINE static __forceinline
+#else
+#define RH_FORCE_INLINE static inline __attribute__((always_inline))
+#endif
+
 static inline uint32_t rh_rotl32(uint32_t x, int r)
 {
     return (x << r) | (x >> (32 - r));

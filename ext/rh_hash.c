@@ -3,9 +3,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Slicing-by-8 CRC-32. The tables are filled once at module import (under
- * the GIL, before any kernel can run) and are read-only afterwards. */
+/* Slicing-by-8 CRC-32, and CRC-16/XMODEM's table (twemproxy's crc16). The tables
+ * are filled once at module import (under the GIL, before any kernel can run) and
+ * are read-only afterwards. */
 static uint32_t crc_table[8][256];
+static uint16_t crc16_table[256];
 static int crc_ready = 0;
 
 void rh_crc32_init(void)
@@ -21,6 +23,12 @@ void rh_crc32_init(void)
     for (uint32_t i = 0; i < 256; i++)
         for (int t = 1; t < 8; t++)
             crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xFF];
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i << 8;
+        for (int j = 0; j < 8; j++)
+            c = (c & 0x8000u) ? (c << 1) ^ 0x1021u : c << 1;
+        crc16_table[i] = (uint16_t)c;
+    }
     crc_ready = 1;
 }
 
@@ -411,6 +419,99 @@ static uint32_t murmur2(const unsigned char *p, size_t length)
     return h;
 }
 
+/* twemproxy's hash_hsieh (nc_hsieh.c): SuperFastHash started at 0, not at the
+ * length; 16-bit reads little-endian (its byte-wise get16bits, as on x86-64); the
+ * third byte of a 3-byte tail is read through a plain char. */
+static uint32_t hsieh(const unsigned char *p, size_t len, int32_t sx)
+{
+    uint32_t h = 0;
+    size_t rem = len & 3;
+    for (size_t n = len >> 2; n > 0; n--, p += 4) {
+        h += (uint32_t)p[0] | (uint32_t)p[1] << 8;
+        uint32_t tmp = (((uint32_t)p[2] | (uint32_t)p[3] << 8) << 11) ^ h;
+        h = (h << 16) ^ tmp;
+        h += h >> 11;
+    }
+    switch (rem) {
+    case 3:
+        h += (uint32_t)p[0] | (uint32_t)p[1] << 8;
+        h ^= h << 16;
+        h ^= char32(p[2], sx) << 18;
+        h += h >> 11;
+        break;
+    case 2:
+        h += (uint32_t)p[0] | (uint32_t)p[1] << 8;
+        h ^= h << 11;
+        h += h >> 17;
+        break;
+    case 1:
+        h += p[0];
+        h ^= h << 10;
+        h += h >> 1;
+        break;
+    default: break;
+    }
+    h ^= h << 3;
+    h += h >> 5;
+    h ^= h << 4;
+    h += h >> 17;
+    h ^= h << 25;
+    h += h >> 6;
+    return h;
+}
+
+/* Bob Jenkins' lookup3 hashlittle with initval 13 (twemproxy's nc_jenkins.c,
+ * libhashkit's jenkins.cc): 12-byte blocks of little-endian words, the last block
+ * (1-12 bytes) zero-padded, an empty key the initial value unmixed. */
+#define JK_MIX(a, b, c)                                                                            \
+    do {                                                                                           \
+        a -= c, a ^= rh_rotl32(c, 4), c += b;                                                      \
+        b -= a, b ^= rh_rotl32(a, 6), a += c;                                                      \
+        c -= b, c ^= rh_rotl32(b, 8), b += a;                                                      \
+        a -= c, a ^= rh_rotl32(c, 16), c += b;                                                     \
+        b -= a, b ^= rh_rotl32(a, 19), a += c;                                                     \
+        c -= b, c ^= rh_rotl32(b, 4), b += a;                                                      \
+    } while (0)
+
+static uint32_t jenkins(const unsigned char *p, size_t len)
+{
+    uint32_t a, b, c;
+    a = b = c = 0xdeadbeefu + (uint32_t)len + 13u;
+    if (len == 0)
+        return c;
+    for (; len > 12; len -= 12, p += 12) {
+        a += rh_load_le32(p);
+        b += rh_load_le32(p + 4);
+        c += rh_load_le32(p + 8);
+        JK_MIX(a, b, c);
+    }
+    unsigned char last[12] = {0};
+    memcpy(last, p, len);
+    a += rh_load_le32(last);
+    b += rh_load_le32(last + 4);
+    c += rh_load_le32(last + 8);
+    c ^= b, c -= rh_rotl32(b, 14);
+    a ^= c, a -= rh_rotl32(c, 11);
+    b ^= a, b -= rh_rotl32(a, 25);
+    c ^= b, c -= rh_rotl32(b, 16);
+    a ^= c, a -= rh_rotl32(c, 4);
+    b ^= a, b -= rh_rotl32(a, 14);
+    c ^= b, c -= rh_rotl32(b, 24);
+    return c;
+}
+#undef JK_MIX
+
+/* twemproxy's hash_crc16 (nc_crc16.c): CRC-16/XMODEM's table (polynomial 0x1021),
+ * but the state is a uint32_t that is shifted and never masked, so bits above the
+ * 16 of the CRC stay in the result, as there. */
+static uint32_t crc16(const unsigned char *p, size_t len)
+{
+    uint32_t crc = 0;
+    for (size_t i = 0; i < len; i++)
+        crc = (crc << 8) ^ crc16_table[((crc >> 8) ^ p[i]) & 0xffu];
+    return crc;
+}
+
 uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len)
 {
     uint32_t h;
@@ -429,6 +530,9 @@ uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len)
     case RH_FNV1A_32: h = BY_CHAR(fnv1a_32); break;
     case RH_MURMUR2: h = murmur2(data, len); break;
     case RH_CRC32_15: h = ((rh_crc32(data, len)) >> 16) & 0x7fff; break;
+    case RH_HSIEH: h = BY_CHAR(hsieh); break;
+    case RH_JENKINS: h = jenkins(data, len); break;
+    case RH_CRC16: h = crc16(data, len); break;
     case RH_MD5: h = rh_md5_32(data, len); break;
     default: h = rh_murmur3_32(data, len, 0); break;
     }

@@ -167,7 +167,10 @@ enum {
     RH_FNV1A_32 = 10,
     RH_MURMUR2 = 11,  /* libmemcached / twemproxy "murmur" (seed 0xdeadbeef * len) */
     RH_CRC32_15 = 12, /* libmemcached "crc" / twemproxy "crc32": ((~crc) >> 16) & 0x7fff */
-    RH_NALGOS = 13,
+    RH_HSIEH = 13,    /* twemproxy "hsieh" (Paul Hsieh's SuperFastHash, started at 0) */
+    RH_JENKINS = 14,  /* twemproxy / libmemcached "jenkins" (lookup3 hashlittle, initval 13) */
+    RH_CRC16 = 15,    /* twemproxy "crc16" (XMODEM's table, its state never masked to 16 bits) */
+    RH_NALGOS = 16,
     /* or'ed into an id: the result goes through HAProxy's full_hash ("avalanche") */
     RH_AVALANCHE = 0x100,
     /* or'ed into an id of a hash that reads bytes through a plain char (RH_CHAR_HASH):
@@ -175,12 +178,13 @@ enum {
     RH_UNSIGNED_CHAR = 0x200,
 };
 
-/* The proxies' and clients' key hashes (ids RH_SDBM ... RH_CRC32_15, with or
- * without RH_AVALANCHE), each as its C source computes it. Where that source
- * reads bytes through a plain char (RH_CHAR_HASH: twemproxy's and libmemcached's
- * one-at-a-time and FNV hashes), bytes above 0x7F are sign-extended, as on
+/* The proxies' and clients' key hashes (ids RH_SDBM ... RH_CRC16, with or without
+ * RH_AVALANCHE), each as its C source computes it. Where that source reads bytes
+ * through a plain char (RH_CHAR_HASH: twemproxy's and libmemcached's one-at-a-time
+ * and FNV hashes, twemproxy's hsieh), bytes above 0x7F are sign-extended, as on
  * x86-64, or, with RH_UNSIGNED_CHAR, not, as where char is unsigned. */
-#define RH_CHAR_HASH(id) ((id) == RH_ONE_AT_A_TIME || ((id) >= RH_FNV1_64 && (id) <= RH_FNV1A_32))
+#define RH_CHAR_HASH(id)                                                                           \
+    ((id) == RH_ONE_AT_A_TIME || ((id) >= RH_FNV1_64 && (id) <= RH_FNV1A_32) || (id) == RH_HSIEH)
 uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len);
 
 /* HAProxy's full_hash (Bob Jenkins' integer hash, times 3221225473). */

@@ -214,6 +214,80 @@ def crc32_15(b: bytes) -> int:
     return (zlib.crc32(b) >> 16) & 0x7FFF
 
 
+def hsieh(b: bytes, read: Callable[[bytes], list[int]] = signed) -> int:
+    """twemproxy's hash_hsieh: SuperFastHash from 0; the 3-byte tail's last byte
+    through a plain char."""
+    h, n, rem = 0, len(b) // 4, len(b) % 4
+    for i in range(n):
+        h = (h + b[4 * i] + (b[4 * i + 1] << 8)) % M32
+        tmp = (((b[4 * i + 2] + (b[4 * i + 3] << 8)) << 11) ^ h) % M32
+        h = ((h << 16) ^ tmp) % M32
+        h = (h + (h >> 11)) % M32
+    t = b[4 * n :]
+    if rem == 3:
+        h = (h + t[0] + (t[1] << 8)) % M32
+        h ^= (h << 16) % M32
+        h ^= ((read(t)[2] % M32) << 18) % M32
+        h = (h + (h >> 11)) % M32
+    elif rem == 2:
+        h = (h + t[0] + (t[1] << 8)) % M32
+        h ^= (h << 11) % M32
+        h = (h + (h >> 17)) % M32
+    elif rem == 1:
+        h = (h + t[0]) % M32
+        h ^= (h << 10) % M32
+        h = (h + (h >> 1)) % M32
+    for op, k in (("^<", 3), ("+>", 5), ("^<", 4), ("+>", 17), ("^<", 25), ("+>", 6)):
+        h = (h ^ (h << k)) % M32 if op == "^<" else (h + (h >> k)) % M32
+    return h
+
+
+def lookup3(b: bytes, initval: int = 13) -> int:
+    """Bob Jenkins' hashlittle (lookup3.c), written from its description."""
+
+    def rot(x: int, k: int) -> int:
+        return ((x << k) | (x >> (32 - k))) % M32
+
+    a = c = d = (0xDEADBEEF + len(b) + initval) % M32
+    if not b:
+        return d
+    words = [int.from_bytes(b[i : i + 4].ljust(4, b"\0"), "little") for i in range(0, len(b), 4)]
+    words += [0] * (-len(words) % 3)
+    blocks = [words[i : i + 3] for i in range(0, len(words), 3)]
+    for x, y, z in blocks[:-1]:
+        a, c, d = (a + x) % M32, (c + y) % M32, (d + z) % M32
+        for r1, r2, r3 in ((4, 6, 8), (16, 19, 4)):
+            a = ((a - d) % M32) ^ rot(d, r1)
+            d = (d + c) % M32
+            c = ((c - a) % M32) ^ rot(a, r2)
+            a = (a + d) % M32
+            d = ((d - c) % M32) ^ rot(c, r3)
+            c = (c + a) % M32
+    x, y, z = blocks[-1]
+    a, c, d = (a + x) % M32, (c + y) % M32, (d + z) % M32
+    for first, second, r in (
+        ("d", "c", 14), ("a", "d", 11), ("c", "a", 25), ("d", "c", 16),
+        ("a", "d", 4), ("c", "a", 14), ("d", "c", 24),
+    ):  # fmt: skip
+        v = {"a": a, "c": c, "d": d}
+        v[first] = ((v[first] ^ v[second]) - rot(v[second], r)) % M32
+        a, c, d = v["a"], v["c"], v["d"]
+    return d
+
+
+def crc16(b: bytes) -> int:
+    """twemproxy's hash_crc16: CRC-16/XMODEM bit by bit, its state kept in 32 bits
+    and never masked."""
+    crc = 0
+    for byte in b:
+        top = ((crc >> 8) ^ byte) & 0xFF
+        t = top << 8
+        for _ in range(8):
+            t = ((t << 1) ^ 0x1021) if t & 0x8000 else t << 1
+        crc = ((crc << 8) ^ (t & 0xFFFF)) % M32
+    return crc
+
+
 MODELS = {
     "sdbm": sdbm,
     "djb2": djb2,
@@ -225,6 +299,9 @@ MODELS = {
     "fnv1a_32": fnv1a_32,
     "murmur2": murmur2,
     "crc32_15": crc32_15,
+    "hsieh": hsieh,
+    "jenkins": lookup3,
+    "crc16": crc16,
 }
 
 
@@ -243,15 +320,19 @@ def test_proxy_hashes_against_models(name):
     as_unsigned = _core.hash_objects(inputs, algo | _core.UNSIGNED_CHAR, 0).tolist()
     assert as_unsigned == [MODELS[name](b, unsigned) for b in inputs]
     for b, s, u in zip(inputs, got, as_unsigned, strict=True):
-        assert (s == u) == all(c < 0x80 for c in b)  # they differ exactly where a byte is high
+        # they differ exactly where a byte read through the char is high: every byte,
+        # or for hsieh only the last of a 3-byte tail
+        read = b[-1:] if name == "hsieh" and len(b) % 4 == 3 else b"" if name == "hsieh" else b
+        assert (s == u) == all(c < 0x80 for c in read)
 
 
 def test_the_hashes_that_read_a_plain_char():
-    """The five whose C (twemproxy's nc_fnv.c and nc_one_at_a_time.c, libhashkit's
-    fnv_64.cc, fnv_32.cc and one_at_a_time.cc) reads key bytes through a plain char;
-    the others read unsigned char, or mask to a byte, and take no UNSIGNED_CHAR."""
+    """The six whose C (twemproxy's nc_fnv.c, nc_one_at_a_time.c and nc_hsieh.c,
+    libhashkit's fnv_64.cc, fnv_32.cc and one_at_a_time.cc) reads key bytes through a
+    plain char; the others read unsigned char, or mask to a byte, and take no
+    UNSIGNED_CHAR."""
     names = {n for n, i in _core.PROXY_HASHES.items() if i in _core.CHAR_HASHES}
-    assert names == {"one_at_a_time", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32"}
+    assert names == {"one_at_a_time", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32", "hsieh"}
     others = set(_core.PROXY_HASHES.values()) - _core.CHAR_HASHES
     for algo in (*others, _core.MURMUR3, _core.CRC32, _core.MD5):
         with pytest.raises(ValueError, match="does not read key bytes as char"):
@@ -264,6 +345,13 @@ def test_proxy_hashes_published_values():
     assert _core.hash_key(b"a", fnv1a_32_id, 0) == 0xE40C292C  # the FNV test suite
     assert _core.hash_key(b"a", oaat_id, 0) == 0xCA2E9442  # Jenkins' one-at-a-time
     assert _core.hash_key(b"", _core.PROXY_HASHES["djb2"], 0) == 5381
+    # lookup3.c's own checks of hashlittle, on the model; the C's initval is 13
+    assert lookup3(b"", 0) == 0xDEADBEEF
+    assert lookup3(b"Four score and seven years ago", 0) == 0x17770551
+    assert lookup3(b"Four score and seven years ago", 1) == 0xCD628161
+    assert _core.hash_key(b"", _core.PROXY_HASHES["jenkins"], 0) == 0xDEADBEEF + 13
+    # CRC-16/XMODEM's check value in the low 16 bits (twemproxy keeps the rest)
+    assert _core.hash_key(b"123456789", _core.PROXY_HASHES["crc16"], 0) & 0xFFFF == 0x31C3
 
 
 def test_batches_of_every_form_use_the_preset_hash():
@@ -471,7 +559,7 @@ beta:
   servers:
    - 127.0.0.1:11212:1
 gamma:
-  hash: hsieh
+  hash: sha1
   servers:
    - 127.0.0.1:11212:1
 """
@@ -483,7 +571,7 @@ def test_twemproxy_config():
     assert ring.weights == {"127.0.0.1:11212:1 one": 1.0, "127.0.0.1:11213:2": 2.0}
     with pytest.raises(ValueError, match=r"beta \(line 9\): distribution 'modula'"):
         HashRing.from_twemproxy(TWEMPROXY, "beta")
-    with pytest.raises(ValueError, match="unsupported twemproxy hash 'hsieh'"):
+    with pytest.raises(ValueError, match="unsupported twemproxy hash 'sha1'"):
         HashRing.from_twemproxy(TWEMPROXY, "gamma")
     with pytest.raises(ValueError, match="no pool 'nope'"):
         HashRing.from_twemproxy(TWEMPROXY, "nope")

@@ -1,7 +1,7 @@
 """The presets against the real programs, started here on 127.0.0.1: nginx,
 HAProxy, nutcracker (twemproxy) in front of memcached, pylibmc built against
 libmemcached 1.1.4, and pymemcache's HashClient. Thousands of keys (ASCII ids,
-random URL-safe text, non-ASCII UTF-8) are sent through each, the backend that
+random URL-safe text, non-ASCII UTF-8 inside and at the end) are sent through each, the backend that
 received each key is recorded, and the preset must agree on every one. A test
 skips, with the reason, where its program is absent; .ci/run installs them all.
 """
@@ -40,6 +40,7 @@ def keys_for(n: int = 2000, seed: int = 7) -> list[str]:
     out = [f"user:{rng.randrange(10**7)}" for _ in range(n // 2)]
     out += ["".join(rng.choices(alphabet, k=rng.randrange(1, 40))) for _ in range(n // 2 - 70)]
     out += [f"{w}:{i}" for i in range(10) for w in NON_ASCII]
+    out += [f"{i}:{w}" for i in range(10) for w in NON_ASCII]  # ending in a high byte
     return list(dict.fromkeys(out))
 
 
@@ -196,6 +197,9 @@ TWEMPROXY_HASHES = [
     "crc32",
     "crc32a",
     "one_at_a_time",
+    "hsieh",
+    "jenkins",
+    "crc16",
 ]
 
 
@@ -260,7 +264,7 @@ def test_twemproxy(tmp_path, build):
                 if HashRing.from_twemproxy(yml, name, char=other).get_many(keys) != owners:
                     differs.add(h)
         # the build's char decides these five (on non-ASCII keys), and only these
-        assert differs == {"one_at_a_time", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32"}
+        assert differs == {"one_at_a_time", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32", "hsieh"}
 
 
 # ---------------------------------------------------------------- libmemcached (pylibmc)
@@ -316,6 +320,7 @@ LIBMEMCACHED_CONFIGS = [  # (servers, hash, mode): no server is contacted
     (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1_32", "ketama"),
     (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1a_32", "ketama"),
     (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "murmur", "ketama"),
+    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "jenkins", "ketama"),
     (["10.0.0.1:11211:1", "10.0.0.2:11212:3", "10.0.0.3:11213:1"], "md5", "ketama_weighted"),
 ]
 

@@ -35,7 +35,9 @@ from .twemproxy import char_algo, check_char, check_weight, hash_id, points_per_
 __all__ = ["LIBMEMCACHED_HASHES", "LibmemcachedState"]
 
 P = _core.PROXY_HASHES
-#: libmemcached's ``hash`` behavior (pylibmc names) -> ringhash hash ids.
+#: libmemcached's ``hash`` behavior (pylibmc names) -> ringhash hash ids. Not ``hsieh``:
+#: libmemcached computes it only where built with it (Debian's build returns 0 for
+#: every key, so every key goes to one server).
 LIBMEMCACHED_HASHES = {
     "default": P["one_at_a_time"],
     "md5": _core.MD5,
@@ -45,6 +47,7 @@ LIBMEMCACHED_HASHES = {
     "fnv1_32": P["fnv1_32"],
     "fnv1a_32": P["fnv1a_32"],
     "murmur": P["murmur2"],
+    "jenkins": P["jenkins"],
 }
 
 

@@ -9,7 +9,7 @@ A server line ``host:port:weight [name]`` is ring-named by ``name``, or
     ``>=`` its hash, wrapping; equal points keep config order (glibc's stable
     qsort). Nodes are named by the server line as written.
 
-The one-at-a-time and FNV hashes read key bytes through a plain C ``char``,
+The one-at-a-time, FNV and hsieh hashes read key bytes through a plain C ``char``,
 whose sign is the platform's: ``char="signed"`` (the default) hashes as
 nutcracker built for x86-64 does (bytes above 0x7F sign-extend),
 ``char="unsigned"`` as one built for aarch64, 32-bit ARM, POWER or s390x does.
@@ -30,7 +30,7 @@ from ._rule import check_node, sort_nodes
 __all__ = ["CHARS", "TWEMPROXY_HASHES", "TwemproxyState", "parse_twemproxy"]
 
 P = _core.PROXY_HASHES
-#: twemproxy's ``hash:`` names -> ringhash hash ids (hsieh, jenkins, crc16 are not reproduced).
+#: twemproxy's ``hash:`` names (all twelve) -> ringhash hash ids.
 TWEMPROXY_HASHES = {
     "one_at_a_time": P["one_at_a_time"],
     "md5": _core.MD5,
@@ -41,6 +41,9 @@ TWEMPROXY_HASHES = {
     "fnv1_32": P["fnv1_32"],
     "fnv1a_32": P["fnv1a_32"],
     "murmur": P["murmur2"],
+    "hsieh": P["hsieh"],
+    "jenkins": P["jenkins"],
+    "crc16": P["crc16"],
 }
 
 

@@ -4,7 +4,7 @@
  *   libmemcached_route HASH MODE HOST:PORT:WEIGHT... < keys > servers
  *
  * HASH is a pylibmc hash name (default, md5, crc, fnv1_64, fnv1a_64, fnv1_32,
- * fnv1a_32, murmur); MODE is ketama or ketama_weighted, applied after the hash,
+ * fnv1a_32, murmur, jenkins); MODE is ketama or ketama_weighted, applied after the hash,
  * and both before the servers are added, as pylibmc does (so a weight above 1
  * switches ketama to weighted). Keys are read one per line; for each, the
  * server's "host:port" is written on a line. Built by tests/test_real_proxies.py
@@ -23,6 +23,7 @@ static const struct {
     {"crc", MEMCACHED_HASH_CRC},           {"fnv1_64", MEMCACHED_HASH_FNV1_64},
     {"fnv1a_64", MEMCACHED_HASH_FNV1A_64}, {"fnv1_32", MEMCACHED_HASH_FNV1_32},
     {"fnv1a_32", MEMCACHED_HASH_FNV1A_32}, {"murmur", MEMCACHED_HASH_MURMUR},
+    {"jenkins", MEMCACHED_HASH_JENKINS},
 };
 
 static int fail(const char *what, const char *detail)

@@ -741,3 +741,38 @@ def test_char_must_be_signed_or_unsigned(make):
     for bad in ("Unsigned", "aarch64", ""):
         with pytest.raises(ValueError, match=r"char must be 'signed' \(builds for x86-64\)"):
             make(bad)
+
+
+def test_every_preset_adds_a_node_with_the_default_weight(tmp_path, capsys):
+    """``ring.add(node)`` without a weight works on every preset (their weights are
+    ints; the default is the int 1), and ``ringhash simulate --add`` on a config's ring."""
+    keys = [f"k{i}" for i in range(3000)]
+    for ring, node in (
+        (HashRing.ketama({"10.0.0.1:11211": 1}), "10.0.0.2:11211"),
+        (HashRing.nginx(["10.0.0.1:80"]), "10.0.0.2:80"),
+        (HashRing.haproxy(["s1"]), "s2"),
+        (HashRing.twemproxy(["10.0.0.1:11211:1"]), "10.0.0.2:11211:1"),
+        (HashRing.libmemcached(["10.0.0.1:11211"]), "10.0.0.2:11211"),
+        (HashRing(["a"]), "b"),
+    ):
+        before = ring.get_many(keys)
+        change = ring.add(node)
+        assert ring.weights[node] == 1.0 and type(ring.weights[node]) is float
+        moved = change.moved(keys)
+        assert 0 < moved.sum() < len(keys)
+        assert all(a != b for a, b, m in zip(before, ring.get_many(keys), moved, strict=True) if m)
+    cfg = tmp_path / "nutcracker.yml"
+    cfg.write_text("p:\n  servers:\n   - 10.0.0.1:11211:1\n   - 10.0.0.2:11211:1\n")
+    args = ["simulate", "--twemproxy", str(cfg), "--pool", "p", "--keys", "5000", "--json"]
+    assert main([*args, "--add", "10.0.0.3:11211:1"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {p["to"] for p in result["moved"]} == {"10.0.0.3:11211:1"}
+    # host:port is the server, not a node "host" of weight "port"
+    servers = ["--libmemcached", "10.0.0.1:11211,10.0.0.2:11211", "--keys", "5000", "--json"]
+    assert main(["simulate", *servers, "--add", "10.0.0.3:11211"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {p["to"] for p in result["moved"]} == {"10.0.0.3:11211"}
+    # a plain ring's NAME:WEIGHT is still a weight
+    assert main(["simulate", "--nodes", "a,b", "--add", "c:3", "--keys", "5000", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {p["to"] for p in result["moved"]} == {"c"}

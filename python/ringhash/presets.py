@@ -179,7 +179,7 @@ class KetamaState:
 
     @property
     def weights(self) -> dict[str, float]:
-        return {addr: w for addr, w in self.servers}
+        return {addr: float(w) for addr, w in self.servers}
 
     def build(self) -> Built:
         nodes, rank = _ranked(a for a, _ in self.servers)

@@ -648,8 +648,9 @@ class HashRing(_RingReads, PresetConstructors):
 
     # ------------------------------------------------------------ membership
 
-    def add(self, node: str, weight: float = 1.0) -> planning.RingChange:
-        """Add a node; ValueError if it is already in the ring. Returns what moves."""
+    def add(self, node: str, weight: float = 1) -> planning.RingChange:
+        """Add a node; ValueError if it is already in the ring. Returns what moves.
+        (The default weight is the int 1: the presets whose weights are ints take it.)"""
         name = check_node(node)
         with self._lock:
             snap = self._snap

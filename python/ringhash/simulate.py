@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._configs import add_arguments, ring_from_args
+from ._configs import add_arguments, config_kind, ring_from_args
 from .pymemcache import PymemcacheHash
 from .ring import HashRing
 
@@ -56,7 +56,7 @@ def _name_weight(text: str, default: float | None) -> tuple[str, float | None]:
     if not sep:
         return text, default
     try:
-        return name, float(w)
+        return name, int(w) if w.isdigit() else float(w)  # an int for the presets' int weights
     except ValueError:
         return text, default  # a colon in the name itself, e.g. host:port
 
@@ -121,8 +121,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     else:  # a PymemcacheHash: its own copy
         after = type(before).from_dict(before.to_dict())
     for text in args.add:
-        name, w = _name_weight(text, 1.0)
-        after.add(name, 1.0 if w is None else w)
+        # a config's servers are named by their text, colons and all (host:port,
+        # twemproxy's host:port:weight): added as written, with the default weight
+        name, w = (text, None) if config_kind(args) else _name_weight(text, None)
+        after.add(name, 1 if w is None else w)
     for name in args.remove:
         after.remove(name)
     for text in args.set_weight:
@@ -317,7 +319,13 @@ def add_parser(sub: Any) -> None:
         help="the changed config file to compare with (with --libmemcached or --pymemcache: "
         "the changed server list)",
     )
-    p.add_argument("--add", action="append", default=[], metavar="NAME[:WEIGHT]")
+    p.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="NAME[:WEIGHT]",
+        help="add a node; to a config's ring, a server as the config writes it (no :WEIGHT)",
+    )
     p.add_argument("--remove", action="append", default=[], metavar="NAME")
     p.add_argument("--set-weight", action="append", default=[], metavar="NAME:WEIGHT")
     p.add_argument("--keys", type=int, default=1_000_000, help="random keys to route (default 1M)")

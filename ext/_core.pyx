@@ -94,7 +94,10 @@ cdef extern from "rh_hash.h" nogil:
         RH_NALGOS
         RH_AVALANCHE
         RH_UNSIGNED_CHAR
+        RH_HASH_TAG
+        RH_TAG_MASK
     bint RH_CHAR_HASH(int id)
+    int RH_TAG(int open, int close)
 
 rh_init()
 
@@ -120,6 +123,17 @@ AVALANCHE = RH_AVALANCHE
 UNSIGNED_CHAR = RH_UNSIGNED_CHAR
 #: The ids of the hashes whose C source reads key bytes through a plain char.
 CHAR_HASHES = frozenset(i for i in PROXY_HASHES.values() if RH_CHAR_HASH(i))
+HASH_TAG = RH_HASH_TAG
+
+
+def with_hash_tag(int algo, bytes tag not None):
+    """``algo`` hashing only the part of a key inside ``tag`` (two bytes, opening and
+    closing, neither 0), where the key has one (twemproxy's ``hash_tag``)."""
+    if len(tag) != 2 or tag[0] == 0 or tag[1] == 0:
+        raise ValueError(f"a hash tag is two non-NUL bytes, not {tag!r}")
+    if algo & RH_TAG_MASK:
+        raise ValueError(f"hash id {algo} has a hash tag already")
+    return algo | RH_TAG(tag[0], tag[1])
 
 cdef object _np_integer = np.integer
 cdef object _KEY_TYPES = (
@@ -716,11 +730,16 @@ cdef class RingTable:
 
 
 cdef int _check_algo_rule(int algo, int rule) except -1:
-    cdef int base = algo & ~(RH_AVALANCHE | RH_UNSIGNED_CHAR)
+    cdef int base = algo & ~(RH_AVALANCHE | RH_UNSIGNED_CHAR | RH_TAG_MASK)
     if not 0 <= base < RH_NALGOS:
         raise ValueError(f"unknown hash id {algo}")
     if algo & RH_UNSIGNED_CHAR and not RH_CHAR_HASH(base):
         raise ValueError(f"hash id {base} does not read key bytes as char: no UNSIGNED_CHAR")
+    if algo & RH_TAG_MASK and (
+        base == RH_MURMUR3 or not algo & RH_HASH_TAG or not (algo >> 12) & 0xff
+        or not (algo >> 20) & 0xff
+    ):
+        raise ValueError(f"hash id {algo}: a hash tag is for the proxies' hashes, with two bytes")
     if rule != RH_RULE_GE and rule != RH_RULE_GT and rule != RH_RULE_NEAREST:
         raise ValueError(f"unknown search rule {rule}")
     return 0

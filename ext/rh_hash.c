@@ -515,6 +515,8 @@ static uint32_t crc16(const unsigned char *p, size_t len)
 uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len)
 {
     uint32_t h;
+    if (algo & RH_HASH_TAG)
+        rh_hash_tag(algo, &data, &len);
     int u = (algo & RH_UNSIGNED_CHAR) != 0;
 /* each inlined twice, with sx a constant: no per-byte cost for the choice */
 #define BY_CHAR(f) (u ? f(data, len, 0) : f(data, len, 0x80))

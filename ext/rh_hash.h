@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -176,7 +177,15 @@ enum {
     /* or'ed into an id of a hash that reads bytes through a plain char (RH_CHAR_HASH):
      * read them as unsigned, as builds for aarch64, 32-bit ARM, POWER and s390x do */
     RH_UNSIGNED_CHAR = 0x200,
+    /* or'ed into a proxy hash's id with its two tag bytes (RH_TAG): hash only the
+     * part of the key inside the tag, where there is one (twemproxy's hash_tag) */
+    RH_HASH_TAG = 0x400,
 };
+
+/* The id bits of a hash tag: RH_HASH_TAG, the opening byte in bits 12-19, the
+ * closing byte in bits 20-27. */
+#define RH_TAG(open, close) (RH_HASH_TAG | (int)(open) << 12 | (int)(close) << 20)
+#define RH_TAG_MASK (RH_HASH_TAG | 0xffff000)
 
 /* The proxies' and clients' key hashes (ids RH_SDBM ... RH_CRC16, with or without
  * RH_AVALANCHE), each as its C source computes it. Where that source reads bytes
@@ -186,6 +195,24 @@ enum {
 #define RH_CHAR_HASH(id)                                                                           \
     ((id) == RH_ONE_AT_A_TIME || ((id) >= RH_FNV1_64 && (id) <= RH_FNV1A_32) || (id) == RH_HSIEH)
 uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len);
+
+/* twemproxy's hash_tag (server_pool_idx in nc_server.c): where the key holds the
+ * tag's opening byte and, after it, the closing byte with something between
+ * them, only that part is hashed; otherwise the whole key. */
+static inline void rh_hash_tag(int algo, const unsigned char **data, size_t *len)
+{
+    if (*len == 0)
+        return;
+    const unsigned char *end = *data + *len;
+    const unsigned char *open = memchr(*data, (algo >> 12) & 0xff, *len);
+    if (open == NULL)
+        return;
+    const unsigned char *close = memchr(open + 1, (algo >> 20) & 0xff, (size_t)(end - open - 1));
+    if (close != NULL && close - open > 1) {
+        *data = open + 1;
+        *len = (size_t)(close - open - 1);
+    }
+}
 
 /* HAProxy's full_hash (Bob Jenkins' integer hash, times 3221225473). */
 static inline uint32_t rh_full_hash(uint32_t a)

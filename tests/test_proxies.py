@@ -18,6 +18,7 @@ import pytest
 
 from ringhash import HashRing, PymemcacheHash, _core
 from ringhash.cli import main
+from ringhash.twemproxy import TWEMPROXY_HASHES as TWEMPROXY_TABLE
 
 REAL = pathlib.Path(__file__).parent / "data" / "real"
 M32 = 2**32
@@ -357,9 +358,11 @@ def test_proxy_hashes_published_values():
 def test_batches_of_every_form_use_the_preset_hash():
     pa = pytest.importorskip("pyarrow")
     keys = [f"user:{i}" for i in range(500)] + ["ñandú", "中文键"]
+    keys += [f"user:{{{i}}}:é" for i in range(100)] + ["{}", "{", "}{ñ}"]
     for ring in (
         HashRing.haproxy(["a", "b", "c"], "wt6"),
         HashRing.twemproxy(["h:1:1", "h:2:2 x"], "murmur"),
+        HashRing.twemproxy(["h:1:1", "h:2:2 x"], "hsieh", hash_tag="{}", char="unsigned"),
         HashRing.libmemcached(["h:1", "h:2"], {"ketama": True, "hash": "fnv1a_32"}),
         HashRing.nginx(["a:1", "b:2"]),
     ):
@@ -776,3 +779,102 @@ def test_every_preset_adds_a_node_with_the_default_weight(tmp_path, capsys):
     assert main(["simulate", "--nodes", "a,b", "--add", "c:3", "--keys", "5000", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert {p["to"] for p in result["moved"]} == {"c"}
+
+
+# ---------------------------------------------------------------- twemproxy's hash_tag
+
+
+def tagged(key: bytes, tag: bytes) -> bytes:
+    """What nutcracker hashes (server_pool_idx): the part between the first opening
+    byte and the first closing byte after it, if that part is not empty; else the key."""
+    start = key.find(tag[:1])
+    if start < 0:
+        return key
+    end = key.find(tag[1:], start + 1)
+    return key[start + 1 : end] if end > start + 1 else key
+
+
+@pytest.mark.parametrize("tag", ["{}", "$$", "é"])  # "é": one character of two bytes
+def test_hash_tag_hashes_the_tagged_part(tag):
+    rng = random.Random(tag)
+    raw = tag.encode()
+    alphabet = b"ab\xc3\xa9{}$:0"
+    keys = [bytes(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(3000)]
+    assert sum(tagged(k, raw) != k for k in keys) > 200  # the tag decides for many
+    for name in sorted(TWEMPROXY_TABLE):
+        algo = TWEMPROXY_TABLE[name]
+        with_tag = _core.with_hash_tag(algo, raw)
+        want = _core.hash_objects([tagged(k, raw) for k in keys], algo, 0)
+        np.testing.assert_array_equal(_core.hash_objects(keys, with_tag, 0), want)
+        if algo in _core.CHAR_HASHES:  # with the build's char too
+            unsigned = _core.hash_objects(
+                [tagged(k, raw) for k in keys], algo | _core.UNSIGNED_CHAR, 0
+            )
+            got = _core.hash_objects(keys, with_tag | _core.UNSIGNED_CHAR, 0)
+            np.testing.assert_array_equal(got, unsigned)
+
+
+def test_hash_tag_travels_with_the_ring(tmp_path, capsys):
+    lines = ["10.0.0.1:11211:1", "10.0.0.2:11211:2 b", "10.0.0.3:11211:1"]
+    ring = HashRing.twemproxy(lines, "fnv1a_32", hash_tag="{}")
+    keys = [f"cart:{{{i % 40}}}:{i}" for i in range(4000)]
+    owners = ring.get_many(keys)
+    assert owners == HashRing.twemproxy(lines, "fnv1a_32").get_many(
+        [k.split("{")[1].split("}")[0] for k in keys]
+    )
+    for again in (
+        HashRing.from_dict(json.loads(json.dumps(ring.to_dict()))),
+        HashRing.from_bytes(ring.to_bytes()),
+        pickle.loads(pickle.dumps(ring)),
+    ):
+        assert again.get_many(keys) == owners
+    legacy = ring.to_dict()
+    del legacy["state"]["hash_tag"]  # written before hash_tag existed: no tag
+    assert HashRing.from_dict(legacy).get_many(keys) == HashRing.twemproxy(
+        lines, "fnv1a_32"
+    ).get_many(keys)
+    ring.remove(lines[1])
+    assert ring.get_many(keys) == HashRing.twemproxy(
+        [lines[0], lines[2]], "fnv1a_32", hash_tag="{}"
+    ).get_many(keys)
+    ring.add(lines[1])
+    assert ring.get_many(keys) == HashRing.twemproxy(
+        [lines[0], lines[2], lines[1]], "fnv1a_32", hash_tag="{}"
+    ).get_many(keys)
+    yml = "p:\n  hash: fnv1a_32\n  hash_tag: '{}'\n  servers:\n" + "".join(
+        f"   - {s}\n" for s in lines
+    )
+    from_file = HashRing.from_twemproxy(yml, "p")
+    assert from_file.get_many(keys) == HashRing.twemproxy(
+        lines, "fnv1a_32", hash_tag="{}"
+    ).get_many(keys)
+    conf, keyfile = tmp_path / "nutcracker.yml", tmp_path / "keys"
+    conf.write_text(yml)
+    keyfile.write_text("".join(f"{k}\n" for k in keys[:50]))
+    assert main(["route", str(keyfile), "--twemproxy", str(conf), "--pool", "p"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"{k}\t{o}" for k, o in zip(keys[:50], from_file.get_many(keys[:50]), strict=True)
+    ]
+
+
+def test_hash_tag_must_be_two_one_byte_characters():
+    with pytest.raises(TypeError, match="hash_tag must be a str of two characters, not bytes"):
+        HashRing.twemproxy(["h:1:1"], hash_tag=b"{}")
+    for bad in ("{", "{}}", "ab c", "\0}", "中"):
+        with pytest.raises(ValueError, match="hash_tag must be two one-byte characters"):
+            HashRing.twemproxy(["h:1:1"], hash_tag=bad)
+    yml = "p:\n  hash_tag: '{'\n  servers:\n   - h:1:1\n"
+    with pytest.raises(ValueError, match=r"pool p \(line 1\): hash_tag must be two"):
+        HashRing.from_twemproxy(yml, "p")
+    with pytest.raises(ValueError, match=r"pool p \(line 1\): hash_tag must be a str"):
+        HashRing.from_twemproxy("p:\n  hash_tag: 12\n  servers:\n   - h:1:1\n", "p")
+    fnv = _core.PROXY_HASHES["fnv1a_64"]
+    for bad_tag in (b"{", b"{}}", b"\0}", b"{\0"):
+        with pytest.raises(ValueError, match="a hash tag is two non-NUL bytes"):
+            _core.with_hash_tag(fnv, bad_tag)
+    with pytest.raises(ValueError, match="has a hash tag already"):
+        _core.with_hash_tag(_core.with_hash_tag(fnv, b"{}"), b"[]")
+    # a table refuses tag bits on murmur3, or a tag without its bytes
+    for algo in (_core.MURMUR3 | (_core.with_hash_tag(fnv, b"{}") & ~0xFF), fnv | _core.HASH_TAG):
+        with pytest.raises(ValueError, match="a hash tag is for the proxies' hashes"):
+            _core.RingTable([1], [0], ("a",), algo, 0)

@@ -203,6 +203,26 @@ TWEMPROXY_HASHES = [
 ]
 
 
+# keys for hash_tag pools ('{}' and '$$'): tags, empty tags, unclosed, nested, twice
+TAGGED = [
+    k.encode()
+    for i in range(60)
+    for k in (
+        f"user:{{{i}}}:cart",
+        f"{{{i}}}",
+        f"x{{}}{i}",
+        f"{{{i}",
+        f"}}{i}{{",
+        f"{{a{{{i}}}b}}",
+        f"{{{i}}}{{{i + 1}}}",
+        f"order:${i}$:line",
+        f"${i}",
+        f"$$${i}$",
+        f"{{ñ{i}}}é",
+    )
+]
+
+
 @pytest.mark.parametrize("build", ["native", "aarch64"])
 def test_twemproxy(tmp_path, build):
     """nutcracker built for this machine, and Debian's arm64 build under qemu-user:
@@ -213,7 +233,7 @@ def test_twemproxy(tmp_path, build):
         prefix, root = aarch64("usr/sbin/nutcracker")
         exe, char = str(root / "usr" / "sbin" / "nutcracker"), "unsigned"
     other = {"signed": "unsigned", "unsigned": "signed"}[char]
-    keys = [k.encode() for k in keys_for()]
+    keys = [k.encode() for k in keys_for()] + TAGGED
     with memcacheds(4) as ports:
         lines = [
             f"127.0.0.1:{ports[0]}:1",
@@ -221,13 +241,16 @@ def test_twemproxy(tmp_path, build):
             f"127.0.0.1:{ports[2]}:1",
             f"127.0.0.1:{ports[3]}:3",
         ]
-        pools = {f"p_{h}": (h, lines) for h in TWEMPROXY_HASHES}
-        pools["p_removed"] = ("fnv1a_64", [lines[0], lines[2], lines[3]])
+        pools = {f"p_{h}": (h, lines, "") for h in TWEMPROXY_HASHES}
+        pools["p_removed"] = ("fnv1a_64", [lines[0], lines[2], lines[3]], "")
+        pools["p_tag"] = ("fnv1a_64", lines, "{}")
+        pools["p_tag_murmur"] = ("murmur", lines, "$$")
         *listen_ports, stats_port = free_ports(len(pools) + 1)  # all distinct
         listen = dict(zip(pools, listen_ports, strict=True))
         yml = ""
-        for name, (h, servers) in pools.items():
+        for name, (h, servers, tag) in pools.items():
             yml += f"{name}:\n  listen: 127.0.0.1:{listen[name]}\n  hash: {h}\n"
+            yml += f"  hash_tag: '{tag}'\n" if tag else ""
             yml += "  distribution: ketama\n  auto_eject_hosts: false\n  timeout: 2000\n"
             yml += "  servers:\n" + "".join(f"   - {s}\n" for s in servers)
         (tmp_path / "nutcracker.yml").write_text(yml)
@@ -247,7 +270,7 @@ def test_twemproxy(tmp_path, build):
 
         differs = set()
         with running(cmd, list(listen.values())):
-            for name, (h, servers) in pools.items():
+            for name, (h, servers, tag) in pools.items():
                 for port in ports:  # empty every memcached between pools
                     conn = Memcache(port)
                     conn.sock.sendall(b"flush_all\r\n")
@@ -261,6 +284,9 @@ def test_twemproxy(tmp_path, build):
                 owners = owners_by_lookup(live, [line_of[str(p)] for p in live], keys)
                 ring = HashRing.from_twemproxy(yml, name, char=char)
                 assert ring.get_many(keys) == owners, name
+                if tag:  # the tag decided: without it, keys route differently
+                    untagged = HashRing.twemproxy(servers, h, char=char)
+                    assert untagged.get_many(TAGGED) != ring.get_many(TAGGED)
                 if HashRing.from_twemproxy(yml, name, char=other).get_many(keys) != owners:
                     differs.add(h)
         # the build's char decides these five (on non-ASCII keys), and only these

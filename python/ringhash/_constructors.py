@@ -73,18 +73,24 @@ class PresetConstructors:
 
     @classmethod
     def twemproxy(
-        cls, servers: Iterable[str], hash: str = "fnv1a_64", *, char: str = "signed"
+        cls,
+        servers: Iterable[str],
+        hash: str = "fnv1a_64",
+        *,
+        char: str = "signed",
+        hash_tag: str = "",
     ) -> Any:
         """twemproxy's ketama over server lines ``host:port:weight [name]`` (see
         :mod:`ringhash.twemproxy`). Nodes are named by the lines as written. ``char``:
         "signed" for a nutcracker built for x86-64, "unsigned" for aarch64, ARM, POWER
-        or s390x (they hash non-ASCII keys differently)."""
-        return cls._preset_ring(TwemproxyState.of(servers, hash, char))
+        or s390x (they hash non-ASCII keys differently). ``hash_tag``: the pool's (two
+        characters, e.g. "{}"), or "" for none."""
+        return cls._preset_ring(TwemproxyState.of(servers, hash, char, hash_tag))
 
     @classmethod
     def from_twemproxy(cls, yaml_text: str, pool: str, *, char: str = "signed") -> Any:
-        """The ring of ``pool`` in a nutcracker.yml text (needs ``ringhash[twemproxy]``);
-        ``char`` as for :meth:`twemproxy`."""
+        """The ring of ``pool`` in a nutcracker.yml text, its ``hash_tag`` included
+        (needs ``ringhash[twemproxy]``); ``char`` as for :meth:`twemproxy`."""
         return cls._preset_ring(parse_twemproxy(yaml_text, pool, char))
 
     @classmethod

@@ -17,6 +17,10 @@ PROXY_HASHES: dict[str, int]
 AVALANCHE: int
 UNSIGNED_CHAR: int
 CHAR_HASHES: frozenset[int]
+HASH_TAG: int
+
+def with_hash_tag(algo: int, tag: bytes) -> int: ...
+
 RULE_NEAREST: int
 
 def hash_key(key: object, algo: int, seed: int) -> int: ...

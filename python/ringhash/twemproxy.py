@@ -7,7 +7,10 @@ A server line ``host:port:weight [name]`` is ring-named by ``name``, or
     (bytes ``4x .. 4x + 3``, little-endian). Keys are hashed with the pool's
     ``hash`` (``fnv1a_64`` by default); a key belongs to the first point
     ``>=`` its hash, wrapping; equal points keep config order (glibc's stable
-    qsort). Nodes are named by the server line as written.
+    qsort). Nodes are named by the server line as written. With the pool's
+    ``hash_tag`` (two characters, e.g. ``{}``), a key holding the first and,
+    after it, the second with something between them is hashed by that part
+    alone (``user:{42}:cart`` as ``42``), as nutcracker does.
 
 The one-at-a-time, FNV and hsieh hashes read key bytes through a plain C ``char``,
 whose sign is the platform's: ``char="signed"`` (the default) hashes as
@@ -81,6 +84,19 @@ def check_char(char: object) -> str:
     return char
 
 
+def check_hash_tag(tag: object) -> str:
+    """A pool's ``hash_tag``: two characters of one byte each (nutcracker refuses
+    anything else), or "" for none."""
+    if not isinstance(tag, str):
+        raise TypeError(f"hash_tag must be a str of two characters, not {type(tag).__name__}")
+    if tag and (len(tag.encode("utf-8")) != 2 or "\0" in tag):
+        raise ValueError(
+            f"hash_tag must be two one-byte characters (e.g. '{{}}'), as nutcracker requires, "
+            f"not {tag!r}"
+        )
+    return tag
+
+
 def char_algo(algo: int, char: str) -> int:
     """``algo`` as a build with that ``char`` computes it (the flag only where the
     hash reads bytes through a plain char)."""
@@ -98,22 +114,29 @@ def hash_id(table: dict[str, int], name: object, what: str) -> int:
 @dataclass(frozen=True)
 class TwemproxyState:
     """Server lines in pool order: (line, ring name, weight); the pool's hash; how
-    the nutcracker build reads key bytes (``char``: see the module documentation)."""
+    the nutcracker build reads key bytes (``char``: see the module documentation);
+    the pool's ``hash_tag`` ("" for none)."""
 
     servers: tuple[tuple[str, str, int], ...]
     hash: str = "fnv1a_64"
     char: str = "signed"
+    hash_tag: str = ""
 
     name: ClassVar[str] = "twemproxy"
     rule: ClassVar[int] = _core.RULE_GE
 
     @classmethod
     def of(
-        cls, servers: Iterable[str], hash: str = "fnv1a_64", char: str = "signed"
+        cls,
+        servers: Iterable[str],
+        hash: str = "fnv1a_64",
+        char: str = "signed",
+        hash_tag: str = "",
     ) -> TwemproxyState:
         """``servers``: twemproxy server lines ``host:port:weight [name]``."""
         hash_id(TWEMPROXY_HASHES, hash, "twemproxy")
         check_char(char)
+        check_hash_tag(hash_tag)
         if isinstance(servers, (str, bytes)):
             raise TypeError("servers must be a list of server lines")
         out = [_server_line(check_node(line)) for line in servers]
@@ -121,11 +144,12 @@ class TwemproxyState:
             values = [s[field] for s in out]
             if len(set(values)) != len(values):
                 raise ValueError(f"a {what} is listed twice")
-        return cls(tuple(out), hash, char)
+        return cls(tuple(out), hash, char, hash_tag)
 
     @property
     def algo(self) -> int:
-        return char_algo(TWEMPROXY_HASHES[self.hash], self.char)
+        algo = char_algo(TWEMPROXY_HASHES[self.hash], self.char)
+        return _core.with_hash_tag(algo, self.hash_tag.encode()) if self.hash_tag else algo
 
     @property
     def vnodes(self) -> int:
@@ -151,11 +175,11 @@ class TwemproxyState:
         line = _server_line(check_node(name))
         if line[2] != check_weight(weight) and weight != 1.0:
             raise ValueError("a twemproxy server's weight is part of its line: host:port:weight")
-        return TwemproxyState.of([*self._lines(), name], self.hash, self.char)
+        return TwemproxyState.of([*self._lines(), name], self.hash, self.char, self.hash_tag)
 
     def removed(self, name: str) -> TwemproxyState:
         servers = tuple(s for s in self.servers if s[0] != name)
-        return TwemproxyState(servers, self.hash, self.char)
+        return TwemproxyState(servers, self.hash, self.char, self.hash_tag)
 
     def reweighted(self, name: str, weight: object) -> TwemproxyState:
         raise ValueError(
@@ -164,12 +188,14 @@ class TwemproxyState:
         )
 
     def describe(self) -> dict[str, Any]:
-        return {"servers": self._lines(), "hash": self.hash, "char": self.char}
+        d = {"servers": self._lines(), "hash": self.hash, "char": self.char}
+        return {**d, "hash_tag": self.hash_tag}
 
     @classmethod
     def from_description(cls, d: dict[str, Any]) -> TwemproxyState:
-        # descriptions written before ``char`` existed were all of signed-char rings
-        return cls.of(d["servers"], d["hash"], d.get("char", "signed"))
+        # descriptions written before ``char`` and ``hash_tag`` existed were of
+        # signed-char rings without a tag
+        return cls.of(d["servers"], d["hash"], d.get("char", "signed"), d.get("hash_tag", ""))
 
 
 def _server_line(line: str) -> tuple[str, str, int]:
@@ -212,13 +238,13 @@ def parse_twemproxy(yaml_text: str, pool: str, char: str = "signed") -> Twemprox
             f"nutcracker.yml pool {pool} (line {where}): distribution {dist!r} is not "
             "consistent hashing (only ketama is reproduced)"
         )
-    if "hash_tag" in conf:
-        raise ValueError(f"nutcracker.yml pool {pool} (line {where}): hash_tag is not reproduced")
     servers = conf.get("servers")
     if not isinstance(servers, list) or not servers:
         raise ValueError(f"nutcracker.yml pool {pool} (line {where}): no servers")
     try:
-        return TwemproxyState.of([str(s) for s in servers], conf.get("hash", "fnv1a_64"), char)
+        tag = conf.get("hash_tag", "")
+        hash_name = conf.get("hash", "fnv1a_64")
+        return TwemproxyState.of([str(s) for s in servers], hash_name, char, tag)
     except (TypeError, ValueError) as e:
         raise ValueError(f"nutcracker.yml pool {pool} (line {where}): {e}") from None
 

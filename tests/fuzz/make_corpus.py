@@ -31,6 +31,9 @@ def main() -> None:
         [b"", b"\0\0\0\0hello", b"\x01\x00\x00\x00" + "ключ".encode(), bytes(range(100))]
     ):
         write("hashing", str(i), key)
+    for i in range(16):  # each hash, flags and tag '{}', keys with tags and high bytes
+        key = f"user:{{{i}}}:ñ".encode() * (i % 4 + 1)
+        write("proxy_hashes", f"h{i}", bytes([i, i % 8, ord("{"), ord("}")]) + key)
     for code in range(22):  # one seed per dtype of check_lookup
         write("lookup", f"dtype{code}", bytes([code, 1, 1]) + bytes(range(64)))
 

@@ -14,13 +14,20 @@ They run three ways: ``python -m tests.fuzz.run TARGET`` under atheris
 from __future__ import annotations
 
 import json
+import pathlib
 import struct
+import sys
 import zlib
 
 import mmh3
 import numpy as np
 
-from ringhash import HashRing, crc32, murmur3_32
+from ringhash import HashRing, _core, crc32, murmur3_32
+
+# tests/ itself, for the hash models (as the suite has it; atheris runs this module
+# as tests.fuzz.targets from the repository)
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from proxy_models import MODELS, full_hash, signed, tagged, unsigned  # noqa: E402
 
 #: Exceptions each entry point documents for bad input.
 BAD_INPUT = (ValueError, TypeError, OverflowError, LookupError)
@@ -198,9 +205,39 @@ def check_lookup(data: bytes) -> None:
     assert [_RING.nodes[i] for i in got.reshape(-1)] == [_RING.get(k) for k in one]
 
 
+_CHAR_MODELS = {n for n in MODELS if _core.PROXY_HASHES[n] in _core.CHAR_HASHES}
+
+
+def check_proxy_hashes(data: bytes) -> None:
+    """The proxies' key hashes with their flags (unsigned char, a hash tag, avalanche)
+    from the first four bytes, on the rest as one key and cut into a batch, versus the
+    Python models (tests/proxy_models.py)."""
+    if len(data) < 4:
+        return
+    names = sorted(MODELS)
+    name, flags, tag, key = names[data[0] % len(names)], data[1], data[2:4], data[4:]
+    algo, read = _core.PROXY_HASHES[name], signed
+    if flags & 1 and name in _CHAR_MODELS:
+        algo, read = algo | _core.UNSIGNED_CHAR, unsigned
+    if flags & 2 and 0 not in tag:
+        algo = _core.with_hash_tag(algo, tag)
+
+    def model(k: bytes) -> int:
+        k = tagged(k, tag) if flags & 2 and 0 not in tag else k
+        h = MODELS[name](k, read) if name in _CHAR_MODELS else MODELS[name](k)
+        return full_hash(h) if flags & 4 else h
+
+    if flags & 4:
+        algo |= _core.AVALANCHE
+    assert _core.hash_key(key, algo, 0) == model(key)
+    words = [key[i : i + 1 + flags % 9] for i in range(0, len(key), 1 + flags % 9)]
+    assert _core.hash_objects(words, algo, 0).tolist() == [model(w) for w in words]
+
+
 TARGETS = {
     "from_bytes": check_from_bytes,
     "from_dict": check_from_dict,
     "hashing": check_hashing,
     "lookup": check_lookup,
+    "proxy_hashes": check_proxy_hashes,
 }

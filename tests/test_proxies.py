@@ -30,6 +30,15 @@ def cases(system: str) -> list[dict]:
         return [json.loads(line) for line in f]
 
 
+def reloaded(ring: HashRing) -> list[HashRing]:
+    """The ring saved and loaded each way: to_dict through JSON, to_bytes, pickle."""
+    return [
+        HashRing.from_dict(json.loads(json.dumps(ring.to_dict()))),
+        HashRing.from_bytes(ring.to_bytes()),
+        pickle.loads(pickle.dumps(ring)),
+    ]
+
+
 def agree(ring, keys, owners) -> None:  # type: ignore[no-untyped-def]
     assert ring.get_many(keys) == owners
     assert [ring.get(k) for k in keys[:200]] == owners[:200]
@@ -242,11 +251,7 @@ def test_haproxy_renumbers_servers_after_a_deleted_line():
 )
 def test_persistence_and_changes(ring):
     keys = [f"k{i}" for i in range(3000)]
-    for again in (
-        HashRing.from_dict(json.loads(json.dumps(ring.to_dict()))),
-        HashRing.from_bytes(ring.to_bytes()),
-        pickle.loads(pickle.dumps(ring)),
-    ):
+    for again in reloaded(ring):
         assert again.get_many(keys) == ring.get_many(keys)
         assert again.preset == ring.preset
     before = ring.get_many(keys)
@@ -474,11 +479,7 @@ def test_char_of_the_build_travels_with_the_ring(tmp_path, capsys):
         assert unsigned.get_many(NON_ASCII_KEYS) != signed.get_many(NON_ASCII_KEYS)
         want = unsigned.get_many(NON_ASCII_KEYS)
         assert unsigned.to_dict()["state"]["char"] == "unsigned"
-        for again in (
-            HashRing.from_dict(json.loads(json.dumps(unsigned.to_dict()))),
-            HashRing.from_bytes(unsigned.to_bytes()),
-            pickle.loads(pickle.dumps(unsigned)),
-        ):
+        for again in reloaded(unsigned):
             assert again.get_many(NON_ASCII_KEYS) == want
         # a description written before char existed is of a signed-char ring
         legacy = signed.to_dict()
@@ -607,11 +608,7 @@ def test_hash_tag_travels_with_the_ring(tmp_path, capsys):
     assert owners == HashRing.twemproxy(lines, "fnv1a_32").get_many(
         [k.split("{")[1].split("}")[0] for k in keys]
     )
-    for again in (
-        HashRing.from_dict(json.loads(json.dumps(ring.to_dict()))),
-        HashRing.from_bytes(ring.to_bytes()),
-        pickle.loads(pickle.dumps(ring)),
-    ):
+    for again in reloaded(ring):
         assert again.get_many(keys) == owners
     legacy = ring.to_dict()
     del legacy["state"]["hash_tag"]  # written before hash_tag existed: no tag

@@ -660,3 +660,16 @@ def test_hash_tag_must_be_two_one_byte_characters():
     for algo in (_core.MURMUR3 | (_core.with_hash_tag(fnv, b"{}") & ~0xFF), fnv | _core.HASH_TAG):
         with pytest.raises(ValueError, match="a hash tag is for the proxies' hashes"):
             _core.RingTable([1], [0], ("a",), algo, 0)
+
+
+def test_haproxy_disabled_server_keeps_its_id_and_takes_no_keys():
+    cfg = (
+        "backend web\n    balance url_param key\n    hash-type consistent\n"
+        "    server a 10.0.0.1:80\n    server b 10.0.0.2:80 disabled\n    server c 10.0.0.3:80\n"
+    )
+    ring = HashRing.from_haproxy(cfg, "web")
+    keys = [f"k{i}" for i in range(5000)]
+    assert "b" not in set(ring.get_many(keys)) and ring.weights["b"] == 0.0
+    # c keeps id 3: the same ring as b at weight 0, not as b's line deleted
+    assert ring.get_many(keys) == HashRing.haproxy([("a", 1), ("b", 0), ("c", 1)]).get_many(keys)
+    assert ring.get_many(keys) != HashRing.haproxy(["a", "c"]).get_many(keys)

@@ -155,6 +155,9 @@ HAPROXY_CASES = {
     "crc32": ("crc32", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
     "djb2-avalanche": ("djb2 avalanche", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
     "crc32-avalanche": ("crc32 avalanche", [("s1", 1, None), ("s2", 2, None), ("s3", 1, None)]),
+    # no traffic, ids kept: s3 keeps id 3, so its keys stay where they were
+    "weight0": ("", [("s1", 1, None), ("s2", 0, None), ("s3", 2, None), ("s4", 1, None)]),
+    "disabled": ("", [("s1", 1, None), ("s2", 1, "disabled"), ("s3", 2, None), ("s4", 1, None)]),
 }
 
 
@@ -175,7 +178,7 @@ def test_haproxy(tmp_path):
         cfg += f"backend {name}\n    balance url_param key\n    hash-type consistent {function}\n"
         for s, w, sid in servers:
             cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}"
-            cfg += f" id {sid}\n" if sid else "\n"
+            cfg += " disabled\n" if sid == "disabled" else f" id {sid}\n" if sid else "\n"
     (tmp_path / "haproxy.cfg").write_text(cfg)
     keys = keys_for()
     with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [*fronts.values()]):

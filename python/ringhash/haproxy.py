@@ -7,9 +7,10 @@ The rule, from HAProxy's source:
   order after the written ones are reserved. Deleting a ``server`` line thus
   renumbers the servers after it that have no written id, and their keys move
   although they did not change.
-- A server of weight ``w`` (default 1; 0 takes no traffic) gets ``16 * w``
-  points, point ``j`` at ``full_hash(id * 4096 + j)`` (``full_hash``: Bob
-  Jenkins' integer hash times 3221225473, a bijection, so no two points tie).
+- A server of weight ``w`` (default 1; 0, or ``disabled``, takes no traffic
+  but keeps its id) gets ``16 * w`` points, point ``j`` at ``full_hash(id *
+  4096 + j)`` (``full_hash``: Bob Jenkins' integer hash times 3221225473, a
+  bijection, so no two points tie).
 - A key's hash is the ``hash-type`` function of its bytes: ``sdbm`` (the
   default), ``djb2``, ``wt6`` or ``crc32``, then ``full_hash`` if ``avalanche``
   is written, or if no function is written at all (HAProxy's default for
@@ -239,6 +240,8 @@ def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
                 raise ValueError(f"haproxy.cfg line {lineno}: 'server' needs a name and an address")
             weight, sid = 1, None
             opts = words[3:]
+            # a server that starts disabled (maintenance) keeps its id and has no points
+            disabled = "disabled" in opts
             for k, v in zip(opts, [*opts[1:], ""], strict=False):
                 try:
                     if k == "weight":
@@ -251,7 +254,7 @@ def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
                     raise ValueError(
                         f"haproxy.cfg line {lineno}: backup servers are not reproduced"
                     )
-            servers.append((words[1], weight, sid))
+            servers.append((words[1], 0 if disabled else weight, sid))
         elif words[0] in ("default-server", "server-template", "hash-balance-factor"):
             raise ValueError(f"haproxy.cfg line {lineno}: '{words[0]}' is not reproduced")
     if start is None:

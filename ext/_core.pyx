@@ -116,7 +116,7 @@ MD5 = RH_MD5
 #: The proxies' and clients' key hashes (rh_hash.h), and the HAProxy avalanche flag.
 PROXY_HASHES = {"sdbm": 3, "djb2": 4, "wt6": 5, "one_at_a_time": 6, "fnv1_64": 7,
                 "fnv1a_64": 8, "fnv1_32": 9, "fnv1a_32": 10, "murmur2": 11, "crc32_15": 12,
-                "hsieh": 13, "jenkins": 14, "crc16": 15}
+                "hsieh": 13, "jenkins": 14, "crc16": 15, "haproxy_source": 16}
 AVALANCHE = RH_AVALANCHE
 #: Or'ed into the id of a hash in CHAR_HASHES: key bytes read as an unsigned char
 #: (the proxy built for aarch64, ARM, POWER or s390x), not a signed one (x86-64).

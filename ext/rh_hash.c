@@ -512,6 +512,17 @@ static uint32_t crc16(const unsigned char *p, size_t len)
     return crc;
 }
 
+/* HAProxy's get_server_sh (backend.c): the client address (4 bytes for IPv4, 16
+ * for IPv6, network order) as the XOR of its 32-bit big-endian words; bytes
+ * beyond the last whole word are ignored, as there. */
+static uint32_t haproxy_source(const unsigned char *p, size_t len)
+{
+    uint32_t h = 0;
+    for (size_t i = 0; i + 4 <= len; i += 4)
+        h ^= (uint32_t)p[i] << 24 | (uint32_t)p[i + 1] << 16 | (uint32_t)p[i + 2] << 8 | p[i + 3];
+    return h;
+}
+
 uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len)
 {
     uint32_t h;
@@ -535,6 +546,7 @@ uint32_t rh_proxy_hash(int algo, const unsigned char *data, size_t len)
     case RH_HSIEH: h = BY_CHAR(hsieh); break;
     case RH_JENKINS: h = jenkins(data, len); break;
     case RH_CRC16: h = crc16(data, len); break;
+    case RH_HAPROXY_SOURCE: h = haproxy_source(data, len); break;
     case RH_MD5: h = rh_md5_32(data, len); break;
     default: h = rh_murmur3_32(data, len, 0); break;
     }

@@ -171,7 +171,9 @@ enum {
     RH_HSIEH = 13,    /* twemproxy "hsieh" (Paul Hsieh's SuperFastHash, started at 0) */
     RH_JENKINS = 14,  /* twemproxy / libmemcached "jenkins" (lookup3 hashlittle, initval 13) */
     RH_CRC16 = 15,    /* twemproxy "crc16" (XMODEM's table, its state never masked to 16 bits) */
-    RH_NALGOS = 16,
+    RH_HAPROXY_SOURCE =
+        16, /* HAProxy "balance source": the XOR of the address's big-endian words */
+    RH_NALGOS = 17,
     /* or'ed into an id: the result goes through HAProxy's full_hash ("avalanche") */
     RH_AVALANCHE = 0x100,
     /* or'ed into an id of a hash that reads bytes through a plain char (RH_CHAR_HASH):
@@ -187,7 +189,7 @@ enum {
 #define RH_TAG(open, close) (RH_HASH_TAG | (int)(open) << 12 | (int)(close) << 20)
 #define RH_TAG_MASK (RH_HASH_TAG | 0xffff000)
 
-/* The proxies' and clients' key hashes (ids RH_SDBM ... RH_CRC16, with or without
+/* The proxies' and clients' key hashes (ids RH_SDBM ... RH_HAPROXY_SOURCE, with or without
  * RH_AVALANCHE), each as its C source computes it. Where that source reads bytes
  * through a plain char (RH_CHAR_HASH: twemproxy's and libmemcached's one-at-a-time
  * and FNV hashes, twemproxy's hsieh), bytes above 0x7F are sign-extended, as on

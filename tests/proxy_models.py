@@ -199,6 +199,14 @@ def crc16(b: bytes) -> int:
     return crc
 
 
+def haproxy_source(b: bytes) -> int:
+    """HAProxy's get_server_sh: the XOR of the address's whole 32-bit big-endian words."""
+    h = 0
+    for i in range(0, len(b) - 3, 4):
+        h ^= int.from_bytes(b[i : i + 4], "big")
+    return h
+
+
 MODELS = {
     "sdbm": sdbm,
     "djb2": djb2,
@@ -213,6 +221,7 @@ MODELS = {
     "hsieh": hsieh,
     "jenkins": lookup3,
     "crc16": crc16,
+    "haproxy_source": haproxy_source,
 }
 
 

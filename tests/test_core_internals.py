@@ -202,7 +202,7 @@ def test_a_table_checks_its_arrays(points, owners, match):
 
 
 @pytest.mark.parametrize(
-    "algo, rule", [(16, 0), (-1, 0), (0x800, 0), (1 << 28, 0), (0, 3), (0, -1)]
+    "algo, rule", [(17, 0), (-1, 0), (0x800, 0), (1 << 28, 0), (0, 3), (0, -1)]
 )
 def test_a_table_checks_its_hash_and_rule(algo, rule):
     with pytest.raises(ValueError, match="unknown"):

@@ -6,6 +6,7 @@ functions, search rules, config readers and membership changes."""
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import pathlib
 import pickle
@@ -15,9 +16,10 @@ import sys
 import numpy as np
 import pytest
 
-from proxy_models import MODELS, full_hash, lookup3, tagged, unsigned
+from proxy_models import MODELS, full_hash, haproxy_source, lookup3, tagged, unsigned
 from ringhash import HashRing, PymemcacheHash, _core
 from ringhash.cli import main
+from ringhash.haproxy import source_keys
 from ringhash.twemproxy import TWEMPROXY_HASHES as TWEMPROXY_TABLE
 
 REAL = pathlib.Path(__file__).parent / "data" / "real"
@@ -673,3 +675,32 @@ def test_haproxy_disabled_server_keeps_its_id_and_takes_no_keys():
     # c keeps id 3: the same ring as b at weight 0, not as b's line deleted
     assert ring.get_many(keys) == HashRing.haproxy([("a", 1), ("b", 0), ("c", 1)]).get_many(keys)
     assert ring.get_many(keys) != HashRing.haproxy(["a", "c"]).get_many(keys)
+
+
+def test_haproxy_balance_source_keys():
+    cfg = (
+        "backend web\n    balance source\n    hash-type consistent djb2 avalanche\n"
+        "    server a 10.0.0.1:80\n    server b 10.0.0.2:80 weight 2\n    server c 10.0.0.3:80\n"
+    )
+    ring = HashRing.from_haproxy(cfg, "web")
+    assert ring.hash == "source avalanche"  # the function is not used; the modifier is
+    assert HashRing.haproxy(["a", ("b", 2), "c"], "source").hash == "source avalanche"
+    addresses = ["10.1.2.3", "192.168.0.255", "2001:db8::7", "::ffff:10.1.2.3"]
+    keys = source_keys(addresses)
+    assert keys[:2] == [bytes([10, 1, 2, 3]), bytes([192, 168, 0, 255])] and len(keys[2]) == 16
+    assert source_keys([ipaddress.ip_address("10.1.2.3"), bytes(keys[0])]) == [keys[0]] * 2
+    full = [full_hash(haproxy_source(k)) for k in keys]
+    assert ring.get_many(keys) == [ring.nodes[i] for i in ring.lookup_hashes(full)]
+    plain = HashRing.haproxy(["a", ("b", 2), "c"], "source", avalanche=False)
+    raw = [haproxy_source(k) for k in keys]
+    assert plain.get_many(keys) == [plain.nodes[i] for i in plain.lookup_hashes(raw)]
+    for again in reloaded(ring):
+        assert again.get_many(keys) == ring.get_many(keys) and again.hash == ring.hash
+    with pytest.raises(ValueError, match="does not appear to be an IPv4 or IPv6 address"):
+        source_keys(["10.0.0.300"])
+    with pytest.raises(ValueError, match="a packed address has 4 or 16 bytes, not 5"):
+        source_keys([b"12345"])
+    with pytest.raises(TypeError, match="an address is a str, an ipaddress address or bytes"):
+        source_keys([167772161])
+    with pytest.raises(ValueError, match="unknown hash function 'source'"):
+        HashRing.from_haproxy(cfg.replace("djb2 avalanche", "source"), "web")

@@ -28,6 +28,7 @@ from realservers import (
     running,
 )
 from ringhash import HashRing, PymemcacheHash
+from ringhash.haproxy import source_keys
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -186,6 +187,42 @@ def test_haproxy(tmp_path):
             hashed, owners = http_owners(fronts[name], keys, quote=True)
             ring = HashRing.from_haproxy(cfg, name)
             assert ring.get_many(hashed) == owners, name
+
+
+def test_haproxy_balance_source(tmp_path):
+    """``balance source``: clients on 127.0.0.1-200 (all loopback on Linux), each
+    routed by its address, hashed HAProxy's own way whatever the function."""
+    exe = need("haproxy")
+    ports = free_ports(6)
+    backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
+    cases = {"src": ("", ports[4]), "src_djb2": ("djb2", ports[5])}  # avalanche; none
+    cfg = "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 5s\n"
+    cfg += "    timeout client 30s\n    timeout server 30s\n"
+    for s, port in backends.items():
+        cfg += f"frontend be_{s}\n    bind 127.0.0.1:{port}\n"
+        cfg += f'    http-request return status 200 content-type text/plain string "{s}"\n'
+    for name, (function, port) in cases.items():
+        cfg += f"listen {name}\n    bind 127.0.0.1:{port}\n    balance source\n"
+        cfg += f"    hash-type consistent {function}\n"
+        for s, w in (("s1", 1), ("s2", 2), ("s3", 1), ("s4", 1)):
+            cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}\n"
+    (tmp_path / "haproxy.cfg").write_text(cfg)
+    sources = [f"127.0.0.{i}" for i in range(1, 201)]
+    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [p for _, p in cases.values()]):
+        for name, (_, port) in cases.items():
+            owners = []
+            for src in sources:
+                with socket.create_connection(("127.0.0.1", port), 10, (src, 0)) as sock:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+                    reply = b""
+                    while chunk := sock.recv(4096):
+                        reply += chunk
+                owners.append(reply.rsplit(b"\r\n\r\n", 1)[1].decode())
+            ring = HashRing.from_haproxy(cfg, name)
+            assert ring.hash == ("source avalanche" if name == "src" else "source")
+            assert ring.get_many(source_keys(sources)) == owners, name
+            if name == "src":  # (without avalanche 127.0.0.x lie on one arc: one server)
+                assert len(set(owners)) == 4
 
 
 # ---------------------------------------------------------------- twemproxy

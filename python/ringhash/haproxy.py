@@ -14,13 +14,21 @@ The rule, from HAProxy's source:
 - A key's hash is the ``hash-type`` function of its bytes: ``sdbm`` (the
   default), ``djb2``, ``wt6`` or ``crc32``, then ``full_hash`` if ``avalanche``
   is written, or if no function is written at all (HAProxy's default for
-  consistent hashing is "sdbm avalanche").
+  consistent hashing is "sdbm avalanche"). The key is what the ``balance``
+  algorithm takes from the request: the parameter's value for ``url_param``,
+  the header's for ``hdr()``, the URI for ``uri`` (up to ``?`` unless
+  ``whole``, at most ``len`` bytes, up to the ``depth + 1``-th ``/``).
+- ``balance source`` is different: its key is the client address, as packed
+  bytes (4 for IPv4, 16 for IPv6: ``source_keys`` makes them), hashed as the
+  XOR of its 32-bit big-endian words, whatever the function (``function=
+  "source"``), then ``full_hash`` under the same rule.
 - A key belongs to the nearer of the first point ``>=`` its hash and the point
   before it (a tie goes to the point before): not "first point clockwise".
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from collections.abc import Iterable
@@ -32,9 +40,17 @@ import numpy as np
 from . import _core, presets
 from ._rule import check_node, sort_nodes
 
-__all__ = ["HASH_FUNCTIONS", "HaproxyState", "parse_haproxy"]
+__all__ = ["HASH_FUNCTIONS", "HaproxyState", "parse_haproxy", "source_keys"]
 
-HASH_FUNCTIONS = {"sdbm": 3, "djb2": 4, "wt6": 5, "crc32": _core.CRC32}
+#: hash-type functions -> ringhash hash ids; "source" is ``balance source``, which
+#: hashes the client address its own way whatever the function (``source_keys``).
+HASH_FUNCTIONS = {
+    "sdbm": 3,
+    "djb2": 4,
+    "wt6": 5,
+    "crc32": _core.CRC32,
+    "source": _core.PROXY_HASHES["haproxy_source"],
+}
 SRV_EWGHT_RANGE = 256 * 16
 
 
@@ -103,7 +119,8 @@ class HaproxyState:
     ) -> HaproxyState:
         """``servers``: names, or ``(name, weight)`` / ``(name, weight, id)`` items, in
         backend order. ``avalanche`` None: HAProxy's default (on for the default
-        function, when no function is written)."""
+        function, when no function is written; and for "source", ``balance source``
+        under a ``hash-type consistent`` line without a function)."""
         if isinstance(servers, (str, bytes)):
             raise TypeError("servers must be a list of server names")
         if function not in HASH_FUNCTIONS:
@@ -122,7 +139,9 @@ class HaproxyState:
         if len({n for n, _, _ in out}) != len(out):
             raise ValueError("a server name is listed twice")
         assign_ids(i for _, i, _ in out)
-        return cls(tuple(out), function, function == "sdbm" if avalanche is None else avalanche)
+        if avalanche is None:  # as when no function is written: sdbm avalanche
+            avalanche = function in ("sdbm", "source")
+        return cls(tuple(out), function, avalanche)
 
     @property
     def algo(self) -> int:
@@ -177,6 +196,26 @@ class HaproxyState:
     @classmethod
     def from_description(cls, d: dict[str, Any]) -> HaproxyState:
         return cls.of([tuple(s) for s in d["servers"]], d["function"], bool(d["avalanche"]))
+
+
+def source_keys(addresses: Iterable[Any]) -> list[bytes]:
+    """The keys of a ``balance source`` ring: each client address (a str such as
+    "10.0.0.7" or "2001:db8::1", an ``ipaddress`` address, or packed bytes already)
+    as the packed bytes HAProxy hashes. An IPv4-mapped IPv6 address stays IPv6, as
+    HAProxy sees it on an IPv6 socket."""
+    out = []
+    for a in addresses:
+        if isinstance(a, (bytes, bytearray)):
+            if len(a) not in (4, 16):
+                raise ValueError(f"a packed address has 4 or 16 bytes, not {len(a)}")
+            out.append(bytes(a))
+        elif isinstance(a, (str, ipaddress.IPv4Address, ipaddress.IPv6Address)):
+            out.append(ipaddress.ip_address(a).packed)
+        else:
+            raise TypeError(
+                f"an address is a str, an ipaddress address or bytes, not {type(a).__name__}"
+            )
+    return out
 
 
 presets.register("haproxy", HaproxyState.from_description)
@@ -271,11 +310,13 @@ def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
             f"haproxy.cfg line {hline}: backend {backend} does not use 'hash-type consistent'"
         )
     function = htype[1] if len(htype) > 1 else "sdbm"
-    if function not in HASH_FUNCTIONS:
+    if function not in HASH_FUNCTIONS or function == "source":
         raise ValueError(f"haproxy.cfg line {hline}: unknown hash function {function!r}")
     if len(htype) > 2 and htype[2] != "avalanche":
         raise ValueError(f"haproxy.cfg line {hline}: unknown modifier {htype[2]!r}")
     avalanche = len(htype) == 1 or (len(htype) > 2 and htype[2] == "avalanche")
+    if balance[0] == "source":  # the address is hashed its own way: only avalanche applies
+        function = "source"
     if not servers:
         raise ValueError(f"haproxy.cfg line {start}: backend {backend} has no server")
     try:

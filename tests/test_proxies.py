@@ -385,7 +385,7 @@ def test_twemproxy_config():
 
 
 def test_libmemcached_behaviors():
-    with pytest.raises(ValueError, match="only ketama"):
+    with pytest.raises(ValueError, match="only the consistent ones"):
         HashRing.libmemcached(["a:1"], {"ketama": False})
     with pytest.raises(ValueError, match="not reproduced"):
         HashRing.libmemcached(["a:1"], {"ketama": True, "tcp_nodelay": True})
@@ -704,3 +704,45 @@ def test_haproxy_balance_source_keys():
         source_keys([167772161])
     with pytest.raises(ValueError, match="unknown hash function 'source'"):
         HashRing.from_haproxy(cfg.replace("djb2 avalanche", "source"), "web")
+
+
+def test_libmemcached_distributions_and_their_order():
+    """pylibmc applies hash, ketama_hash, ketama, ketama_weighted, distribution in that
+    order; the state after them is the ring (tests/test_real_proxies.py checks each
+    against libmemcached itself)."""
+    three = ["10.0.0.1:11211", "10.0.0.2:11212", "10.0.0.3:11213"]
+    keys = [f"k{i}" for i in range(3000)]
+    weighted = HashRing.libmemcached(three, {"distribution": "consistent weighted", "hash": "crc"})
+    assert (weighted.vnodes, weighted.hash) == (160, "crc")  # the hash is kept
+    md5 = HashRing.libmemcached(three, {"ketama_weighted": True, "distribution": "consistent"})
+    assert (md5.vnodes, md5.hash) == (100, "md5")  # unweighted again, MD5 keys stay
+    plain = HashRing.libmemcached(three, {"ketama": True})
+    for same in ({"distribution": "consistent"}, {"distribution": "consistent ketama"}):
+        assert HashRing.libmemcached(three, same).get_many(keys) == plain.get_many(keys)
+    assert HashRing.libmemcached(three, {"ketama": True, "ketama_hash": "md5"}).get_many(
+        keys
+    ) == plain.get_many(keys)  # libmemcached 1.1.4 never uses the distribution hash
+    for bad, match in (
+        ({"distribution": "modula"}, "distribution 'modula' is not reproduced"),
+        ({"ketama": True, "distribution": "random"}, "'random' is not reproduced"),
+        ({"distribution": "consistent ketama spy"}, "'consistent ketama spy' is not reproduced"),
+        ({"ketama": False}, "distribution 'modula' is not reproduced"),
+        ({"distribution": "nope"}, "unknown libmemcached distribution 'nope'"),
+        ({"ketama": True, "ketama_hash": "sha1"}, "unknown libmemcached ketama_hash 'sha1'"),
+        ({"ketama": True, "tcp_nodelay": True}, r"behaviors \['tcp_nodelay'\] are not"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            HashRing.libmemcached(three, bad)
+
+
+def test_libmemcached_weighted_continuum_survives_its_heavy_server():
+    """A continuum made weighted by a server of weight > 1 stays weighted when that
+    server leaves (libmemcached never unsets it), saved and loaded too."""
+    ring = HashRing.libmemcached(["a:11211:2", "b:11212", "c:11213"])
+    ring.remove("a:11211:2")
+    keys = [f"k{i}" for i in range(3000)]
+    assert ring.vnodes == 160
+    for again in reloaded(ring):
+        assert again.vnodes == 160 and again.get_many(keys) == ring.get_many(keys)
+    ring.add("d:11214", 1)
+    assert ring.vnodes == 160

@@ -358,6 +358,9 @@ def test_pylibmc():
             (plain, {"ketama": True, "hash": "md5"}),
             (plain, {"ketama": True, "hash": "crc"}),
             (plain, {"ketama": True, "hash": "murmur"}),
+            (plain, {"ketama": True, "hash": "jenkins"}),
+            (plain, {"distribution": "consistent weighted", "hash": "fnv1a_32"}),
+            (plain, {"ketama_weighted": True, "distribution": "consistent"}),
         ]
         for servers, behaviors in configs:
             from realservers import Memcache
@@ -378,16 +381,18 @@ def test_pylibmc():
             assert ring.get_many(keys) == owners, (servers, behaviors)
 
 
-LIBMEMCACHED_CONFIGS = [  # (servers, hash, mode): no server is contacted
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "default", "ketama"),
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:2", "10.0.0.3:11213:1"], "default", "ketama"),
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1_64", "ketama"),
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1a_64", "ketama"),
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1_32", "ketama"),
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "fnv1a_32", "ketama"),
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "murmur", "ketama"),
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"], "jenkins", "ketama"),
-    (["10.0.0.1:11211:1", "10.0.0.2:11212:3", "10.0.0.3:11213:1"], "md5", "ketama_weighted"),
+THREE = ["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"]
+HEAVY = ["10.0.0.1:11211:1", "10.0.0.2:11212:3", "10.0.0.3:11213:1"]
+LIBMEMCACHED_CONFIGS = [  # (servers, pylibmc behaviors): no server is contacted
+    (THREE, {"ketama": 1}),
+    (HEAVY, {"ketama": 1}),  # a weight > 1: weighted, the key hash kept
+    *((THREE, {"ketama": 1, "hash": h}) for h in ("fnv1_64", "fnv1a_64", "fnv1_32")),
+    *((THREE, {"ketama": 1, "hash": h}) for h in ("fnv1a_32", "murmur", "jenkins")),
+    (HEAVY, {"ketama_weighted": 1, "hash": "fnv1a_32"}),  # the key hash becomes MD5
+    (THREE, {"distribution": "consistent", "hash": "crc"}),
+    (THREE, {"distribution": "consistent weighted", "hash": "fnv1a_32"}),  # hash kept
+    (THREE, {"ketama_weighted": 1, "distribution": "consistent"}),  # unweighted, MD5 keys
+    (THREE, {"ketama": 1, "ketama_hash": "crc"}),  # the distribution hash: unused
 ]
 
 
@@ -413,9 +418,11 @@ def test_libmemcached_builds(tmp_path, build):
     keys = keys_for()
     other = {"signed": "unsigned", "unsigned": "signed"}[char]
     differs = set()
-    for servers, key_hash, mode in LIBMEMCACHED_CONFIGS:
+    for servers, behaviors in LIBMEMCACHED_CONFIGS:
+        # the probe names values as libmemcached does: consistent_weighted, ...
+        spec = ",".join(f"{k}={str(v).replace(' ', '_')}" for k, v in behaviors.items())
         run = subprocess.run(
-            [*prefix, str(out), key_hash, mode, *servers],
+            [*prefix, str(out), spec, *servers],
             input="".join(f"{k}\n" for k in keys).encode(),
             capture_output=True,
             check=True,
@@ -423,11 +430,10 @@ def test_libmemcached_builds(tmp_path, build):
         )
         by_address = {s.rsplit(":", 1)[0]: s for s in servers}
         owners = [by_address[a] for a in run.stdout.decode().splitlines()]
-        behaviors = {"hash": key_hash, mode: True}
         ring = HashRing.libmemcached(servers, behaviors, char=char)
-        assert ring.get_many(keys) == owners, (servers, key_hash, mode)
+        assert ring.get_many(keys) == owners, (servers, behaviors)
         if HashRing.libmemcached(servers, behaviors, char=other).get_many(keys) != owners:
-            differs.add(key_hash)
+            differs.add(behaviors.get("hash", "default"))
     # the build's char decides these (on non-ASCII keys), and only these
     assert differs == {"default", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32"}
 

@@ -4,7 +4,8 @@
   the *key* hash of ``host:port-i`` (``host-i`` on the default port 11211),
   one point per string.
 - A weight above 1 anywhere silently switches to the weighted mode (as
-  libmemcached does when such a server is added), as does ``ketama_weighted``:
+  libmemcached does when such a server is added, for good), as do
+  ``ketama_weighted`` and ``distribution="consistent weighted"``:
   ``floor((float)(pct * 160 / 4 * (float)n + 1e-10f)) * 4`` points per server
   (C floats, ``pct = (float)weight / (float)total``), 4 per MD5 digest of the
   same strings (bytes ``4x .. 4x + 3``, little-endian).
@@ -13,6 +14,10 @@
   the first point ``>=`` its hash, wrapping; equal points keep client order
   (glibc's stable qsort).
 - Nodes are named by the server spec given (``host[:port[:weight]]``).
+- Behaviors apply in pylibmc's order, before the servers are added: ``hash``,
+  ``ketama_hash`` (the distribution hash, which 1.1.4 never uses), ``ketama``,
+  ``ketama_weighted``, ``distribution`` (``consistent`` and
+  ``consistent ketama`` are ``ketama``; the non-consistent ones are refused).
 
 The one-at-a-time (``default``) and FNV hashes read key bytes through a plain
 C ``char``, whose sign is the platform's: ``char="signed"`` (the default) hashes
@@ -51,7 +56,59 @@ LIBMEMCACHED_HASHES = {
 }
 
 
-BEHAVIORS = {"ketama", "ketama_weighted", "hash"}
+#: The behaviors that decide routing, in the order pylibmc applies them (its
+#: PylibMC_behaviors table), before it adds the servers.
+BEHAVIORS = ("hash", "ketama_hash", "ketama", "ketama_weighted", "distribution")
+#: pylibmc's ``distribution`` names (pylibmc.client.distributions) that are
+#: consistent hashing, and whether each makes the continuum weighted; REFUSED, the
+#: others (``consistent ketama spy`` is not reproduced, the rest are not
+#: consistent hashing).
+DISTRIBUTIONS = {"consistent": False, "consistent ketama": False, "consistent weighted": True}
+REFUSED = ("modula", "random", "virtual bucket", "consistent ketama spy", "consistent max")
+
+
+def _mode(behaviors: Mapping[str, Any]) -> tuple[bool, str]:
+    """(weighted, key hash) after libmemcached 1.1.4 applies ``behaviors`` in pylibmc's
+    order (behavior.cc): ``hash`` sets the key hash; ``ketama_hash`` the distribution
+    hash, which 1.1.4 never uses; ``ketama`` the unweighted continuum (off: modula);
+    ``ketama_weighted`` the weighted one and the MD5 key hash; ``distribution`` sets
+    the distribution itself, the weighted flag with it."""
+    unknown = set(behaviors) - set(BEHAVIORS)
+    if unknown:
+        raise ValueError(f"behaviors {sorted(unknown)} are not reproduced")
+    dist, weighted, key_hash = "modula", False, "default"
+    for name in BEHAVIORS:
+        if name not in behaviors:
+            continue
+        value = behaviors[name]
+        if name in ("hash", "ketama_hash"):
+            if name == "hash":
+                key_hash = value
+            elif value not in (*LIBMEMCACHED_HASHES, "hsieh"):
+                raise ValueError(f"unknown libmemcached ketama_hash {value!r}")
+        elif name == "ketama":
+            dist, weighted = ("consistent ketama", False) if value else ("modula", weighted)
+        elif name == "ketama_weighted":
+            dist, weighted = (
+                ("consistent weighted", True) if value else ("consistent ketama", False)
+            )
+            if value:
+                key_hash = "md5"  # libmemcached sets the key hash to MD5 here
+        elif value in DISTRIBUTIONS:
+            dist, weighted = value, DISTRIBUTIONS[value]
+        elif value in REFUSED:
+            dist = value
+        else:
+            known = sorted([*DISTRIBUTIONS, *REFUSED])
+            raise ValueError(f"unknown libmemcached distribution {value!r}: pylibmc's are {known}")
+    if dist not in DISTRIBUTIONS:
+        raise ValueError(
+            f"distribution {dist!r} is not reproduced: only the consistent ones are (ketama=True, "
+            "ketama_weighted=True, or distribution consistent, consistent ketama or "
+            "consistent weighted)"
+        )
+    hash_id(LIBMEMCACHED_HASHES, key_hash, "libmemcached")
+    return weighted, key_hash
 
 
 @dataclass(frozen=True)
@@ -75,18 +132,10 @@ class LibmemcachedState:
         char: str = "signed",
     ) -> LibmemcachedState:
         """``servers``: pylibmc server strings ``host[:port[:weight]]``; ``behaviors``:
-        the pylibmc behaviors dict (``ketama``, ``ketama_weighted``, ``hash``)."""
+        the pylibmc behaviors dict (``hash``, ``ketama``, ``ketama_weighted``,
+        ``distribution``, ``ketama_hash``; see ``_mode``)."""
         check_char(char)
-        behaviors = dict(behaviors or {"ketama": True})
-        unknown = set(behaviors) - BEHAVIORS
-        if unknown:
-            raise ValueError(f"behaviors {sorted(unknown)} are not reproduced")
-        if not (behaviors.get("ketama") or behaviors.get("ketama_weighted")):
-            raise ValueError("only ketama distributions are consistent hashing: set ketama=True")
-        key_hash = behaviors.get("hash", "default")
-        if behaviors.get("ketama_weighted"):
-            key_hash = "md5"  # libmemcached sets the key hash to MD5 here
-        hash_id(LIBMEMCACHED_HASHES, key_hash, "libmemcached")
+        weighted, key_hash = _mode(dict(behaviors or {"ketama": True}))
         if isinstance(servers, (str, bytes)):
             raise TypeError("servers must be a list of server strings")
         items = list(servers.items()) if isinstance(servers, Mapping) else list(servers)
@@ -96,7 +145,8 @@ class LibmemcachedState:
             out.append(_spec(check_node(spec), weight))
         if len({s for s, _, _ in out}) != len(out):
             raise ValueError("a server is listed twice")
-        weighted = bool(behaviors.get("ketama_weighted")) or any(w > 1 for _, _, w in out)
+        # a server of weight > 1 added to a consistent continuum makes it weighted
+        weighted = weighted or any(w > 1 for _, _, w in out)
         return cls(tuple(out), weighted, key_hash, char)
 
     @property
@@ -129,10 +179,10 @@ class LibmemcachedState:
         return nodes, presets.first_wins(points, nodes, (s for s, _, _ in self.servers))
 
     def _behaviors(self) -> dict[str, Any]:
-        b: dict[str, Any] = {"ketama": True, "hash": self.key_hash}
-        if self.weighted and self.key_hash == "md5":
-            b["ketama_weighted"] = True
-        return b
+        """Behaviors that make this state again: the key hash, and the continuum by
+        ``distribution`` (which, unlike ``ketama_weighted``, leaves the hash alone)."""
+        dist = "consistent weighted" if self.weighted else "consistent ketama"
+        return {"hash": self.key_hash, "distribution": dist}
 
     def _specs(self) -> list[tuple[str, int]]:
         return [(s, w) for s, _, w in self.servers]

@@ -1,29 +1,57 @@
 /* Which server libmemcached routes each key to, as pylibmc configures it: the
  * real library computes it (memcached_generate_hash), no server is contacted.
  *
- *   libmemcached_route HASH MODE HOST:PORT:WEIGHT... < keys > servers
+ *   libmemcached_route BEHAVIORS HOST:PORT:WEIGHT... < keys > servers
  *
- * HASH is a pylibmc hash name (default, md5, crc, fnv1_64, fnv1a_64, fnv1_32,
- * fnv1a_32, murmur, jenkins); MODE is ketama or ketama_weighted, applied after the hash,
- * and both before the servers are added, as pylibmc does (so a weight above 1
- * switches ketama to weighted). Keys are read one per line; for each, the
- * server's "host:port" is written on a line. Built by tests/test_real_proxies.py
- * for this machine and for aarch64 (run under qemu-user), whose plain char is
- * unsigned. */
+ * BEHAVIORS is "name=value,..." of pylibmc's routing behaviors: hash and
+ * ketama_hash (pylibmc hash names: default, md5, crc, fnv1_64, fnv1a_64, fnv1_32,
+ * fnv1a_32, murmur, jenkins), ketama and ketama_weighted (0 or 1), distribution
+ * (modula, consistent, consistent_ketama, consistent_weighted). They are applied
+ * in pylibmc's order (its PylibMC_behaviors table), and before the servers are
+ * added, as pylibmc does (so a weight above 1 switches ketama to weighted). Keys
+ * are read one per line; for each, the server's "host:port" is written on a line.
+ * Built by tests/test_real_proxies.py for this machine and for aarch64 (run under
+ * qemu-user), whose plain char is unsigned. */
 #include <libmemcached-1.0/memcached.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const struct {
+/* a value's name, as pylibmc spells it */
+struct named {
     const char *name;
-    memcached_hash_t hash;
-} HASHES[] = {
+    uint64_t value;
+};
+
+static const struct named HASHES[] = {
     {"default", MEMCACHED_HASH_DEFAULT},   {"md5", MEMCACHED_HASH_MD5},
     {"crc", MEMCACHED_HASH_CRC},           {"fnv1_64", MEMCACHED_HASH_FNV1_64},
     {"fnv1a_64", MEMCACHED_HASH_FNV1A_64}, {"fnv1_32", MEMCACHED_HASH_FNV1_32},
     {"fnv1a_32", MEMCACHED_HASH_FNV1A_32}, {"murmur", MEMCACHED_HASH_MURMUR},
-    {"jenkins", MEMCACHED_HASH_JENKINS},
+    {"jenkins", MEMCACHED_HASH_JENKINS},   {NULL, 0},
+};
+
+static const struct named DISTRIBUTIONS[] = {
+    {"modula", MEMCACHED_DISTRIBUTION_MODULA},
+    {"consistent", MEMCACHED_DISTRIBUTION_CONSISTENT},
+    {"consistent_ketama", MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA},
+    {"consistent_weighted", MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED},
+    {NULL, 0},
+};
+
+static const struct named NUMBERS[] = {{"0", 0}, {"1", 1}, {NULL, 0}};
+
+/* pylibmc's order, and each behavior's value names */
+static const struct {
+    const char *name;
+    memcached_behavior_t flag;
+    const struct named *values;
+} BEHAVIORS[] = {
+    {"hash", MEMCACHED_BEHAVIOR_HASH, HASHES},
+    {"ketama_hash", MEMCACHED_BEHAVIOR_KETAMA_HASH, HASHES},
+    {"ketama", MEMCACHED_BEHAVIOR_KETAMA, NUMBERS},
+    {"ketama_weighted", MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, NUMBERS},
+    {"distribution", MEMCACHED_BEHAVIOR_DISTRIBUTION, DISTRIBUTIONS},
 };
 
 static int fail(const char *what, const char *detail)
@@ -32,24 +60,41 @@ static int fail(const char *what, const char *detail)
     return 2;
 }
 
+/* The value of behavior NAME in "name=value,...", or NULL. */
+static const char *value_of(const char *spec, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    for (const char *p = spec; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        if (strncmp(p, name, n) == 0 && p[n] == '=') {
+            size_t len = strcspn(p + n + 1, ",");
+            if (len >= cap)
+                return NULL;
+            memcpy(out, p + n + 1, len);
+            out[len] = '\0';
+            return out;
+        }
+    }
+    return NULL;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 4)
-        return fail("usage", "HASH ketama|ketama_weighted HOST:PORT:WEIGHT...");
+    if (argc < 3)
+        return fail("usage", "name=value,... HOST:PORT:WEIGHT...");
     memcached_st *mc = memcached_create(NULL);
-    size_t h = 0, nh = sizeof HASHES / sizeof HASHES[0];
-    while (h < nh && strcmp(HASHES[h].name, argv[1]) != 0)
-        h++;
-    if (h == nh)
-        return fail("unknown hash", argv[1]);
-    memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_HASH, (uint64_t)HASHES[h].hash);
-    if (strcmp(argv[2], "ketama") == 0)
-        memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA, 1);
-    else if (strcmp(argv[2], "ketama_weighted") == 0)
-        memcached_behavior_set(mc, MEMCACHED_BEHAVIOR_KETAMA_WEIGHTED, 1);
-    else
-        return fail("unknown mode", argv[2]);
-    for (int i = 3; i < argc; i++) {
+    for (size_t b = 0; b < sizeof BEHAVIORS / sizeof BEHAVIORS[0]; b++) {
+        char value[64];
+        if (!value_of(argv[1], BEHAVIORS[b].name, value, sizeof value))
+            continue;
+        const struct named *v = BEHAVIORS[b].values;
+        while (v->name && strcmp(v->name, value) != 0)
+            v++;
+        if (!v->name)
+            return fail("unknown value", value);
+        if (memcached_behavior_set(mc, BEHAVIORS[b].flag, v->value) != MEMCACHED_SUCCESS)
+            return fail("cannot set behavior", BEHAVIORS[b].name);
+    }
+    for (int i = 2; i < argc; i++) {
         char host[256];
         unsigned port, weight;
         if (sscanf(argv[i], "%255[^:]:%u:%u", host, &port, &weight) != 3)

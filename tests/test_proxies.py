@@ -746,3 +746,30 @@ def test_libmemcached_weighted_continuum_survives_its_heavy_server():
         assert again.vnodes == 160 and again.get_many(keys) == ring.get_many(keys)
     ring.add("d:11214", 1)
     assert ring.vnodes == 160
+
+
+def test_cli_routes_client_addresses_for_balance_source(tmp_path, capsys):
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(
+        "backend web\n    balance source\n    hash-type consistent\n"
+        "    server a 10.0.0.1:80\n    server b 10.0.0.2:80 weight 2\n    server c 10.0.0.3:80\n"
+    )
+    ips = [f"10.{i // 250}.{i % 250}.7" for i in range(500)] + ["2001:db8::1", "::1"]
+    keys = tmp_path / "clients"
+    keys.write_text("".join(f"{ip}\n" for ip in ips))
+    assert main(["route", str(keys), "--haproxy", str(cfg), "--backend", "web"]) == 0
+    ring = HashRing.from_haproxy(cfg.read_text(), "web")
+    want = ring.get_many(source_keys(ips))
+    assert capsys.readouterr().out.splitlines() == [
+        f"{ip}\t{o}" for ip, o in zip(ips, want, strict=True)
+    ]
+    args = ["simulate", "--haproxy", str(cfg), "--backend", "web", "--keys-file", str(keys)]
+    assert main([*args, "--add", "d", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert {n["name"]: n["load_before"] for n in result["nodes"]} == {
+        n: want.count(n) for n in ("a", "b", "c", "d")
+    }
+    keys.write_text("10.0.0.300\n")
+    with pytest.raises(SystemExit):
+        main(["route", str(keys), "--haproxy", str(cfg), "--backend", "web"])
+    assert "does not appear to be an IPv4 or IPv6 address" in capsys.readouterr().err

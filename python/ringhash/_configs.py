@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from .haproxy import source_keys
 from .pymemcache import PymemcacheHash
 from .ring import HashRing
 
@@ -44,6 +45,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         help="how the twemproxy or libmemcached build reads key bytes: signed (built for "
         "x86-64; the default) or unsigned (aarch64, ARM, POWER, s390x)",
     )
+
+
+def keys_of_lines(ring: Any, lines: list[bytes]) -> list[Any]:
+    """The keys of text lines for ``ring``: the lines themselves, but the packed
+    addresses for an HAProxy ``balance source`` ring (its keys are client addresses,
+    hashed as bytes: ``ringhash.haproxy.source_keys``), and ``str`` for pymemcache,
+    which hashes str keys (bytes by their repr)."""
+    if isinstance(ring, PymemcacheHash):
+        return [k.decode("utf-8", "surrogateescape") for k in lines]
+    if getattr(ring, "preset", None) == "haproxy" and ring.hash.split()[0] == "source":
+        return source_keys([k.decode("ascii", "replace").strip() for k in lines])
+    return lines
 
 
 def _behaviors(text: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from typing import BinaryIO
 
 from . import _fleet_cli, compare, simulate
-from ._configs import add_arguments, ring_from_args
+from ._configs import add_arguments, keys_of_lines, ring_from_args
 from .pymemcache import PymemcacheHash
 from .ring import HashRing
 
@@ -55,10 +55,8 @@ def route(ring: HashRing | PymemcacheHash, src: BinaryIO, out: BinaryIO) -> int:
     snap = ring.snapshot()
     names = [n.encode("utf-8") for n in snap.nodes]
     total = 0
-    text = isinstance(snap, PymemcacheHash)  # it hashes str keys (bytes by their repr)
     for keys in _batches(src):
-        batch = [k.decode("utf-8", "surrogateescape") for k in keys] if text else keys
-        owners = snap.lookup(batch).tolist()
+        owners = snap.lookup(keys_of_lines(snap, keys)).tolist()
         out.write(b"".join(k + b"\t" + names[o] + b"\n" for k, o in zip(keys, owners, strict=True)))
         total += len(keys)
     return total
@@ -127,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # e.g. piped into head
         sys.stderr.close()
         return 0
+    except ValueError as e:  # a line that is no key of this ring (balance source: no address)
+        parser.error(f"{args.file}: {e}")
     finally:
         if src is not sys.stdin.buffer:
             src.close()

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ._configs import add_arguments, config_kind, ring_from_args
+from ._configs import add_arguments, config_kind, keys_of_lines, ring_from_args
 from .pymemcache import PymemcacheHash
 from .ring import HashRing
 
@@ -145,7 +145,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chunks = _keys(args, progress)
         task = progress.add_task("routing keys", total=sum(len(c) for c in chunks))
         for chunk in chunks:
-            if isinstance(a, PymemcacheHash):
+            if isinstance(chunk, list):  # --keys-file lines: as route reads them
+                chunk = keys_of_lines(a, chunk)
+            elif isinstance(a, PymemcacheHash):
                 # pymemcache hashes str keys only: route the random keys' decimal text
                 chunk = [str(x) for x in np.asarray(chunk).tolist()]
             oa = map_a[a.lookup(chunk)] if len(a) else np.full(len(chunk), -1)

@@ -19,7 +19,7 @@ import pytest
 from proxy_models import MODELS, full_hash, haproxy_source, lookup3, tagged, unsigned
 from ringhash import HashRing, PymemcacheHash, _core
 from ringhash.cli import main
-from ringhash.haproxy import source_keys
+from ringhash.haproxy import source_keys, uri_keys, uri_options
 from ringhash.twemproxy import TWEMPROXY_HASHES as TWEMPROXY_TABLE
 
 REAL = pathlib.Path(__file__).parent / "data" / "real"
@@ -773,3 +773,40 @@ def test_cli_routes_client_addresses_for_balance_source(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["route", str(keys), "--haproxy", str(cfg), "--backend", "web"])
     assert "does not appear to be an IPv4 or IPv6 address" in capsys.readouterr().err
+
+
+def test_haproxy_balance_uri_keys():
+    """What ``balance uri`` hashes of a URI (backend.c, get_server_uh)."""
+    u = "/a/b/c?x=1"
+    assert uri_keys([u]) == [b"/a/b/c"]  # up to the '?'
+    assert uri_keys([u], whole=True) == [b"/a/b/c?x=1"]
+    assert uri_keys([u], depth=1) == [b"/a"]  # up to the 2nd '/', not included
+    assert uri_keys([u], depth=2, whole=True) == [b"/a/b"]
+    assert uri_keys([u], length=4) == [b"/a/b"]
+    assert uri_keys(["/a?b/c"], depth=2) == [b"/a"]
+    absolute = "http://example.com/a/b?q"
+    assert uri_keys([absolute]) == [b"http://example.com/a/b"]  # all of it, but the query
+    assert uri_keys([absolute], path_only=True) == [b"/a/b"]
+    assert uri_keys(["example.com:443", "*", "http://h"], path_only=True) == [b"", b"", b""]
+    assert uri_options("uri whole len 10 depth 3 path-only") == {
+        "whole": True, "length": 10, "depth": 3, "path_only": True,
+    }  # fmt: skip
+    assert uri_options("url_param key") is None
+    for bad, match in (
+        ("uri len 0", "'len' expects a positive integer"),
+        ("uri depth", "'depth' expects a positive integer"),
+        ("uri fast", "balance uri takes len, depth, path-only and whole, not 'fast'"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            HashRing.haproxy(["a"], balance=bad)
+    with pytest.raises(TypeError, match="balance must be a str"):
+        HashRing.haproxy(["a"], balance=1)
+    cfg = (
+        "backend web\n    balance uri depth 1\n    hash-type consistent\n"
+        "    server a 10.0.0.1:80\n    server b 10.0.0.2:80\n"
+    )
+    ring = HashRing.from_haproxy(cfg, "web")
+    for again in reloaded(ring):  # the balance line travels with the ring
+        assert again._snap._preset.balance == "uri depth 1"
+    with pytest.raises(ValueError, match=r"haproxy.cfg backend web: balance uri takes"):
+        HashRing.from_haproxy(cfg.replace("depth 1", "fast"), "web")

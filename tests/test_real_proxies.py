@@ -28,7 +28,8 @@ from realservers import (
     running,
 )
 from ringhash import HashRing, PymemcacheHash
-from ringhash.haproxy import source_keys
+from ringhash.cli import main
+from ringhash.haproxy import source_keys, uri_keys, uri_options
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -46,18 +47,24 @@ def keys_for(n: int = 2000, seed: int = 7) -> list[str]:
 
 
 def http_owners(port: int, keys: Sequence[str], quote: bool) -> tuple[list[str], list[str]]:
-    """GET /?key=K through a proxy (keep-alive connections of 500 requests, under
-    the proxies' per-connection limits; raw UTF-8 in the request line unless
-    ``quote``); the backends answer with their names. Returns (the key text the
-    proxy hashed, the backend) per key."""
-    hashed, owners = [], []
-    for start in range(0, len(keys), 500):
+    """GET /?key=K through a proxy (raw UTF-8 in the request line unless ``quote``);
+    the backends answer with their names. Returns (the key text the proxy hashed,
+    the backend) per key."""
+    hashed = [urllib.parse.quote(k, safe=":-_.~") if quote else k for k in keys]
+    return hashed, fetch_owners(port, [b"/?key=" + text.encode() for text in hashed])
+
+
+def fetch_owners(port: int, targets: Sequence[bytes]) -> list[str]:
+    """GET each request target through a proxy, on keep-alive connections of 500
+    requests (under the proxies' per-connection limits); the backend of each, by the
+    name it answers with."""
+    owners = []
+    for start in range(0, len(targets), 500):
         sock = socket.create_connection(("127.0.0.1", port), 10)
         reader = sock.makefile("rb")
         try:
-            for k in keys[start : start + 500]:
-                text = urllib.parse.quote(k, safe=":-_.~") if quote else k
-                sock.sendall(b"GET /?key=" + text.encode() + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            for target in targets[start : start + 500]:
+                sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
                 status = reader.readline()
                 length = 0
                 while (line := reader.readline()) not in (b"\r\n", b""):
@@ -66,13 +73,12 @@ def http_owners(port: int, keys: Sequence[str], quote: bool) -> tuple[list[str],
                         length = int(value)
                 body = reader.read(length).decode()
                 if b" 200 " not in status:
-                    raise RuntimeError(f"{k!r}: {status!r} {body!r}")
-                hashed.append(text)
+                    raise RuntimeError(f"{target!r}: {status!r} {body!r}")
                 owners.append(body)
         finally:
             reader.close()
             sock.close()
-    return hashed, owners
+    return owners
 
 
 # ---------------------------------------------------------------- nginx
@@ -223,6 +229,63 @@ def test_haproxy_balance_source(tmp_path):
             assert ring.get_many(source_keys(sources)) == owners, name
             if name == "src":  # (without avalanche 127.0.0.x lie on one arc: one server)
                 assert len(set(owners)) == 4
+
+
+URI_BALANCES = ["uri", "uri whole", "uri len 7", "uri depth 2", "uri whole depth 1 len 14"]
+
+
+def test_haproxy_balance_uri(tmp_path):
+    """``balance uri`` and its options: what of the request URI is hashed
+    (``uri_keys``, and ``ringhash route`` through the backend's balance line)."""
+    exe = need("haproxy")
+    ports = free_ports(4 + len(URI_BALANCES))
+    backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
+    fronts = dict(zip(URI_BALANCES, ports[4:], strict=True))
+    cfg = "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 5s\n"
+    cfg += "    timeout client 30s\n    timeout server 30s\n"
+    for s, port in backends.items():
+        cfg += f"frontend be_{s}\n    bind 127.0.0.1:{port}\n"
+        cfg += f'    http-request return status 200 content-type text/plain string "{s}"\n'
+    for i, (balance, port) in enumerate(fronts.items()):
+        cfg += f"listen u{i}\n    bind 127.0.0.1:{port}\n    balance {balance}\n"
+        cfg += "    hash-type consistent\n"
+        for s, w in (("s1", 1), ("s2", 2), ("s3", 1), ("s4", 1)):
+            cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}\n"
+    (tmp_path / "haproxy.cfg").write_text(cfg)
+    rng = random.Random(3)
+    uris = [
+        f"/{rng.choice(['img', 'api', 'a'])}/{i % 13}/{rng.randrange(99)}"
+        + rng.choice(["", "/", f"?v={i}", f"/x?q={i}&r=1", "?"])
+        for i in range(600)
+    ]
+    targets = [u.encode() for u in uris]
+    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], list(fronts.values())):
+        for i, (balance, port) in enumerate(fronts.items()):
+            owners = fetch_owners(port, targets)
+            ring = HashRing.from_haproxy(cfg, f"u{i}")
+            options = uri_options(balance)
+            assert options is not None
+            assert ring.get_many(uri_keys(uris, **options)) == owners, balance
+            assert len(set(owners)) > 1, balance
+            lines = tmp_path / "uris"
+            lines.write_text("".join(f"{u}\n" for u in uris))
+            out = tmp_path / "routed"
+            assert (
+                main(
+                    [
+                        "route",
+                        str(lines),
+                        "--haproxy",
+                        str(tmp_path / "haproxy.cfg"),
+                        "--backend",
+                        f"u{i}",
+                        "-o",
+                        str(out),
+                    ]
+                )
+                == 0
+            )
+            assert [x.split("\t")[1] for x in out.read_text().splitlines()] == owners
 
 
 # ---------------------------------------------------------------- twemproxy

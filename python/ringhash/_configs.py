@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .haproxy import source_keys
+from .haproxy import HaproxyState
 from .pymemcache import PymemcacheHash
 from .ring import HashRing
 
@@ -48,14 +48,15 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def keys_of_lines(ring: Any, lines: list[bytes]) -> list[Any]:
-    """The keys of text lines for ``ring``: the lines themselves, but the packed
-    addresses for an HAProxy ``balance source`` ring (its keys are client addresses,
-    hashed as bytes: ``ringhash.haproxy.source_keys``), and ``str`` for pymemcache,
-    which hashes str keys (bytes by their repr)."""
+    """The keys of text lines for ``ring``: the lines themselves, but ``str`` for
+    pymemcache (it hashes str keys, bytes by their repr), and what HAProxy hashes of
+    them by the backend's ``balance`` (``HaproxyState.keys_of_text``: a client
+    address packed, a URI cut)."""
     if isinstance(ring, PymemcacheHash):
         return [k.decode("utf-8", "surrogateescape") for k in lines]
-    if getattr(ring, "preset", None) == "haproxy" and ring.hash.split()[0] == "source":
-        return source_keys([k.decode("ascii", "replace").strip() for k in lines])
+    state = ring._snap._preset  # (this package's own; a ring or a snapshot)
+    if isinstance(state, HaproxyState):
+        return state.keys_of_text(lines)
     return lines
 
 

@@ -59,12 +59,19 @@ class PresetConstructors:
 
     @classmethod
     def haproxy(
-        cls, servers: Iterable[Any], hash: str = "sdbm", avalanche: bool | None = None
+        cls,
+        servers: Iterable[Any],
+        hash: str = "sdbm",
+        avalanche: bool | None = None,
+        *,
+        balance: str = "",
     ) -> Any:
         """HAProxy's ``hash-type consistent`` over servers given as names or ``(name,
-        weight[, id])`` in backend order; ``hash`` is sdbm, djb2, wt6 or crc32 (see
-        :mod:`ringhash.haproxy`; ``avalanche`` None is HAProxy's default)."""
-        return cls._preset_ring(HaproxyState.of(servers, hash, avalanche))
+        weight[, id])`` in backend order; ``hash`` is sdbm, djb2, wt6 or crc32, or
+        "source" for ``balance source`` (see :mod:`ringhash.haproxy`; ``avalanche``
+        None is HAProxy's default). ``balance``: the backend's ``balance`` line, kept
+        to read text keys by (``ringhash route``: a ``uri`` cut as HAProxy cuts it)."""
+        return cls._preset_ring(HaproxyState.of(servers, hash, avalanche, balance))
 
     @classmethod
     def from_haproxy(cls, cfg_text: str, backend: str) -> Any:

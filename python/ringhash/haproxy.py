@@ -40,7 +40,7 @@ import numpy as np
 from . import _core, presets
 from ._rule import check_node, sort_nodes
 
-__all__ = ["HASH_FUNCTIONS", "HaproxyState", "parse_haproxy", "source_keys"]
+__all__ = ["HASH_FUNCTIONS", "HaproxyState", "parse_haproxy", "source_keys", "uri_keys"]
 
 #: hash-type functions -> ringhash hash ids; "source" is ``balance source``, which
 #: hashes the client address its own way whatever the function (``source_keys``).
@@ -104,18 +104,24 @@ def assign_ids(written: Iterable[int | None]) -> list[int]:
 
 @dataclass(frozen=True)
 class HaproxyState:
-    """Servers in backend order: (name, written id or None, weight); the hash."""
+    """Servers in backend order: (name, written id or None, weight); the hash; the
+    ``balance`` algorithm and options, which say what a text key is (``keys_of_text``)."""
 
     servers: tuple[tuple[str, int | None, int], ...]
     function: str = "sdbm"
     avalanche: bool = True
+    balance: str = ""  # the backend's ``balance`` line, where read from a config
 
     name: ClassVar[str] = "haproxy"
     rule: ClassVar[int] = _core.RULE_NEAREST
 
     @classmethod
     def of(
-        cls, servers: Iterable[Any], function: str = "sdbm", avalanche: bool | None = None
+        cls,
+        servers: Iterable[Any],
+        function: str = "sdbm",
+        avalanche: bool | None = None,
+        balance: str = "",
     ) -> HaproxyState:
         """``servers``: names, or ``(name, weight)`` / ``(name, weight, id)`` items, in
         backend order. ``avalanche`` None: HAProxy's default (on for the default
@@ -141,7 +147,8 @@ class HaproxyState:
         assign_ids(i for _, i, _ in out)
         if avalanche is None:  # as when no function is written: sdbm avalanche
             avalanche = function in ("sdbm", "source")
-        return cls(tuple(out), function, avalanche)
+        uri_options(balance)  # checked: a ValueError for options HAProxy refuses
+        return cls(tuple(out), function, avalanche, balance)
 
     @property
     def algo(self) -> int:
@@ -175,7 +182,17 @@ class HaproxyState:
         return nodes, presets.first_wins(points, nodes, (n for n, _, _ in self.servers))
 
     def _with(self, servers: Iterable[Any]) -> HaproxyState:
-        return HaproxyState.of(servers, self.function, self.avalanche)
+        return HaproxyState.of(servers, self.function, self.avalanche, self.balance)
+
+    def keys_of_text(self, lines: list[bytes]) -> list[bytes]:
+        """What HAProxy hashes of each text line, by the backend's ``balance``: the
+        packed address for ``source`` (each line a client address), the URI as
+        ``uri`` cuts it (each line a request URI), else the line itself (the
+        ``url_param`` or ``hdr()`` value)."""
+        if self.function == "source":
+            return source_keys([k.decode("ascii", "replace").strip() for k in lines])
+        options = uri_options(self.balance)
+        return lines if options is None else uri_keys(lines, **options)
 
     def added(self, name: str, weight: object) -> HaproxyState:
         return self._with([*((n, w, i) for n, i, w in self.servers), (name, weight)])
@@ -191,11 +208,70 @@ class HaproxyState:
             "servers": [[n, w, i] for n, i, w in self.servers],
             "function": self.function,
             "avalanche": self.avalanche,
+            "balance": self.balance,
         }
 
     @classmethod
     def from_description(cls, d: dict[str, Any]) -> HaproxyState:
-        return cls.of([tuple(s) for s in d["servers"]], d["function"], bool(d["avalanche"]))
+        servers = [tuple(s) for s in d["servers"]]
+        return cls.of(servers, d["function"], bool(d["avalanche"]), d.get("balance", ""))
+
+
+def uri_options(balance: str) -> dict[str, Any] | None:
+    """The options of a ``balance uri [whole] [len N] [depth N] [path-only]`` line as
+    ``uri_keys`` takes them; None for another algorithm. A ValueError for what HAProxy
+    refuses (backend.c, backend_parse_balance)."""
+    if not isinstance(balance, str):
+        raise TypeError(f"balance must be a str, not {type(balance).__name__}")
+    words = balance.split()
+    if not words or words[0] != "uri":
+        return None
+    out: dict[str, Any] = {"whole": False, "length": 0, "depth": 0, "path_only": False}
+    rest = iter(words[1:])
+    for word in rest:
+        if word in ("len", "depth"):
+            n = next(rest, "")
+            if not n.isdigit() or int(n) <= 0:
+                raise ValueError(f"balance uri: '{word}' expects a positive integer, not {n!r}")
+            out["length" if word == "len" else "depth"] = int(n)
+        elif word in ("whole", "path-only"):
+            out[word.replace("-", "_")] = True
+        else:
+            raise ValueError(f"balance uri takes len, depth, path-only and whole, not {word!r}")
+    return out
+
+
+def uri_keys(
+    uris: Iterable[str | bytes],
+    *,
+    whole: bool = False,
+    length: int = 0,
+    depth: int = 0,
+    path_only: bool = False,
+) -> list[bytes]:
+    """What ``balance uri`` hashes of each request URI (backend.c, get_server_uh):
+    with ``path_only``, an absolute URI's scheme and authority dropped; the first
+    ``length`` bytes (0: all); up to the ``depth + 1``-th ``/`` (0: all) and up to
+    the ``?`` unless ``whole``, neither included."""
+    out = []
+    for uri in uris:
+        u = uri.encode("utf-8") if isinstance(uri, str) else bytes(uri)
+        if path_only and not u.startswith(b"/"):  # absolute (or authority, or *) form
+            rest = u.split(b"://", 1)[1] if b"://" in u else b""
+            u = rest[rest.index(b"/") :] if b"/" in rest else b""
+        if length:
+            u = u[:length]
+        end, slashes = 0, 0
+        for c in u:
+            if c == 0x2F:  # '/'
+                slashes += 1
+                if slashes == depth + 1 and depth:
+                    break
+            elif c == 0x3F and not whole:  # '?'
+                break
+            end += 1
+        out.append(u[:end])
+    return out
 
 
 def source_keys(addresses: Iterable[Any]) -> list[bytes]:
@@ -320,6 +396,6 @@ def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
     if not servers:
         raise ValueError(f"haproxy.cfg line {start}: backend {backend} has no server")
     try:
-        return HaproxyState.of(servers, function, avalanche)
+        return HaproxyState.of(servers, function, avalanche, " ".join(balance))
     except (TypeError, ValueError) as e:
         raise ValueError(f"haproxy.cfg backend {backend}: {e}") from None

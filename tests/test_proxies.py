@@ -810,3 +810,25 @@ def test_haproxy_balance_uri_keys():
         assert again._snap._preset.balance == "uri depth 1"
     with pytest.raises(ValueError, match=r"haproxy.cfg backend web: balance uri takes"):
         HashRing.from_haproxy(cfg.replace("depth 1", "fast"), "web")
+
+
+def test_libmemcached_server_strings_as_pylibmc_reads_them():
+    """pylibmc's translate_server_spec forms, and the host string libmemcached's
+    update_continuum builds points from (tests/test_real_proxies.py routes them
+    through libmemcached itself)."""
+    from ringhash.libmemcached import _spec
+
+    for text, sort_host, weight in (
+        ("10.0.0.1", "10.0.0.1", 1),
+        ("10.0.0.1:11211", "10.0.0.1", 1),  # the default port is left out
+        ("10.0.0.1:11212:3", "10.0.0.1:11212", 3),
+        ("[::1]", "::1", 1),
+        ("[2001:db8::1]:11212", "2001:db8::1:11212", 1),
+        ("[::1]:11211:2", "::1", 2),
+        ("udp:10.0.0.1:11212", "10.0.0.1:11212", 1),
+        ("/var/run/memcached.sock", "/var/run/memcached.sock:0", 1),  # port 0
+    ):
+        assert _spec(text, None) == (text, sort_host, weight), text
+    for bad in ("[::1", "[::1]x", "host:port", "host:1:w", ":11211", "[]:1"):
+        with pytest.raises(ValueError, match="expected host"):
+            HashRing.libmemcached([bad])

@@ -446,6 +446,7 @@ def test_pylibmc():
 
 THREE = ["10.0.0.1:11211:1", "10.0.0.2:11212:1", "10.0.0.3:11213:1"]
 HEAVY = ["10.0.0.1:11211:1", "10.0.0.2:11212:3", "10.0.0.3:11213:1"]
+SOCKETS = ["/tmp/memcached.sock", "[2001:db8::1]:11212:1", "[::1]:11213:1", "10.0.0.4:11211:1"]
 LIBMEMCACHED_CONFIGS = [  # (servers, pylibmc behaviors): no server is contacted
     (THREE, {"ketama": 1}),
     (HEAVY, {"ketama": 1}),  # a weight > 1: weighted, the key hash kept
@@ -456,6 +457,8 @@ LIBMEMCACHED_CONFIGS = [  # (servers, pylibmc behaviors): no server is contacted
     (THREE, {"distribution": "consistent weighted", "hash": "fnv1a_32"}),  # hash kept
     (THREE, {"ketama_weighted": 1, "distribution": "consistent"}),  # unweighted, MD5 keys
     (THREE, {"ketama": 1, "ketama_hash": "crc"}),  # the distribution hash: unused
+    (SOCKETS, {"ketama": 1}),  # a unix socket (port 0) and IPv6 addresses
+    ([*SOCKETS[:2], "[::1]:11211:2"], {"ketama": 1, "hash": "fnv1a_32"}),
 ]
 
 
@@ -491,7 +494,13 @@ def test_libmemcached_builds(tmp_path, build):
             check=True,
             timeout=120,
         )
-        by_address = {s.rsplit(":", 1)[0]: s for s in servers}
+        # the probe writes host:port (a unix socket's port 0, an IPv6 host unbracketed)
+        by_address = {
+            f"{s}:0"
+            if s.startswith("/")
+            else s.rsplit(":", 1)[0].replace("[", "").replace("]", ""): s
+            for s in servers
+        }
         owners = [by_address[a] for a in run.stdout.decode().splitlines()]
         ring = HashRing.libmemcached(servers, behaviors, char=char)
         assert ring.get_many(keys) == owners, (servers, behaviors)

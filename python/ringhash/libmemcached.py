@@ -212,21 +212,37 @@ class LibmemcachedState:
 
 
 def _spec(spec: str, weight: object) -> tuple[str, str, int]:
-    """(spec, sort-host string, weight) of a pylibmc server string."""
-    text = spec.strip()
-    w = 1
-    if text.startswith("/"):  # a unix socket: the path is the host, no port
-        return spec, text, check_weight(1 if weight is None else weight)
-    parts = text.rsplit(":", 2) if not text.startswith("[") else [text]
-    host, port = parts[0], 11211
-    if len(parts) >= 2:
-        if not parts[1].isdigit():
-            raise ValueError(f"server {spec!r}: expected host[:port[:weight]]")
-        port = int(parts[1])
-    if len(parts) == 3:
-        if not parts[2].isdigit():
-            raise ValueError(f"server {spec!r}: expected host[:port[:weight]]")
-        w = int(parts[2])
+    """(spec, sort-host string, weight) of a pylibmc server string, read as pylibmc's
+    ``translate_server_spec`` reads it (``host``, ``host:port``, ``host:port:weight``,
+    ``[v6]``, ``[v6]:port[:weight]``, ``udp:`` before any of them, or a unix socket's
+    ``/path``), the sort host as libmemcached's ``update_continuum`` writes it:
+    ``host`` on the default port 11211, else ``host:port`` (a unix socket's port is 0)."""
+    text, w = spec.strip(), 1
+    bad = ValueError(
+        f"server {spec!r}: expected host[:port[:weight]], [v6][:port[:weight]] or /path"
+    )
+    if text.startswith("/"):
+        host, port = text, 0
+    else:
+        text = text.removeprefix("udp:")
+        port_text = ""
+        if text.startswith("["):
+            if text.endswith("]"):
+                host = text[1:-1]
+            elif "]:" in text:
+                host, port_text = text[1:].rsplit("]:", 1)
+            else:
+                raise bad
+        else:
+            host, _, port_text = text.partition(":")
+        port = 11211
+        if port_text:
+            p, sep, wt = port_text.partition(":")
+            if not p.isdigit() or (sep and not wt.isdigit()):
+                raise bad
+            port, w = int(p), int(wt) if sep else 1
+        if not host:
+            raise bad
     if weight is not None:
         w = weight  # type: ignore[assignment]
     sort_host = host if port == 11211 else f"{host}:{port}"

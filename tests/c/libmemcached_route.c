@@ -1,7 +1,9 @@
 /* Which server libmemcached routes each key to, as pylibmc configures it: the
  * real library computes it (memcached_generate_hash), no server is contacted.
  *
- *   libmemcached_route BEHAVIORS HOST:PORT:WEIGHT... < keys > servers
+ *   libmemcached_route BEHAVIORS SERVER... < keys > servers
+ *
+ * A SERVER is HOST:PORT:WEIGHT, [V6]:PORT:WEIGHT or a unix socket's /path.
  *
  * BEHAVIORS is "name=value,..." of pylibmc's routing behaviors: hash and
  * ketama_hash (pylibmc hash names: default, md5, crc, fnv1_64, fnv1a_64, fnv1_32,
@@ -9,7 +11,8 @@
  * (modula, consistent, consistent_ketama, consistent_weighted). They are applied
  * in pylibmc's order (its PylibMC_behaviors table), and before the servers are
  * added, as pylibmc does (so a weight above 1 switches ketama to weighted). Keys
- * are read one per line; for each, the server's "host:port" is written on a line.
+ * are read one per line; for each, the server's "host:port" is written on a line
+ * (a unix socket's port is 0).
  * Built by tests/test_real_proxies.py for this machine and for aarch64 (run under
  * qemu-user), whose plain char is unsigned. */
 #include <libmemcached-1.0/memcached.h>
@@ -60,6 +63,26 @@ static int fail(const char *what, const char *detail)
     return 2;
 }
 
+/* Add a server given as HOST:PORT:WEIGHT, [V6]:PORT:WEIGHT or /unix/socket/path. */
+static int add_server(memcached_st *mc, const char *spec)
+{
+    char host[256];
+    unsigned port, weight;
+    if (spec[0] == '/')
+        return memcached_server_add_unix_socket_with_weight(mc, spec, 1) == MEMCACHED_SUCCESS;
+    if (spec[0] == '[') {
+        const char *close = strstr(spec, "]:");
+        size_t n = close ? (size_t)(close - spec - 1) : sizeof host;
+        if (n >= sizeof host || sscanf(close + 2, "%u:%u", &port, &weight) != 2)
+            return 0;
+        memcpy(host, spec + 1, n);
+        host[n] = '\0';
+    } else if (sscanf(spec, "%255[^:]:%u:%u", host, &port, &weight) != 3) {
+        return 0;
+    }
+    return memcached_server_add_with_weight(mc, host, (in_port_t)port, weight) == MEMCACHED_SUCCESS;
+}
+
 /* The value of behavior NAME in "name=value,...", or NULL. */
 static const char *value_of(const char *spec, const char *name, char *out, size_t cap)
 {
@@ -95,12 +118,7 @@ int main(int argc, char **argv)
             return fail("cannot set behavior", BEHAVIORS[b].name);
     }
     for (int i = 2; i < argc; i++) {
-        char host[256];
-        unsigned port, weight;
-        if (sscanf(argv[i], "%255[^:]:%u:%u", host, &port, &weight) != 3)
-            return fail("not HOST:PORT:WEIGHT", argv[i]);
-        if (memcached_server_add_with_weight(mc, host, (in_port_t)port, weight) !=
-            MEMCACHED_SUCCESS)
+        if (!add_server(mc, argv[i]))
             return fail("cannot add server", argv[i]);
     }
     char *line = NULL;

@@ -107,11 +107,47 @@ def memcacheds(n: int) -> Iterator[list[int]]:
         yield ports
 
 
-class Memcache:
-    """A blocking memcached text-protocol connection (set and multi-get only)."""
+@contextlib.contextmanager
+def memcached_at(where: tuple[str, int] | str) -> Iterator[None]:
+    """One memcached on a (host, port) (any loopback address: 127.0.0.2 and up are free
+    for port 11211 whatever runs on 127.0.0.1) or on a unix socket's path."""
+    exe = need("memcached")
+    base = [exe, "-U", "0", "-m", "16", "-u", "root"]
+    if isinstance(where, str):
+        with running([*base, "-s", where], []) as proc:
+            deadline = time.monotonic() + 10
+            while not os.path.exists(where):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"memcached did not listen on {where}")
+                time.sleep(0.02)
+            yield
+        return
+    host, port = where
+    with running([*base, "-l", host, "-p", str(port)], []) as proc:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(where, 0.2).close()
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"memcached did not listen on {host}:{port}") from None
+                time.sleep(0.02)
+        yield
 
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), 10)
+
+class Memcache:
+    """A blocking memcached text-protocol connection (set and multi-get only), to a
+    port on 127.0.0.1, a (host, port), or a unix socket's path."""
+
+    def __init__(self, where: int | tuple[str, int] | str) -> None:
+        if isinstance(where, str):
+            self.sock = socket.socket(socket.AF_UNIX)
+            self.sock.settimeout(10)
+            self.sock.connect(where)
+        else:
+            address = ("127.0.0.1", where) if isinstance(where, int) else where
+            self.sock = socket.create_connection(address, 10)
         self.buf = b""
 
     def close(self) -> None:
@@ -153,9 +189,10 @@ class Memcache:
 
 
 def owners_by_lookup(
-    ports: Sequence[int], names: Sequence[str], keys: Sequence[bytes]
+    ports: Sequence[int | tuple[str, int] | str], names: Sequence[str], keys: Sequence[bytes]
 ) -> list[str]:
-    """Which memcached (by ``names[i]`` for ``ports[i]``) holds each key."""
+    """Which memcached (by ``names[i]`` for ``ports[i]``: a port on 127.0.0.1, a (host,
+    port) or a unix socket's path) holds each key."""
     where: dict[bytes, str] = {}
     for port, name in zip(ports, names, strict=True):
         conn = Memcache(port)

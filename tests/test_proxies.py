@@ -832,3 +832,22 @@ def test_libmemcached_server_strings_as_pylibmc_reads_them():
     for bad in ("[::1", "[::1]x", "host:port", "host:1:w", ":11211", "[]:1"):
         with pytest.raises(ValueError, match="expected host"):
             HashRing.libmemcached([bad])
+
+
+def test_twemproxy_server_lines_as_nutcracker_reads_them():
+    """conf_add_server: the ring name is the name, else host:port, but the host alone on
+    port 11211 and '/path:' for a unix socket (tests/test_real_proxies.py routes them
+    through nutcracker itself)."""
+    from ringhash.twemproxy import _server_line
+
+    for line, ring_name, weight in (
+        ("10.0.0.1:11212:2", "10.0.0.1:11212", 2),
+        ("10.0.0.1:11211:1", "10.0.0.1", 1),
+        ("10.0.0.1:11211:1 cache-a", "cache-a", 1),
+        ("/var/run/mc.sock:3", "/var/run/mc.sock:", 3),
+        ("/var/run/mc.sock:1 local", "local", 1),
+    ):
+        assert _server_line(line) == (line, ring_name, weight), line
+    for bad in ("10.0.0.1:11211", "/var/run/mc.sock", ":11211:1", "/x:y", "h:p:1"):
+        with pytest.raises(ValueError, match="expected 'host:port:weight"):
+            HashRing.twemproxy([bad])

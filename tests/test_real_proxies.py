@@ -8,6 +8,7 @@ skips, with the reason, where its program is absent; .ci/run installs them all.
 
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import random
 import socket
@@ -20,8 +21,10 @@ import pytest
 
 from realservers import (
     NATIVE_CHAR,
+    Memcache,
     aarch64,
     free_ports,
+    memcached_at,
     memcacheds,
     need,
     owners_by_lookup,
@@ -394,6 +397,41 @@ def test_twemproxy(tmp_path, build):
                     differs.add(h)
         # the build's char decides these five (on non-ASCII keys), and only these
         assert differs == {"one_at_a_time", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32", "hsieh"}
+
+
+@pytest.mark.parametrize("build", ["native", "aarch64"])
+def test_twemproxy_default_port_and_unix_socket(tmp_path, build):
+    """Servers on memcached's default port 11211 are ring-named by their host alone
+    (nutcracker's "backward compatibility with libmemcached"), a unix socket by its
+    path and a colon; on 127.0.0.2 and 127.0.0.3, whose port 11211 is free."""
+    if build == "native":
+        prefix, exe, char = [], need("nutcracker"), NATIVE_CHAR
+    else:
+        prefix, root = aarch64("usr/sbin/nutcracker")
+        exe, char = str(root / "usr" / "sbin" / "nutcracker"), "unsigned"
+    sock = str(tmp_path / "mc.sock")
+    (port,) = free_ports(1)
+    backends = [("127.0.0.2", 11211), ("127.0.0.3", 11211), sock, ("127.0.0.1", port)]
+    lines = ["127.0.0.2:11211:1", "127.0.0.3:11211:2", f"{sock}:1", f"127.0.0.1:{port}:1"]
+    listen, stats = free_ports(2)
+    yml = f"p:\n  listen: 127.0.0.1:{listen}\n  hash: fnv1a_64\n  distribution: ketama\n"
+    yml += "  auto_eject_hosts: false\n  timeout: 2000\n  servers:\n"
+    yml += "".join(f"   - {line}\n" for line in lines)
+    (tmp_path / "nutcracker.yml").write_text(yml)
+    keys = [k.encode() for k in keys_for()]
+    cmd = [*prefix, exe, "-c", str(tmp_path / "nutcracker.yml"), "-p", str(tmp_path / "pid")]
+    cmd += ["-o", str(tmp_path / "log"), "-s", str(stats)]
+    with contextlib.ExitStack() as stack:
+        for where in backends:
+            stack.enter_context(memcached_at(where))
+        stack.enter_context(running(cmd, [listen]))
+        proxy = Memcache(listen)
+        proxy.set_many(keys)
+        proxy.close()
+        owners = owners_by_lookup(backends, lines, keys)
+    ring = HashRing.from_twemproxy(yml, "p", char=char)
+    assert ring.get_many(keys) == owners
+    assert len(set(owners)) == 4
 
 
 # ---------------------------------------------------------------- libmemcached (pylibmc)

@@ -1,7 +1,8 @@
 """twemproxy (nutcracker 0.5) ``distribution: ketama`` (``nc_ketama.c``).
 
 A server line ``host:port:weight [name]`` is ring-named by ``name``, or
-    else by ``host:port``. With ``pct = (float)weight / (float)total`` (C
+    else by ``host:port`` (``host`` alone on port 11211; a unix socket's
+    ``/path:weight`` by ``/path:``). With ``pct = (float)weight / (float)total`` (C
     floats), it gets ``floorf((float)(pct * 160 / 4 * (float)nservers +
     1e-10)) * 4`` points: 4 per MD5 digest of ``ring_name + "-" + i``
     (bytes ``4x .. 4x + 3``, little-endian). Keys are hashed with the pool's
@@ -199,14 +200,27 @@ class TwemproxyState:
 
 
 def _server_line(line: str) -> tuple[str, str, int]:
-    """(line, ring name, weight) of ``host:port:weight [name]``."""
+    """(line, ring name, weight) of ``host:port:weight [name]`` or a unix socket's
+    ``/path:weight [name]``, as nutcracker's conf_add_server reads it. Without a name,
+    the ring name is ``host:port``, but ``host`` alone on port 11211 ("backward
+    compatibility with libmemcached") and ``/path:`` for a unix socket (no port
+    digits after the colon)."""
     addr, _, name = line.strip().partition(" ")
-    parts = addr.rsplit(":", 2)
-    if len(parts) != 3 or not parts[2].isdigit() or not parts[1].isdigit():
-        raise ValueError(f"twemproxy server {line!r}: expected 'host:port:weight [name]'")
-    weight = check_weight(int(parts[2]))
     name = name.strip()
-    return line, name or f"{parts[0]}:{parts[1]}", weight
+    bad = ValueError(
+        f"twemproxy server {line!r}: expected 'host:port:weight [name]' or '/path:weight [name]'"
+    )
+    if addr.startswith("/"):
+        path, _, weight = addr.rpartition(":")
+        if not path or not weight.isdigit():
+            raise bad
+        return line, name or f"{path}:", check_weight(int(weight))
+    parts = addr.rsplit(":", 2)
+    if len(parts) != 3 or not parts[2].isdigit() or not parts[1].isdigit() or not parts[0]:
+        raise bad
+    host, port = parts[0], int(parts[1])
+    ring_name = name or (host if port == 11211 else f"{host}:{port}")
+    return line, ring_name, check_weight(int(parts[2]))
 
 
 presets.register("twemproxy", TwemproxyState.from_description)

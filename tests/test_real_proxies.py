@@ -171,16 +171,23 @@ HAPROXY_CASES = {
 }
 
 
-def test_haproxy(tmp_path):
-    exe = need("haproxy")
-    ports = free_ports(4 + len(HAPROXY_CASES))  # all distinct
-    backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
-    fronts = dict(zip(HAPROXY_CASES, ports[4:], strict=True))
+def haproxy_with_backends(backends: dict[str, int]) -> str:
+    """A haproxy.cfg's start: HTTP defaults, and a frontend per backend server on its
+    port that answers every request with the server's name."""
     cfg = "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 5s\n"
     cfg += "    timeout client 30s\n    timeout server 30s\n"
     for s, port in backends.items():
         cfg += f"frontend be_{s}\n    bind 127.0.0.1:{port}\n"
         cfg += f'    http-request return status 200 content-type text/plain string "{s}"\n'
+    return cfg
+
+
+def test_haproxy(tmp_path):
+    exe = need("haproxy")
+    ports = free_ports(4 + len(HAPROXY_CASES))  # all distinct
+    backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
+    fronts = dict(zip(HAPROXY_CASES, ports[4:], strict=True))
+    cfg = haproxy_with_backends(backends)
     for name, (function, servers) in HAPROXY_CASES.items():
         cfg += (
             f"frontend fe_{name}\n    bind 127.0.0.1:{fronts[name]}\n    default_backend {name}\n"
@@ -205,11 +212,7 @@ def test_haproxy_balance_source(tmp_path):
     ports = free_ports(6)
     backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
     cases = {"src": ("", ports[4]), "src_djb2": ("djb2", ports[5])}  # avalanche; none
-    cfg = "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 5s\n"
-    cfg += "    timeout client 30s\n    timeout server 30s\n"
-    for s, port in backends.items():
-        cfg += f"frontend be_{s}\n    bind 127.0.0.1:{port}\n"
-        cfg += f'    http-request return status 200 content-type text/plain string "{s}"\n'
+    cfg = haproxy_with_backends(backends)
     for name, (function, port) in cases.items():
         cfg += f"listen {name}\n    bind 127.0.0.1:{port}\n    balance source\n"
         cfg += f"    hash-type consistent {function}\n"
@@ -244,11 +247,7 @@ def test_haproxy_balance_uri(tmp_path):
     ports = free_ports(4 + len(URI_BALANCES))
     backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
     fronts = dict(zip(URI_BALANCES, ports[4:], strict=True))
-    cfg = "global\n    maxconn 256\ndefaults\n    mode http\n    timeout connect 5s\n"
-    cfg += "    timeout client 30s\n    timeout server 30s\n"
-    for s, port in backends.items():
-        cfg += f"frontend be_{s}\n    bind 127.0.0.1:{port}\n"
-        cfg += f'    http-request return status 200 content-type text/plain string "{s}"\n'
+    cfg = haproxy_with_backends(backends)
     for i, (balance, port) in enumerate(fronts.items()):
         cfg += f"listen u{i}\n    bind 127.0.0.1:{port}\n    balance {balance}\n"
         cfg += "    hash-type consistent\n"

@@ -16,6 +16,7 @@ import string
 import subprocess
 import urllib.parse
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -499,13 +500,11 @@ LIBMEMCACHED_CONFIGS = [  # (servers, pylibmc behaviors): no server is contacted
 ]
 
 
-@pytest.mark.parametrize("build", ["native", "aarch64"])
-def test_libmemcached_builds(tmp_path, build):
-    """libmemcached 1.1.4 itself (tests/c/libmemcached_route.c, linked against it)
-    routes keys as pylibmc configures it: built for this machine, and against
-    Debian's arm64 libmemcached, run under qemu-user (plain char unsigned there)."""
+def libmemcached_probe(tmp_path: pathlib.Path, build: str) -> tuple[list[str], str]:
+    """tests/c/libmemcached_route.c built against libmemcached 1.1.4: for this machine,
+    or against Debian's arm64 libmemcached (run under qemu-user). (the command
+    prefix, the char of that build); the probe is ``tmp_path / "route"``."""
     probe = pathlib.Path(__file__).parent / "c" / "libmemcached_route.c"
-    out = tmp_path / "route"
     if build == "native":
         prefix, char = [], NATIVE_CHAR
         if not pathlib.Path("/usr/include/libmemcached-1.0/memcached.h").exists():
@@ -517,34 +516,91 @@ def test_libmemcached_builds(tmp_path, build):
         compile_cmd = [need("aarch64-linux-gnu-gcc"), f"-I{root / 'usr' / 'include'}", str(probe)]
         compile_cmd += [f"-L{libs}", f"-Wl,-rpath-link,{libs}", "-lmemcached"]
         char = "unsigned"
-    subprocess.run([*compile_cmd, "-std=gnu99", "-O2", "-o", str(out)], check=True)
+    subprocess.run([*compile_cmd, "-std=gnu99", "-O2", "-o", str(tmp_path / "route")], check=True)
+    return [*prefix, str(tmp_path / "route")], char
+
+
+def probe_owners(
+    probe: list[str], servers: list[str], behaviors: dict[str, Any], keys: list[str]
+) -> list[str]:
+    """The server libmemcached routes each key to, as given in ``servers``."""
+    # the probe names values as libmemcached does (consistent_weighted, ...)
+    spec = ",".join(f"{k}={str(v).replace(' ', '_')}" for k, v in behaviors.items())
+    run = subprocess.run(
+        [*probe, spec, *servers],
+        input="".join(f"{k}\n" for k in keys).encode(),
+        capture_output=True,
+        check=True,
+        timeout=120,
+    )
+    # it writes host:port: a unix socket's port 0, an IPv6 host without brackets
+    by_address = {
+        f"{s}:0" if s.startswith("/") else s.rsplit(":", 1)[0].replace("[", "").replace("]", ""): s
+        for s in servers
+    }
+    return [by_address[a] for a in run.stdout.decode().splitlines()]
+
+
+@pytest.mark.parametrize("build", ["native", "aarch64"])
+def test_libmemcached_builds(tmp_path, build):
+    """libmemcached 1.1.4 itself (tests/c/libmemcached_route.c, linked against it)
+    routes keys as pylibmc configures it: built for this machine, and against
+    Debian's arm64 libmemcached, run under qemu-user (plain char unsigned there)."""
+    probe, char = libmemcached_probe(tmp_path, build)
     keys = keys_for()
     other = {"signed": "unsigned", "unsigned": "signed"}[char]
     differs = set()
     for servers, behaviors in LIBMEMCACHED_CONFIGS:
-        # the probe names values as libmemcached does: consistent_weighted, ...
-        spec = ",".join(f"{k}={str(v).replace(' ', '_')}" for k, v in behaviors.items())
-        run = subprocess.run(
-            [*prefix, str(out), spec, *servers],
-            input="".join(f"{k}\n" for k in keys).encode(),
-            capture_output=True,
-            check=True,
-            timeout=120,
-        )
-        # the probe writes host:port (a unix socket's port 0, an IPv6 host unbracketed)
-        by_address = {
-            f"{s}:0"
-            if s.startswith("/")
-            else s.rsplit(":", 1)[0].replace("[", "").replace("]", ""): s
-            for s in servers
-        }
-        owners = [by_address[a] for a in run.stdout.decode().splitlines()]
+        owners = probe_owners(probe, servers, behaviors, keys)
         ring = HashRing.libmemcached(servers, behaviors, char=char)
         assert ring.get_many(keys) == owners, (servers, behaviors)
         if HashRing.libmemcached(servers, behaviors, char=other).get_many(keys) != owners:
             differs.add(behaviors.get("hash", "default"))
     # the build's char decides these (on non-ASCII keys), and only these
     assert differs == {"default", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32"}
+
+
+@pytest.mark.parametrize("build", ["native", "aarch64"])
+def test_libmemcached_random_configs(tmp_path, build):
+    """Random server lists (IPv4, IPv6, host names, unix sockets, ports 11211 and
+    others, weights) and random behaviors, each routed by libmemcached itself."""
+    probe, char = libmemcached_probe(tmp_path, build)
+    rng = random.Random(11)
+    hashes = ["default", "md5", "crc", "fnv1_64", "fnv1a_64", "fnv1_32", "fnv1a_32", "murmur"]
+    keys = keys_for(400, seed=5)
+    checked = 0
+    for case in range(60):
+        servers = []
+        for i in range(rng.randrange(1, 7)):
+            port = rng.choice([11211, 11211, 11212, rng.randrange(1024, 65536)])
+            weight = rng.choice([1, 1, 1, 2, 3])
+            form = rng.randrange(4)
+            if form == 0:
+                servers.append(f"10.{case}.{i}.{rng.randrange(256)}:{port}:{weight}")
+            elif form == 1:
+                servers.append(f"[2001:db8::{case:x}:{i}]:{port}:{weight}")
+            elif form == 2:
+                servers.append(f"cache-{case}-{i}.example:{port}:{weight}")
+            else:
+                servers.append(f"/run/memcached-{case}-{i}.sock")
+        behaviors: dict[str, Any] = {}
+        for name in rng.sample(["hash", "ketama_hash", "ketama", "ketama_weighted"], 3):
+            behaviors[name] = rng.choice(hashes) if "hash" in name else rng.randrange(2)
+        if rng.random() < 0.5:
+            behaviors["distribution"] = rng.choice(
+                ["consistent", "consistent ketama", "consistent weighted", "modula"]
+            )
+        try:
+            ring = HashRing.libmemcached(servers, behaviors, char=char)
+        except ValueError as e:  # not consistent hashing: refused
+            assert "is not reproduced" in str(e), (servers, behaviors)
+            continue
+        assert ring.get_many(keys) == probe_owners(probe, servers, behaviors, keys), (
+            servers,
+            behaviors,
+        )
+        checked += 1
+    assert checked >= 30, checked
 
 
 # ---------------------------------------------------------------- pymemcache

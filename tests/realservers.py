@@ -188,6 +188,15 @@ class Memcache:
         return found
 
 
+def flush(*servers: int | tuple[str, int] | str) -> None:
+    """Empty each memcached (a port on 127.0.0.1, a (host, port) or a unix socket)."""
+    for where in servers:
+        conn = Memcache(where)
+        conn.sock.sendall(b"flush_all\r\n")
+        assert conn._line() == b"OK"
+        conn.close()
+
+
 def owners_by_lookup(
     ports: Sequence[int | tuple[str, int] | str], names: Sequence[str], keys: Sequence[bytes]
 ) -> list[str]:

@@ -24,6 +24,7 @@ from realservers import (
     NATIVE_CHAR,
     Memcache,
     aarch64,
+    flush,
     free_ports,
     memcached_at,
     memcacheds,
@@ -372,16 +373,10 @@ def test_twemproxy(tmp_path, build):
             "-s",
             str(stats_port),
         ]
-        from realservers import Memcache
-
         differs = set()
         with running(cmd, list(listen.values())):
             for name, (h, servers, tag) in pools.items():
-                for port in ports:  # empty every memcached between pools
-                    conn = Memcache(port)
-                    conn.sock.sendall(b"flush_all\r\n")
-                    assert conn._line() == b"OK"
-                    conn.close()
+                flush(*ports)  # empty every memcached between pools
                 proxy = Memcache(listen[name])
                 proxy.set_many(keys)
                 proxy.close()
@@ -434,6 +429,57 @@ def test_twemproxy_default_port_and_unix_socket(tmp_path, build):
     assert len(set(owners)) == 4
 
 
+@pytest.mark.parametrize("build", ["native", "aarch64"])
+def test_twemproxy_random_pools(tmp_path, build):
+    """Random pools over five memcacheds (two on port 11211 of 127.0.0.2/3, two on
+    127.0.0.1, one on a unix socket): random hashes, weights, names and hash tags,
+    routed by nutcracker itself."""
+    if build == "native":
+        prefix, exe, char = [], need("nutcracker"), NATIVE_CHAR
+    else:
+        prefix, root = aarch64("usr/sbin/nutcracker")
+        exe, char = str(root / "usr" / "sbin" / "nutcracker"), "unsigned"
+    rng = random.Random(17)
+    ports = free_ports(2 + 16 + 1)
+    sock = str(tmp_path / "mc.sock")
+    backends = [("127.0.0.2", 11211), ("127.0.0.3", 11211), ("127.0.0.1", ports[0])]
+    backends += [("127.0.0.1", ports[1]), sock]
+    addrs = ["127.0.0.2:11211", "127.0.0.3:11211", f"127.0.0.1:{ports[0]}", f"127.0.0.1:{ports[1]}"]
+    pools, yml = {}, ""
+    for i, listen in enumerate(ports[2:-1]):
+        chosen = rng.sample(range(5), rng.randrange(2, 6))
+        lines = []
+        for b in chosen:
+            base = f"{sock}" if b == 4 else addrs[b]
+            line = f"{base}:{rng.choice([1, 1, 2, 3])}"
+            if rng.random() < 0.3:
+                line += f" srv{i}-{b}"
+            lines.append(line)
+        h = rng.choice(TWEMPROXY_HASHES)
+        tag = rng.choice(["", "", "{}", "$$"])
+        pools[f"p{i}"] = (lines, chosen)
+        yml += f"p{i}:\n  listen: 127.0.0.1:{listen}\n  hash: {h}\n  distribution: ketama\n"
+        yml += f"  hash_tag: '{tag}'\n" if tag else ""
+        yml += "  auto_eject_hosts: false\n  timeout: 2000\n  servers:\n"
+        yml += "".join(f"   - {line}\n" for line in lines)
+    (tmp_path / "nutcracker.yml").write_text(yml)
+    keys = [k.encode() for k in keys_for(600, seed=9)] + TAGGED[:200]
+    cmd = [*prefix, exe, "-c", str(tmp_path / "nutcracker.yml"), "-p", str(tmp_path / "pid")]
+    cmd += ["-o", str(tmp_path / "log"), "-s", str(ports[-1])]
+    with contextlib.ExitStack() as stack:
+        for where in backends:
+            stack.enter_context(memcached_at(where))
+        stack.enter_context(running(cmd, ports[2:-1]))
+        for (name, (lines, chosen)), listen in zip(pools.items(), ports[2:-1], strict=True):
+            flush(*backends)  # empty every memcached between pools
+            proxy = Memcache(listen)
+            proxy.set_many(keys)
+            proxy.close()
+            owners = owners_by_lookup([backends[b] for b in chosen], lines, keys)
+            ring = HashRing.from_twemproxy(yml, name, char=char)
+            assert ring.get_many(keys) == owners, (name, lines)
+
+
 # ---------------------------------------------------------------- libmemcached (pylibmc)
 
 
@@ -464,13 +510,7 @@ def test_pylibmc():
             (plain, {"ketama_weighted": True, "distribution": "consistent"}),
         ]
         for servers, behaviors in configs:
-            from realservers import Memcache
-
-            for port in ports:
-                conn = Memcache(port)
-                conn.sock.sendall(b"flush_all\r\n")
-                assert conn._line() == b"OK"
-                conn.close()
+            flush(*ports)  # empty every memcached between pools
             client = pylibmc.Client(servers, behaviors=behaviors)
             for k in keys:
                 client.set(k, b"1")

@@ -78,14 +78,22 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -
 
 
 @contextlib.contextmanager
-def running(cmd: Sequence[str], ports: Sequence[int]) -> Iterator[subprocess.Popen[bytes]]:
+def running(
+    cmd: Sequence[str], ports: Sequence[int], kill: bool = False
+) -> Iterator[subprocess.Popen[bytes]]:
+    """``cmd`` running until the block ends, once it listens on ``ports``; then stopped
+    with SIGTERM, or with SIGKILL if ``kill`` (memcached takes a second to stop on
+    SIGTERM, and a test's data need not survive it)."""
     proc = subprocess.Popen(list(cmd), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         for port in ports:
             wait_port(port, proc)
         yield proc
     finally:
-        proc.terminate()
+        if kill:
+            proc.kill()
+        else:
+            proc.terminate()
         try:
             proc.wait(5)
         except subprocess.TimeoutExpired:
@@ -103,7 +111,7 @@ def memcacheds(n: int) -> Iterator[list[int]]:
     with contextlib.ExitStack() as stack:
         for port in ports:
             cmd = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16", "-u", "root"]
-            stack.enter_context(running(cmd, [port]))
+            stack.enter_context(running(cmd, [port], kill=True))
         yield ports
 
 
@@ -114,7 +122,7 @@ def memcached_at(where: tuple[str, int] | str) -> Iterator[None]:
     exe = need("memcached")
     base = [exe, "-U", "0", "-m", "16", "-u", "root"]
     if isinstance(where, str):
-        with running([*base, "-s", where], []) as proc:
+        with running([*base, "-s", where], [], kill=True) as proc:
             deadline = time.monotonic() + 10
             while not os.path.exists(where):
                 if proc.poll() is not None or time.monotonic() > deadline:
@@ -123,7 +131,7 @@ def memcached_at(where: tuple[str, int] | str) -> Iterator[None]:
             yield
         return
     host, port = where
-    with running([*base, "-l", host, "-p", str(port)], []) as proc:
+    with running([*base, "-l", host, "-p", str(port)], [], kill=True) as proc:
         deadline = time.monotonic() + 10
         while True:
             try:

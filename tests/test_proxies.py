@@ -719,13 +719,19 @@ def test_libmemcached_distributions_and_their_order():
     plain = HashRing.libmemcached(three, {"ketama": True})
     for same in ({"distribution": "consistent"}, {"distribution": "consistent ketama"}):
         assert HashRing.libmemcached(three, same).get_many(keys) == plain.get_many(keys)
+    spy = HashRing.libmemcached(
+        three, {"ketama_weighted": True, "distribution": "consistent ketama spy"}
+    )
+    assert (spy.vnodes, spy.hash) == (160, "md5")  # spymemcached's: weighted MD5, "/host:port-i"
+    assert spy.get_many(keys) != md5.get_many(keys)
+    for again in reloaded(spy):
+        assert again.get_many(keys) == spy.get_many(keys)
     assert HashRing.libmemcached(three, {"ketama": True, "ketama_hash": "md5"}).get_many(
         keys
     ) == plain.get_many(keys)  # libmemcached 1.1.4 never uses the distribution hash
     for bad, match in (
         ({"distribution": "modula"}, "distribution 'modula' is not reproduced"),
         ({"ketama": True, "distribution": "random"}, "'random' is not reproduced"),
-        ({"distribution": "consistent ketama spy"}, "'consistent ketama spy' is not reproduced"),
         ({"ketama": False}, "distribution 'modula' is not reproduced"),
         ({"distribution": "nope"}, "unknown libmemcached distribution 'nope'"),
         ({"ketama": True, "ketama_hash": "sha1"}, "unknown libmemcached ketama_hash 'sha1'"),

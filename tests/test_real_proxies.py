@@ -537,6 +537,9 @@ LIBMEMCACHED_CONFIGS = [  # (servers, pylibmc behaviors): no server is contacted
     (THREE, {"ketama": 1, "ketama_hash": "crc"}),  # the distribution hash: unused
     (SOCKETS, {"ketama": 1}),  # a unix socket (port 0) and IPv6 addresses
     ([*SOCKETS[:2], "[::1]:11211:2"], {"ketama": 1, "hash": "fnv1a_32"}),
+    (SOCKETS, {"distribution": "consistent ketama spy"}),  # spymemcached's point names
+    (HEAVY, {"ketama_weighted": 1, "distribution": "consistent ketama spy"}),
+    (THREE, {"ketama_weighted": 1, "distribution": "consistent ketama spy", "hash": "crc"}),
 ]
 
 
@@ -628,7 +631,8 @@ def test_libmemcached_random_configs(tmp_path, build):
             behaviors[name] = rng.choice(hashes) if "hash" in name else rng.randrange(2)
         if rng.random() < 0.5:
             behaviors["distribution"] = rng.choice(
-                ["consistent", "consistent ketama", "consistent weighted", "modula"]
+                ["consistent", "consistent ketama", "consistent weighted", "consistent ketama spy"]
+                + ["modula"]
             )
         try:
             ring = HashRing.libmemcached(servers, behaviors, char=char)

@@ -1,8 +1,10 @@
 """libmemcached 1.1.4's ketama (``update_continuum``), as pylibmc uses it.
 
 - ``ketama`` with every weight 1: 100 points per server, point ``i`` being
-  the *key* hash of ``host:port-i`` (``host-i`` on the default port 11211),
-  one point per string.
+  the *key* hash of ``host:port-i`` (``host-i`` on the default port 11211,
+  ``/path:0-i`` for a unix socket; ``/host:port-i`` under ``distribution=
+  "consistent ketama spy"``, libmemcached's spymemcached names), one point per
+  string.
 - A weight above 1 anywhere silently switches to the weighted mode (as
   libmemcached does when such a server is added, for good), as do
   ``ketama_weighted`` and ``distribution="consistent weighted"``:
@@ -17,7 +19,8 @@
 - Behaviors apply in pylibmc's order, before the servers are added: ``hash``,
   ``ketama_hash`` (the distribution hash, which 1.1.4 never uses), ``ketama``,
   ``ketama_weighted``, ``distribution`` (``consistent`` and
-  ``consistent ketama`` are ``ketama``; the non-consistent ones are refused).
+  ``consistent ketama`` are ``ketama``; ``consistent ketama spy`` keeps the
+  weighted flag as it was; the non-consistent ones are refused).
 
 The one-at-a-time (``default``) and FNV hashes read key bytes through a plain
 C ``char``, whose sign is the platform's: ``char="signed"`` (the default) hashes
@@ -60,19 +63,20 @@ LIBMEMCACHED_HASHES = {
 #: PylibMC_behaviors table), before it adds the servers.
 BEHAVIORS = ("hash", "ketama_hash", "ketama", "ketama_weighted", "distribution")
 #: pylibmc's ``distribution`` names (pylibmc.client.distributions) that are
-#: consistent hashing, and whether each makes the continuum weighted; REFUSED, the
-#: others (``consistent ketama spy`` is not reproduced, the rest are not
-#: consistent hashing).
+#: consistent hashing, and whether each makes the continuum weighted; SPY, the one
+#: that names points as spymemcached does; REFUSED, the others (not consistent hashing).
 DISTRIBUTIONS = {"consistent": False, "consistent ketama": False, "consistent weighted": True}
-REFUSED = ("modula", "random", "virtual bucket", "consistent ketama spy", "consistent max")
+SPY = "consistent ketama spy"
+REFUSED = ("modula", "random", "virtual bucket", "consistent max")
 
 
-def _mode(behaviors: Mapping[str, Any]) -> tuple[bool, str]:
-    """(weighted, key hash) after libmemcached 1.1.4 applies ``behaviors`` in pylibmc's
-    order (behavior.cc): ``hash`` sets the key hash; ``ketama_hash`` the distribution
-    hash, which 1.1.4 never uses; ``ketama`` the unweighted continuum (off: modula);
-    ``ketama_weighted`` the weighted one and the MD5 key hash; ``distribution`` sets
-    the distribution itself, the weighted flag with it."""
+def _mode(behaviors: Mapping[str, Any]) -> tuple[bool, str, bool]:
+    """(weighted, key hash, spy) after libmemcached 1.1.4 applies ``behaviors`` in
+    pylibmc's order (behavior.cc): ``hash`` sets the key hash; ``ketama_hash`` the
+    distribution hash, which 1.1.4 never uses; ``ketama`` the unweighted continuum
+    (off: modula); ``ketama_weighted`` the weighted one and the MD5 key hash;
+    ``distribution`` sets the distribution itself, and the weighted flag with it but
+    for ``consistent ketama spy`` (spymemcached's point names), which leaves it."""
     unknown = set(behaviors) - set(BEHAVIORS)
     if unknown:
         raise ValueError(f"behaviors {sorted(unknown)} are not reproduced")
@@ -96,19 +100,21 @@ def _mode(behaviors: Mapping[str, Any]) -> tuple[bool, str]:
                 key_hash = "md5"  # libmemcached sets the key hash to MD5 here
         elif value in DISTRIBUTIONS:
             dist, weighted = value, DISTRIBUTIONS[value]
+        elif value == SPY:
+            dist = value
         elif value in REFUSED:
             dist = value
         else:
             known = sorted([*DISTRIBUTIONS, *REFUSED])
             raise ValueError(f"unknown libmemcached distribution {value!r}: pylibmc's are {known}")
-    if dist not in DISTRIBUTIONS:
+    if dist not in DISTRIBUTIONS and dist != SPY:
         raise ValueError(
             f"distribution {dist!r} is not reproduced: only the consistent ones are (ketama=True, "
-            "ketama_weighted=True, or distribution consistent, consistent ketama or "
-            "consistent weighted)"
+            "ketama_weighted=True, or distribution consistent, consistent ketama, consistent "
+            "weighted or consistent ketama spy)"
         )
     hash_id(LIBMEMCACHED_HASHES, key_hash, "libmemcached")
-    return weighted, key_hash
+    return weighted, key_hash, dist == SPY
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,7 @@ class LibmemcachedState:
     weighted: bool = False
     key_hash: str = "default"
     char: str = "signed"
+    spy: bool = False  # ``consistent ketama spy``: points of "/host:port-i", i from 0
 
     name: ClassVar[str] = "libmemcached"
     rule: ClassVar[int] = _core.RULE_GE
@@ -130,24 +137,27 @@ class LibmemcachedState:
         servers: Iterable[Any] | Mapping[str, int],
         behaviors: Mapping[str, Any] | None = None,
         char: str = "signed",
+        *,
+        weighted: bool = False,
     ) -> LibmemcachedState:
         """``servers``: pylibmc server strings ``host[:port[:weight]]``; ``behaviors``:
         the pylibmc behaviors dict (``hash``, ``ketama``, ``ketama_weighted``,
-        ``distribution``, ``ketama_hash``; see ``_mode``)."""
+        ``distribution``, ``ketama_hash``; see ``_mode``). ``weighted``: the continuum
+        is weighted already (libmemcached never unsets it: a state saved and loaded)."""
         check_char(char)
-        weighted, key_hash = _mode(dict(behaviors or {"ketama": True}))
+        made_weighted, key_hash, spy = _mode(dict(behaviors or {"ketama": True}))
         if isinstance(servers, (str, bytes)):
             raise TypeError("servers must be a list of server strings")
         items = list(servers.items()) if isinstance(servers, Mapping) else list(servers)
         out = []
         for item in items:
             spec, weight = (item, None) if isinstance(item, str) else item
-            out.append(_spec(check_node(spec), weight))
+            out.append(_spec(check_node(spec), weight, spy))
         if len({s for s, _, _ in out}) != len(out):
             raise ValueError("a server is listed twice")
         # a server of weight > 1 added to a consistent continuum makes it weighted
-        weighted = weighted or any(w > 1 for _, _, w in out)
-        return cls(tuple(out), weighted, key_hash, char)
+        weighted = weighted or made_weighted or any(w > 1 for _, _, w in out)
+        return cls(tuple(out), weighted, key_hash, char, spy)
 
     @property
     def algo(self) -> int:
@@ -179,44 +189,49 @@ class LibmemcachedState:
         return nodes, presets.first_wins(points, nodes, (s for s, _, _ in self.servers))
 
     def _behaviors(self) -> dict[str, Any]:
-        """Behaviors that make this state again: the key hash, and the continuum by
-        ``distribution`` (which, unlike ``ketama_weighted``, leaves the hash alone)."""
-        dist = "consistent weighted" if self.weighted else "consistent ketama"
+        """Behaviors that make this state again (with ``weighted=self.weighted``): the
+        key hash, and the distribution (unlike ``ketama_weighted``, it leaves the hash
+        alone)."""
+        dist = SPY if self.spy else "consistent ketama"
         return {"hash": self.key_hash, "distribution": dist}
+
+    def _again(self, specs: list[tuple[str, object]]) -> LibmemcachedState:
+        return LibmemcachedState.of(specs, self._behaviors(), self.char, weighted=self.weighted)
 
     def _specs(self) -> list[tuple[str, int]]:
         return [(s, w) for s, _, w in self.servers]
 
     def added(self, name: str, weight: object) -> LibmemcachedState:
-        return LibmemcachedState.of([*self._specs(), (name, weight)], self._behaviors(), self.char)
+        return self._again([*self._specs(), (name, weight)])
 
     def removed(self, name: str) -> LibmemcachedState:
         # the same client without that server: a weighted continuum stays weighted
-        servers = tuple(s for s in self.servers if s[0] != name)
-        return LibmemcachedState(servers, self.weighted, self.key_hash, self.char)
+        return self._again([(s, w) for s, w in self._specs() if s != name])
 
     def reweighted(self, name: str, weight: object) -> LibmemcachedState:
         w = check_weight(weight)
-        return LibmemcachedState.of(
-            [(s, w if s == name else ow) for s, ow in self._specs()], self._behaviors(), self.char
-        )
+        return self._again([(s, w if s == name else ow) for s, ow in self._specs()])
 
     def describe(self) -> dict[str, Any]:
         servers = [[s, w] for s, w in self._specs()]
-        return {"servers": servers, "behaviors": self._behaviors(), "char": self.char}
+        d = {"servers": servers, "behaviors": self._behaviors(), "char": self.char}
+        return {**d, "weighted": self.weighted}
 
     @classmethod
     def from_description(cls, d: dict[str, Any]) -> LibmemcachedState:
-        # descriptions written before ``char`` existed were all of signed-char rings
-        return cls.of([tuple(s) for s in d["servers"]], d["behaviors"], d.get("char", "signed"))
+        # descriptions written before ``char`` and ``weighted`` existed: a signed-char
+        # ring, weighted as its behaviors and weights make it
+        servers, char = [tuple(s) for s in d["servers"]], d.get("char", "signed")
+        return cls.of(servers, d["behaviors"], char, weighted=bool(d.get("weighted", False)))
 
 
-def _spec(spec: str, weight: object) -> tuple[str, str, int]:
+def _spec(spec: str, weight: object, spy: bool = False) -> tuple[str, str, int]:
     """(spec, sort-host string, weight) of a pylibmc server string, read as pylibmc's
     ``translate_server_spec`` reads it (``host``, ``host:port``, ``host:port:weight``,
     ``[v6]``, ``[v6]:port[:weight]``, ``udp:`` before any of them, or a unix socket's
     ``/path``), the sort host as libmemcached's ``update_continuum`` writes it:
-    ``host`` on the default port 11211, else ``host:port`` (a unix socket's port is 0)."""
+    ``host`` on the default port 11211, else ``host:port`` (a unix socket's port is 0);
+    ``/host:port`` always under ``spy`` (spymemcached's names)."""
     text, w = spec.strip(), 1
     bad = ValueError(
         f"server {spec!r}: expected host[:port[:weight]], [v6][:port[:weight]] or /path"
@@ -245,7 +260,7 @@ def _spec(spec: str, weight: object) -> tuple[str, str, int]:
             raise bad
     if weight is not None:
         w = weight  # type: ignore[assignment]
-    sort_host = host if port == 11211 else f"{host}:{port}"
+    sort_host = f"/{host}:{port}" if spy else host if port == 11211 else f"{host}:{port}"
     return spec, sort_host, check_weight(w)
 
 

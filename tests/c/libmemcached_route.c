@@ -8,7 +8,8 @@
  * BEHAVIORS is "name=value,..." of pylibmc's routing behaviors: hash and
  * ketama_hash (pylibmc hash names: default, md5, crc, fnv1_64, fnv1a_64, fnv1_32,
  * fnv1a_32, murmur, jenkins), ketama and ketama_weighted (0 or 1), distribution
- * (modula, consistent, consistent_ketama, consistent_weighted). They are applied
+ * (modula, consistent, consistent_ketama, consistent_weighted, consistent_ketama_spy).
+ * They are applied
  * in pylibmc's order (its PylibMC_behaviors table), and before the servers are
  * added, as pylibmc does (so a weight above 1 switches ketama to weighted). Keys
  * are read one per line; for each, the server's "host:port" is written on a line
@@ -39,6 +40,7 @@ static const struct named DISTRIBUTIONS[] = {
     {"consistent", MEMCACHED_DISTRIBUTION_CONSISTENT},
     {"consistent_ketama", MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA},
     {"consistent_weighted", MEMCACHED_DISTRIBUTION_CONSISTENT_WEIGHTED},
+    {"consistent_ketama_spy", MEMCACHED_DISTRIBUTION_CONSISTENT_KETAMA_SPY},
     {NULL, 0},
 };
 

@@ -58,28 +58,48 @@ def aarch64(program: str) -> tuple[list[str], pathlib.Path]:
     root = os.environ.get("RINGHASH_AARCH64_ROOT")
     if not root or not (pathlib.Path(root) / program).exists():
         pytest.skip(
-            f"no aarch64 {program} under RINGHASH_AARCH64_ROOT={root!r} (.ci/run extracts "
-            "Debian's arm64 packages there: see its 'aarch64 builds' part)"
+            f"no aarch64 {program} under RINGHASH_AARCH64_ROOT={root!r} (.ci/run unpacks "
+            "Debian's arm64 nutcracker and libmemcached there)"
         )
     libs = pathlib.Path(root) / "usr" / "lib" / "aarch64-linux-gnu"
     return [qemu, "-L", str(AARCH64_SYSROOT), "-E", f"LD_LIBRARY_PATH={libs}"], pathlib.Path(root)
 
 
-def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+#: Where a server listens: a port on 127.0.0.1, a (host, port), or a unix socket's path.
+Where = int | tuple[str, int] | str
+
+
+def connect(where: Where, timeout: float = 10.0) -> socket.socket:
+    if isinstance(where, str):
+        sock = socket.socket(socket.AF_UNIX)
+        sock.settimeout(timeout)
+        try:
+            sock.connect(where)
+        except OSError:
+            sock.close()
+            raise
+        return sock
+    return socket.create_connection(
+        ("127.0.0.1", where) if isinstance(where, int) else where, timeout
+    )
+
+
+def wait_port(where: Where, proc: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             out = proc.stdout.read().decode(errors="replace") if proc.stdout else ""
             raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}: {out[-2000:]}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+        with contextlib.suppress(OSError):
+            connect(where, 0.2).close()
             return
         time.sleep(0.02)
-    raise RuntimeError(f"{proc.args!r} did not listen on port {port}")
+    raise RuntimeError(f"{proc.args!r} did not listen on {where}")
 
 
 @contextlib.contextmanager
 def running(
-    cmd: Sequence[str], ports: Sequence[int], kill: bool = False
+    cmd: Sequence[str], ports: Sequence[Where], kill: bool = False
 ) -> Iterator[subprocess.Popen[bytes]]:
     """``cmd`` running until the block ends, once it listens on ``ports``; then stopped
     with SIGTERM, or with SIGKILL if ``kill`` (memcached takes a second to stop on
@@ -105,13 +125,11 @@ def running(
 
 @contextlib.contextmanager
 def memcacheds(n: int) -> Iterator[list[int]]:
-    """``n`` memcached servers on free ports."""
-    exe = need("memcached")
+    """``n`` memcached servers on free ports of 127.0.0.1."""
     ports = free_ports(n)
     with contextlib.ExitStack() as stack:
         for port in ports:
-            cmd = [exe, "-l", "127.0.0.1", "-p", str(port), "-U", "0", "-m", "16", "-u", "root"]
-            stack.enter_context(running(cmd, [port], kill=True))
+            stack.enter_context(memcached_at(("127.0.0.1", port)))
         yield ports
 
 
@@ -119,28 +137,9 @@ def memcacheds(n: int) -> Iterator[list[int]]:
 def memcached_at(where: tuple[str, int] | str) -> Iterator[None]:
     """One memcached on a (host, port) (any loopback address: 127.0.0.2 and up are free
     for port 11211 whatever runs on 127.0.0.1) or on a unix socket's path."""
-    exe = need("memcached")
-    base = [exe, "-U", "0", "-m", "16", "-u", "root"]
-    if isinstance(where, str):
-        with running([*base, "-s", where], [], kill=True) as proc:
-            deadline = time.monotonic() + 10
-            while not os.path.exists(where):
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"memcached did not listen on {where}")
-                time.sleep(0.02)
-            yield
-        return
-    host, port = where
-    with running([*base, "-l", host, "-p", str(port)], [], kill=True) as proc:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(where, 0.2).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"memcached did not listen on {host}:{port}") from None
-                time.sleep(0.02)
+    cmd = [need("memcached"), "-U", "0", "-m", "16", "-u", "root"]
+    cmd += ["-s", where] if isinstance(where, str) else ["-l", where[0], "-p", str(where[1])]
+    with running(cmd, [where], kill=True):
         yield
 
 
@@ -148,14 +147,8 @@ class Memcache:
     """A blocking memcached text-protocol connection (set and multi-get only), to a
     port on 127.0.0.1, a (host, port), or a unix socket's path."""
 
-    def __init__(self, where: int | tuple[str, int] | str) -> None:
-        if isinstance(where, str):
-            self.sock = socket.socket(socket.AF_UNIX)
-            self.sock.settimeout(10)
-            self.sock.connect(where)
-        else:
-            address = ("127.0.0.1", where) if isinstance(where, int) else where
-            self.sock = socket.create_connection(address, 10)
+    def __init__(self, where: Where) -> None:
+        self.sock = connect(where)
         self.buf = b""
 
     def close(self) -> None:
@@ -196,7 +189,7 @@ class Memcache:
         return found
 
 
-def flush(*servers: int | tuple[str, int] | str) -> None:
+def flush(*servers: Where) -> None:
     """Empty each memcached (a port on 127.0.0.1, a (host, port) or a unix socket)."""
     for where in servers:
         conn = Memcache(where)
@@ -206,7 +199,7 @@ def flush(*servers: int | tuple[str, int] | str) -> None:
 
 
 def owners_by_lookup(
-    ports: Sequence[int | tuple[str, int] | str], names: Sequence[str], keys: Sequence[bytes]
+    ports: Sequence[Where], names: Sequence[str], keys: Sequence[bytes]
 ) -> list[str]:
     """Which memcached (by ``names[i]`` for ``ports[i]``: a port on 127.0.0.1, a (host,
     port) or a unix socket's path) holds each key."""

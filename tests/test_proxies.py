@@ -857,3 +857,25 @@ def test_twemproxy_server_lines_as_nutcracker_reads_them():
     for bad in ("10.0.0.1:11211", "/var/run/mc.sock", ":11211:1", "/x:y", "h:p:1"):
         with pytest.raises(ValueError, match="expected 'host:port:weight"):
             HashRing.twemproxy([bad])
+
+
+def test_simulate_reads_key_lines_by_each_rings_balance(tmp_path, capsys):
+    """--keys-file lines through the before ring by its balance line, and through the
+    --to file's ring by its own (here it starts hashing the query string too)."""
+    cfg = "backend web\n    balance uri\n    hash-type consistent\n"
+    cfg += "".join(f"    server s{i} 10.0.0.{i}:80\n" for i in range(1, 5))
+    before, after = tmp_path / "a.cfg", tmp_path / "b.cfg"
+    before.write_text(cfg)
+    after.write_text(cfg.replace("balance uri\n", "balance uri whole\n"))
+    uris = [f"/img/{i % 50}.png?v={i}" for i in range(2000)]
+    keys = tmp_path / "uris"
+    keys.write_text("".join(f"{u}\n" for u in uris))
+    args = ["simulate", "--haproxy", str(before), "--backend", "web", "--to", str(after)]
+    assert main([*args, "--keys-file", str(keys), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    a = HashRing.from_haproxy(before.read_text(), "web").get_many(uri_keys(uris))
+    b = HashRing.from_haproxy(after.read_text(), "web").get_many(uri_keys(uris, whole=True))
+    assert {n["name"]: n["load_after"] for n in result["nodes"]} == {
+        n: b.count(n) for n in sorted(set(a) | set(b))
+    }
+    assert result["moved_keys"] == sum(x != y for x, y in zip(a, b, strict=True)) > 0

@@ -145,13 +145,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         chunks = _keys(args, progress)
         task = progress.add_task("routing keys", total=sum(len(c) for c in chunks))
         for chunk in chunks:
-            if isinstance(chunk, list):  # --keys-file lines: as route reads them
-                chunk = keys_of_lines(a, chunk)
+            ka = kb = chunk
+            if isinstance(chunk, list):  # --keys-file lines, as route reads them: each
+                # ring by its own rule (a --to file may balance by another)
+                ka, kb = keys_of_lines(a, chunk), keys_of_lines(b, chunk)
             elif isinstance(a, PymemcacheHash):
                 # pymemcache hashes str keys only: route the random keys' decimal text
-                chunk = [str(x) for x in np.asarray(chunk).tolist()]
-            oa = map_a[a.lookup(chunk)] if len(a) else np.full(len(chunk), -1)
-            ob = map_b[b.lookup(chunk)] if len(b) else np.full(len(chunk), -1)
+                ka = kb = [str(x) for x in np.asarray(chunk).tolist()]
+            oa = map_a[a.lookup(ka)] if len(a) else np.full(len(chunk), -1)
+            ob = map_b[b.lookup(kb)] if len(b) else np.full(len(chunk), -1)
             load_a += np.bincount(oa[oa >= 0], minlength=len(names))
             load_b += np.bincount(ob[ob >= 0], minlength=len(names))
             moved = (oa != ob) & (oa >= 0) & (ob >= 0)

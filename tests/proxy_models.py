@@ -7,6 +7,7 @@ published descriptions: the oracle of tests/test_proxies.py and of the
 
 from __future__ import annotations
 
+import bisect
 import zlib
 from collections.abc import Callable
 
@@ -233,3 +234,75 @@ def tagged(key: bytes, tag: bytes) -> bytes:
         return key
     end = key.find(tag[1:], start + 1)
     return key[start + 1 : end] if end > start + 1 else key
+
+
+def forge_crc32(prefix: bytes, suffix: bytes, target: int) -> bytes | None:
+    """Twelve letters ``@``..``O`` (each one's low 4 bits free) that make
+    ``crc32(prefix + letters + suffix) == target``, or None if these 48 bits cannot.
+    crc32 of messages of one length is affine in their bits, so the bits that reach
+    ``target`` are solved for over GF(2): how the tests make two servers' points meet."""
+    base = b"@" * 12
+    c0 = zlib.crc32(prefix + base + suffix)
+    basis: dict[int, tuple[int, int]] = {}  # leading bit -> (crc change, bits flipped)
+    for k in range(48):
+        flipped = bytearray(base)
+        flipped[k // 4] ^= 1 << (k % 4)
+        v, m = zlib.crc32(prefix + bytes(flipped) + suffix) ^ c0, 1 << k
+        while v:
+            h = v.bit_length() - 1
+            if h not in basis:
+                basis[h] = (v, m)
+                break
+            v, m = v ^ basis[h][0], m ^ basis[h][1]
+    v, m = target ^ c0, 0
+    while v:
+        h = v.bit_length() - 1
+        if h not in basis:
+            return None
+        v, m = v ^ basis[h][0], m ^ basis[h][1]
+    out = bytearray(base)
+    for k in range(48):
+        if m >> k & 1:
+            out[k // 4] ^= 1 << (k % 4)
+    return bytes(out)
+
+
+def nginx_continuum(servers: list[tuple[str, int, bool]]) -> list[tuple[int, int]]:
+    """ngx_http_upstream_update_chash: (point, server index) of every server, down
+    ones too, sorted stably, and a point equal to the one before dropped."""
+    points = []
+    for index, (text, weight, _) in enumerate(servers):
+        raw = text.encode()
+        host, port = raw, b""
+        if raw[:5].lower() == b"unix:":
+            host = raw[5:]
+        else:
+            j = len(raw)
+            while j and raw[j - 1 : j].isdigit():
+                j -= 1
+            if j and raw[j - 1 : j] == b":":
+                host, port = raw[: j - 1], raw[j:]
+        base, prev = zlib.crc32(host + b"\0" + port), 0
+        for _ in range(160 * weight):
+            prev = zlib.crc32(prev.to_bytes(4, "little"), base)
+            points.append((prev, index))
+    points.sort(key=lambda p: p[0])
+    return [p for i, p in enumerate(points) if i == 0 or points[i - 1][0] != p[0]]
+
+
+def nginx_route(servers: list[tuple[str, int, bool]], keys: list[bytes]) -> list[str | None]:
+    """ngx_http_upstream_get_chash_peer: per key, the server of the first point >=
+    crc32(key), stepping over down servers' points; None where nginx goes round robin
+    instead (an empty key, or 21 points in a row of down servers)."""
+    continuum = nginx_continuum(servers)
+    points = [p for p, _ in continuum]
+    out: list[str | None] = []
+    for key in keys:
+        out.append(None)
+        i = bisect.bisect_left(points, zlib.crc32(key))
+        for tries in range(21 if key and points else 0):
+            text, _, down = servers[continuum[(i + tries) % len(points)][1]]
+            if not down:
+                out[-1] = text
+                break
+    return out

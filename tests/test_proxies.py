@@ -12,13 +12,25 @@ import pathlib
 import pickle
 import random
 import sys
+import zlib
 
 import numpy as np
 import pytest
 
-from proxy_models import MODELS, full_hash, haproxy_source, lookup3, tagged, unsigned
+from proxy_models import (
+    MODELS,
+    forge_crc32,
+    full_hash,
+    haproxy_source,
+    lookup3,
+    nginx_continuum,
+    nginx_route,
+    tagged,
+    unsigned,
+)
 from ringhash import HashRing, PymemcacheHash, _core
 from ringhash.cli import main
+from ringhash.errors import EmptyRingError
 from ringhash.haproxy import source_keys, uri_keys, uri_options
 from ringhash.twemproxy import TWEMPROXY_HASHES as TWEMPROXY_TABLE
 
@@ -301,6 +313,95 @@ def test_nginx_config():
             "upstream u {\n hash $a consistent;\n server a:1;\n server a:1;\n}", "u"
         )
     assert HashRing.nginx(["localhost:80"]).points[0] != HashRing.nginx(["127.0.0.1:80"]).points[0]
+    # the last balancing directive decides, as in nginx ("load balancing method redefined")
+    hashed = HashRing.from_nginx(
+        "upstream u {\n least_conn;\n hash $a consistent;\n server a:1;\n}", "u"
+    )
+    assert hashed.nodes == ("a:1",)
+    with pytest.raises(ValueError, match=r"line 3: upstream u does not use 'hash"):
+        HashRing.from_nginx("upstream u {\n hash $a consistent;\n hash $a;\n server a:1;\n}", "u")
+    # 'backup' before the hash line: nginx accepts it, and never hashes to it
+    backup = "upstream u {\n server b:1 backup;\n hash $a consistent;\n server a:1;\n}"
+    assert HashRing.from_nginx(backup, "u").nodes == ("a:1",)
+    with pytest.raises(ValueError, match=r"line 4: nginx refuses 'backup' servers after 'hash'"):
+        HashRing.from_nginx(
+            "upstream u {\n hash $a consistent;\n server a:1;\n server b backup;\n}", "u"
+        )
+    with pytest.raises(ValueError, match=r"line 1: upstream u has no server"):
+        HashRing.from_nginx("upstream u {\n server b:1 backup;\n hash $a consistent;\n}", "u")
+
+
+def test_nginx_conf_file(tmp_path):
+    """A path is read as nginx reads it: its includes (relative to its directory, globs
+    expanded) too; errors name the file and line."""
+    (tmp_path / "conf.d").mkdir()
+    (tmp_path / "conf.d" / "app.conf").write_text(
+        "upstream app {\n  hash $arg_k consistent;\n"
+        "  server 10.0.0.1:80;\n  server 10.0.0.2:80;\n}\n"
+    )
+    (tmp_path / "nginx.conf").write_text("events {}\nhttp {\n  include conf.d/*.conf;\n}\n")
+    ring = HashRing.from_nginx(tmp_path / "nginx.conf", "app")
+    text = (tmp_path / "conf.d" / "app.conf").read_text()
+    assert ring.to_dict() == HashRing.from_nginx(text, "app").to_dict()
+    with pytest.raises(ValueError, match=r"no 'upstream nope' block in .*nginx.conf or the 1 file"):
+        HashRing.from_nginx(tmp_path / "nginx.conf", "nope")
+    (tmp_path / "conf.d" / "bad.conf").write_text("upstream bad {\n  server 10.0.0.1:80;\n}\n")
+    with pytest.raises(ValueError, match=r"bad.conf line 1: upstream bad does not use 'hash"):
+        HashRing.from_nginx(tmp_path / "nginx.conf", "bad")
+    (tmp_path / "broken.conf").write_text("http {\n  include missing.conf;\n}\n")
+    with pytest.raises(ValueError, match=r"broken.conf line 2: .*missing.conf"):
+        HashRing.from_nginx(tmp_path / "broken.conf", "app")
+    with pytest.raises(FileNotFoundError, match="no nginx.conf at"):
+        HashRing.from_nginx(tmp_path / "absent.conf", "app")
+    with pytest.raises(TypeError, match="text .str. or a path"):
+        HashRing.from_nginx(b"upstream app {}", "app")  # type: ignore[arg-type]
+
+
+def nginx_servers(rng: random.Random) -> list[tuple[str, int, bool]]:
+    forms = ["10.0.{}.{}:{}", "unix:/run/app{}.{}.sock{}", "h{}.{}.example{}", "h{}-{}:{}:"]
+    return [
+        (
+            rng.choice(forms).format(i, rng.randrange(256), rng.randrange(1, 65536)),
+            rng.randrange(1, 4),
+            rng.random() < 0.3,
+        )
+        for i in range(rng.randrange(1, 7))
+    ]
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_nginx_down_servers_model(seed):
+    """Down servers, against a model of nginx's C (proxy_models.nginx_route): keys on
+    a down server's points go to the next live point; where nginx would go round robin
+    (21 down points in a row) the model has no answer and the key is not compared.
+    Every fourth case gives a live server a point equal to a down one's, listed after it."""
+    rng = random.Random(seed)
+    servers = nginx_servers(rng)
+    if seed % 4 == 0:
+        down = ("10.9.9.9:80", 1, True)
+        target = int(HashRing.nginx([down[0]]).points[rng.randrange(160)])
+        tail = forge_crc32(b"/run/forged", b"\0" * 5, target)
+        assert tail is not None
+        servers = [down, *servers, ("unix:/run/forged" + tail.decode(), 1, False)]
+        assert target in HashRing.nginx([servers[-1][0]]).points  # the premise
+    keys = [f"k{rng.random()}".encode() for _ in range(3000)]
+    if seed % 4 == 0:  # and keys in the arc of the shared point
+        points = [p for p, _ in nginx_continuum(servers)]
+        low = points[points.index(target) - 1] if points.index(target) else -1
+        # keys whose hash is in the arc that ends at the shared point, and on it
+        hashes = [target, *(rng.randrange(low + 1, target + 1) for _ in range(49))]
+        keys += [b"a" + (forge_crc32(b"a", b"", h) or b"") for h in hashes]
+        assert [zlib.crc32(k) for k in keys[-50:]] == hashes
+    ring = HashRing.nginx(servers)
+    want = nginx_route(servers, keys)
+    if all(down for _, _, down in servers):
+        with pytest.raises(EmptyRingError):
+            ring.get_many(keys)
+        return
+    got = ring.get_many(keys)
+    compared = [(g, w) for g, w in zip(got, want, strict=True) if w is not None]
+    assert [g for g, _ in compared] == [w for _, w in compared]
+    assert sum(w is None for w in want) <= len(keys) // 20
 
 
 HAPROXY = """

@@ -9,17 +9,21 @@ skips, with the reason, where its program is absent; .ci/run installs them all.
 from __future__ import annotations
 
 import contextlib
+import os
 import pathlib
 import random
 import socket
 import string
 import subprocess
 import urllib.parse
+import zlib
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 
+from proxy_models import forge_crc32
 from realservers import (
     NATIVE_CHAR,
     Memcache,
@@ -35,6 +39,7 @@ from realservers import (
 from ringhash import HashRing, PymemcacheHash
 from ringhash.cli import main
 from ringhash.haproxy import source_keys, uri_keys, uri_options
+from ringhash.nginx import nginx_points
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -102,45 +107,54 @@ NGINX_CASES = {
 }
 
 
+def nginx_conf(
+    tmp_path: pathlib.Path, backends: dict[str, str], upstreams: dict[str, tuple[int, str]]
+) -> str:
+    """An nginx.conf: a server per backend, listening where given (``127.0.0.1:p`` or
+    ``unix:/path``) and answering every request with its name; and per upstream
+    (front port, the lines inside its block) a front on that port proxying to it."""
+    temps = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    for d in temps:
+        (tmp_path / d).mkdir(exist_ok=True)
+    http = "".join(f"  {d}_temp_path {tmp_path}/{d};\n" for d in temps)
+    http += "".join(
+        f"  server {{ listen {where}; location / {{ return 200 '{name}'; }} }}\n"
+        for name, where in backends.items()
+    )
+    for name, (front, body) in upstreams.items():
+        http += f"  upstream {name} {{\n{body}  }}\n"
+        http += f"  server {{ listen 127.0.0.1:{front}; location / {{\n"
+        http += f"    proxy_pass http://{name}; proxy_next_upstream off; }} }}\n"
+    # a failed backend is an error (502), never a retry on another server; as root,
+    # nginx's workers would run as nobody, who cannot reach a socket in tmp_path
+    user = "user root;\n" if os.geteuid() == 0 else ""
+    return (
+        f"daemon off;\n{user}worker_processes 1;\npid {tmp_path}/nginx.pid;\n"
+        f"error_log {tmp_path}/error.log;\nevents {{ worker_connections 64; }}\n"
+        f"http {{\n  access_log off;\n{http}}}\n"
+    )
+
+
+def nginx_running(tmp_path: pathlib.Path, conf: str, listens: Sequence[Any]) -> Any:
+    (tmp_path / "nginx.conf").write_text(conf)
+    cmd = [need("nginx"), "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
+    return running(cmd, listens)
+
+
 def test_nginx(tmp_path):
-    exe = need("nginx")
+    need("nginx")
     ports = free_ports(4 + len(NGINX_CASES))  # all distinct
     backends = ports[:4]
     fronts = dict(zip(NGINX_CASES, ports[4:], strict=True))
-    servers = "".join(
-        f"  server {{ listen 127.0.0.1:{p}; location / {{ return 200 '{p}'; }} }}\n"
-        for p in backends
-    )
-    upstreams, texts = "", {}
+    upstreams, texts = {}, {}
     for name, spec in NGINX_CASES.items():
         lines = [(t.format(*backends), w) for t, w in spec]
         texts[name] = lines
         body = "".join(f"    server {t} weight={w};\n" for t, w in lines)
-        upstreams += f"  upstream up_{name} {{\n    hash $arg_key consistent;\n{body}  }}\n"
-        upstreams += (
-            f"  server {{ listen 127.0.0.1:{fronts[name]};"
-            f" location / {{ proxy_pass http://up_{name}; }} }}\n"
-        )
-    conf = (
-        f"daemon off;\nworker_processes 1;\npid {tmp_path}/nginx.pid;\n"
-        f"error_log {tmp_path}/error.log;\nevents {{ worker_connections 64; }}\n"
-        f"http {{\n  access_log off;\n{servers}{upstreams}}}\n"
-    )
-    (tmp_path / "nginx.conf").write_text(conf)
-    for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
-        (tmp_path / d).mkdir()
-    conf = conf.replace(
-        "http {\n",
-        "http {\n"
-        + "".join(
-            f"  {d}_temp_path {tmp_path}/{d};\n"
-            for d in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-        ),
-    )
-    (tmp_path / "nginx.conf").write_text(conf)
+        upstreams[f"up_{name}"] = (fronts[name], f"    hash $arg_key consistent;\n{body}")
+    conf = nginx_conf(tmp_path, {str(p): f"127.0.0.1:{p}" for p in backends}, upstreams)
     keys = keys_for()
-    cmd = [exe, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")]
-    with running(cmd, [*backends, *fronts.values()]):
+    with nginx_running(tmp_path, conf, [*backends, *fronts.values()]):
         for name, lines in texts.items():
             ring = HashRing.from_nginx(conf, f"up_{name}")
             by_port = {t.rsplit(":", 1)[1]: t for t, _ in lines}
@@ -152,6 +166,86 @@ def test_nginx(tmp_path):
     assert names.get_many(keys) != HashRing.nginx(
         [t.replace("127.1", "127.0.0.1") for t, _ in texts["names"]]
     ).get_many(keys)
+
+
+def test_nginx_down_backup_include(tmp_path):
+    """A ``down`` server's point that a live server's point equals is still the down
+    server's (nginx builds the continuum from every server and skips a down one's
+    points at lookup): keys there go on to the next point, not to the live server.
+    A ``backup`` server before the ``hash`` line takes no keys. The upstreams are
+    in a file the nginx.conf includes, and the ring is read from the nginx.conf."""
+    need("nginx")
+    ports = free_ports(3)
+    live, front, front_backup = f"127.0.0.1:{ports[0]}", ports[1], ports[2]
+    down = "127.0.0.1:1"  # never connected to: down
+    # B: a unix socket whose path is chosen so that B's first point is one of the
+    # down server's points, and the next live point after it is the other server's
+    live_points = nginx_points(live, 1)
+    prefix = f"{tmp_path}/b".encode()
+    for target in nginx_points(down, 1):
+        tail = forge_crc32(prefix, b".sock" + b"\0" * 5, int(target))
+        if tail is None:
+            continue
+        path = (prefix + tail).decode() + ".sock"
+        b_points = nginx_points(f"unix:{path}", 1)
+        points = np.unique(np.concatenate([nginx_points(down, 1), b_points, live_points]))
+        after = points[points > target]
+        if b_points[0] == target and len(after) and after[0] in live_points:
+            break
+    else:
+        pytest.fail("no target gave a collision whose next point is the live server's")
+    unix = f"unix:{path}"
+    assert b_points[0] == target  # the premise: the down server and B share a point
+    servers = f"    server {down} down;\n    server {unix};\n    server {live};\n"
+    upstreams = {
+        "shared": (front, f"    hash $arg_key consistent;\n{servers}"),
+        "backup": (
+            front_backup,
+            f"    server {unix} backup;\n    hash $arg_key consistent;\n"
+            f"    server {live};\n    server {down} down;\n",
+        ),
+    }
+    conf = nginx_conf(tmp_path, {"B": unix, "live": live}, upstreams)
+    start, end = conf.index("  upstream "), conf.rindex("}")
+    (tmp_path / "upstreams.conf").write_text(conf[start:end])
+    conf = conf[:start] + "  include upstreams.conf;\n" + conf[end:]
+    # keys of the shared point's arc, (the point before, target], and keys anywhere
+    before = points[points < target]
+    low = int(before[-1]) if len(before) else -1
+    arc = [k for k in (f"k{i}" for i in range(200_000)) if low < zlib.crc32(k.encode()) <= target]
+    keys = arc[:50] + keys_for(500)
+    assert len(arc) >= 20
+    by_name = {"B": unix, "live": live}
+    with nginx_running(tmp_path, conf, [*ports[:3], path]):
+        ring = HashRing.from_nginx(tmp_path / "nginx.conf", "shared")
+        hashed, owners = http_owners(front, keys, quote=True)
+        assert ring.get_many(hashed) == [by_name[o] for o in owners]
+        assert {by_name[o] for o in owners[:50]} == {live}  # not B, whose point it shares
+        backup = HashRing.from_nginx(tmp_path / "nginx.conf", "backup")
+        assert set(backup.nodes) == {live, down}  # B is a backup: not hashed
+        hashed, owners = http_owners(front_backup, keys, quote=True)
+        assert backup.get_many(hashed) == [by_name[o] for o in owners] == [live] * len(keys)
+    shared = HashRing.from_nginx(tmp_path / "nginx.conf", "shared")
+    assert shared.get_many(arc[:50]) == [live] * 50
+    # the command line reads the nginx.conf the same way (its include followed)
+    (tmp_path / "keys").write_text("".join(f"{k}\n" for k in arc[:50]))
+    conf_path, out = str(tmp_path / "nginx.conf"), str(tmp_path / "routed")
+    assert (
+        main(
+            [
+                "route",
+                str(tmp_path / "keys"),
+                "--nginx",
+                conf_path,
+                "--upstream",
+                "shared",
+                "-o",
+                out,
+            ]
+        )
+        == 0
+    )
+    assert [x.split("\t")[1] for x in pathlib.Path(out).read_text().splitlines()] == [live] * 50
 
 
 # ---------------------------------------------------------------- HAProxy

@@ -110,6 +110,8 @@ def ring_from_args(args: argparse.Namespace, path: str | None = None) -> HashRin
     section = getattr(args, option)
     if not section:
         raise ValueError(f"--{kind} needs --{option} (the {what} to read)")
-    text = Path(path or getattr(args, kind)).read_text(encoding="utf-8")
+    file = Path(path or getattr(args, kind))
+    # nginx's configs are read from the file, so that its includes are followed
+    text = file if kind == "nginx" else file.read_text(encoding="utf-8")
     ring: HashRing = make(text, section, char=char) if char else make(text, section)
     return ring

@@ -8,6 +8,7 @@ hands it to ``_preset_ring``, which ``HashRing`` defines.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -53,8 +54,10 @@ class PresetConstructors:
         return cls._preset_ring(NginxState.of(servers))
 
     @classmethod
-    def from_nginx(cls, conf_text: str, upstream: str) -> Any:
-        """The ring of ``upstream NAME`` in an nginx.conf text (needs ``ringhash[nginx]``)."""
+    def from_nginx(cls, conf_text: str | os.PathLike[str], upstream: str) -> Any:
+        """The ring of ``upstream NAME`` in an nginx.conf text, or in the nginx.conf at a
+        path (a ``pathlib.Path``: its ``include`` files are read too, as nginx reads
+        them); needs ``ringhash[nginx]``."""
         return cls._preset_ring(parse_nginx(conf_text, upstream))
 
     @classmethod

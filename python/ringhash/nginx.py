@@ -5,25 +5,32 @@ The rule, from the module's source (``ngx_http_upstream_update_chash``):
 - A server is named by its ``server`` text as written (``127.0.0.1:8080``,
   ``backend.local:80``, ``unix:/run/app.sock``): that text, not the address it
   resolves to, is hashed, so ``localhost:8080`` and ``127.0.0.1:8080`` route
-  differently. It is split at its last colon when only digits follow
+  differently. It is split at its last colon when only digits (or none) follow
   (``host``, ``port``; else the whole text is the host and the port is empty;
   ``unix:`` texts hash the path), and ``base = crc32(host + b"\\0" + port)``.
 - A server of weight ``w`` gets ``160 * w`` points: point ``j`` is ``base``
   continued over the previous point's 4 bytes little-endian (0 for the first),
-  i.e. ``crc32(host \\0 port prev)``. ``down`` servers get none (their keys go
-  to the next point, as nginx skips them).
+  i.e. ``crc32(host \\0 port prev)``; ``down`` servers too.
 - Points are sorted (a stable sort: equal points keep config order) and a point
   equal to the one before is dropped. A key belongs to the first point
-  ``>= crc32(key)``, wrapping; the key is the evaluated ``hash`` expression
-  (``$arg_key`` is the raw query value, not URL-decoded).
+  ``>= crc32(key)``, wrapping, stepping over the points of ``down`` servers (so a
+  point a live server shares with a down one listed before it is the down one's,
+  and its keys go on); the key is the evaluated ``hash`` expression (``$arg_key``
+  is the raw query value, not URL-decoded).
+- Where nginx does not hash, the preset still answers: an empty key, and a key
+  whose point and the 20 after it are all down servers' (about ``(d/n)**21`` of
+  keys with ``d`` of ``n`` equal servers down), go round robin in nginx
+  (``ngx_http_upstream_get_chash_peer``); the preset gives the next live point.
+- ``backup`` servers (nginx allows them before the ``hash`` line) are not hashed.
 """
 
 from __future__ import annotations
 
+import os
 import struct
 import tempfile
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -41,7 +48,7 @@ def _host_port(text: str) -> tuple[bytes, bytes]:
     if raw[:5].lower() == b"unix:":
         return raw[5:], b""
     host, sep, port = raw.rpartition(b":")
-    if sep and port.isdigit():
+    if sep and (port.isdigit() or not port):  # (nginx's loop: digits back to a colon)
         return host, port
     return raw, b""
 
@@ -106,11 +113,19 @@ class NginxState:
         return {t: float(w) for t, w, _ in self.servers}
 
     def build(self) -> presets.Built:
+        # A down server's points stay in the continuum (nginx builds it from every
+        # server and skips a down one's point at lookup), so a point it shares with a
+        # live server is still its own, and the keys there go on to the next point.
         nodes = sort_nodes(t for t, _, _ in self.servers)
-        live = [(t, w) for t, w, down in self.servers if not down]
-        return nodes, presets.first_wins(
-            [nginx_points(t, w) for t, w in live], nodes, (t for t, _ in live)
+        ring = presets.first_wins(
+            [nginx_points(t, w) for t, w, _ in self.servers], nodes, (t for t, _, _ in self.servers)
         )
+        downs = {t for t, _, d in self.servers if d}
+        if ring is None or not downs:
+            return nodes, ring
+        points, owners = ring
+        live = ~np.array([n in downs for n in nodes])[owners]
+        return nodes, (points[live], owners[live]) if live.any() else None
 
     def added(self, name: str, weight: object) -> NginxState:
         return NginxState.of([*self.servers, (name, weight)])
@@ -152,58 +167,101 @@ def _blocks(parsed: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
         yield from _blocks(d.get("block") or [])
 
 
+#: The balancing directives nginx has besides ``hash``; in an upstream block the last
+#: balancing directive is the one nginx uses (an earlier one is "redefined").
 UNSUPPORTED_BALANCERS = {"ip_hash", "least_conn", "random", "least_time", "sticky", "ntlm"}
 
 
-def parse_nginx(conf_text: str, upstream: str) -> NginxState:
+def parse_nginx(conf_text: str | os.PathLike[str], upstream: str) -> NginxState:
     """The servers of ``upstream NAME { hash ... consistent; ... }`` in an nginx.conf
-    text (a clear ValueError naming the line for anything else)."""
+    text, or in the nginx.conf at a path (``pathlib.Path``), whose ``include``s are
+    read as nginx reads them (relative to that file's directory, globs expanded); a
+    clear ValueError naming the file and line for anything else."""
     cp = _crossplane()
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "nginx.conf"
-        path.write_text(conf_text, encoding="utf-8")
-        result = cp.parse(str(path), single=True, check_ctx=False, check_args=False, comments=False)
+    options: dict[str, Any] = dict(check_ctx=False, check_args=False, comments=False)
+    if isinstance(conf_text, str):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "nginx.conf"
+            path.write_text(conf_text, encoding="utf-8")
+            result = cp.parse(str(path), single=True, **options)
+    elif isinstance(conf_text, os.PathLike):
+        path = Path(conf_text)
+        if not path.is_file():
+            raise FileNotFoundError(f"no nginx.conf at {str(path)!r}")
+        result = cp.parse(str(path), single=False, **options)
+    else:
+        raise TypeError(
+            f"conf_text must be the text (str) or a path (os.PathLike), not "
+            f"{type(conf_text).__name__}"
+        )
+    text = isinstance(conf_text, str)
+
+    def name(file: str) -> str:  # what errors call a file: a text is "nginx.conf"
+        return "nginx.conf" if text else file
+
     if result["errors"]:
         e = result["errors"][0]
-        raise ValueError(f"nginx.conf line {e.get('line')}: {e.get('error')}")
+        raise ValueError(f"{name(e.get('file', ''))} line {e.get('line')}: {e.get('error')}")
     found = [
-        d
-        for d in _blocks(result["config"][0]["parsed"])
+        (config["file"], d)
+        for config in result["config"]
+        for d in _blocks(config["parsed"])
         if d["directive"] == "upstream" and d["args"] == [upstream]
     ]
     if not found:
-        raise ValueError(f"no 'upstream {upstream}' block in the nginx.conf text")
-    block = found[0]
-    hashing = [d for d in block["block"] if d["directive"] == "hash"]
-    if not hashing or hashing[0]["args"][-1:] != ["consistent"]:
+        files = [c["file"] for c in result["config"]]
+        where = "the nginx.conf text" if text else files[0]
+        if len(files) > 1:
+            where += f" or the {len(files) - 1} file(s) it includes"
+        raise ValueError(f"no 'upstream {upstream}' block in {where}")
+    file, block = found[0]
+    return _upstream(block, upstream, lambda line: f"{name(file)} line {line}")
+
+
+def _upstream(block: dict[str, Any], upstream: str, at: Callable[[int], str]) -> NginxState:
+    """One ``upstream`` block's servers, as nginx reads them: the last balancing
+    directive decides (``hash <key> consistent``, or a refusal); a ``backup`` server,
+    which nginx accepts only before the ``hash`` line, takes no part in the hashing
+    (nginx reaches it only when it falls back to round robin)."""
+    directives = block["block"]
+    balancing = ("hash", *UNSUPPORTED_BALANCERS)
+    last = next((d for d in reversed(directives) if d["directive"] in balancing), None)
+    if last is not None and last["directive"] in UNSUPPORTED_BALANCERS:
+        raise ValueError(f"{at(last['line'])}: '{last['directive']}' is not consistent hashing")
+    if last is None or last["args"][-1:] != ["consistent"] or len(last["args"]) != 2:
         raise ValueError(
-            f"nginx.conf line {block['line']}: upstream {upstream} does not use "
+            f"{at((last or block)['line'])}: upstream {upstream} does not use "
             "'hash <key> consistent;' (the only nginx balancing this preset reproduces)"
         )
     servers: list[tuple[str, int, bool]] = []
-    for d in block["block"]:
-        if d["directive"] in UNSUPPORTED_BALANCERS:
-            raise ValueError(
-                f"nginx.conf line {d['line']}: '{d['directive']}' is not consistent hashing"
-            )
+    refuses_backup = None  # the balancing directive in force, if it refuses 'backup'
+    for d in directives:
+        if d["directive"] in ("hash", "ip_hash", "random"):
+            refuses_backup = d["directive"]
+        elif d["directive"] == "least_conn":
+            refuses_backup = None
         if d["directive"] != "server":
             continue
-        text, weight, down = d["args"][0], 1, False
+        text, weight, down, backup = d["args"][0], 1, False, False
         for arg in d["args"][1:]:
             if arg.startswith("weight="):
                 try:
                     weight = int(arg[7:])
                 except ValueError:
-                    raise ValueError(f"nginx.conf line {d['line']}: bad {arg!r}") from None
+                    raise ValueError(f"{at(d['line'])}: bad {arg!r}") from None
             elif arg == "down":
                 down = True
             elif arg == "backup":
-                raise ValueError(
-                    f"nginx.conf line {d['line']}: nginx refuses 'backup' servers with hash"
-                )
-        servers.append((text, weight, down))
+                if refuses_backup is not None:
+                    raise ValueError(
+                        f"{at(d['line'])}: nginx refuses 'backup' servers after "
+                        f"'{refuses_backup}' (invalid parameter \"backup\")"
+                    )
+                backup = True
+        if not backup:
+            servers.append((text, weight, down))
     if not servers:
-        raise ValueError(f"nginx.conf line {block['line']}: upstream {upstream} has no server")
+        raise ValueError(f"{at(block['line'])}: upstream {upstream} has no server")
     try:
         return NginxState.of(servers)
     except (TypeError, ValueError) as e:

@@ -237,16 +237,17 @@ def tagged(key: bytes, tag: bytes) -> bytes:
 
 
 def forge_crc32(prefix: bytes, suffix: bytes, target: int) -> bytes | None:
-    """Twelve letters ``@``..``O`` (each one's low 4 bits free) that make
+    """Sixteen letters ``h``..``o`` (each one's low 3 bits free) that make
     ``crc32(prefix + letters + suffix) == target``, or None if these 48 bits cannot.
     crc32 of messages of one length is affine in their bits, so the bits that reach
-    ``target`` are solved for over GF(2): how the tests make two servers' points meet."""
-    base = b"@" * 12
+    ``target`` are solved for over GF(2): how the tests make two servers' points meet,
+    and keys hash where they must."""
+    base = b"h" * 16
     c0 = zlib.crc32(prefix + base + suffix)
     basis: dict[int, tuple[int, int]] = {}  # leading bit -> (crc change, bits flipped)
     for k in range(48):
         flipped = bytearray(base)
-        flipped[k // 4] ^= 1 << (k % 4)
+        flipped[k // 3] ^= 1 << (k % 3)
         v, m = zlib.crc32(prefix + bytes(flipped) + suffix) ^ c0, 1 << k
         while v:
             h = v.bit_length() - 1
@@ -263,7 +264,7 @@ def forge_crc32(prefix: bytes, suffix: bytes, target: int) -> bytes | None:
     out = bytearray(base)
     for k in range(48):
         if m >> k & 1:
-            out[k // 4] ^= 1 << (k % 4)
+            out[k // 3] ^= 1 << (k % 3)
     return bytes(out)
 
 

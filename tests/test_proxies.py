@@ -438,10 +438,6 @@ def test_haproxy_config():
         HashRing.from_haproxy(HAPROXY, "mapped")
     with pytest.raises(ValueError, match="no 'backend nope'"):
         HashRing.from_haproxy(HAPROXY, "nope")
-    with pytest.raises(ValueError, match="line 4: backup servers"):
-        HashRing.from_haproxy(
-            "backend x\n balance uri\n hash-type consistent\n server a 1.1.1.1:1 backup\n", "x"
-        )
     with pytest.raises(ValueError, match="unknown hash function 'md5'"):
         HashRing.from_haproxy(
             "backend x\n balance uri\n hash-type consistent md5\n server a b\n", "x"
@@ -450,6 +446,97 @@ def test_haproxy_config():
         HashRing.haproxy([("a", 1, 2), ("b", 1, 2)])
     with pytest.raises(ValueError, match=r"\[0, 256\]"):
         HashRing.haproxy([("a", 300)])
+
+
+HAPROXY_SETTINGS = """
+defaults base
+    balance url_param k
+    hash-type consistent
+    default-server weight 2 check inter 2s
+
+defaults
+    balance hdr(x)
+    hash-type consistent crc32
+
+backend inherits
+    default-server weight 4 cookie backup
+    server a 10.0.0.1:80
+    server b 10.0.0.2:80 weight 1
+    default-server disabled
+    server c 10.0.0.3:80
+    server d 10.0.0.4:80 enabled
+
+backend named from base
+    server a 10.0.0.1:80
+    server-template t 2-4 10.0.0.9:80 weight 3
+    server z 10.0.0.5:80 backup
+
+backend onlybackups from base
+    server a 10.0.0.1:80 backup
+    server b 10.0.0.2:80 backup weight 5
+    server c 10.0.0.3:80 weight 0
+
+backend allbackups from base
+    option allbackups
+    default-server backup
+    server a 10.0.0.1:80
+    server b 10.0.0.2:80
+    server c 10.0.0.3:80 no-backup disabled
+"""
+
+
+def test_haproxy_settings():
+    """default-server (from defaults and in the backend, by line order), named defaults
+    (``from``), server-template, backup servers and ``option allbackups``."""
+    ring = HashRing.from_haproxy(HAPROXY_SETTINGS, "inherits")
+    state = ring._snap._preset
+    assert (state.function, state.avalanche) == ("crc32", False)  # the last defaults
+    assert state.balance == "hdr(x)"
+    assert ring.weights == {"a": 4.0, "b": 1.0, "c": 0.0, "d": 4.0}  # 'cookie backup': a value
+    assert state.hashed == [("a", 4), ("b", 1), ("c", 0), ("d", 4)]
+    named = HashRing.from_haproxy(HAPROXY_SETTINGS, "named")
+    state = named._snap._preset
+    assert (state.function, state.avalanche, state.balance) == ("sdbm", True, "url_param k")
+    assert state.ids == {"a": 1, "t2": 2, "t3": 3, "t4": 4, "z": 5}
+    assert named.weights == {"a": 2.0, "t2": 3.0, "t3": 3.0, "t4": 3.0, "z": 2.0}
+    keys = [f"k{i}" for i in range(5000)]
+    owners = named.get_many(keys)
+    assert "z" not in owners and set(owners) == {"a", "t2", "t3", "t4"}  # z: a backup
+    # the same servers with z at weight 0 (its id kept): the same routing
+    same = HashRing.haproxy(
+        [("a", 2), ("t2", 3), ("t3", 3), ("t4", 3), ("z", 0)], "sdbm", balance="url_param k"
+    )
+    assert same.get_many(keys) == owners
+    # no active server can take a key: the first backup takes them all
+    only = HashRing.from_haproxy(HAPROXY_SETTINGS, "onlybackups")
+    assert set(only.get_many(keys)) == {"a"}
+    assert set(only.remove("a") and only.get_many(keys)) == {"b"}
+    # option allbackups: hashed over the backups, as the actives would be
+    every = HashRing.from_haproxy(HAPROXY_SETTINGS, "allbackups")
+    assert every._snap._preset.hashed == [("a", 2), ("b", 2)]
+    assert every.get_many(keys) == HashRing.haproxy([("a", 2), ("b", 2)]).get_many(keys)
+    assert set(every.get_many(keys)) == {"a", "b"}
+    for ring in (named, every, only):
+        for again in reloaded(ring):
+            assert again.get_many(keys) == ring.get_many(keys)
+    with pytest.raises(ValueError, match="line 3: defaults section 'nope' not found"):
+        HashRing.from_haproxy("defaults\n balance uri\nbackend x from nope\n", "x")
+    bad = "backend x\n balance uri\n hash-type consistent\n"
+    with pytest.raises(ValueError, match=r"line 4: 'hash-key addr' \(HAProxy 3.0\)"):
+        HashRing.from_haproxy(bad + " server a 1.1.1.1:1 hash-key addr\n", "x")
+    assert HashRing.from_haproxy(bad + " server a 1.1.1.1:1 hash-key id\n", "x").nodes == ("a",)
+    with pytest.raises(ValueError, match="line 4: 'id' is not allowed on default-server"):
+        HashRing.from_haproxy(bad + " default-server id 3\n server a b\n", "x")
+    with pytest.raises(ValueError, match="line 4: 'weight' expects an argument"):
+        HashRing.from_haproxy(bad + " server a 1.1.1.1:1 weight\n", "x")
+    with pytest.raises(ValueError, match="line 4: bad server-template range '3-1'"):
+        HashRing.from_haproxy(bad + " server-template s 3-1 1.1.1.1:1\n", "x")
+    with pytest.raises(ValueError, match="line 4: 'hash-balance-factor' is not reproduced"):
+        HashRing.from_haproxy(bad + " hash-balance-factor 150\n server a b\n", "x")
+    with pytest.raises(TypeError, match="backup flag is a bool"):
+        HashRing.haproxy([("a", 1, None, "yes")])
+    with pytest.raises(ValueError, match=r"a server is \(name, weight"):
+        HashRing.haproxy([("a", 1, None, True, 5)])
 
 
 TWEMPROXY = """

@@ -67,7 +67,8 @@ def http_owners(port: int, keys: Sequence[str], quote: bool) -> tuple[list[str],
 def fetch_owners(port: int, targets: Sequence[bytes]) -> list[str]:
     """GET each request target through a proxy, on keep-alive connections of 500
     requests (under the proxies' per-connection limits); the backend of each, by the
-    name it answers with."""
+    name it answers with, or the ``x-server`` header a proxy added (HAProxy's server
+    name, for servers that share an address)."""
     owners = []
     for start in range(0, len(targets), 500):
         sock = socket.create_connection(("127.0.0.1", port), 10)
@@ -76,15 +77,17 @@ def fetch_owners(port: int, targets: Sequence[bytes]) -> list[str]:
             for target in targets[start : start + 500]:
                 sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
                 status = reader.readline()
-                length = 0
+                length, server = 0, None
                 while (line := reader.readline()) not in (b"\r\n", b""):
                     name, _, value = line.partition(b":")
                     if name.strip().lower() == b"content-length":
                         length = int(value)
+                    elif name.strip().lower() == b"x-server":
+                        server = value.strip().decode()
                 body = reader.read(length).decode()
                 if b" 200 " not in status:
                     raise RuntimeError(f"{target!r}: {status!r} {body!r}")
-                owners.append(body)
+                owners.append(body if server is None else server)
         finally:
             reader.close()
             sock.close()
@@ -209,12 +212,13 @@ def test_nginx_down_backup_include(tmp_path):
     start, end = conf.index("  upstream "), conf.rindex("}")
     (tmp_path / "upstreams.conf").write_text(conf[start:end])
     conf = conf[:start] + "  include upstreams.conf;\n" + conf[end:]
-    # keys of the shared point's arc, (the point before, target], and keys anywhere
+    # keys in the shared point's arc, (the point before, target], and keys anywhere
     before = points[points < target]
     low = int(before[-1]) if len(before) else -1
-    arc = [k for k in (f"k{i}" for i in range(200_000)) if low < zlib.crc32(k.encode()) <= target]
-    keys = arc[:50] + keys_for(500)
-    assert len(arc) >= 20
+    hashes = [int(target), *(random.Random(1).randrange(low + 1, target + 1) for _ in range(49))]
+    arc = ["k" + (forge_crc32(b"k", b"", h) or b"").decode() for h in hashes]
+    assert [zlib.crc32(k.encode()) for k in arc] == hashes
+    keys = arc + keys_for(500)
     by_name = {"B": unix, "live": live}
     with nginx_running(tmp_path, conf, [*ports[:3], path]):
         ring = HashRing.from_nginx(tmp_path / "nginx.conf", "shared")
@@ -226,9 +230,9 @@ def test_nginx_down_backup_include(tmp_path):
         hashed, owners = http_owners(front_backup, keys, quote=True)
         assert backup.get_many(hashed) == [by_name[o] for o in owners] == [live] * len(keys)
     shared = HashRing.from_nginx(tmp_path / "nginx.conf", "shared")
-    assert shared.get_many(arc[:50]) == [live] * 50
+    assert shared.get_many(arc) == [live] * 50
     # the command line reads the nginx.conf the same way (its include followed)
-    (tmp_path / "keys").write_text("".join(f"{k}\n" for k in arc[:50]))
+    (tmp_path / "keys").write_text("".join(f"{k}\n" for k in arc))
     conf_path, out = str(tmp_path / "nginx.conf"), str(tmp_path / "routed")
     assert (
         main(
@@ -299,6 +303,81 @@ def test_haproxy(tmp_path):
             hashed, owners = http_owners(fronts[name], keys, quote=True)
             ring = HashRing.from_haproxy(cfg, name)
             assert ring.get_many(hashed) == owners, name
+
+
+HAPROXY_SETTINGS = """\
+defaults base
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    balance url_param key
+    hash-type consistent
+    default-server weight 2 inter 2s
+
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+    balance url_param key
+    hash-type consistent crc32
+
+listen inherits
+    bind 127.0.0.1:{f0}
+    http-after-response set-header x-server %[srv_name]
+    default-server weight 4 cookie backup
+    server a 127.0.0.1:{s1}
+    server b 127.0.0.1:{s2} weight 1
+    default-server disabled
+    server c 127.0.0.1:{s3}
+    server d 127.0.0.1:{s4} enabled
+
+listen named from base
+    bind 127.0.0.1:{f1}
+    http-after-response set-header x-server %[srv_name]
+    server a 127.0.0.1:{s1}
+    server-template t 2-4 127.0.0.1:{s2} weight 3
+    server z 127.0.0.1:{s4} backup
+
+listen onlybackups from base
+    bind 127.0.0.1:{f2}
+    http-after-response set-header x-server %[srv_name]
+    server a 127.0.0.1:{s1} backup
+    server b 127.0.0.1:{s2} backup weight 5
+    server c 127.0.0.1:{s3} weight 0
+
+listen allbackups from base
+    bind 127.0.0.1:{f3}
+    http-after-response set-header x-server %[srv_name]
+    option allbackups
+    default-server backup
+    server a 127.0.0.1:{s1}
+    server b 127.0.0.1:{s2}
+    server c 127.0.0.1:{s3} no-backup disabled
+"""
+
+
+def test_haproxy_settings(tmp_path):
+    """default-server lines (in defaults and in the backend), named defaults (``from``),
+    server-template (servers sharing an address, told apart by HAProxy's server name),
+    backup servers with and without active ones, and ``option allbackups``."""
+    exe = need("haproxy")
+    ports = free_ports(8)
+    backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
+    fronts = dict(zip(("inherits", "named", "onlybackups", "allbackups"), ports[4:], strict=True))
+    listens = {f"f{i}": p for i, p in enumerate(fronts.values())}
+    settings = HAPROXY_SETTINGS.format(**backends, **listens)
+    cfg = haproxy_with_backends(backends) + settings
+    (tmp_path / "haproxy.cfg").write_text(cfg)
+    keys = keys_for(1000)
+    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [*fronts.values()]):
+        for name, port in fronts.items():
+            hashed, owners = http_owners(port, keys, quote=True)
+            ring = HashRing.from_haproxy(cfg, name)
+            assert ring.get_many(hashed) == owners, name
+            used = {"inherits": {"a", "b", "d"}, "named": {"a", "t2", "t3", "t4"}}
+            assert set(owners) == used.get(name, {"a", "b"} if name == "allbackups" else {"a"})
 
 
 def test_haproxy_balance_source(tmp_path):

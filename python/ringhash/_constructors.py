@@ -68,13 +68,18 @@ class PresetConstructors:
         avalanche: bool | None = None,
         *,
         balance: str = "",
+        allbackups: bool = False,
     ) -> Any:
         """HAProxy's ``hash-type consistent`` over servers given as names or ``(name,
-        weight[, id])`` in backend order; ``hash`` is sdbm, djb2, wt6 or crc32, or
-        "source" for ``balance source`` (see :mod:`ringhash.haproxy`; ``avalanche``
-        None is HAProxy's default). ``balance``: the backend's ``balance`` line, kept
-        to read text keys by (``ringhash route``: a ``uri`` cut as HAProxy cuts it)."""
-        return cls._preset_ring(HaproxyState.of(servers, hash, avalanche, balance))
+        weight[, id[, backup]])`` in backend order; ``hash`` is sdbm, djb2, wt6 or
+        crc32, or "source" for ``balance source`` (see :mod:`ringhash.haproxy`;
+        ``avalanche`` None is HAProxy's default). ``balance``: the backend's ``balance``
+        line, kept to read text keys by (``ringhash route``: a ``uri`` cut as HAProxy
+        cuts it). Backup servers take keys only when no other server can (the first
+        of them, or all of them hashed with ``allbackups``: ``option allbackups``)."""
+        return cls._preset_ring(
+            HaproxyState.of(servers, hash, avalanche, balance, allbackups=allbackups)
+        )
 
     @classmethod
     def from_haproxy(cls, cfg_text: str, backend: str) -> Any:

@@ -11,6 +11,15 @@ The rule, from HAProxy's source:
   but keeps its id) gets ``16 * w`` points, point ``j`` at ``full_hash(id *
   4096 + j)`` (``full_hash``: Bob Jenkins' integer hash times 3221225473, a
   bijection, so no two points tie).
+- ``backup`` servers have ids too, and points in a tree of their own, looked up
+  only when no active server has a weight: then every key goes to the first
+  backup, or, with ``option allbackups``, the backups' tree is searched as the
+  active one would be (``chash_get_server_hash``). The config is read as HAProxy
+  reads it: ``default-server`` lines (in ``defaults`` and in the backend) set
+  what the ``server`` lines after them start from, a backend inherits the
+  ``defaults`` section before it or the named one it gives with ``from``, and
+  ``server-template prefix 1-3 ...`` makes ``prefix1`` .. ``prefix3``, all
+  taken as up. ``hash-key`` (HAProxy 3.0's points from addresses) is refused.
 - A key's hash is the ``hash-type`` function of its bytes: ``sdbm`` (the
   default), ``djb2``, ``wt6`` or ``crc32``, then ``full_hash`` if ``avalanche``
   is written, or if no function is written at all (HAProxy's default for
@@ -104,13 +113,15 @@ def assign_ids(written: Iterable[int | None]) -> list[int]:
 
 @dataclass(frozen=True)
 class HaproxyState:
-    """Servers in backend order: (name, written id or None, weight); the hash; the
-    ``balance`` algorithm and options, which say what a text key is (``keys_of_text``)."""
+    """Servers in backend order: (name, written id or None, weight, backup); the hash;
+    the ``balance`` algorithm and options, which say what a text key is
+    (``keys_of_text``); ``option allbackups``."""
 
-    servers: tuple[tuple[str, int | None, int], ...]
+    servers: tuple[tuple[str, int | None, int, bool], ...]
     function: str = "sdbm"
     avalanche: bool = True
     balance: str = ""  # the backend's ``balance`` line, where read from a config
+    allbackups: bool = False
 
     name: ClassVar[str] = "haproxy"
     rule: ClassVar[int] = _core.RULE_NEAREST
@@ -122,11 +133,16 @@ class HaproxyState:
         function: str = "sdbm",
         avalanche: bool | None = None,
         balance: str = "",
+        *,
+        allbackups: bool = False,
     ) -> HaproxyState:
-        """``servers``: names, or ``(name, weight)`` / ``(name, weight, id)`` items, in
-        backend order. ``avalanche`` None: HAProxy's default (on for the default
-        function, when no function is written; and for "source", ``balance source``
-        under a ``hash-type consistent`` line without a function)."""
+        """``servers``: names, or ``(name, weight)`` / ``(name, weight, id)`` /
+        ``(name, weight, id, backup)`` items, in backend order (``id`` None: assigned).
+        ``avalanche`` None: HAProxy's default (on for the default function, when no
+        function is written; and for "source", ``balance source`` under a
+        ``hash-type consistent`` line without a function). Backup servers take keys only
+        when no other server can: then the first of them takes them all, or, with
+        ``allbackups``, they are hashed as the others would be."""
         if isinstance(servers, (str, bytes)):
             raise TypeError("servers must be a list of server names")
         if function not in HASH_FUNCTIONS:
@@ -134,21 +150,27 @@ class HaproxyState:
                 f"unknown HAProxy hash function {function!r}: expected one of "
                 f"{sorted(HASH_FUNCTIONS)}"
             )
-        out: list[tuple[str, int | None, int]] = []
+        out: list[tuple[str, int | None, int, bool]] = []
         for item in servers:
             if isinstance(item, str):
                 item = (item, 1)
             name, weight, *rest = item
-            out.append(
-                (check_node(name), _check_id(rest[0] if rest else None), _check_weight(weight))
-            )
-        if len({n for n, _, _ in out}) != len(out):
+            if len(rest) > 2:
+                raise ValueError(f"a server is (name, weight[, id[, backup]]), not {item!r}")
+            backup = rest[1] if len(rest) > 1 else False
+            if not isinstance(backup, (bool, np.bool_)):
+                raise TypeError(f"a server's backup flag is a bool, not {type(backup).__name__}")
+            sid = _check_id(rest[0] if rest else None)
+            out.append((check_node(name), sid, _check_weight(weight), bool(backup)))
+        if len({s[0] for s in out}) != len(out):
             raise ValueError("a server name is listed twice")
-        assign_ids(i for _, i, _ in out)
+        assign_ids(s[1] for s in out)
+        if not isinstance(allbackups, (bool, np.bool_)):
+            raise TypeError(f"allbackups is a bool, not {type(allbackups).__name__}")
         if avalanche is None:  # as when no function is written: sdbm avalanche
             avalanche = function in ("sdbm", "source")
         uri_options(balance)  # checked: a ValueError for options HAProxy refuses
-        return cls(tuple(out), function, avalanche, balance)
+        return cls(tuple(out), function, avalanche, balance, bool(allbackups))
 
     @property
     def algo(self) -> int:
@@ -164,25 +186,41 @@ class HaproxyState:
 
     @property
     def weights(self) -> dict[str, float]:
-        return {n: float(w) for n, _, w in self.servers}
+        return {s[0]: float(s[2]) for s in self.servers}
 
     @property
     def ids(self) -> dict[str, int]:
         """Each server's id, as HAProxy assigns it."""
-        ids = assign_ids(i for _, i, _ in self.servers)
-        return {n: i for (n, _, _), i in zip(self.servers, ids, strict=True)}
+        ids = assign_ids(s[1] for s in self.servers)
+        return {s[0]: i for s, i in zip(self.servers, ids, strict=True)}
+
+    @property
+    def hashed(self) -> list[tuple[str, int]]:
+        """The servers whose points are looked up, with their weights (lb_chash.c,
+        chash_get_server_hash): the active ones while any has a weight; else, with
+        ``allbackups``, the backup ones, and without it the first backup alone."""
+        active = [(n, w) for n, _, w, backup in self.servers if not backup]
+        if any(w for _, w in active):
+            return active
+        backups = [(n, w) for n, _, w, backup in self.servers if backup and w]
+        return backups if self.allbackups else backups[:1]
 
     def build(self) -> presets.Built:
-        nodes = sort_nodes(n for n, _, _ in self.servers)
-        ids = self.ids
+        nodes = sort_nodes(s[0] for s in self.servers)
+        ids, hashed = self.ids, self.hashed
         points = [
             full_hash(np.arange(w * 16, dtype=np.uint64) + ids[n] * SRV_EWGHT_RANGE)
-            for n, _, w in self.servers
+            for n, w in hashed
         ]
-        return nodes, presets.first_wins(points, nodes, (n for n, _, _ in self.servers))
+        return nodes, presets.first_wins(points, nodes, (n for n, _ in hashed))
 
     def _with(self, servers: Iterable[Any]) -> HaproxyState:
-        return HaproxyState.of(servers, self.function, self.avalanche, self.balance)
+        return HaproxyState.of(
+            servers, self.function, self.avalanche, self.balance, allbackups=self.allbackups
+        )
+
+    def _items(self) -> list[tuple[str, int, int | None, bool]]:
+        return [(n, w, i, b) for n, i, w, b in self.servers]
 
     def keys_of_text(self, lines: list[bytes]) -> list[bytes]:
         """What HAProxy hashes of each text line, by the backend's ``balance``: the
@@ -195,26 +233,34 @@ class HaproxyState:
         return lines if options is None else uri_keys(lines, **options)
 
     def added(self, name: str, weight: object) -> HaproxyState:
-        return self._with([*((n, w, i) for n, i, w in self.servers), (name, weight)])
+        return self._with([*self._items(), (name, weight)])
 
     def removed(self, name: str) -> HaproxyState:
-        return self._with((n, w, i) for n, i, w in self.servers if n != name)
+        return self._with(s for s in self._items() if s[0] != name)
 
     def reweighted(self, name: str, weight: object) -> HaproxyState:
-        return self._with((n, weight if n == name else w, i) for n, i, w in self.servers)
+        return self._with((n, weight if n == name else w, i, b) for n, w, i, b in self._items())
 
     def describe(self) -> dict[str, Any]:
+        # a backup flag only where set, so that rings saved before it load the same
         return {
-            "servers": [[n, w, i] for n, i, w in self.servers],
+            "servers": [[n, w, i, True] if b else [n, w, i] for n, w, i, b in self._items()],
             "function": self.function,
             "avalanche": self.avalanche,
             "balance": self.balance,
+            **({"allbackups": True} if self.allbackups else {}),
         }
 
     @classmethod
     def from_description(cls, d: dict[str, Any]) -> HaproxyState:
         servers = [tuple(s) for s in d["servers"]]
-        return cls.of(servers, d["function"], bool(d["avalanche"]), d.get("balance", ""))
+        return cls.of(
+            servers,
+            d["function"],
+            bool(d["avalanche"]),
+            d.get("balance", ""),
+            allbackups=bool(d.get("allbackups", False)),
+        )
 
 
 def uri_options(balance: str) -> dict[str, Any] | None:
@@ -316,64 +362,149 @@ SECTIONS = (
 )
 HASH_BALANCES = re.compile(r"^(uri|url_param|hdr\(.*\)|source|rdp-cookie.*|hash)$")
 
+#: ``server`` / ``default-server`` keywords that take one argument (server.c's
+#: keyword lists, HAProxy 2.6): their argument is skipped, never read as a keyword.
+ARG_KEYWORDS = frozenset(
+    """addr agent-addr agent-inter agent-port agent-send alpn ca-file check-alpn
+    check-proto check-sni ciphers ciphersuites client-sigalgs cookie crl-file crt curves
+    downinter error-limit fall fastinter id init-addr inter interface log-proto
+    max-reuse maxconn maxqueue minconn namespace npn observe on-error on-marked-down
+    on-marked-up pool-low-conn pool-max-conn pool-purge-delay port proto
+    proxy-v2-options redir resolve-net resolve-opts resolve-prefer resolvers rise
+    sigalgs slowstart sni socks4 source ssl-max-ver ssl-min-ver track usesrc verify
+    verifyhost weight ws hash-key""".split()
+)
+
+
+@dataclass
+class _Settings:
+    """What a ``defaults`` section gives the backends after it (or that name it with
+    ``from``), and what a backend has read so far: ``balance`` and ``hash-type``
+    (with their lines), ``option allbackups``, and the ``default-server`` settings."""
+
+    lines: dict[str, tuple[int, list[str]]]
+    server: dict[str, Any]
+    allbackups: bool = False
+
+    @classmethod
+    def empty(cls) -> _Settings:
+        return cls({}, {"weight": 1, "disabled": False, "backup": False})
+
+    def copy(self) -> _Settings:
+        return _Settings(dict(self.lines), dict(self.server), self.allbackups)
+
+
+def _server_words(words: list[str], base: dict[str, Any], at: str, default: bool) -> dict[str, Any]:
+    """The settings of one ``server`` (or ``default-server``) line's keywords, from
+    ``base``: ``weight``, ``id``, ``disabled``/``enabled``, ``backup``/``no-backup``;
+    the others' arguments skipped."""
+    out = dict(base)
+    rest = iter(words)
+    for k in rest:
+        if k not in ARG_KEYWORDS:
+            if k in ("disabled", "enabled"):
+                out["disabled"] = k == "disabled"
+            elif k in ("backup", "no-backup"):
+                out["backup"] = k == "backup"
+            continue
+        v = next(rest, None)
+        if v is None:
+            raise ValueError(f"{at}: '{k}' expects an argument")
+        if k == "id" and default:
+            raise ValueError(f"{at}: 'id' is not allowed on default-server")
+        if k == "hash-key" and v != "id":
+            raise ValueError(
+                f"{at}: 'hash-key {v}' (HAProxy 3.0) is not reproduced: this is HAProxy "
+                "2.6's consistent hashing, whose points come from server ids"
+            )
+        if k in ("weight", "id"):
+            try:
+                out[k] = int(v)
+            except ValueError:
+                raise ValueError(f"{at}: bad '{k} {v}'") from None
+    return out
+
+
+def _template_names(prefix: str, count: str, at: str) -> list[str]:
+    """``server-template <prefix> <num | low-high>``: prefix1 .. prefixN, in order."""
+    low, sep, high = count.partition("-")
+    if not (low.isdigit() and (high.isdigit() if sep else True)):
+        raise ValueError(f"{at}: bad server-template count {count!r}")
+    first, last = (int(low), int(high)) if sep else (1, int(low))
+    if not 1 <= first <= last:
+        raise ValueError(f"{at}: bad server-template range {count!r}")
+    return [f"{prefix}{i}" for i in range(first, last + 1)]
+
 
 def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
     """The servers and hash of ``backend NAME`` (or ``listen NAME``) in a haproxy.cfg
-    text, with ``balance`` and ``hash-type`` inherited from the ``defaults``
-    section before it; a clear ValueError naming the line for what the preset
-    does not reproduce."""
+    text, with ``balance``, ``hash-type``, ``option allbackups`` and ``default-server``
+    inherited from the ``defaults`` section before it (or the one it names with
+    ``from``); ``server-template`` lines make their servers (all taken as up); a clear
+    ValueError naming the line for what the preset does not reproduce."""
     section, name = None, None
-    defaults: dict[str, tuple[int, list[str]]] = {}
-    own: dict[str, tuple[int, list[str]]] = {}
-    servers: list[tuple[str, int, int | None]] = []
+    named: dict[str, _Settings] = {}
+    last = _Settings.empty()  # the defaults a backend without 'from' inherits
+    here = last  # the settings of the section being read
+    servers: list[tuple[str, int, int | None, bool]] = []
     start = None
     for lineno, raw in enumerate(cfg_text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
+        at = f"haproxy.cfg line {lineno}"
         try:
             words = shlex.split(line)
         except ValueError as e:
-            raise ValueError(f"haproxy.cfg line {lineno}: {e}") from None
+            raise ValueError(f"{at}: {e}") from None
         if words[0] in SECTIONS:
             if section in ("backend", "listen") and name == backend:
                 break
-            section, name = words[0], (words[1] if len(words) > 1 else None)
+            section, name, parent = words[0], None, None
+            args = words[1:]
+            if args and args[0] != "from":
+                name, args = args[0], args[1:]
+            if len(args) == 2 and args[0] == "from":
+                parent = args[1]
+                if parent not in named:
+                    raise ValueError(f"{at}: defaults section {parent!r} not found")
             if section == "defaults":
-                defaults = {}
-            if section in ("backend", "listen") and name == backend:
-                start, own = lineno, dict(defaults)
+                here = named[parent].copy() if parent else _Settings.empty()
+                last = here
+                if name:
+                    named[name] = here
+            elif section in ("backend", "listen"):
+                here = (named[parent] if parent else last).copy()
+                if name == backend:
+                    start = lineno
             continue
-        if section == "defaults" and words[0] in ("balance", "hash-type"):
-            defaults[words[0]] = (lineno, words[1:])
-        if not (section in ("backend", "listen") and name == backend):
+        mine = section in ("backend", "listen") and name == backend
+        if not (section == "defaults" or mine):
             continue
         if words[0] in ("balance", "hash-type"):
-            own[words[0]] = (lineno, words[1:])
-        elif words[0] == "server":
-            if len(words) < 3:
-                raise ValueError(f"haproxy.cfg line {lineno}: 'server' needs a name and an address")
-            weight, sid = 1, None
-            opts = words[3:]
+            here.lines[words[0]] = (lineno, words[1:])
+        elif words[:2] == ["option", "allbackups"] or words[:3] == ["no", "option", "allbackups"]:
+            here.allbackups = words[0] == "option"
+        elif words[0] == "default-server":
+            here.server = _server_words(words[1:], here.server, at, default=True)
+        elif not mine:
+            continue
+        elif words[0] in ("server", "server-template"):
+            template = words[0] == "server-template"
+            if len(words) < (4 if template else 3):
+                raise ValueError(f"{at}: '{words[0]}' needs a name and an address")
+            opts = _server_words(words[(4 if template else 3) :], here.server, at, False)
+            if template and "id" in opts:
+                raise ValueError(f"{at}: 'id' is not allowed on server-template")
             # a server that starts disabled (maintenance) keeps its id and has no points
-            disabled = "disabled" in opts
-            for k, v in zip(opts, [*opts[1:], ""], strict=False):
-                try:
-                    if k == "weight":
-                        weight = int(v)
-                    elif k == "id":
-                        sid = int(v)
-                except ValueError:
-                    raise ValueError(f"haproxy.cfg line {lineno}: bad '{k} {v}'") from None
-                if k == "backup":
-                    raise ValueError(
-                        f"haproxy.cfg line {lineno}: backup servers are not reproduced"
-                    )
-            servers.append((words[1], 0 if disabled else weight, sid))
-        elif words[0] in ("default-server", "server-template", "hash-balance-factor"):
-            raise ValueError(f"haproxy.cfg line {lineno}: '{words[0]}' is not reproduced")
+            weight = 0 if opts["disabled"] else opts["weight"]
+            for srv in _template_names(words[1], words[2], at) if template else [words[1]]:
+                servers.append((srv, weight, opts.get("id"), opts["backup"]))
+        elif words[0] == "hash-balance-factor":
+            raise ValueError(f"{at}: '{words[0]}' is not reproduced")
     if start is None:
         raise ValueError(f"no 'backend {backend}' or 'listen {backend}' in the haproxy.cfg text")
+    own = here.lines
     bline, balance = own.get("balance", (start, ["roundrobin"]))
     if not balance or not HASH_BALANCES.match(balance[0]):
         raise ValueError(
@@ -396,6 +527,8 @@ def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
     if not servers:
         raise ValueError(f"haproxy.cfg line {start}: backend {backend} has no server")
     try:
-        return HaproxyState.of(servers, function, avalanche, " ".join(balance))
+        return HaproxyState.of(
+            servers, function, avalanche, " ".join(balance), allbackups=here.allbackups
+        )
     except (TypeError, ValueError) as e:
         raise ValueError(f"haproxy.cfg backend {backend}: {e}") from None

@@ -539,6 +539,33 @@ def test_haproxy_settings():
         HashRing.haproxy([("a", 1, None, True, 5)])
 
 
+def test_pymemcache_server_strings():
+    """Server strings are read as pymemcache's normalize_server_spec reads them, and
+    each is the node HashClient names it by (``_make_client_key``)."""
+    specs = {
+        "10.0.0.1:11212": "10.0.0.1:11212",
+        "10.0.0.2": "10.0.0.2:11211",
+        "[2001:db8::1]:11213": "2001:db8::1:11213",
+        "[2001:db8::2]": "2001:db8::2:11211",
+        "unix:/run/mc.sock": "/run/mc.sock",
+        "/run/mc2.sock": "/run/mc2.sock",
+        "cache:011214": "cache:11214",
+        ("10.0.0.3", 11215): "10.0.0.3:11215",
+    }
+    assert PymemcacheHash(list(specs)).nodes == tuple(specs.values())
+    try:
+        from pymemcache.client.base import normalize_server_spec
+        from pymemcache.client.hash import HashClient
+    except ImportError:  # pragma: no cover - the test extra installs it
+        pytest.skip("pymemcache is not installed")
+    client = HashClient([])
+    for spec, node in specs.items():
+        assert client._make_client_key(normalize_server_spec(spec)) == node
+    for bad, error in (("cache:port", ValueError), ("unix:", ValueError), (b"x:1", TypeError)):
+        with pytest.raises(error):
+            PymemcacheHash([bad])
+
+
 TWEMPROXY = """
 alpha:
   listen: 127.0.0.1:22121

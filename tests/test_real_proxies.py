@@ -837,3 +837,33 @@ def test_pymemcache():
         names = [f"127.0.0.1:{p}" for p in ports]
         owners = owners_by_lookup(ports, names, [k.encode() for k in keys])
         assert PymemcacheHash(servers).get_many(keys) == owners
+
+
+def test_pymemcache_server_strings(tmp_path):
+    """Servers given as strings, as pymemcache reads them: no port (11211), a unix
+    socket, IPv6 in brackets (where this machine has ::1)."""
+    hash_client = pytest.importorskip(
+        "pymemcache.client.hash", reason="pymemcache is not installed"
+    )
+    keys = keys_for(1000)
+    port, v6port = free_ports(2)
+    sock = str(tmp_path / "mc.sock")
+    where: list[Any] = [("127.0.0.1", port), ("127.0.0.2", 11211), sock]
+    specs = [f"127.0.0.1:{port}", "127.0.0.2", f"unix:{sock}"]
+    if (
+        socket.has_ipv6
+        and subprocess.run(["ip", "-6", "addr", "show", "lo"], capture_output=True).stdout
+    ):
+        where.append(("::1", v6port))
+        specs.append(f"[::1]:{v6port}")
+    with contextlib.ExitStack() as stack:
+        for w in where:
+            stack.enter_context(memcached_at(w))
+        client = hash_client.HashClient(specs, allow_unicode_keys=True)
+        for k in keys:
+            client.set(k, "1")
+        client.close()
+        ring = PymemcacheHash(specs)
+        owners = owners_by_lookup(where, list(ring.nodes), [k.encode() for k in keys])
+        assert ring.get_many(keys) == owners
+        assert set(owners) == set(ring.nodes)

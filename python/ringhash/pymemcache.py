@@ -1,7 +1,9 @@
 """pymemcache 4 ``HashClient`` routing (its default ``RendezvousHash``).
 
 The rule, from pymemcache's source: a server ``(host, port)`` is the node
-``f"{host}:{port}"``; a key goes to the node of highest
+``f"{host}:{port}"``, and a server string is read as ``normalize_server_spec``
+reads it (``"10.0.0.1"`` is ``10.0.0.1:11211``, ``"[::1]:11211"`` is
+``::1:11211``, ``"unix:/run/mc.sock"`` is ``/run/mc.sock``); a key goes to the node of highest
 ``murmur3_32(f"{node}-{key}")``, pymemcache's own pure-Python MurmurHash3,
 which reads each *character* of that text and keeps its low byte (so a
 non-ASCII key does not hash as its UTF-8 bytes). A tie goes to the greater
@@ -29,11 +31,29 @@ __all__ = ["PymemcacheHash"]
 
 
 def _node(server: object) -> str:
+    """The node HashClient names a server by: ``host:port`` of a (host, port) pair,
+    and of a string read as ``normalize_server_spec`` reads it (no port: 11211;
+    ``[v6]``: without the brackets; the port as an int), a socket's path alone."""
     if isinstance(server, (list, tuple)) and len(server) == 2:
         return "%s:%s" % tuple(server)  # noqa: UP031 - pymemcache's own formatting
-    if isinstance(server, str) and server:
+    if not isinstance(server, str) or not server:
+        raise TypeError(f"servers are (host, port) pairs or 'host:port' strings, not {server!r}")
+    if server.startswith("unix:"):
+        server = server[5:]
+        if not server:
+            raise ValueError("'unix:' names no socket path")
+    if server.startswith("/"):
         return server
-    raise TypeError(f"servers are (host, port) pairs or 'host:port' strings, not {server!r}")
+    host, port = server, "11211"
+    if ":" in server and not server.endswith("]"):
+        host, port = server.rsplit(":", 1)
+    try:
+        number = int(port)
+    except ValueError:
+        raise ValueError(f"server {server!r}: the port is not a number") from None
+    if host.startswith("["):
+        host = host.strip("[]")
+    return f"{host}:{number}"
 
 
 def _text(key: object) -> bytes:

@@ -31,7 +31,7 @@ from proxy_models import (
 from ringhash import HashRing, PymemcacheHash, _core
 from ringhash.cli import main
 from ringhash.errors import EmptyRingError
-from ringhash.haproxy import source_keys, uri_keys, uri_options
+from ringhash.haproxy import hdr_keys, source_keys, uri_keys, uri_options
 from ringhash.twemproxy import TWEMPROXY_HASHES as TWEMPROXY_TABLE
 
 REAL = pathlib.Path(__file__).parent / "data" / "real"
@@ -537,6 +537,41 @@ def test_haproxy_settings():
         HashRing.haproxy([("a", 1, None, "yes")])
     with pytest.raises(ValueError, match=r"a server is \(name, weight"):
         HashRing.haproxy([("a", 1, None, True, 5)])
+
+
+def test_haproxy_hdr_keys():
+    """What ``balance hdr()`` hashes of a header value (http_find_header's first value)
+    and ``use_domain_only`` of it (get_server_hh), written out by hand."""
+    assert hdr_keys(["a,b", " x , y", '"a,b",c', '"a\\",b",c', "", "plain\t", b"raw"]) == [
+        b"a",
+        b"x",
+        b'"a,b"',
+        b'"a\\",b"',
+        b"",
+        b"plain",
+        b"raw",
+    ]
+    hosts = ["www.example.com", "example.com", "example.com:8080", "localhost", "a.b.c.d"]
+    hosts += [".com", "a.b", "x.y, z.w", "trailing.dot."]
+    assert hdr_keys(hosts, use_domain_only=True) == [
+        b"example",
+        b"example",
+        b"example",
+        b"localhost",
+        b"c",
+        b".com",
+        b"a",
+        b"x",
+        b"dot",
+    ]
+    ring = HashRing.from_haproxy(
+        "backend b\n balance hdr(host) use_domain_only\n hash-type consistent\n"
+        " server s1 a:1\n server s2 b:1\n",
+        "b",
+    )
+    lines = [b"www.shop.example", b"shop.example:443", b"api.shop.example"]
+    keys = ring._snap._preset.keys_of_text(lines)
+    assert keys == [b"shop"] * 3 and len(set(ring.get_many(keys))) == 1
 
 
 def test_pymemcache_server_strings():

@@ -64,18 +64,24 @@ def http_owners(port: int, keys: Sequence[str], quote: bool) -> tuple[list[str],
     return hashed, fetch_owners(port, [b"/?key=" + text.encode() for text in hashed])
 
 
-def fetch_owners(port: int, targets: Sequence[bytes]) -> list[str]:
+def fetch_owners(
+    port: int, targets: Sequence[bytes], headers: Sequence[bytes] | None = None
+) -> list[str]:
     """GET each request target through a proxy, on keep-alive connections of 500
     requests (under the proxies' per-connection limits); the backend of each, by the
     name it answers with, or the ``x-server`` header a proxy added (HAProxy's server
-    name, for servers that share an address)."""
+    name, for servers that share an address). ``headers``: a header line per request
+    (a ``Host:`` one instead of the default)."""
     owners = []
     for start in range(0, len(targets), 500):
         sock = socket.create_connection(("127.0.0.1", port), 10)
         reader = sock.makefile("rb")
         try:
-            for target in targets[start : start + 500]:
-                sock.sendall(b"GET " + target + b" HTTP/1.1\r\nHost: t\r\n\r\n")
+            for i, target in enumerate(targets[start : start + 500], start):
+                extra = headers[i] if headers is not None else b""
+                host = b"" if extra.lower().startswith(b"host:") else b"Host: t\r\n"
+                extra = extra + b"\r\n" if extra else b""
+                sock.sendall(b"GET " + target + b" HTTP/1.1\r\n" + host + extra + b"\r\n")
                 status = reader.readline()
                 length, server = 0, None
                 while (line := reader.readline()) not in (b"\r\n", b""):
@@ -378,6 +384,52 @@ def test_haproxy_settings(tmp_path):
             assert ring.get_many(hashed) == owners, name
             used = {"inherits": {"a", "b", "d"}, "named": {"a", "t2", "t3", "t4"}}
             assert set(owners) == used.get(name, {"a", "b"} if name == "allbackups" else {"a"})
+
+
+def test_haproxy_balance_hdr(tmp_path):
+    """``balance hdr(name)``: the header's first value (cut at a comma outside quotes,
+    spaces dropped), and ``use_domain_only`` on Host; ``ringhash route`` reads header
+    values so."""
+    exe = need("haproxy")
+    ports = free_ports(6)
+    backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
+    cases = {"hdr": ("hdr(x-key)", ports[4]), "domain": ("hdr(host) use_domain_only", ports[5])}
+    cfg = haproxy_with_backends(backends)
+    for name, (balance, port) in cases.items():
+        cfg += f"listen {name}\n    bind 127.0.0.1:{port}\n    balance {balance}\n"
+        cfg += "    hash-type consistent\n"
+        for s, w in (("s1", 1), ("s2", 2), ("s3", 1), ("s4", 1)):
+            cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}\n"
+    (tmp_path / "haproxy.cfg").write_text(cfg)
+    rng = random.Random(3)
+    words = [f"k{rng.randrange(10**6)}" for _ in range(300)]
+    values = {
+        "hdr": [
+            *words[:100],
+            *(f"  {w} , other" for w in words[100:150]),
+            *(f'"{w},{w}", tail' for w in words[150:200]),
+            *(f'"{w}\\",x",y' for w in words[200:250]),
+            *(f"{w}\t" for w in words[250:]),
+        ],
+        "domain": [
+            *(f"www.{w}.example" for w in words[:100]),
+            *(f"{w}.com:8080" for w in words[100:200]),
+            *(f"a.{w}.b.c" for w in words[200:280]),
+            *words[280:],  # no dot: the whole value
+        ],
+    }
+    header = {"hdr": b"X-Key: ", "domain": b"Host: "}
+    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [p for _, p in cases.values()]):
+        for name, (_, port) in cases.items():
+            lines = [v.encode() for v in values[name]]
+            owners = fetch_owners(port, [b"/"] * len(lines), [header[name] + v for v in lines])
+            assert len(set(owners)) > 1, name
+            (tmp_path / "values").write_bytes(b"".join(v + b"\n" for v in lines))
+            out = tmp_path / "routed"
+            cfg_path = str(tmp_path / "haproxy.cfg")
+            run = ["route", str(tmp_path / "values"), "--haproxy", cfg_path, "--backend", name]
+            assert main([*run, "-o", str(out)]) == 0
+            assert [x.rsplit("\t", 1)[1] for x in out.read_text().splitlines()] == owners, name
 
 
 def test_haproxy_balance_source(tmp_path):

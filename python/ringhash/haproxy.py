@@ -49,7 +49,14 @@ import numpy as np
 from . import _core, presets
 from ._rule import check_node, sort_nodes
 
-__all__ = ["HASH_FUNCTIONS", "HaproxyState", "parse_haproxy", "source_keys", "uri_keys"]
+__all__ = [
+    "HASH_FUNCTIONS",
+    "HaproxyState",
+    "hdr_keys",
+    "parse_haproxy",
+    "source_keys",
+    "uri_keys",
+]
 
 #: hash-type functions -> ringhash hash ids; "source" is ``balance source``, which
 #: hashes the client address its own way whatever the function (``source_keys``).
@@ -225,10 +232,14 @@ class HaproxyState:
     def keys_of_text(self, lines: list[bytes]) -> list[bytes]:
         """What HAProxy hashes of each text line, by the backend's ``balance``: the
         packed address for ``source`` (each line a client address), the URI as
-        ``uri`` cuts it (each line a request URI), else the line itself (the
-        ``url_param`` or ``hdr()`` value)."""
+        ``uri`` cuts it (each line a request URI), the header's first value for
+        ``hdr()`` (each line the header's value: ``hdr_keys``), else the line itself
+        (the ``url_param`` value)."""
         if self.function == "source":
             return source_keys([k.decode("ascii", "replace").strip() for k in lines])
+        words = self.balance.split()
+        if words and words[0].startswith("hdr("):
+            return hdr_keys(lines, use_domain_only="use_domain_only" in words[1:])
         options = uri_options(self.balance)
         return lines if options is None else uri_keys(lines, **options)
 
@@ -285,6 +296,48 @@ def uri_options(balance: str) -> dict[str, Any] | None:
         else:
             raise ValueError(f"balance uri takes len, depth, path-only and whole, not {word!r}")
     return out
+
+
+def hdr_keys(values: Iterable[str | bytes], *, use_domain_only: bool = False) -> list[bytes]:
+    """What ``balance hdr(name) [use_domain_only]`` hashes of each header value
+    (backend.c, get_server_hh): its first value (http_find_header: leading and trailing
+    spaces and tabs dropped, cut at the first comma outside double quotes); with
+    ``use_domain_only``, the label before the last dot (``www.example.com`` and
+    ``example.com:8080`` hash as ``example``). HAProxy sends a request whose value is
+    empty round robin; here it is the empty key."""
+    out = []
+    for value in values:
+        v = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
+        v = v.lstrip(b" \t\r\n")
+        quoted = escaped = False
+        for i, c in enumerate(v):
+            if escaped:
+                escaped = False
+            elif quoted:
+                escaped, quoted = c == 0x5C, c != 0x22  # backslash, closing quote
+            elif c == 0x22:
+                quoted = True
+            elif c == 0x2C:  # a comma: the end of the first value
+                v = v[:i]
+                break
+        v = v.rstrip(b" \t\r\n")
+        out.append(_domain_only(v) if use_domain_only else v)
+    return out
+
+
+def _domain_only(v: bytes) -> bytes:
+    """get_server_hh's walk back from the end: from the last dot back to the dot
+    before it (the position before the value's first byte is never looked at)."""
+    p = end = n = len(v)
+    hashing = False
+    while p > 0:
+        if hashing:
+            if v[p - 1] == 0x2E:
+                break
+        elif p < n and v[p] == 0x2E:
+            end, hashing = p, True
+        p -= 1
+    return v[p:end]
 
 
 def uri_keys(

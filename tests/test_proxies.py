@@ -533,6 +533,11 @@ def test_haproxy_settings():
         HashRing.from_haproxy(bad + " server-template s 3-1 1.1.1.1:1\n", "x")
     with pytest.raises(ValueError, match="line 4: 'hash-balance-factor' is not reproduced"):
         HashRing.from_haproxy(bad + " hash-balance-factor 150\n server a b\n", "x")
+    inherited = "defaults\n hash-balance-factor 125\n" + bad + " server a b\n"
+    with pytest.raises(ValueError, match="line 2: 'hash-balance-factor' is not reproduced"):
+        HashRing.from_haproxy(inherited, "x")
+    off = inherited.replace(" server a b", " hash-balance-factor 0\n server a b")
+    assert HashRing.from_haproxy(off, "x").nodes == ("a",)
     with pytest.raises(TypeError, match="backup flag is a bool"):
         HashRing.haproxy([("a", 1, None, "yes")])
     with pytest.raises(ValueError, match=r"a server is \(name, weight"):

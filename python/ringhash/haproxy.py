@@ -534,7 +534,7 @@ def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
         mine = section in ("backend", "listen") and name == backend
         if not (section == "defaults" or mine):
             continue
-        if words[0] in ("balance", "hash-type"):
+        if words[0] in ("balance", "hash-type", "hash-balance-factor"):
             here.lines[words[0]] = (lineno, words[1:])
         elif words[:2] == ["option", "allbackups"] or words[:3] == ["no", "option", "allbackups"]:
             here.allbackups = words[0] == "option"
@@ -553,11 +553,12 @@ def parse_haproxy(cfg_text: str, backend: str) -> HaproxyState:
             weight = 0 if opts["disabled"] else opts["weight"]
             for srv in _template_names(words[1], words[2], at) if template else [words[1]]:
                 servers.append((srv, weight, opts.get("id"), opts["backup"]))
-        elif words[0] == "hash-balance-factor":
-            raise ValueError(f"{at}: '{words[0]}' is not reproduced")
     if start is None:
         raise ValueError(f"no 'backend {backend}' or 'listen {backend}' in the haproxy.cfg text")
     own = here.lines
+    fline, factor = own.get("hash-balance-factor", (start, ["0"]))
+    if factor[:1] != ["0"]:  # (0: off) bounded loads follow live connection counts
+        raise ValueError(f"haproxy.cfg line {fline}: 'hash-balance-factor' is not reproduced")
     bline, balance = own.get("balance", (start, ["roundrobin"]))
     if not balance or not HASH_BALANCES.match(balance[0]):
         raise ValueError(

@@ -331,6 +331,22 @@ def test_nginx_config():
         HashRing.from_nginx("upstream u {\n server b:1 backup;\n hash $a consistent;\n}", "u")
 
 
+def test_nginx_http_and_stream():
+    """nginx keeps http's and stream's upstreams apart: a name in both is asked for
+    as 'http:NAME' or 'stream:NAME'."""
+    conf = (
+        "http {\n upstream app {\n  hash $arg_k consistent;\n  server 10.0.0.1:80;\n }\n}\n"
+        "stream {\n upstream app {\n  hash $remote_addr consistent;\n"
+        "  server 10.0.0.2:5432;\n }\n}\n"
+    )
+    with pytest.raises(ValueError, match=r"'app' is defined 2 times \(nginx.conf line 2, "):
+        HashRing.from_nginx(conf, "app")
+    assert HashRing.from_nginx(conf, "http:app").nodes == ("10.0.0.1:80",)
+    assert HashRing.from_nginx(conf, "stream:app").nodes == ("10.0.0.2:5432",)
+    with pytest.raises(ValueError, match="no 'upstream app' block in a stream block in the"):
+        HashRing.from_nginx(conf.split("stream {")[0], "stream:app")
+
+
 def test_nginx_conf_file(tmp_path):
     """A path is read as nginx reads it: its includes (relative to its directory, globs
     expanded) too; errors name the file and line."""

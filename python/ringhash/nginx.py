@@ -161,10 +161,13 @@ def _crossplane() -> Any:
     return crossplane
 
 
-def _blocks(parsed: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+def _blocks(
+    parsed: list[dict[str, Any]], context: str = ""
+) -> Iterable[tuple[str, dict[str, Any]]]:
+    """Every directive, with the top-level block it is in (``http``, ``stream``)."""
     for d in parsed:
-        yield d
-        yield from _blocks(d.get("block") or [])
+        yield context, d
+        yield from _blocks(d.get("block") or [], context or d["directive"])
 
 
 #: The balancing directives nginx has besides ``hash``; in an upstream block the last
@@ -202,20 +205,32 @@ def parse_nginx(conf_text: str | os.PathLike[str], upstream: str) -> NginxState:
     if result["errors"]:
         e = result["errors"][0]
         raise ValueError(f"{name(e.get('file', ''))} line {e.get('line')}: {e.get('error')}")
+    # "stream:name" / "http:name": the one of that context (nginx keeps the upstreams
+    # of http and of stream apart, so both may have one of a name)
+    context, sep, bare = upstream.rpartition(":")
+    if not sep or context not in ("http", "stream"):
+        context, bare = "", upstream
     found = [
         (config["file"], d)
         for config in result["config"]
-        for d in _blocks(config["parsed"])
-        if d["directive"] == "upstream" and d["args"] == [upstream]
+        for ctx, d in _blocks(config["parsed"])
+        if d["directive"] == "upstream" and d["args"] == [bare] and context in ("", ctx)
     ]
+    if len(found) > 1:
+        raise ValueError(
+            f"upstream {bare!r} is defined {len(found)} times ("
+            + ", ".join(f"{name(f)} line {d['line']}" for f, d in found)
+            + f"): name one as 'http:{bare}' or 'stream:{bare}'"
+        )
     if not found:
         files = [c["file"] for c in result["config"]]
         where = "the nginx.conf text" if text else files[0]
         if len(files) > 1:
             where += f" or the {len(files) - 1} file(s) it includes"
-        raise ValueError(f"no 'upstream {upstream}' block in {where}")
+        inside = f" in a {context} block" if context else ""
+        raise ValueError(f"no 'upstream {bare}' block{inside} in {where}")
     file, block = found[0]
-    return _upstream(block, upstream, lambda line: f"{name(file)} line {line}")
+    return _upstream(block, bare, lambda line: f"{name(file)} line {line}")
 
 
 def _upstream(block: dict[str, Any], upstream: str, at: Callable[[int], str]) -> NginxState:

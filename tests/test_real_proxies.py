@@ -288,6 +288,18 @@ def haproxy_with_backends(backends: dict[str, int]) -> str:
     return cfg
 
 
+def haproxy_listens(backends: dict[str, int], listens: dict[str, tuple[int, str, str]]) -> str:
+    """A haproxy.cfg: ``haproxy_with_backends``, and per name (port, balance line,
+    hash function) a ``listen`` section over s1..s4, weighted 1, 2, 1, 1."""
+    cfg = haproxy_with_backends(backends)
+    for name, (port, balance, function) in listens.items():
+        cfg += f"listen {name}\n    bind 127.0.0.1:{port}\n    balance {balance}\n"
+        cfg += f"    hash-type consistent {function}\n"
+        for s, w in (("s1", 1), ("s2", 2), ("s3", 1), ("s4", 1)):
+            cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}\n"
+    return cfg
+
+
 def test_haproxy(tmp_path):
     exe = need("haproxy")
     ports = free_ports(4 + len(HAPROXY_CASES))  # all distinct
@@ -393,13 +405,11 @@ def test_haproxy_balance_hdr(tmp_path):
     exe = need("haproxy")
     ports = free_ports(6)
     backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
-    cases = {"hdr": ("hdr(x-key)", ports[4]), "domain": ("hdr(host) use_domain_only", ports[5])}
-    cfg = haproxy_with_backends(backends)
-    for name, (balance, port) in cases.items():
-        cfg += f"listen {name}\n    bind 127.0.0.1:{port}\n    balance {balance}\n"
-        cfg += "    hash-type consistent\n"
-        for s, w in (("s1", 1), ("s2", 2), ("s3", 1), ("s4", 1)):
-            cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}\n"
+    cases = {
+        "hdr": (ports[4], "hdr(x-key)", ""),
+        "domain": (ports[5], "hdr(host) use_domain_only", ""),
+    }
+    cfg = haproxy_listens(backends, cases)
     (tmp_path / "haproxy.cfg").write_text(cfg)
     rng = random.Random(3)
     words = [f"k{rng.randrange(10**6)}" for _ in range(300)]
@@ -419,8 +429,8 @@ def test_haproxy_balance_hdr(tmp_path):
         ],
     }
     header = {"hdr": b"X-Key: ", "domain": b"Host: "}
-    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [p for _, p in cases.values()]):
-        for name, (_, port) in cases.items():
+    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [c[0] for c in cases.values()]):
+        for name, (port, _, _) in cases.items():
             lines = [v.encode() for v in values[name]]
             owners = fetch_owners(port, [b"/"] * len(lines), [header[name] + v for v in lines])
             assert len(set(owners)) > 1, name
@@ -438,17 +448,12 @@ def test_haproxy_balance_source(tmp_path):
     exe = need("haproxy")
     ports = free_ports(6)
     backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
-    cases = {"src": ("", ports[4]), "src_djb2": ("djb2", ports[5])}  # avalanche; none
-    cfg = haproxy_with_backends(backends)
-    for name, (function, port) in cases.items():
-        cfg += f"listen {name}\n    bind 127.0.0.1:{port}\n    balance source\n"
-        cfg += f"    hash-type consistent {function}\n"
-        for s, w in (("s1", 1), ("s2", 2), ("s3", 1), ("s4", 1)):
-            cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}\n"
+    cases = {"src": (ports[4], "source", ""), "src_djb2": (ports[5], "source", "djb2")}
+    cfg = haproxy_listens(backends, cases)  # (avalanche by default; none with djb2)
     (tmp_path / "haproxy.cfg").write_text(cfg)
     sources = [f"127.0.0.{i}" for i in range(1, 201)]
-    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [p for _, p in cases.values()]):
-        for name, (_, port) in cases.items():
+    with running([exe, "-db", "-f", str(tmp_path / "haproxy.cfg")], [c[0] for c in cases.values()]):
+        for name, (port, _, _) in cases.items():
             owners = []
             for src in sources:
                 with socket.create_connection(("127.0.0.1", port), 10, (src, 0)) as sock:
@@ -474,12 +479,8 @@ def test_haproxy_balance_uri(tmp_path):
     ports = free_ports(4 + len(URI_BALANCES))
     backends = dict(zip(("s1", "s2", "s3", "s4"), ports[:4], strict=True))
     fronts = dict(zip(URI_BALANCES, ports[4:], strict=True))
-    cfg = haproxy_with_backends(backends)
-    for i, (balance, port) in enumerate(fronts.items()):
-        cfg += f"listen u{i}\n    bind 127.0.0.1:{port}\n    balance {balance}\n"
-        cfg += "    hash-type consistent\n"
-        for s, w in (("s1", 1), ("s2", 2), ("s3", 1), ("s4", 1)):
-            cfg += f"    server {s} 127.0.0.1:{backends[s]} weight {w}\n"
+    listens = {f"u{i}": (port, balance, "") for i, (balance, port) in enumerate(fronts.items())}
+    cfg = haproxy_listens(backends, listens)
     (tmp_path / "haproxy.cfg").write_text(cfg)
     rng = random.Random(3)
     uris = [

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from ringhash import HashRing, RingChange
 from ringhash._reference import ReferenceRing
+from ringhash.errors import EmptyRingError
 
 SPACE = 2**32
 
@@ -133,6 +134,29 @@ def test_balance_and_load():
     few = HashRing([f"n{i}" for i in range(20)], vnodes=4).balance()
     many = HashRing([f"n{i}" for i in range(20)], vnodes=400).balance()
     assert many.cv < few.cv
+
+
+def test_servers_that_take_no_keys():
+    """A preset's servers that take no keys by their configuration (nginx down,
+    HAProxy disabled, weight 0 or backup) own no point, and balance and bounded loads
+    are measured over the others: the same as the ring without them."""
+    ks = keys(20_000)
+    cases = [
+        (
+            HashRing.nginx([("a:1", 1), ("b:1", 2), ("c:1", 1, True)]),
+            HashRing.nginx([("a:1", 1), ("b:1", 2)]),
+        ),
+        (
+            HashRing.haproxy([("a", 1), ("b", 0), ("c", 1, None, True), ("d", 2, 4)]),
+            HashRing.haproxy([("a", 1), ("d", 2, 4)]),
+        ),
+    ]
+    for ring, without in cases:
+        assert ring.balance() == without.balance()
+        got = [ring.nodes[i] for i in ring.assign_bounded(ks, 1.1)]
+        assert got == [without.nodes[i] for i in without.assign_bounded(ks, 1.1)]
+    with pytest.raises(EmptyRingError, match="no node of the ring has a point"):
+        HashRing.nginx([("a:1", 1, True)]).balance()
 
 
 def reference_bounded(ring, ks, factor):

@@ -100,3 +100,22 @@ def test_bad_arguments(args, capsys):
     with pytest.raises(SystemExit) as e:
         main(["simulate", *args])
     assert e.value.code == 2
+
+
+def test_peak_counts_the_servers_that_take_keys(tmp_path, capsys):
+    """A disabled and a backup server (no points, by their configuration) are left out
+    of the peak/mean load, as the rings without them would give it; it was NaN (a
+    weight of 0) or counted a server that can take nothing."""
+    lines = "    server a 10.0.0.1:80\n    server b 10.0.0.2:80 weight 2\n"
+    base = "backend be\n    balance url_param k\n    hash-type consistent\n" + lines
+    before, after, plain = tmp_path / "a.cfg", tmp_path / "b.cfg", tmp_path / "c.cfg"
+    before.write_text(base + "    server c 10.0.0.3:80 disabled\n")
+    after.write_text(base + "    server c 10.0.0.3:80 backup\n")
+    plain.write_text(base)
+    args = ["--haproxy", str(before), "--backend", "be", "--keys", "20000"]
+    result = run_json(capsys, *args, "--to", str(after))
+    alone = run_json(
+        capsys, "--haproxy", str(plain), "--backend", "be", "--keys", "20000", "--to", str(plain)
+    )
+    assert result["peak_to_mean_before"] == result["peak_to_mean_after"]
+    assert result["peak_to_mean_before"] == alone["peak_to_mean_before"] > 1.0

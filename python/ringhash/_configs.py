@@ -112,6 +112,6 @@ def ring_from_args(args: argparse.Namespace, path: str | None = None) -> HashRin
         raise ValueError(f"--{kind} needs --{option} (the {what} to read)")
     file = Path(path or getattr(args, kind))
     # nginx's configs are read from the file, so that its includes are followed
-    text = file if kind == "nginx" else file.read_text(encoding="utf-8")
-    ring: HashRing = make(text, section, char=char) if char else make(text, section)
+    source = file if kind == "nginx" else file.read_text(encoding="utf-8")
+    ring: HashRing = make(source, section, char=char) if char else make(source, section)
     return ring

@@ -308,21 +308,27 @@ def hdr_keys(values: Iterable[str | bytes], *, use_domain_only: bool = False) ->
     out = []
     for value in values:
         v = value.encode("utf-8", "surrogateescape") if isinstance(value, str) else bytes(value)
-        v = v.lstrip(b" \t\r\n")
-        quoted = escaped = False
-        for i, c in enumerate(v):
-            if escaped:
-                escaped = False
-            elif quoted:
-                escaped, quoted = c == 0x5C, c != 0x22  # backslash, closing quote
-            elif c == 0x22:
-                quoted = True
-            elif c == 0x2C:  # a comma: the end of the first value
-                v = v[:i]
-                break
-        v = v.rstrip(b" \t\r\n")
+        v = _first_value(v.lstrip(b" \t\r\n")).rstrip(b" \t\r\n")
         out.append(_domain_only(v) if use_domain_only else v)
     return out
+
+
+def _first_value(v: bytes) -> bytes:
+    """Up to the first comma outside double quotes (http_find_hdr_value_end; a
+    backslash inside quotes escapes the next byte)."""
+    if b'"' not in v:  # the common case: no quoted comma to step over
+        return v.partition(b",")[0]
+    quoted = escaped = False
+    for i, c in enumerate(v):
+        if escaped:
+            escaped = False
+        elif quoted:
+            escaped, quoted = c == 0x5C, c != 0x22  # backslash, closing quote
+        elif c == 0x22:
+            quoted = True
+        elif c == 0x2C:
+            return v[:i]
+    return v
 
 
 def _domain_only(v: bytes) -> bytes:

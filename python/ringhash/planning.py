@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import NamedTuple, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
@@ -150,7 +150,8 @@ class Balance:
     Each node's ratio is its share of the hash space divided by its share of
     the total weight (1.0 is perfect). ``peak_to_mean`` and ``min_to_mean``
     are the largest and smallest ratios over the mean ratio; ``cv`` is their
-    coefficient of variation (standard deviation / mean).
+    coefficient of variation (standard deviation / mean). Only the nodes that take
+    keys count (``serving_weights``: not a preset's down, disabled or backup server).
     """
 
     peak_to_mean: float
@@ -164,6 +165,8 @@ def shares(snap: RingView) -> dict[str, float]:
     """The exact fraction of the hash space each node owns: arc lengths, not point counts."""
     if not len(snap.nodes):
         raise EmptyRingError("the ring has no nodes")
+    if not len(snap.points):  # a preset's servers, all down, disabled or backups
+        raise EmptyRingError("no node of the ring has a point: none takes keys")
     ends, owners = snap.arc_ends
     pts = ends.astype(np.int64)
     arcs = np.diff(pts, prepend=pts[-1] - SPACE)  # the first point's arc wraps around
@@ -171,10 +174,24 @@ def shares(snap: RingView) -> dict[str, float]:
     return dict(zip(snap.nodes, own.tolist(), strict=True))
 
 
-def balance(snap: RingView) -> Balance:
-    share = np.array(list(shares(snap).values()))
+def serving_weights(snap: Any) -> np.ndarray:
+    """Each node's weight, in ``snap.nodes`` order, but 0 for a node that owns no
+    point: a preset's server that takes no keys by its configuration (nginx ``down``,
+    HAProxy ``disabled`` or ``backup``); every node of a plain ring owns one at least.
+    What the key shares are measured against (``balance``, ``bounded_caps``)."""
     w = np.array([snap.weights[n] for n in snap.nodes], dtype=float)
-    return balance_of(share, w, len(snap.points))
+    owners = getattr(snap, "owners", None)  # (the other algorithms have no points)
+    if owners is not None:
+        w[np.bincount(owners, minlength=len(w)) == 0] = 0.0
+    return w
+
+
+def balance(snap: RingView) -> Balance:
+    """Over the nodes that serve keys (``serving_weights``)."""
+    share = np.array(list(shares(snap).values()))
+    w = serving_weights(snap)
+    serving = w > 0
+    return balance_of(share[serving], w[serving], len(snap.points))
 
 
 def nearest_arc_ends(points: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -210,12 +227,13 @@ def load(snap: RingView, keys: object) -> dict[str, int]:
 
 def bounded_caps(snap: RingView, nkeys: int, load_factor: object) -> np.ndarray:
     """Per-node caps for consistent hashing with bounded loads (Mirrokni, Thorup,
-    Zadimoghaddam): ``ceil(load_factor * nkeys * weight_share)`` each."""
+    Zadimoghaddam): ``ceil(load_factor * nkeys * weight_share)`` each, the share of the
+    weight of the nodes that serve keys (``serving_weights``)."""
     if isinstance(load_factor, bool) or not isinstance(load_factor, (int, float, np.floating)):
         raise TypeError(f"load_factor must be a number, not {type(load_factor).__name__}")
     if not (load_factor >= 1.0 and math.isfinite(load_factor)):
         raise ValueError(f"load_factor must be finite and >= 1, got {load_factor!r}")
-    w = np.array([snap.weights[n] for n in snap.nodes], dtype=float)
+    w = serving_weights(snap)
     return np.array(
         [math.ceil(float(load_factor) * nkeys * x) for x in (w / w.sum()).tolist()], dtype=np.int64
     )

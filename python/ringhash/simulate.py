@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from . import planning
 from ._configs import add_arguments, config_kind, keys_of_lines, ring_from_args
 from .pymemcache import PymemcacheHash
 from .ring import HashRing
@@ -165,10 +166,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     change = a.diff(b)
 
     def peak(load: np.ndarray, snap: Any) -> float | None:
-        present = np.array([n in snap for n in names])
+        serving = dict(zip(snap.nodes, planning.serving_weights(snap).tolist(), strict=True))
+        w = np.array([serving.get(n, 0.0) for n in names])
+        present = w > 0  # (not a down, disabled or backup server of a preset)
         if not present.any() or not total:
             return None
-        w = np.array([snap.weights.get(n, 0.0) for n in names])[present]
+        w = w[present]
         ratio = load[present] / (total * w / w.sum())
         return float(ratio.max() / ratio.mean())
 
